@@ -1,0 +1,20 @@
+# The two commands of the README. Everything they need is installed by
+# scripts/setup.sh, once; later runs only check its stamps.
+.PHONY: up test demo lint bench
+
+up:
+	@scripts/setup.sh
+	.venv/bin/hum up
+
+test:
+	@scripts/setup.sh --test
+	HUM_NPM_DIR=$${HUM_NPM_DIR:-$$HOME/.cache/hum/npm} .venv/bin/python -m pytest -q
+	.venv/bin/ruff check src tests
+
+demo:
+	@scripts/setup.sh
+	.venv/bin/hum demo roam
+
+bench:
+	@scripts/setup.sh --test
+	.venv/bin/python bench/bench_local_model.py

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs everything hum needs, once; a second run only checks stamps.
+#   scripts/setup.sh          venv + hum + the embedded local model
+#   scripts/setup.sh --test   ... plus test tools, npm clients and Chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${HUM_CACHE:-$HOME/.cache/hum}"
+WHEELS="$CACHE/wheels"
+NPM_DIR="${HUM_NPM_DIR:-$CACHE/npm}"
+LLAMA_VERSION="0.3.36"
+VENV=".venv"
+PY="${PYTHON:-python3}"
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+mkdir -p "$WHEELS"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  say "creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+
+# llama-cpp-python has no binary wheel for this machine: build it once, keep the wheel.
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  say "building llama-cpp-python $LLAMA_VERSION from source (about 6 minutes on 2 cores, only once;"
+  say "the wheel is kept in $WHEELS). Compiler progress follows."
+  "$VENV/bin/pip" wheel --no-deps -v "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS" 2>&1 \
+    | grep --line-buffered -E '^\s*\[ *[0-9]+/[0-9]+\]|^\s*\[ *[0-9]+%\]|Building wheel|Successfully|ERROR|error:' \
+    | sed -u 's/^ */    /' || true
+  ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1 \
+    || { echo "setup: building llama-cpp-python failed (see above)" >&2; exit 1; }
+fi
+
+extras="local"
+(( want_test )) && extras="local,test"
+stamp="$VENV/.installed-$(hash_of pyproject.toml scripts/setup.sh)-${extras/,/-}"
+if [[ ! -f "$stamp" ]]; then
+  say "installing hum[$extras] into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --find-links "$WHEELS" -e ".[$extras]"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
+
+(( want_test )) || exit 0
+
+# npm clients the real-client tests drive (claude, opencode, the ai SDK, playwright-core).
+npm_stamp="$NPM_DIR/.installed-$(hash_of tools/package.json)"
+if [[ ! -f "$npm_stamp" ]]; then
+  say "installing npm test clients into $NPM_DIR (once)"
+  mkdir -p "$NPM_DIR"
+  cp tools/package.json "$NPM_DIR/package.json"
+  (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error)
+  rm -f "$NPM_DIR"/.installed-*
+  touch "$npm_stamp"
+fi
+
+# Debian's Chromium for the browser test (test tools may not download browsers here).
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Debian's chromium for the browser test (once)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi

@@ -1,0 +1,1 @@
+"""hum: one conversation that follows you across your devices."""

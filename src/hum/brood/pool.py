@@ -1,0 +1,289 @@
+"""The brood: warm worker cells, one per hum in use, reused across its blooms."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hum.brood.worker import Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+
+# A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
+# for workers whose state outlives the process (claude-cli derives its session
+# id from the sigil). A factory with one required positional parameter gets the sigil.
+WorkerFactory = Callable[[], Worker] | Callable[[str], Worker]
+
+# Each cell can hold a model in memory; a handful is what a laptop affords.
+DEFAULT_MAX_CELLS = 4
+
+# A cell nobody bloomed on for this long gives its memory (or process) back.
+# Ten minutes covers "reading the answer, then asking a follow-up" without
+# keeping a model resident all day.
+IDLE_EVICT_SECONDS = 600.0
+
+# How often the background reaper looks for idle cells; coarse is fine because
+# idle eviction is about memory, not latency.
+IDLE_CHECK_SECONDS = 30.0
+
+# Longest silence between two events of a bloom before the brood calls the
+# cell stalled. Generous: a CPU model can chew on a long prompt for a while
+# before its first token, but a wedged worker must not hang the hum forever.
+STALL_SECONDS = 300.0
+
+# After `cancel`, how long a worker gets to end its stream with `Done` before
+# the brood ends the bloom itself and discards the cell as unresponsive.
+CANCEL_GRACE_SECONDS = 5.0
+
+
+def _takes_sigil(factory: WorkerFactory) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) == 1
+
+
+@dataclass
+class _Cell:
+    name: str
+    worker: Worker
+    last_used: float
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    busy: bool = False
+    cancelled: bool = False
+    closed: bool = False
+
+
+class Brood:
+    """Keeps one warm `Worker` cell per hum, created from named factories."""
+
+    def __init__(
+        self,
+        factories: Mapping[str, WorkerFactory],
+        default: str,
+        *,
+        max_cells: int = DEFAULT_MAX_CELLS,
+        idle_evict_seconds: float = IDLE_EVICT_SECONDS,
+        stall_seconds: float = STALL_SECONDS,
+        cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        reap: bool = True,
+    ) -> None:
+        if default not in factories:
+            raise ValueError(f"default worker {default!r} is not one of {sorted(factories)}")
+        if max_cells < 1:
+            raise ValueError("max_cells must be at least 1")
+        self.factories = dict(factories)
+        self.default = default
+        self.max_cells = max_cells
+        self.idle_evict_seconds = idle_evict_seconds
+        self.stall_seconds = stall_seconds
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self.clock = clock
+        self._reap = reap
+        self._reaper: asyncio.Task[None] | None = None
+        self._cells: OrderedDict[str, _Cell] = OrderedDict()
+        # Strong references, so cells closed in the background are not garbage-collected mid-close.
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def models(self) -> list[str]:
+        return sorted(self.factories)
+
+    def live(self) -> dict[str, str]:
+        """Sigil -> worker name of every live cell, least recently used first."""
+        return {sigil: cell.name for sigil, cell in self._cells.items()}
+
+    def _pick(self, model: str | None) -> str:
+        if model is None or model == "default":
+            return self.default
+        if model in self.factories:
+            return model
+        raise WorkerError(
+            "unknown-model", f"unknown model {model!r}; models here: {', '.join(self.models())}"
+        )
+
+    def _make(self, name: str, sigil: str) -> Worker:
+        factory = self.factories[name]
+        return factory(sigil) if _takes_sigil(factory) else factory()  # type: ignore[call-arg]
+
+    async def _cell(self, sigil: str, model: str | None) -> _Cell:
+        name = self._pick(model)
+        held = self._cells.get(sigil)
+        if held and held.name == name:
+            self._cells.move_to_end(sigil)
+            return held
+        if held:
+            if held.busy:
+                raise WorkerError("busy", f"hum {sigil} is already blooming on {held.name}")
+            await self._evict(sigil)
+        while len(self._cells) >= self.max_cells:
+            idle = next((s for s, c in self._cells.items() if not c.busy), None)
+            if idle is None:
+                raise WorkerError(
+                    "brood-full",
+                    f"all {self.max_cells} brood cells are blooming; try again when one finishes",
+                )
+            await self._evict(idle)
+        try:
+            worker = self._make(name, sigil)
+            await worker.warm()
+        except WorkerError:
+            raise
+        except Exception as exc:  # a factory or warm-up bug must still read as an error petal
+            raise WorkerError("worker-crash", f"{name} worker failed to start: {exc!r}") from exc
+        cell = _Cell(name, worker, self.clock())
+        self._cells[sigil] = cell
+        self._start_reaper()
+        return cell
+
+    async def cell(self, sigil: str, model: str | None = None) -> Worker:
+        """The warm worker for `sigil`, reusing the one from its last bloom."""
+        return (await self._cell(sigil, model)).worker
+
+    async def bloom(
+        self, sigil: str, transcript: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[WorkerEvent]:
+        """Stream one bloom of `sigil` on its warm cell: `Delta`s, then one `Done`."""
+        cell = await self._cell(sigil, model)
+        await cell.lock.acquire()
+        try:
+            if cell.closed:  # evicted while we queued behind the previous bloom
+                cell.lock.release()
+                cell = await self._cell(sigil, model)
+                await cell.lock.acquire()
+            cell.busy, cell.cancelled = True, False
+            async for event in self._guarded(sigil, cell, transcript, model):
+                if isinstance(event, Done):
+                    # Free the cell before handing over Done: a consumer may stop
+                    # iterating right after it, and the cell must not stay "busy".
+                    self._release(cell)
+                yield event
+        finally:
+            self._release(cell)
+
+    def _release(self, cell: _Cell) -> None:
+        if cell.lock.locked() and cell.busy:
+            cell.busy = False
+            cell.last_used = self.clock()
+            cell.lock.release()
+
+    async def _guarded(
+        self, sigil: str, cell: _Cell, transcript: Sequence[Turn], model: str | None
+    ) -> AsyncIterator[WorkerEvent]:
+        """The worker's stream, made safe: no hang, no crash leak, nothing after cancel."""
+        stream = cell.worker.bloom(transcript, model=model).__aiter__()
+        sent = 0
+        try:
+            while True:
+                timeout = self.cancel_grace_seconds if cell.cancelled else self.stall_seconds
+                try:
+                    event = await asyncio.wait_for(anext(stream), timeout)
+                except StopAsyncIteration:
+                    if cell.cancelled:  # the worker ended quietly; the hum still gets its Done
+                        yield Done("cancelled", Usage(0, sent))
+                        return
+                    raise WorkerError(
+                        "worker-crash", f"{cell.name} worker ended the bloom without finishing"
+                    ) from None
+                except TimeoutError:
+                    await self._discard(sigil, cell)
+                    if cell.cancelled:
+                        yield Done("cancelled", Usage(0, sent))
+                        return
+                    raise WorkerError(
+                        "worker-stall",
+                        f"{cell.name} worker sent nothing for {self.stall_seconds:g}s",
+                    ) from None
+                if isinstance(event, Done):
+                    # Let the worker finish its clean-up now, not whenever its
+                    # generator is collected (which could be mid-way through the next bloom).
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()  # type: ignore[attr-defined]
+                    yield Done("cancelled", event.usage) if cell.cancelled else event
+                    return
+                if cell.cancelled:  # "no further chunks after cancel" holds even for a slow worker
+                    continue
+                sent += 1
+                yield event
+        except WorkerError:
+            if not cell.worker.healthy():
+                await self._discard(sigil, cell)
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            await self._discard(sigil, cell)
+            raise WorkerError("worker-crash", f"{cell.name} worker crashed: {exc!r}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+
+    async def cancel(self, sigil: str) -> None:
+        cell = self._cells.get(sigil)
+        if cell and cell.busy:
+            cell.cancelled = True
+            try:
+                await cell.worker.cancel()
+            except Exception:  # a worker that cannot even cancel is not fit to keep
+                await self._discard(sigil, cell)
+
+    def evict_idle(self, now: float | None = None) -> list[str]:
+        """Close cells idle for `idle_evict_seconds` as of `now`; returns their sigils."""
+        now = self.clock() if now is None else now
+        stale = [
+            sigil
+            for sigil, cell in self._cells.items()
+            if not cell.busy and now - cell.last_used >= self.idle_evict_seconds
+        ]
+        for sigil in stale:
+            cell = self._cells.pop(sigil)
+            cell.closed = True
+            self._close_soon(cell)
+        return stale
+
+    def _close_soon(self, cell: _Cell) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_cell(cell))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_cell(cell: _Cell) -> None:
+        cell.closed = True
+        with contextlib.suppress(Exception):
+            await cell.worker.close()
+
+    def _start_reaper(self) -> None:
+        if self._reap and (self._reaper is None or self._reaper.done()):
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        while self._cells:
+            await asyncio.sleep(IDLE_CHECK_SECONDS)
+            self.evict_idle()
+
+    async def _discard(self, sigil: str, cell: _Cell) -> None:
+        if self._cells.get(sigil) is cell:
+            del self._cells[sigil]
+        await self._close_cell(cell)
+
+    async def _evict(self, sigil: str) -> None:
+        await self._close_cell(self._cells.pop(sigil))
+
+    async def close(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for sigil in list(self._cells):
+            await self._evict(sigil)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

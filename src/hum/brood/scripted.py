@@ -1,0 +1,63 @@
+"""A deterministic worker for the sim and tests: a known reply at a known pace."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerEvent
+
+# A reply long enough that "walk away mid-bloom" has a middle to walk away in.
+_WORDS = ["the", "hum", "keeps", "humming", "while", "you", "move", "between", "devices", "and", "every", "petal", "arrives", "once", "in", "wane", "order", "so", "the", "story", "reads", "the", "same", "on", "the", "phone", "as", "it", "did", "on", "the", "laptop"]
+
+
+def default_reply(prompt: str, length: int = 40) -> str:
+    """A reply that depends only on the prompt, so two runs compare equal."""
+    seed = sum(prompt.encode())
+    return " ".join(_WORDS[(seed + i) % len(_WORDS)] for i in range(length))
+
+
+def count_tokens(text: str) -> int:
+    """Whitespace tokens: the scripted worker's own, honest, token count."""
+    return len(text.split())
+
+
+class ScriptedWorker(Worker):
+    """Streams `reply(prompt)` one word per token at `tokens_per_second`."""
+
+    kind = "scripted"
+
+    def __init__(
+        self,
+        tokens_per_second: float = 50.0,
+        reply: Callable[[str], str] = default_reply,
+    ) -> None:
+        self.tokens_per_second = tokens_per_second
+        self.reply = reply
+        self.blooms = 0
+        self._cancelled = asyncio.Event()
+
+    async def bloom(
+        self, transcript: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[WorkerEvent]:
+        self.blooms += 1
+        self._cancelled = cancelled = asyncio.Event()
+        prompt = next((t.text for t in reversed(transcript) if t.role == "user"), "")
+        words = self.reply(prompt).split()
+        input_tokens = sum(count_tokens(t.text) for t in transcript)
+        interval = 1.0 / self.tokens_per_second
+        sent = 0
+        for i, word in enumerate(words):
+            try:
+                await asyncio.wait_for(cancelled.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            if cancelled.is_set():
+                yield Done("cancelled", Usage(input_tokens, sent))
+                return
+            yield Delta(word if i == 0 else " " + word)
+            sent += 1
+        yield Done("stop", Usage(input_tokens, sent))
+
+    async def cancel(self) -> None:
+        self._cancelled.set()

@@ -1,0 +1,98 @@
+"""The ensemble as one humd sees it: linked peers, and which humd is home to which hum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hum.wire.tones import Tone, error_tone
+
+ROUTE_QUALIFIERS = ("identity-mismatch", "unknown-hum", "no-route")
+
+
+class RouteError(Exception):
+    """A tone that cannot be routed; answered as `error` `code:"route-error"`."""
+
+    def __init__(self, qualifier: str, message: str, rid: Any = None) -> None:
+        super().__init__(message)
+        self.qualifier = qualifier
+        self.message = message
+        self.rid = rid
+
+    def tone(self, **fields: Any) -> Tone:
+        return error_tone("route-error", self.qualifier, self.message, rid=self.rid, **fields)
+
+
+class Ensemble:
+    """Registry of linked peers and directory of hums by sigil; routes by `to: <HumdId>`."""
+
+    def __init__(self, me: str) -> None:
+        self.me = me
+        self._peers: dict[str, float] = {}  # peer -> time linked
+        self._directory: dict[str, dict[str, Any]] = {}  # sigil -> hum summary
+
+    # -- peers -------------------------------------------------------------
+
+    def link_up(self, peer: str, now: float) -> bool:
+        """Record a live link; False when the peer was already linked (one entry per peer)."""
+        if peer in self._peers:
+            return False
+        self._peers[peer] = now
+        return True
+
+    def link_down(self, peer: str) -> bool:
+        return self._peers.pop(peer, None) is not None
+
+    def peers(self) -> list[str]:
+        return sorted(self._peers)
+
+    def is_linked(self, peer: str) -> bool:
+        return peer in self._peers
+
+    # -- directory ---------------------------------------------------------
+
+    def learn(self, hums: list[dict[str, Any]], via: str) -> list[str]:
+        """Take a peer's announcement of the hums it is home to; returns new sigils.
+
+        A peer may only speak for its own hums, so entries naming another home
+        are ignored: the directory cannot be poisoned by a sibling.
+        """
+        fresh = []
+        for entry in hums:
+            sigil = entry.get("sigil")
+            if not isinstance(sigil, str) or entry.get("home") != via:
+                continue
+            if sigil not in self._directory:
+                fresh.append(sigil)
+            self._directory[sigil] = {
+                k: entry.get(k) for k in ("sigil", "sid", "home", "wane", "nest")
+            }
+        return fresh
+
+    def record(self, summary: dict[str, Any]) -> None:
+        """Note a hum this humd is home to (or already knows)."""
+        self._directory[summary["sigil"]] = dict(summary)
+
+    def lookup(self, sigil: str) -> dict[str, Any] | None:
+        return self._directory.get(sigil)
+
+    def directory(self) -> list[dict[str, Any]]:
+        return [dict(v) for _, v in sorted(self._directory.items())]
+
+    def home_of(self, sigil: str, rid: Any = None) -> str:
+        entry = self._directory.get(sigil)
+        if entry is None:
+            raise RouteError("unknown-hum", f"no humd in the ensemble hosts hum {sigil}", rid)
+        return str(entry["home"])
+
+    # -- routing -----------------------------------------------------------
+
+    def route(self, tone: dict[str, Any]) -> str:
+        """The peer a tone addressed `to: <HumdId>` goes out on."""
+        to = tone.get("to")
+        if not isinstance(to, str) or to == self.me:
+            raise RouteError(
+                "no-route", f"tone is not addressed to another humd (to={to!r})", tone.get("rid")
+            )
+        if to not in self._peers:
+            raise RouteError("no-route", f"humd {to[:8]} is not linked", tone.get("rid"))
+        return to

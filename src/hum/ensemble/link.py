@@ -1,0 +1,245 @@
+"""One ensemble link's protocol, sans I/O: mutual proof of identity, heartbeats, `from` checks.
+
+Both ends run the same code whichever side dialled: each sends `link-hello`
+(its device certificate and a fresh nonce), checks the peer's certificate
+against the operator key, then proves possession of its device key by
+signing both nonces and both HumdIds (`link-proof`). Fresh nonces make an
+old, captured handshake useless. Over TLS this runs inside the encrypted
+channel, and the peer's TLS certificate must name the same HumdId.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from hum.ensemble.identity import DeviceCertificate, HumdId, Identity, IdentityError, SiblingCheck
+from hum.wire.framing import DEFAULT_MAX_LINE, BadTone, LineDecoder, encode
+from hum.wire.tones import PROTO_VERSION, Tone, error_tone
+
+log = logging.getLogger(__name__)
+
+# Idle links send a heartbeat this often, so silence means trouble.
+HEARTBEAT_INTERVAL = 0.5
+# Three missed heartbeats: a lost home is surfaced well inside the 2 s promise,
+# while one late packet on a busy Wi-Fi link is not mistaken for a loss.
+LINK_TIMEOUT = 1.5
+# A handshake is two tones each way; this allows slow links and slow CPUs.
+HANDSHAKE_TIMEOUT = 10.0
+NONCE_BYTES = 32
+# Domain separation: a link proof can never be confused with another signature.
+PROOF_CONTEXT = b"hum-link-proof-v1"
+
+# asyncio fires a timer up to its clock resolution early; a deadline this
+# close counts as reached, or the ticker would spin without time moving on.
+TIMER_SLACK = 1e-6
+
+HANDSHAKE_CHIS = frozenset({"link-hello", "link-proof"})
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    """The peer proved it is a T1 sibling; hum tones may now cross."""
+
+    peer: HumdId
+
+
+@dataclass(frozen=True)
+class ToneIn:
+    """A tone from the authenticated peer."""
+
+    tone: Tone
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    """The link is over; `qualifier` says why (`identity-mismatch`, `peer-loss`, `goodbye`...)."""
+
+    qualifier: str
+    message: str
+
+
+LinkEvent = LinkUp | ToneIn | LinkDown
+
+
+def _proof_payload(signer_nonce: bytes, verifier_nonce: bytes, signer: str, verifier: str) -> bytes:
+    return b"|".join(
+        [PROOF_CONTEXT, verifier_nonce, signer_nonce, signer.encode(), verifier.encode()]
+    )
+
+
+class Link:
+    """The state of one humd-to-humd connection, fed bytes and time, giving events and bytes."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        check: SiblingCheck,
+        now: float,
+        *,
+        tls_peer: str | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        self.identity = identity
+        self.me = identity.humd_id
+        self.check = check
+        self.tls_peer = HumdId.parse(tls_peer) if tls_peer else None
+        self.peer: HumdId | None = None
+        self.state = "handshake"  # -> "up" -> "closed"
+        self._peer_cert: DeviceCertificate | None = None
+        self._peer_nonce: bytes | None = None
+        self._nonce = secrets.token_bytes(NONCE_BYTES)
+        self._decoder = LineDecoder(max_line)
+        self._out = bytearray()
+        self._opened = now
+        self._last_heard = now
+        self._last_sent = now
+        self._write(
+            Tone(
+                chi="link-hello",
+                protoVersion=PROTO_VERSION,
+                cert=identity.certificate.pem().decode(),
+                nonce=self._nonce.hex(),
+            )
+        )
+
+    # -- bytes in and out --------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def _write(self, tone: dict[str, Any]) -> None:
+        tone["from"] = self.me
+        self._out += encode(tone)
+
+    def send(self, tone: dict[str, Any]) -> None:
+        """Queue a tone to the peer; only once the link is up."""
+        if self.state != "up":
+            raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
+        self._write(dict(tone))
+
+    def receive_data(self, data: bytes, now: float) -> list[LinkEvent]:
+        if self.state == "closed":
+            return []
+        self._last_heard = now
+        events: list[LinkEvent] = []
+        for item in self._decoder.receive_data(data):
+            if self.state == "closed":
+                break
+            if isinstance(item, BadTone):
+                log.warning("bad tone on link from %s: %s", self.peer, item.message)
+                if self.state == "up":
+                    self._write(item.reply())
+                else:
+                    events.append(self._refuse("bad-handshake", item.message))
+                continue
+            events.extend(self._on_tone(item))
+        return events
+
+    def tick(self, now: float) -> list[LinkEvent]:
+        """Heartbeats out, and a verdict on silence in."""
+        if self.state == "closed":
+            return []
+        if self.state == "handshake" and now + TIMER_SLACK >= self._opened + HANDSHAKE_TIMEOUT:
+            return [self._close("handshake-timeout", "the peer did not finish the handshake")]
+        if self.state == "up":
+            if now + TIMER_SLACK >= self._last_heard + LINK_TIMEOUT:
+                return [
+                    self._close("peer-loss", f"nothing heard for {now - self._last_heard:.2f}s")
+                ]
+            if now + TIMER_SLACK >= self._last_sent + HEARTBEAT_INTERVAL:
+                self._write(Tone(chi="heartbeat"))
+                self._last_sent = now
+        return []
+
+    def next_deadline(self) -> float:
+        if self.state == "handshake":
+            return self._opened + HANDSHAKE_TIMEOUT
+        return min(self._last_sent + HEARTBEAT_INTERVAL, self._last_heard + LINK_TIMEOUT)
+
+    def sent(self, now: float) -> None:
+        """The shell wrote our bytes out at `now` (heartbeats count from here)."""
+        self._last_sent = now
+
+    def goodbye(self) -> None:
+        """Leave on purpose: the peer is told, so it need not wait for heartbeats."""
+        if self.state == "up":
+            self._write(Tone(chi="goodbye"))
+        self.state = "closed"
+
+    def closed_by_transport(self, message: str) -> LinkDown | None:
+        """The connection ended under us (reset, EOF)."""
+        if self.state == "closed":
+            return None
+        return self._close("peer-loss", message)
+
+    # -- the protocol ------------------------------------------------------
+
+    def _close(self, qualifier: str, message: str) -> LinkDown:
+        self.state = "closed"
+        return LinkDown(qualifier, message)
+
+    def _refuse(self, qualifier: str, message: str) -> LinkDown:
+        """Tell the peer why (as a route error) and end the link before any hum tone."""
+        log.warning("refusing link: %s", message)
+        self._write(error_tone("route-error", "identity-mismatch", message, detail=qualifier))
+        return self._close("identity-mismatch", message)
+
+    def _on_tone(self, tone: Tone) -> list[LinkEvent]:
+        if self.state == "handshake":
+            return self._on_handshake(tone)
+        if tone.get("from") != self.peer:
+            log.warning(
+                "dropped %s tone claiming from=%r on link to %s",
+                tone.chi,
+                tone.get("from"),
+                self.peer,
+            )
+            return []
+        if tone.chi == "heartbeat":
+            return []
+        if tone.chi == "goodbye":
+            return [self._close("goodbye", "the peer left")]
+        if tone.chi in HANDSHAKE_CHIS:
+            return []
+        return [ToneIn(tone)]
+
+    def _on_handshake(self, tone: Tone) -> list[LinkEvent]:
+        if tone.chi == "link-hello" and self._peer_cert is None:
+            try:
+                cert = DeviceCertificate.from_pem(str(tone.get("cert", "")).encode())
+                peer = self.check.check(cert, claimed=str(tone.get("from", "")))
+                if self.tls_peer is not None and peer != self.tls_peer:
+                    raise IdentityError("id-mismatch", "link-hello names another humd than TLS")
+                nonce = bytes.fromhex(str(tone.get("nonce", "")))
+                if len(nonce) != NONCE_BYTES:
+                    raise IdentityError("bad-nonce", "link-hello nonce has the wrong size")
+            except (IdentityError, ValueError) as exc:
+                return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
+            self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
+            signature = self.identity.device_key.sign(
+                _proof_payload(self._nonce, nonce, self.me, peer)
+            )
+            self._write(Tone(chi="link-proof", signature=signature.hex()))
+            return []
+        if tone.chi == "link-proof" and self._peer_cert is not None and self.peer is not None:
+            if tone.get("from") != self.peer:
+                return [self._refuse("id-mismatch", "link-proof from another humd")]
+            try:
+                self._peer_cert.verify(
+                    _proof_payload(self._peer_nonce or b"", self._nonce, self.peer, self.me),
+                    bytes.fromhex(str(tone.get("signature", ""))),
+                )
+            except (IdentityError, ValueError) as exc:
+                return [self._refuse("bad-signature", f"link proof does not verify: {exc}")]
+            self.state = "up"
+            return [LinkUp(self.peer)]
+        if tone.chi == "error":
+            return [
+                self._close(str(tone.get("qualifier", "refused")), str(tone.get("message", "")))
+            ]
+        return [self._refuse("no-handshake", f"{tone.chi!r} before the link handshake finished")]

@@ -1,0 +1,528 @@
+"""Pairing: certify a new device's key with the operator key, without copying the operator key.
+
+The host (the humd holding the OperatorKey) shows a short one-time code; the
+operator types it on the guest (the new device). Both run SPAKE2 over the code,
+confirm they derived the same key, and then the guest sends its device public
+key and the host returns a DeviceCertificate plus the OperatorCertificate, both
+sealed with ChaCha20Poly1305 under keys derived from the SPAKE2 key.
+
+Why SPAKE2: the code has only ~40 bits, so anything computed from the code alone
+(a hash, an HMAC) could be brute-forced offline from a captured exchange. SPAKE2
+messages are code-masked Diffie-Hellman values: testing a guess takes a fresh
+online run, and the code is consumed by the first run, so an attacker gets one guess.
+
+Sans-I/O: hosts and guests are plain state machines exchanging JSON-able dicts
+(kebab-case `chi`, camelCase keys, bytes as base64); the transport is elsewhere.
+
+    guest -> host   {"chi":"pair-hello","pairVersion":1,"pake":b64}
+    host  -> guest  {"chi":"pair-reply","pake":b64,"confirm":b64}
+    guest -> host   {"chi":"pair-confirm","confirm":b64,"box":b64}    (box: device key, name, proof)
+    host  -> guest  {"chi":"pair-certificate","box":b64}               (box: both certificates)
+    either          {"chi":"pair-error","qualifier":..,"message":..}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from spake2 import SPAKE2_A, SPAKE2_B
+from spake2.ed25519_basic import NotOnCurve
+from spake2.spake2 import SPAKEError
+
+from hum.ensemble.identity import (
+    ECHO_CHARS,
+    DeviceCertificate,
+    DeviceKey,
+    HumdId,
+    Identity,
+    IdentityError,
+    OperatorCertificate,
+    OperatorKey,
+    SiblingCheck,
+    check_name,
+)
+
+__all__ = [
+    "PAIRING_CODE_BITS",
+    "PAIRING_CODE_CHARS",
+    "PAIRING_CODE_TTL",
+    "PAIRING_CONFIRM_TIMEOUT",
+    "PAIRING_VERSION",
+    "PairingCode",
+    "PairingError",
+    "PairingGuest",
+    "PairingHost",
+    "QUALIFIERS",
+    "normalize_code",
+]
+
+PAIRING_VERSION = 1
+
+# Crockford base32: no I, L, O, U, so what is read off a screen types back unambiguously.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_BITS_PER_CHAR = 5
+
+# Eight characters = 40 bits. Each code allows one online guess (it is consumed
+# by the first attempt) and no offline guessing (SPAKE2), so an attacker wins
+# with probability 2**-40 per code shown, while the code stays easy to type.
+PAIRING_CODE_CHARS = 8
+PAIRING_CODE_BITS = PAIRING_CODE_CHARS * _BITS_PER_CHAR
+
+# Printed as two groups of four, the size people copy without losing their place.
+_GROUP = 4
+
+# Five minutes: enough to pick up the other device, install, and type the code;
+# short enough that a code left on a screen or in a photo is soon worthless.
+PAIRING_CODE_TTL = 300.0
+
+# Once the code is consumed, the guest must finish within a minute: every step
+# after the first is automatic, so a slower session is stalled or being played with.
+PAIRING_CONFIRM_TIMEOUT = 60.0
+
+# A SPAKE2 message on the Ed25519 group is one side byte plus a 32-byte point.
+_PAKE_MESSAGE_BYTES = 33
+
+# Two PEM certificates of ~700 bytes each plus JSON; a bound keeps a hostile peer
+# from making us base64-decode and decrypt megabytes.
+_MAX_BOX_BYTES = 8192
+
+# A peer's free-text error message is logged, so it is cut to one log line.
+_MAX_PEER_MESSAGE = 200
+
+# SPAKE2 identities bind the run to this protocol, version and role.
+_ID_GUEST = b"hum-pair-v1-guest"
+_ID_HOST = b"hum-pair-v1-host"
+_KDF_INFO = b"hum-pair-v1 keys"
+_PROOF_LABEL = b"hum-pair-v1 device proof"
+_KEY_BYTES = 32
+
+# Each derived AEAD key seals exactly one message, so a constant nonce is safe.
+_NONCE = bytes(12)
+
+QUALIFIERS = frozenset(
+    {
+        "bad-code",  # key confirmation failed: the codes differ (or a message was altered)
+        "expired-code",
+        "used-code",
+        "bad-message",  # malformed, oversized, undecryptable or out-of-order message
+        "bad-certificate",  # the host returned certificates that do not fit the guest
+        "timeout",
+        "aborted",  # the peer gave up for a reason it did not name in our vocabulary
+    }
+)
+
+
+class PairingError(Exception):
+    """A pairing that failed; `qualifier` says why."""
+
+    def __init__(self, qualifier: str, message: str = "") -> None:
+        super().__init__(f"{qualifier}: {message}" if message else qualifier)
+        self.qualifier = qualifier
+        self.message = message
+
+
+@dataclass
+class PairingCode:
+    """A short one-time code shown on the host and typed on the guest."""
+
+    text: str
+    issued_at: float
+    used: bool = field(default=False, compare=False)
+
+    @classmethod
+    def generate(cls, now: float) -> PairingCode:
+        raw = "".join(secrets.choice(_ALPHABET) for _ in range(PAIRING_CODE_CHARS))
+        return cls(_format(raw), now)
+
+    @classmethod
+    def parse(cls, text: str, now: float) -> PairingCode:
+        return cls(normalize_code(text), now)
+
+    @property
+    def expires_at(self) -> float:
+        return self.issued_at + PAIRING_CODE_TTL
+
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at or now < self.issued_at
+
+    def consume(self, now: float) -> None:
+        """Spend the code on one attempt, whatever its outcome; raise if it cannot be spent."""
+        if self.used:
+            raise PairingError("used-code", "this pairing code was already used")
+        if self.expired(now):
+            raise PairingError("expired-code", "this pairing code has expired")
+        self.used = True
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _format(raw: str) -> str:
+    return "-".join(raw[i : i + _GROUP] for i in range(0, len(raw), _GROUP))
+
+
+def normalize_code(text: str) -> str:
+    """Canonical form of a typed code: case, spaces, dashes and look-alikes forgiven."""
+    if not isinstance(text, str):
+        raise PairingError("bad-code", "pairing code must be a string")
+    raw = text.upper().replace("-", "").replace(" ", "")
+    raw = raw.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    if len(raw) != PAIRING_CODE_CHARS or any(ch not in _ALPHABET for ch in raw):
+        raise PairingError(
+            "bad-code", f"a pairing code is {PAIRING_CODE_CHARS} characters like ABCD-1234"
+        )
+    return _format(raw)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(msg: dict[str, Any], key: str, max_bytes: int, *, exact: bool = False) -> bytes:
+    value = msg.get(key)
+    # base64 expands 3 bytes to 4 chars; reject before decoding anything large.
+    if not isinstance(value, str) or len(value) > (max_bytes + 2) // 3 * 4:
+        raise PairingError("bad-message", f"{key}: missing or too long")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PairingError("bad-message", f"{key}: not base64") from exc
+    if exact and len(data) != max_bytes:
+        raise PairingError("bad-message", f"{key}: expected {max_bytes} bytes")
+    return data
+
+
+def _finish(spake: SPAKE2_A | SPAKE2_B, peer_msg: bytes) -> bytes:
+    try:
+        return spake.finish(peer_msg)
+    # spake2 reports off-curve points with NotOnCurve and foreign or small-order
+    # elements with ValueError, outside its SPAKEError hierarchy.
+    except (SPAKEError, NotOnCurve, ValueError) as exc:
+        raise PairingError("bad-message", "invalid SPAKE2 message") from exc
+
+
+def _error(exc: PairingError) -> dict[str, Any]:
+    return {"chi": "pair-error", "qualifier": exc.qualifier, "message": exc.message}
+
+
+def _peer_error(msg: dict[str, Any]) -> PairingError:
+    qualifier = msg.get("qualifier")
+    text = msg.get("message")
+    text = text[:_MAX_PEER_MESSAGE] if isinstance(text, str) else ""
+    if qualifier not in QUALIFIERS:
+        return PairingError("aborted", f"peer aborted: {str(qualifier)[:ECHO_CHARS]}")
+    return PairingError(qualifier, f"peer: {text}" if text else "reported by peer")
+
+
+def _chi(msg: object) -> str:
+    if not isinstance(msg, dict) or not isinstance(msg.get("chi"), str):
+        raise PairingError("bad-message", "not a tone with a chi")
+    return msg["chi"]
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """Everything derived from one SPAKE2 run."""
+
+    transcript: bytes
+    host_confirm: bytes
+    guest_confirm: bytes
+    guest_box: bytes
+    host_box: bytes
+
+    @classmethod
+    def derive(cls, shared: bytes, guest_msg: bytes, host_msg: bytes) -> _Keys:
+        h = hashlib.sha256()
+        for part in (_ID_GUEST, _ID_HOST, guest_msg, host_msg):
+            h.update(struct.pack(">I", len(part)) + part)
+        transcript = h.digest()
+        okm = HKDF(
+            algorithm=hashes.SHA256(), length=4 * _KEY_BYTES, salt=transcript, info=_KDF_INFO
+        ).derive(shared)
+        k = [okm[i : i + _KEY_BYTES] for i in range(0, len(okm), _KEY_BYTES)]
+        return cls(transcript, k[0], k[1], k[2], k[3])
+
+    def mac(self, key: bytes) -> bytes:
+        m = hmac.HMAC(key, hashes.SHA256())
+        m.update(self.transcript)
+        return m.finalize()
+
+    def check_mac(self, key: bytes, tag: bytes) -> bool:
+        m = hmac.HMAC(key, hashes.SHA256())
+        m.update(self.transcript)
+        try:
+            m.verify(tag)
+        except InvalidSignature:
+            return False
+        return True
+
+    def seal(self, key: bytes, chi: str, payload: dict[str, Any]) -> str:
+        plain = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        aad = chi.encode("ascii") + self.transcript
+        return _b64(ChaCha20Poly1305(key).encrypt(_NONCE, plain, aad))
+
+    def open(self, key: bytes, chi: str, msg: dict[str, Any]) -> dict[str, Any]:
+        sealed = _unb64(msg, "box", _MAX_BOX_BYTES)
+        aad = chi.encode("ascii") + self.transcript
+        try:
+            plain = ChaCha20Poly1305(key).decrypt(_NONCE, sealed, aad)
+        except InvalidTag as exc:
+            raise PairingError("bad-message", "sealed box does not authenticate") from exc
+        try:
+            payload = json.loads(plain)
+        except ValueError as exc:
+            raise PairingError("bad-message", "sealed box is not JSON") from exc
+        if not isinstance(payload, dict):
+            raise PairingError("bad-message", "sealed box is not an object")
+        return payload
+
+
+class PairingHost:
+    """The operator-key side of one pairing attempt: checks the code, issues one certificate."""
+
+    def __init__(
+        self, operator_key: OperatorKey, code: PairingCode | str, now: float | None = None
+    ) -> None:
+        """`now` is when a str code was shown; a PairingCode carries its own issue time.
+
+        Share one PairingCode object between hosts (one per incoming connection)
+        so that the code is consumed by the first attempt across all of them.
+        """
+        if isinstance(code, str):
+            if now is None:
+                raise TypeError("now is required with a str code")
+            code = PairingCode.parse(code, now)
+        self.operator_key = operator_key
+        self.code = code
+        self.issued: DeviceCertificate | None = None
+        self.error: PairingError | None = None
+        self._state = "await-hello"
+        self._keys: _Keys | None = None
+        self._started_at = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    @property
+    def finished(self) -> bool:
+        return self._state in ("done", "failed")
+
+    def receive(self, msg: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        """Feed one message from the guest; returns the messages to send back."""
+        if self.finished:
+            # A finished session never restarts; a new hello means a reused code.
+            if isinstance(msg, dict) and msg.get("chi") == "pair-hello":
+                return [_error(PairingError("used-code", "this pairing code was already used"))]
+            return []
+        try:
+            chi = _chi(msg)
+            if chi == "pair-error":
+                self._fail(_peer_error(msg))
+                return []
+            if self._state == "await-hello" and chi == "pair-hello":
+                return [self._on_hello(msg, now)]
+            if self._state == "await-confirm" and chi == "pair-confirm":
+                return [self._on_confirm(msg, now)]
+            raise PairingError(
+                "bad-message", f"unexpected {chi[:ECHO_CHARS]!r} while {self._state}"
+            )
+        except PairingError as exc:
+            self._fail(exc)
+            return [_error(exc)]
+
+    def _fail(self, exc: PairingError) -> None:
+        self.error = exc
+        self._state = "failed"
+        self._keys = None
+
+    def _on_hello(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
+        # Consumed before anything else, so even a malformed attempt spends the code.
+        self.code.consume(now)
+        self._started_at = now
+        if msg.get("pairVersion") != PAIRING_VERSION:
+            raise PairingError("bad-message", f"unsupported pairVersion {msg.get('pairVersion')!r}")
+        guest_msg = _unb64(msg, "pake", _PAKE_MESSAGE_BYTES, exact=True)
+        spake = SPAKE2_B(self.code.text.encode("ascii"), idA=_ID_GUEST, idB=_ID_HOST)
+        host_msg = spake.start()
+        shared = _finish(spake, guest_msg)
+        self._keys = _Keys.derive(shared, guest_msg, host_msg)
+        self._state = "await-confirm"
+        return {
+            "chi": "pair-reply",
+            "pake": _b64(host_msg),
+            "confirm": _b64(self._keys.mac(self._keys.host_confirm)),
+        }
+
+    def _on_confirm(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
+        keys = self._keys
+        assert keys is not None
+        if not self._started_at <= now <= self._started_at + PAIRING_CONFIRM_TIMEOUT:
+            raise PairingError("timeout", "guest took too long to confirm")
+        if not keys.check_mac(keys.guest_confirm, _unb64(msg, "confirm", _KEY_BYTES, exact=True)):
+            raise PairingError("bad-code", "the pairing code does not match")
+        if "box" not in msg:
+            # The guest holds our key but could not verify our confirmation: it
+            # was altered on the way, which the guest reports as a wrong code too.
+            raise PairingError("bad-code", "the guest could not confirm the pairing key")
+        payload = keys.open(keys.guest_box, "pair-confirm", msg)
+        raw_key = payload.get("devicePublicKey")
+        name = payload.get("name")
+        proof = payload.get("proof")
+        if not (isinstance(raw_key, str) and isinstance(name, str) and isinstance(proof, str)):
+            raise PairingError("bad-message", "devicePublicKey, name and proof are required")
+        try:
+            device_public = Ed25519PublicKey.from_public_bytes(
+                base64.b64decode(raw_key, validate=True)
+            )
+            # Proof of possession: the sender holds the private half of the key it asks us to certify.
+            device_public.verify(
+                base64.b64decode(proof, validate=True), _PROOF_LABEL + keys.transcript
+            )
+            certificate = self.operator_key.certify(device_public, name=check_name(name))
+        except (ValueError, binascii.Error, InvalidSignature) as exc:
+            raise PairingError("bad-message", f"device key or name rejected ({exc})") from exc
+        reply = {
+            "chi": "pair-certificate",
+            "box": keys.seal(
+                keys.host_box,
+                "pair-certificate",
+                {
+                    "deviceCertificate": certificate.pem().decode("ascii"),
+                    "operatorCertificate": self.operator_key.certificate.pem().decode("ascii"),
+                },
+            ),
+        }
+        self.issued = certificate
+        self._state = "done"
+        self._keys = None
+        return reply
+
+
+class PairingGuest:
+    """The new device's side of a pairing: ends holding an Identity certified by the host's operator."""
+
+    def __init__(self, code: str, device_key: DeviceKey | None = None, name: str = "humd") -> None:
+        self.code = normalize_code(code)
+        self.device_key = device_key if device_key is not None else DeviceKey.generate()
+        self.name = check_name(name)
+        self.error: PairingError | None = None
+        self._result: Identity | None = None
+        self._state = "new"
+        self._spake = SPAKE2_A(self.code.encode("ascii"), idA=_ID_GUEST, idB=_ID_HOST)
+        self._guest_msg = b""
+        self._keys: _Keys | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    @property
+    def finished(self) -> bool:
+        return self._state in ("done", "failed")
+
+    @property
+    def humd_id(self) -> HumdId:
+        return self.device_key.humd_id
+
+    @property
+    def result(self) -> Identity:
+        if self._result is not None:
+            return self._result
+        if self.error is not None:
+            raise self.error
+        raise RuntimeError("pairing has not finished")
+
+    def start(self) -> dict[str, Any]:
+        if self._state != "new":
+            raise RuntimeError("start() is called once per pairing attempt")
+        self._guest_msg = self._spake.start()
+        self._state = "await-reply"
+        return {"chi": "pair-hello", "pairVersion": PAIRING_VERSION, "pake": _b64(self._guest_msg)}
+
+    def receive(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        """Feed one message from the host; returns the messages to send back."""
+        if self.finished:
+            return []
+        if self._state == "new":
+            raise RuntimeError("call start() first")
+        try:
+            chi = _chi(msg)
+            if chi == "pair-error":
+                self._fail(_peer_error(msg))
+                return []
+            if self._state == "await-reply" and chi == "pair-reply":
+                return [self._on_reply(msg)]
+            if self._state == "await-certificate" and chi == "pair-certificate":
+                self._on_certificate(msg)
+                return []
+            raise PairingError(
+                "bad-message", f"unexpected {chi[:ECHO_CHARS]!r} while {self._state}"
+            )
+        except PairingError as exc:
+            self._fail(exc)
+            return [_error(exc)]
+
+    def _fail(self, exc: PairingError) -> None:
+        self.error = exc
+        self._state = "failed"
+        self._keys = None
+
+    def _on_reply(self, msg: dict[str, Any]) -> dict[str, Any]:
+        host_msg = _unb64(msg, "pake", _PAKE_MESSAGE_BYTES, exact=True)
+        shared = _finish(self._spake, host_msg)
+        keys = _Keys.derive(shared, self._guest_msg, host_msg)
+        confirm = {"chi": "pair-confirm", "confirm": _b64(keys.mac(keys.guest_confirm))}
+        if not keys.check_mac(keys.host_confirm, _unb64(msg, "confirm", _KEY_BYTES, exact=True)):
+            # Still send our own confirmation (never the box): the host then detects
+            # the mismatch with its own key instead of trusting our word for it.
+            self._fail(PairingError("bad-code", "the pairing code does not match"))
+            return confirm
+        raw = self.device_key.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        confirm["box"] = keys.seal(
+            keys.guest_box,
+            "pair-confirm",
+            {
+                "devicePublicKey": _b64(raw),
+                "name": self.name,
+                "proof": _b64(self.device_key.sign(_PROOF_LABEL + keys.transcript)),
+            },
+        )
+        self._keys = keys
+        self._state = "await-certificate"
+        return confirm
+
+    def _on_certificate(self, msg: dict[str, Any]) -> None:
+        keys = self._keys
+        assert keys is not None
+        payload = keys.open(keys.host_box, "pair-certificate", msg)
+        device_pem = payload.get("deviceCertificate")
+        operator_pem = payload.get("operatorCertificate")
+        if not (isinstance(device_pem, str) and isinstance(operator_pem, str)):
+            raise PairingError("bad-message", "deviceCertificate and operatorCertificate required")
+        try:
+            operator = OperatorCertificate.from_pem(operator_pem.encode("ascii"))
+            certificate = DeviceCertificate.from_pem(device_pem.encode("ascii"))
+            if certificate.humd_id != self.device_key.humd_id:
+                raise IdentityError("id-mismatch", "host certified a different key")
+            SiblingCheck(operator).check(certificate)
+            identity = Identity(self.device_key, certificate, operator)
+        except (IdentityError, UnicodeEncodeError) as exc:
+            raise PairingError("bad-certificate", str(exc)) from exc
+        self._result = identity
+        self._state = "done"
+        self._keys = None

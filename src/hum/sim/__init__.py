@@ -1,0 +1,1 @@
+"""The in-memory sim: the same Humd core on a virtual clock and an in-memory network."""

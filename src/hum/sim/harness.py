@@ -1,0 +1,132 @@
+"""The sim: several humds in one process on an in-memory network, with synthetic nestlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hum.brood.pool import Brood
+from hum.brood.scripted import ScriptedWorker
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.memory import MemoryNetwork
+from hum.humd import Humd, NestlerSession
+from hum.wire.tones import Tone, rid
+
+# Waits in the sim are on virtual time: generous, yet a hang still fails fast.
+DEFAULT_WAIT = 30.0
+
+
+@dataclass
+class Seen:
+    """One tone a synthetic nestler received, with the (virtual) time it arrived."""
+
+    at: float
+    tone: Tone
+
+
+@dataclass
+class SimNestler:
+    """A synthetic nestler attached to one humd; records every tone it receives."""
+
+    humd: Humd
+    session: NestlerSession
+    seen: list[Seen] = field(default_factory=list)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _reader: asyncio.Task[None] | None = None
+
+    def start(self) -> SimNestler:
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            tones = await self.session.next_tones()
+            now = asyncio.get_running_loop().time()
+            self.seen.extend(Seen(now, t) for t in tones)
+            self._arrived.set()
+            self._arrived = asyncio.Event()
+
+    def send(self, chi: str, **fields: Any) -> Tone:
+        tone = Tone.make(chi, rid=fields.pop("rid", None) or rid(), **fields)
+        self.session.receive(tone)
+        return tone
+
+    async def wait_for(self, predicate: Callable[[Tone], bool], *, after: int = 0, timeout: float = DEFAULT_WAIT) -> Seen:
+        """The first tone (from index `after`) matching `predicate`, waiting for it if need be."""
+
+        async def scan() -> Seen:
+            i = after
+            while True:
+                while i < len(self.seen):
+                    if predicate(self.seen[i].tone):
+                        return self.seen[i]
+                    i += 1
+                await self._arrived.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    def tones(self, chi: str | None = None, sigil: str | None = None) -> list[Tone]:
+        return [
+            s.tone
+            for s in self.seen
+            if (chi is None or s.tone.chi == chi) and (sigil is None or s.tone.get("sigil") == sigil)
+        ]
+
+    def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+        self.session.close()
+
+
+class Sim:
+    """Spawn humds of one operator on a `MemoryNetwork`; wire, attach, partition and kill them."""
+
+    def __init__(self, rtt: float = 0.06, tokens_per_second: float = 20.0) -> None:
+        self.network = MemoryNetwork(one_way_latency=rtt / 2)
+        self.rtt = rtt
+        self.operator = OperatorKey.generate("sim operator")
+        self.tokens_per_second = tokens_per_second
+        self.humds: dict[str, Humd] = {}
+
+    def identity(self, name: str) -> Identity:
+        return Identity.mint(self.operator, name)
+
+    async def spawn(self, name: str, *, identity: Identity | None = None, brood: Brood | None = None) -> Humd:
+        identity = identity or self.identity(name)
+        if brood is None:
+            tps = self.tokens_per_second
+            brood = Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=tps)}, "scripted")
+        humd = Humd(
+            identity,
+            SiblingCheck(identity.operator),
+            self.network.transport(f"mem://{name}"),
+            brood,
+            name=name,
+        )
+        await humd.start()
+        self.humds[name] = humd
+        return humd
+
+    async def link(self, a: Humd, b: Humd) -> None:
+        """`a` adds `b` as a peer; returns once both list each other."""
+        assert b.address is not None
+        a.add_peer(b.address)
+        await asyncio.wait_for(a.wait_peers(lambda p: b.id in p), DEFAULT_WAIT)
+        await asyncio.wait_for(b.wait_peers(lambda p: a.id in p), DEFAULT_WAIT)
+
+    def nestler(self, humd: Humd, name: str) -> SimNestler:
+        nestler = SimNestler(humd, humd.open_nestler(name)).start()
+        nestler.send("hello", bee=name, protoVersion=1, chis=["prompt", "chunk", "finish", "error"])
+        return nestler
+
+    async def kill(self, humd: Humd) -> None:
+        """Process death: connections reset, no goodbye, every task stops."""
+        assert humd.address is not None
+        self.network.kill(humd.address)
+        await humd.abort()
+
+    async def close(self) -> None:
+        for humd in self.humds.values():
+            await humd.abort()

@@ -1,0 +1,384 @@
+"""The phone-laptop-roam scenario, run in the sim, measured criterion by criterion.
+
+`hum demo roam` prints this report; the scenario tests check the same story
+with their own assertions. See ../shared/seeds/phone-laptop-roam.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from hum.core.drone import Drone
+from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
+from hum.ensemble.link import LINK_TIMEOUT, NONCE_BYTES, _proof_payload
+from hum.humd import Humd
+from hum.sim.clock import run_virtual
+from hum.sim.harness import Sim, SimNestler
+from hum.wire.framing import LineDecoder, encode
+from hum.wire.tones import Tone
+
+# The scenario's own limits.
+LATENCY_MARGIN = 0.050  # "within RTT + 50ms"
+PEER_LOSS_LIMIT = 2.0  # a killed home is surfaced within 2 s
+DEFAULT_RTT = 0.060  # >= 40 ms, as the scenario asks; a phone on home Wi-Fi
+WALK_AWAY_AT = 10  # chunks the laptop has seen when the operator walks away
+
+
+@dataclass
+class Criterion:
+    """One success criterion or failure mode, with what was measured."""
+
+    ok: bool
+    value: Any
+    limit: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": bool(self.ok), "value": self.value, "limit": self.limit}
+
+
+@dataclass
+class Timeline:
+    """Who saw what, when (virtual milliseconds), for the readable demo."""
+
+    lines: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def note(self, device: str, what: str) -> None:
+        self.lines.append((asyncio.get_running_loop().time() * 1000, device, what))
+
+
+def _wanes(nestler: SimNestler, sigil: str) -> list[int]:
+    return [t["wane"] for t in nestler.tones(sigil=sigil) if "wane" in t and t.chi != "hello"]
+
+
+def _text(tones: list[Tone]) -> str:
+    return "".join(t.get("delta", "") for t in tones if t.chi == "chunk")
+
+
+def _consecutive(wanes: list[int], first: int, last: int) -> bool:
+    return wanes == list(range(first, last + 1))
+
+
+async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
+    """Steps 1 to 7 of the scenario, and every success criterion they promise."""
+    sim = Sim(rtt=rtt)
+    out: dict[str, Criterion] = {}
+    try:
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        await sim.link(phone, laptop)
+        peers_ok = [laptop.peers() == [phone.id] and phone.peers() == [laptop.id]]
+        timeline.note("both", "humd-L and humd-P linked (T1 siblings)")
+
+        # 1. opencode on the laptop mints the hum and prompts
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="roam", text="walk me through the roam story")
+        hello_l = (await oc.wait_for(lambda t: t.chi == "hello")).tone
+        sg = hello_l["sigil"]
+        timeline.note("laptop", f"hum {sg} minted; opencode tap says hello")
+        # 2. walk away mid-bloom
+        await oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= WALK_AWAY_AT + 1)
+        laptop_cursor = _wanes(oc, sg)[-1]
+        timeline.note("laptop", f"operator walks away after wane {laptop_cursor}")
+        peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
+
+        # 3. the phone wakes and attaches through humd-P
+        ai = sim.nestler(phone, "vercel-ai")
+        breath = (await ai.wait_for(lambda t: t.chi == "breath")).tone
+        listed = any(h["sigil"] == sg for h in breath["hums"])
+        t0 = asyncio.get_running_loop().time()
+        ai.send("attach", sigil=sg, since=laptop_cursor)
+        hello_p = await ai.wait_for(lambda t: t.chi == "hello")
+        hello_ms = (hello_p.at - t0) * 1000
+        timeline.note("phone", f"hello for {sg} after {hello_ms:.1f} ms")
+        out["hello_within_rtt_plus_50ms"] = Criterion(
+            listed and hello_p.tone["sigil"] == sg and hello_ms <= (rtt + LATENCY_MARGIN) * 1000,
+            round(hello_ms, 3),
+            round((rtt + LATENCY_MARGIN) * 1000, 3),
+        )
+
+        # 4-5. replication until the first bloom finishes on both
+        fin_l = await oc.wait_for(lambda t: t.chi == "finish")
+        fin_p = await ai.wait_for(lambda t: t.chi == "finish")
+        timeline.note("phone", f"first bloom finished at wane {fin_p.tone['wane']}")
+        replica = phone.hums[sg]
+        home = laptop.hums[sg]
+        replica_chunks = [p.wane for p in replica.petals if p.chi == "chunk"]
+        home_chunks = [p.wane for p in home.petals[: fin_l.tone["wane"]] if p.chi == "chunk"]
+        same_text = _text([p.tone(sg) for p in replica.petals]) == _text([p.tone(sg) for p in home.petals])
+        out["phone_sees_full_ordered_chunks"] = Criterion(
+            replica_chunks == home_chunks and same_text and bool(replica_chunks),
+            {"chunks": len(replica_chunks), "text_equal": same_text},
+        )
+        phone_wanes = _wanes(ai, sg)
+        out["no_petal_twice_none_missing"] = Criterion(
+            _consecutive(phone_wanes, laptop_cursor + 1, fin_p.tone["wane"])
+            and len(set(phone_wanes)) == len(phone_wanes),
+            {"first": phone_wanes[0] if phone_wanes else None, "last": phone_wanes[-1] if phone_wanes else None, "count": len(phone_wanes)},
+        )
+        out["late_attach_replays_missing_slice"] = Criterion(
+            bool(phone_wanes) and phone_wanes[0] == laptop_cursor + 1,
+            {"laptop_cursor": laptop_cursor, "phone_first": phone_wanes[0] if phone_wanes else None},
+        )
+        peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
+
+        # 6. a follow-up typed on the phone reaches the home
+        mark_l, mark_p = len(oc.seen), len(ai.seen)
+        t1 = asyncio.get_running_loop().time()
+        ai.send("prompt", sigil=sg, text="and what happens when the laptop closes?")
+        prompt_l = await oc.wait_for(lambda t: t.chi == "prompt", after=mark_l)
+        prompt_ms = (prompt_l.at - t1) * 1000
+        timeline.note("laptop", f"prompt from humd-P after {prompt_ms:.1f} ms")
+        out["prompt_within_rtt_plus_50ms"] = Criterion(
+            prompt_ms <= (rtt + LATENCY_MARGIN) * 1000, round(prompt_ms, 3), round((rtt + LATENCY_MARGIN) * 1000, 3)
+        )
+        out["prompt_from_is_humd_p"] = Criterion(prompt_l.tone.get("from") == phone.id, prompt_l.tone.get("from"), phone.id)
+        fin2_l = (await oc.wait_for(lambda t: t.chi == "finish", after=mark_l)).tone
+        fin2_p = (await ai.wait_for(lambda t: t.chi == "finish", after=mark_p)).tone
+        timeline.note("both", f"second bloom finished on both taps at wane {fin2_p['wane']}")
+        out_l, out_p = fin2_l["usage"]["output_tokens"], fin2_p["usage"]["output_tokens"]
+        out["finish_on_both_taps_same_usage"] = Criterion(
+            out_l == out_p and out_l > 0 and fin2_l["wane"] == fin2_p["wane"],
+            {"laptop": fin2_l["usage"], "phone": fin2_p["usage"]},
+        )
+        peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
+
+        # 7. the laptop closes: its nestler detaches, the hum lives on from the phone
+        oc.send("detach", sigil=sg)
+        oc.close()
+        timeline.note("laptop", "lid closed: opencode detached")
+        mark_p = len(ai.seen)
+        ai.send("prompt", sigil=sg, text="still there?")
+        fin3 = (await ai.wait_for(lambda t: t.chi == "finish", after=mark_p)).tone
+        timeline.note("phone", f"third bloom, driven from the phone alone, finished at wane {fin3['wane']}")
+        out["hum_lives_on_from_phone"] = Criterion(
+            not home.taps.get(oc.session.name) and fin3["usage"]["output_tokens"] > 0 and len(home.taps) == 1,
+            {"home_taps": sorted(t.owner for t in home.taps.values()), "wane": fin3["wane"]},
+        )
+        peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
+        out["peers_listed_throughout_no_stale"] = Criterion(
+            all(peers_ok), {"checks": len(peers_ok), "laptop": [p[:8] for p in laptop.peers()], "phone": [p[:8] for p in phone.peers()]}
+        )
+    finally:
+        await sim.close()
+    return out
+
+
+async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
+    """The home keeps appending while the phone's attach is in flight; catch-up closes the gap."""
+    sim = Sim(rtt=max(rtt, 0.4))  # long enough that several petals are born in flight
+    try:
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        await sim.link(phone, laptop)
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="divergent", text="count the petals")
+        await oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
+        sg = oc.tones("hello")[0]["sigil"]
+        ai = sim.nestler(phone, "vercel-ai")
+        wane_at_send = laptop.tracker.get(sg)
+        ai.send("attach", sigil=sg)
+        hello = (await ai.wait_for(lambda t: t.chi == "hello")).tone
+        granted_at = hello["wane"]
+        caught_up = await ai.wait_for(lambda t: t.get("wane") == granted_at and t.chi != "hello")
+        behind_after_catch_up = phone.tracker.is_behind(sg, granted_at)
+        await ai.wait_for(lambda t: t.chi == "finish")
+        settled_behind = phone.tracker.is_behind(sg, laptop.tracker.get(sg))
+        timeline.note("phone", f"divergent wane: sent at {wane_at_send}, granted at {granted_at}, settled at {phone.tracker.get(sg)}")
+        return Criterion(
+            granted_at > wane_at_send and caught_up is not None and not behind_after_catch_up and not settled_behind
+            and phone.tracker.get(sg) == laptop.tracker.get(sg),
+            {"wane_when_sent": wane_at_send, "wane_at_grant": granted_at, "phone": phone.tracker.get(sg), "laptop": laptop.tracker.get(sg), "is_behind": settled_behind},
+        )
+    finally:
+        await sim.close()
+
+
+async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
+    """A device whose link drops mid-bloom re-attaches from its cursor: nothing lost, nothing twice."""
+    sim = Sim(rtt=rtt)
+    try:
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        await sim.link(phone, laptop)
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="reconnect", text="keep going")
+        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+        ai = sim.nestler(phone, "vercel-ai")
+        ai.send("attach", sigil=sg)
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 8)
+        assert laptop.address and phone.address
+        sim.network.partition(laptop.address, phone.address)
+        await ai.wait_for(lambda t: t.chi == "error")
+        cursor = _wanes(ai, sg)[-1]
+        sim.network.heal(laptop.address, phone.address)
+        await asyncio.wait_for(phone.wait_peers(lambda p: laptop.id in p), 30)
+        ai2 = sim.nestler(phone, "vercel-ai-reopened")
+        ai2.send("attach", sigil=sg, since=cursor)
+        await ai2.wait_for(lambda t: t.chi == "finish")
+        wanes = _wanes(ai2, sg)
+        tip = laptop.tracker.get(sg)
+        timeline.note("phone", f"reconnected: resumed from wane {cursor + 1} to {tip}")
+        return Criterion(_consecutive(wanes, cursor + 1, tip), {"cursor": cursor, "resumed": wanes[:1] + wanes[-1:], "tip": tip})
+    finally:
+        await sim.close()
+
+
+async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
+    """The home dies mid-bloom (process death): the phone hears peer-loss, not silence."""
+    sim = Sim(rtt=rtt)
+    try:
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        phone.drone = Drone(stall_after=0.2)  # an eager drone: it must still wait for peer-loss
+        await sim.link(phone, laptop)
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="stuck", text="do not stop")
+        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+        ai = sim.nestler(phone, "vercel-ai")
+        ai.send("attach", sigil=sg)
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
+        t_kill = asyncio.get_running_loop().time()
+        await sim.kill(laptop)
+        timeline.note("laptop", "humd-L killed mid-bloom")
+        err = await ai.wait_for(lambda t: t.chi in ("error", "drone"))
+        loss_ms = (err.at - t_kill) * 1000
+        before = [s.tone for s in ai.seen if s.at <= err.at and s.tone.chi == "drone"]
+        await asyncio.wait_for(phone.wait_peers(lambda p: laptop.id not in p), 30)
+        timeline.note("phone", f"{err.tone.chi} {err.tone.get('qualifier')} after {loss_ms:.1f} ms")
+
+        # partition (no reset): only heartbeats can tell; the eager drone must stay quiet
+        sim2 = Sim(rtt=rtt)
+        try:
+            l2 = await sim2.spawn("laptop")
+            p2 = await sim2.spawn("phone")
+            p2.drone = Drone(stall_after=0.2)
+            await sim2.link(p2, l2)
+            oc2 = sim2.nestler(l2, "opencode")
+            oc2.send("prompt", sid="partition", text="do not stop")
+            sg2 = (await oc2.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+            ai2 = sim2.nestler(p2, "vercel-ai")
+            ai2.send("attach", sigil=sg2)
+            await ai2.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
+            assert l2.address and p2.address
+            t_cut = asyncio.get_running_loop().time()
+            sim2.network.partition(l2.address, p2.address)
+            first = await ai2.wait_for(lambda t: t.chi in ("error", "drone"))
+            cut_ms = (first.at - t_cut) * 1000
+        finally:
+            await sim2.close()
+        timeline.note("phone", f"partitioned home: {first.tone.get('qualifier')} after {cut_ms:.1f} ms")
+        return {
+            "stuck_home_surfaces_peer_loss": Criterion(
+                err.tone.chi == "error" and err.tone.get("qualifier") == "peer-loss" and loss_ms <= PEER_LOSS_LIMIT * 1000
+                and laptop.id not in phone.peers(),
+                {"ms": round(loss_ms, 3), "qualifier": err.tone.get("qualifier")},
+                PEER_LOSS_LIMIT * 1000,
+            ),
+            "drone_quiet_until_loss_surfaced": Criterion(
+                not before and first.tone.chi == "error" and first.tone.get("qualifier") == "peer-loss" and cut_ms <= PEER_LOSS_LIMIT * 1000,
+                {"drone_tones_before": len(before), "partition_ms": round(cut_ms, 3), "heartbeat_timeout_ms": LINK_TIMEOUT * 1000},
+                PEER_LOSS_LIMIT * 1000,
+            ),
+        }
+    finally:
+        await sim.close()
+
+
+class RawIntruder:
+    """A process on the network that speaks the link protocol by hand, to forge identities."""
+
+    def __init__(self, sim: Sim, address: str) -> None:
+        self.sim = sim
+        self.address = address
+        self.received: list[Tone] = []
+        self._decoder = LineDecoder()
+
+    async def run(self, target: Humd, cert_pem: bytes, claimed: str, signer: DeviceKey, sigil_: str) -> list[Tone]:
+        """Handshake with a given certificate and claimed id, then try to attach; return all tones heard."""
+        assert target.address is not None
+        conn = await self.sim.network.transport(self.address).connect(target.address)
+        nonce = bytes(NONCE_BYTES)
+        conn.write(encode({"chi": "link-hello", "from": claimed, "cert": cert_pem.decode(), "nonce": nonce.hex(), "protoVersion": 1}))
+        proof_sent = False
+        while True:
+            try:
+                data = await asyncio.wait_for(conn.read(), 5.0)
+            except (TimeoutError, ConnectionError):
+                break
+            if not data:
+                break
+            for tone in self._decoder.receive_data(data):
+                if not isinstance(tone, Tone):
+                    continue
+                self.received.append(tone)
+                if tone.chi == "link-hello" and not proof_sent:
+                    their_nonce = bytes.fromhex(tone["nonce"])
+                    sig = signer.sign(_proof_payload(nonce, their_nonce, claimed, target.id))
+                    conn.write(encode({"chi": "link-proof", "from": claimed, "signature": sig.hex()}))
+                    conn.write(encode({"chi": "attach", "from": claimed, "to": target.id, "sigil": sigil_, "since": 0, "rid": "intruder"}))
+                    proof_sent = True
+        conn.close()
+        return self.received
+
+
+async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
+    """Forged or foreign identities are refused with a route error, and not one petal leaks."""
+    sim = Sim(rtt=rtt)
+    out: dict[str, Criterion] = {}
+    try:
+        laptop = await sim.spawn("laptop")
+        phone_identity = sim.identity("phone")
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="secret", text="only my devices may read this")
+        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+        await oc.wait_for(lambda t: t.chi == "chunk")
+
+        stranger_op = OperatorKey.generate("someone else")
+        stranger = Identity.mint(stranger_op, "stranger")
+        thief = DeviceKey.generate()
+        cases = {
+            # claims humd-P's HumdId, with a key certified by another operator
+            "forged_humd_id": (stranger.certificate.pem(), phone_identity.humd_id, stranger.device_key),
+            # a different operator's device, honest about its own id
+            "foreign_operator": (stranger.certificate.pem(), stranger.humd_id, stranger.device_key),
+            # humd-P's real certificate, replayed without humd-P's device key
+            "stolen_certificate": (phone_identity.certificate.pem(), phone_identity.humd_id, thief),
+        }
+        for name, (cert, claimed, signer) in cases.items():
+            heard = await RawIntruder(sim, f"mem://intruder-{name}").run(laptop, cert, HumdId.parse(claimed), signer, sg)
+            refusals = [i for i, t in enumerate(heard) if t.chi == "error" and t.get("code") == "route-error"]
+            after = heard[refusals[0] + 1 :] if refusals else heard
+            leaked = [t for t in heard if t.get("sigil") == sg or t.chi in ("chunk", "prompt", "finish", "hello", "hums")]
+            refused_ok = bool(refusals) and heard[refusals[0]].get("qualifier") == "identity-mismatch"
+            out[f"identity_mismatch_{name}"] = Criterion(
+                refused_ok and not after and not leaked and laptop.peers() == [] and all(not t.owner.startswith("peer:") for t in laptop.hums[sg].taps.values()),
+                {"refusal": heard[refusals[0]].get("qualifier") if refusals else None, "tones_after_refusal": len(after), "hum_tones_leaked": len(leaked)},
+            )
+            timeline.note("laptop", f"{name}: refused ({heard[refusals[0]].get('detail') if refusals else 'NOT refused'})")
+    finally:
+        await sim.close()
+    return out
+
+
+async def run_roam(rtt: float = DEFAULT_RTT) -> tuple[dict[str, Criterion], Timeline]:
+    """Every criterion of the scenario, each measured in its own sim."""
+    timeline = Timeline()
+    criteria: dict[str, Criterion] = {}
+    criteria.update(await happy_path(rtt, timeline))
+    criteria["divergent_wane_closes"] = await divergent_wane(rtt, timeline)
+    criteria["reconnect_resumes_without_loss_or_duplicate"] = await reconnect_resumes(rtt, timeline)
+    criteria.update(await stuck_home(rtt, timeline))
+    criteria.update(await identity_mismatch(rtt, timeline))
+    return criteria, timeline
+
+
+def report(rtt: float = DEFAULT_RTT) -> tuple[dict[str, Any], Timeline]:
+    """Run the scenario on virtual time; the JSON report of `hum demo roam --json`."""
+    criteria, timeline = run_virtual(run_roam(rtt))
+    return {
+        "rtt_ms": rtt * 1000,
+        "criteria": {k: c.as_json() for k, c in criteria.items()},
+        "ok": all(c.ok for c in criteria.values()),
+    }, timeline

@@ -1,0 +1,76 @@
+"""Tones: the JSON objects hum components exchange, and the chi registry."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+PROTO_VERSION = 1
+
+# Every chi a hum component understands. A tone naming any other chi is
+# answered with `bad-tone` (`unknown-chi`); see PROTOCOL.md.
+CHIS: dict[str, str] = {
+    # local handshake
+    "hello": "nestler greets humd; humd greets a tap when attach is granted",
+    "breath": "humd's answer to a nestler's hello",
+    # hum tones
+    "prompt": "a user turn, in toward the home or out as the appended petal",
+    "attach": "open a tap on a hum from a wane",
+    "detach": "close a tap; the hum keeps living",
+    "cancel": "stop the running bloom at the worker",
+    "chunk": "a piece of a bloom's output",
+    "finish": "the end of a bloom, with usage",
+    "error": "a refusal or a failure, with code and qualifier",
+    # extensions (documented in docs/PROTOCOL-EXTENSIONS.md)
+    "hums": "list the hums a humd knows (request from a nestler, announcement on a link)",
+    "peers": "list the humds this humd is linked with",
+    "link-hello": "first tone on an ensemble link: certificate and nonce",
+    "link-proof": "second tone on an ensemble link: signature over both nonces",
+    "heartbeat": "keeps an idle ensemble link observably alive",
+    "goodbye": "a humd leaving on purpose (clean shutdown)",
+    "drone": "a drone verdict about a hum (e.g. a stalled bloom)",
+}
+
+# Keys that every tone may carry (PROTOCOL.md "Envelope keys").
+ENVELOPE_KEYS = ("chi", "rid", "sid", "sigil", "wane", "from", "to", "sentAt", "dusk", "ext")
+
+# Petal chis: the tones that are appended to a hum's log and take a wane.
+PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error"})
+
+SIGIL_LENGTH = 12  # hex chars of sha256; 48 bits names one owner's hums without collision
+
+
+class Tone(dict[str, Any]):
+    """One JSON object on the wire; `chi` says what it is, unknown keys ride along."""
+
+    @classmethod
+    def make(cls, chi: str, **fields: Any) -> Tone:
+        tone = cls(chi=chi)
+        tone.update({k: v for k, v in fields.items() if v is not None})
+        return tone
+
+    @property
+    def chi(self) -> str:
+        return self["chi"]
+
+
+def sigil(nest: str, sid: str) -> str:
+    """The name of a hum everywhere: `hex(sha256(nest + ":" + sid))[:12]`."""
+    return hashlib.sha256(f"{nest}:{sid}".encode()).hexdigest()[:SIGIL_LENGTH]
+
+
+def rid() -> str:
+    """A fresh request id, unique enough to pair a reply with its request."""
+    return secrets.token_hex(8)
+
+
+def is_past_dusk(tone: Tone, now_ms: float) -> bool:
+    """True when the tone carries a `dusk` (absolute ms expiry) that has passed."""
+    dusk = tone.get("dusk")
+    return isinstance(dusk, int | float) and not isinstance(dusk, bool) and now_ms > dusk
+
+
+def error_tone(code: str, qualifier: str, message: str, **fields: Any) -> Tone:
+    """An `error` tone: `code` is the family (`bad-tone`, `route-error`, ...), `qualifier` the reason."""
+    return Tone.make("error", code=code, qualifier=qualifier, message=message, **fields)
