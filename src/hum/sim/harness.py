@@ -89,6 +89,7 @@ class Sim:
         self.operator = OperatorKey.generate("sim operator")
         self.tokens_per_second = tokens_per_second
         self.humds: dict[str, Humd] = {}
+        self.nestlers: list[SimNestler] = []
 
     def identity(self, name: str) -> Identity:
         return Identity.mint(self.operator, name)
@@ -118,6 +119,7 @@ class Sim:
 
     def nestler(self, humd: Humd, name: str) -> SimNestler:
         nestler = SimNestler(humd, humd.open_nestler(name)).start()
+        self.nestlers.append(nestler)
         nestler.send("hello", bee=name, protoVersion=1, chis=["prompt", "chunk", "finish", "error"])
         return nestler
 
@@ -128,5 +130,9 @@ class Sim:
         await humd.abort()
 
     async def close(self) -> None:
+        readers = [n._reader for n in self.nestlers if n._reader is not None]
+        for nestler in self.nestlers:
+            nestler.close()
+        await asyncio.gather(*readers, return_exceptions=True)
         for humd in self.humds.values():
             await humd.abort()
