@@ -47,6 +47,8 @@ PETAL_FROM = "petalFrom"
 class Store(Protocol):
     """Where petals become durable (SQLite in the daemon; nothing in the sim)."""
 
+    on_durable: Callable[[Hum, int], None]
+
     def save_hum(self, hum: Hum) -> None: ...
 
     def append(self, hum: Hum, petal: Petal) -> None: ...
@@ -57,10 +59,9 @@ class Store(Protocol):
 class TapOwner:
     """Whoever taps deliver to: a nestler session or a peer humd's link."""
 
-    def __init__(self, humd: Humd, name: str, *, durable_only: bool) -> None:
+    def __init__(self, humd: Humd, name: str) -> None:
         self.humd = humd
         self.name = name
-        self.durable_only = durable_only  # peers get a petal only once it is stored
         self.taps: dict[str, Tap] = {}
         self.replies: deque[Tone] = deque()
         self.wake = asyncio.Event()
@@ -78,7 +79,8 @@ class TapOwner:
             hum = self.humd.hums.get(sigil_)
             if hum is None:
                 continue
-            out.extend(tap.pull(hum, PULL_BATCH, hum.durable_tip if self.durable_only else None))
+            # nobody sees a petal before it is stored: a crash never takes one back
+            out.extend(tap.pull(hum, PULL_BATCH, hum.durable_tip))
             if tap.ended:
                 self.taps.pop(sigil_, None)
                 hum.detach(tap.tap_id)
@@ -89,7 +91,7 @@ class TapOwner:
             return True
         for sigil_, tap in self.taps.items():
             hum = self.humd.hums.get(sigil_)
-            if hum is not None and tap.owes(hum, hum.durable_tip if self.durable_only else None):
+            if hum is not None and tap.owes(hum, hum.durable_tip):
                 return True
         return False
 
@@ -111,7 +113,7 @@ class NestlerSession(TapOwner):
     """One nestler connected to this humd: the local handshake and its hum tones."""
 
     def __init__(self, humd: Humd, name: str) -> None:
-        super().__init__(humd, name, durable_only=False)
+        super().__init__(humd, name)
         self.greeted = False
         self.bee = name
 
@@ -215,7 +217,7 @@ class PeerOwner(TapOwner):
     """A linked peer humd, as the owner of the taps it holds on hums homed here."""
 
     def __init__(self, humd: Humd, peer: str) -> None:
-        super().__init__(humd, f"peer:{peer}", durable_only=True)
+        super().__init__(humd, f"peer:{peer}")
         self.peer = peer
 
 
@@ -350,6 +352,8 @@ class Humd:
         self.name = name
         self.nest = nest
         self.store = store
+        if store is not None:
+            store.on_durable = self.stored
         self.max_line = max_line
         self.tracker = WaneTracker()
         self.hums: dict[str, Hum] = {}
@@ -526,6 +530,15 @@ class Humd:
     def peers(self) -> list[str]:
         return self.ensemble.peers()
 
+    def disconnect(self, peer: str) -> None:
+        """Cut the link to `peer` now (revocation): goodbye, then gone from `peers()`."""
+        runner = self._links.get(peer)
+        if runner is not None:
+            runner.link.goodbye()
+            runner.flush()
+            runner.conn.close()
+            self._drop_link(runner)
+
     def _send(self, peer: str, tone: Tone) -> None:
         owner = self._owners.get(f"peer:{peer}")
         if owner is None:
@@ -568,7 +581,7 @@ class Humd:
 
     def list_hums(self) -> list[dict[str, Any]]:
         """Every hum this humd knows: its own, mirrored ones, and those its peers announced."""
-        seen = {s: h.summary() for s, h in self.hums.items() if h.home == self.id}
+        seen = {s: h.summary() for s, h in self.hums.items() if h.home == self.id or h.tip}
         for entry in self.ensemble.directory():
             seen.setdefault(entry["sigil"], entry)
         return [seen[s] for s in sorted(seen)]
@@ -594,6 +607,10 @@ class Humd:
         """Take back a hum loaded from the store after a restart."""
         self.hums[hum.sigil] = hum
         self.ensemble.record(hum.summary())
+        if hum.home == self.id and hum.bloom_open:
+            # the worker died with the process: close the bloom so the log says so
+            petal = hum.append("error", code="worker-error", qualifier="interrupted", message="humd restarted mid-bloom")
+            self._appended(hum, petal)
 
     def _wake(self, tap: Tap) -> None:
         owner = self._owners.get(tap.owner)

@@ -496,7 +496,7 @@ def _verify_issued_by(cert: DeviceCertificate, operator: OperatorCertificate) ->
         ) from exc
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
     # mkstemp creates the file 0600, so a key is never readable by others,
     # even for the instant before chmod.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -555,9 +555,9 @@ class Identity:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Certificates first, key last: a crash in between leaves an old key that
         # no longer matches, which load() reports, rather than a silent mix.
-        _atomic_write(home / _OPERATOR_CERT_FILE, self.operator.pem(), 0o644)
-        _atomic_write(home / _DEVICE_CERT_FILE, self.certificate.pem(), 0o644)
-        _atomic_write(home / _DEVICE_KEY_FILE, self.device_key.private_pem(), 0o600)
+        atomic_write(home / _OPERATOR_CERT_FILE, self.operator.pem(), 0o644)
+        atomic_write(home / _DEVICE_CERT_FILE, self.certificate.pem(), 0o644)
+        atomic_write(home / _DEVICE_KEY_FILE, self.device_key.private_pem(), 0o600)
 
     @classmethod
     def load(cls, home: Path) -> Identity:
@@ -665,4 +665,4 @@ def save_revocations(path: Path, ids: Iterable[str]) -> None:
     path = Path(path)
     body = json.dumps(sorted({HumdId.parse(i) for i in ids}), indent=1) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, body.encode("utf-8"), 0o644)
+    atomic_write(path, body.encode("utf-8"), 0o644)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from hum.ensemble.identity import HumdId, Identity, IdentityError, SiblingCheck
 
-__all__ = ["client_context", "peer_identity", "server_context"]
+__all__ = ["client_context", "pairing_client_context", "peer_identity", "server_context"]
 
 # Our certificates are Ed25519, which TLS only signs with from 1.3 on; 1.3 also
 # has no renegotiation and encrypts the certificates exchanged.
@@ -72,9 +72,31 @@ def _context(purpose: int, identity: Identity, check: SiblingCheck) -> ssl.SSLCo
     return context
 
 
-def server_context(identity: Identity, check: SiblingCheck) -> ssl.SSLContext:
-    """A TLS 1.3 server context that requires a client certificate from the same operator."""
-    return _context(ssl.PROTOCOL_TLS_SERVER, identity, check)
+def server_context(identity: Identity, check: SiblingCheck, *, pairing: bool = False) -> ssl.SSLContext:
+    """A TLS 1.3 server context that requires a client certificate from the same operator.
+
+    With `pairing`, a client without any certificate is let in too: a device
+    that is still pairing has none yet. The listener must then hand such a
+    connection to pairing alone (SPAKE2 authenticates it), never to a link.
+    A client that does present a certificate is still verified against the CA.
+    """
+    context = _context(ssl.PROTOCOL_TLS_SERVER, identity, check)
+    if pairing:
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def pairing_client_context() -> ssl.SSLContext:
+    """TLS 1.3 for a device joining with a pairing code: it cannot verify the host yet.
+
+    The code's SPAKE2 exchange authenticates both ends; TLS here only keeps the
+    exchange private on the wire.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = TLS_MIN_VERSION
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def client_context(identity: Identity, check: SiblingCheck) -> ssl.SSLContext:

@@ -1,0 +1,1 @@
+"""Durable storage of hums and petals."""

@@ -1,0 +1,111 @@
+"""Pairing over the network: the desk on the device holding the operator key, and `join`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
+from hum.ensemble.pairing import PairingCode, PairingError, PairingGuest, PairingHost
+from hum.ensemble.tcp import CONNECT_TIMEOUT, split_address
+from hum.ensemble.tls import pairing_client_context
+
+# Pairing messages are a few kilobytes (a certificate or two); anything larger is not ours.
+MAX_PAIRING_LINE = 64 * 1024
+# Each step is one round trip; a person typing is not in the loop any more.
+STEP_TIMEOUT = 30.0
+
+
+@dataclass
+class PairingTicket:
+    """One code shown to the operator, and what became of it."""
+
+    code: PairingCode
+    done: asyncio.Future[HumdId] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class PairingDesk:
+    """Hands out one-time codes and serves the pairing exchange for them (operator-key device only)."""
+
+    def __init__(self, operator_key: OperatorKey | None) -> None:
+        self.operator_key = operator_key
+        self.ticket: PairingTicket | None = None
+
+    def open(self) -> PairingTicket:
+        """A fresh code; any earlier unused code is withdrawn."""
+        if self.operator_key is None:
+            raise PairingError("no-operator-key", "this device does not hold the operator key; pair from the first device")
+        if self.ticket is not None and not self.ticket.done.done():
+            self.ticket.done.set_exception(PairingError("aborted", "a newer pairing code replaced this one"))
+            self.ticket.done.exception()  # retrieved: nobody may be waiting on it
+        self.ticket = PairingTicket(PairingCode.generate(time.time()))
+        return self.ticket
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One guest's exchange, on a TLS connection that presented no certificate."""
+        ticket = self.ticket
+        if ticket is None or self.operator_key is None or ticket.done.done():
+            await _send(writer, {"chi": "pair-error", "qualifier": "no-pairing", "message": "no pairing code is open on this device"})
+            return
+        host = PairingHost(self.operator_key, ticket.code)
+        try:
+            while not host.finished:
+                msg = await _receive(reader)
+                if msg is None:
+                    break
+                for reply in host.receive(msg, time.time()):
+                    await _send(writer, reply)
+        except (TimeoutError, ConnectionError, ValueError):
+            pass
+        if ticket.done.done():
+            return
+        if host.done and host.issued is not None:
+            ticket.done.set_result(host.issued.humd_id)
+        elif host.error is not None:
+            ticket.done.set_exception(host.error)
+            ticket.done.exception()
+
+
+async def join(code: str, address: str, name: str) -> Identity:
+    """Run the guest side against `address`; returns this device's new identity."""
+    host, port = split_address(address)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=pairing_client_context(), server_hostname=host), CONNECT_TIMEOUT
+        )
+    except (OSError, TimeoutError) as exc:
+        raise PairingError("unreachable", f"cannot reach {address}: {exc}") from exc
+    guest = PairingGuest(code, DeviceKey.generate(), name)
+    try:
+        await _send(writer, guest.start())
+        while not guest.finished:
+            msg = await _receive(reader)
+            if msg is None:
+                raise PairingError("aborted", f"{address} closed the connection mid-pairing")
+            for reply in guest.receive(msg):
+                await _send(writer, reply)
+    except (TimeoutError, ConnectionError) as exc:
+        raise PairingError("aborted", f"pairing with {address} broke off: {exc}") from exc
+    finally:
+        writer.close()
+    return guest.result
+
+
+async def _send(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
+    writer.write(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+    await writer.drain()
+
+
+async def _receive(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    line = await asyncio.wait_for(reader.readline(), STEP_TIMEOUT)
+    if not line:
+        return None
+    if len(line) > MAX_PAIRING_LINE:
+        raise ValueError("pairing message too long")
+    msg = json.loads(line)
+    if not isinstance(msg, dict):
+        raise ValueError("pairing message is not an object")
+    return msg

@@ -1,0 +1,178 @@
+"""humd as a process: the Humd core with TLS links, the thrum socket, HTTP surfaces and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hum.brood.config import build_brood
+from hum.brood.config import check as check_worker
+from hum.daemon.home import Home
+from hum.daemon.pairing import PairingDesk
+from hum.ensemble.identity import HumdId, IdentityError
+from hum.ensemble.tcp import TlsTransport, split_address
+from hum.humd import Humd
+from hum.store.sqlite import SqliteStore
+from hum.surfaces.thrum import ThrumServer, default_socket_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = "0.0.0.0:7433"  # the ensemble port: other devices must reach it
+DEFAULT_HTTP = "127.0.0.1:7434"  # surfaces stay on this device unless asked
+
+
+@dataclass
+class DaemonOptions:
+    """What `hum up` was asked for."""
+
+    home: Path
+    listen: str | None = DEFAULT_LISTEN
+    http: str | None = DEFAULT_HTTP
+    thrum: Path | None = None
+    peers: list[str] = field(default_factory=list)
+    worker: str = "local"
+    worker_options: dict[str, Any] = field(default_factory=dict)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Daemon:
+    """One humd process: composes the core with its real transports and store."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.home = Home(options.home)
+        self.humd: Humd | None = None
+        self.store: SqliteStore | None = None
+        self.thrum: ThrumServer | None = None
+        self.desk: PairingDesk | None = None
+        self._runner: web.AppRunner | None = None
+        self._store_task: asyncio.Task[None] | None = None
+        self.info: dict[str, Any] = {}
+
+    async def start(self) -> dict[str, Any]:
+        """Bring every part up; raises with a one-line reason if one cannot start."""
+        opts = self.options
+        self.home.ensure()
+        identity = self.home.identity()
+        check = self.home.sibling_check(identity)
+        check_worker(opts.worker, os.environ, **opts.worker_options)
+        brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
+        self.store = SqliteStore(self.home.store_path)
+        self.desk = PairingDesk(self.home.operator_key())
+        transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
+        self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
+        for hum in self.store.load(humd.tracker):
+            humd.adopt(hum)
+        self._store_task = asyncio.create_task(self.store.run())
+        address = await humd.start()
+        self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
+        await self.thrum.start()
+        http_url = await self._start_http()
+        for peer in [*self.home.peers(), *opts.peers]:
+            humd.add_peer(peer)
+        self.info = {
+            "pid": os.getpid(),
+            "humdId": humd.id,
+            "name": identity.certificate.name,
+            "operator": identity.operator.fingerprint,
+            "listen": address,
+            "thrum": str(self.thrum.path),
+            "http": http_url,
+            "urls": {
+                "status": f"{http_url}/hum/status",
+                "web": f"{http_url}/",
+                "openai": f"{http_url}/v1",
+                "aisdk": f"{http_url}/api/chat",
+            } if http_url else {},
+            "worker": opts.worker,
+            "models": brood.models(),
+        }
+        self.home.write_runtime(self.info)
+        return self.info
+
+    async def _start_http(self) -> str | None:
+        if not self.options.http or self.humd is None:
+            return None
+        host, port = split_address(self.options.http)
+        loopback = is_loopback(host)
+        token = None if loopback else self.home.token()
+        try:
+            from hum.surfaces.http import make_app
+
+            app = make_app(self.humd, token=token, loopback_only=loopback)
+        except ImportError:  # TEMPORARY while the surfaces are being built
+            app = web.Application()
+        from hum.daemon.api import add_daemon_routes
+
+        add_daemon_routes(app, self)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{bound}"
+
+    def revoke(self, humd_id: str) -> HumdId:
+        """Revoke a device: recorded in the home, refused from now on, its link cut."""
+        if self.humd is None:
+            raise RuntimeError("daemon not started")
+        hid = HumdId.parse(humd_id)
+        if hid == self.humd.id:
+            raise IdentityError("bad-humd-id", "a humd cannot revoke itself")
+        self.home.revoke(hid)
+        self.humd.check.revoke(hid)
+        self.humd.disconnect(hid)
+        return hid
+
+    async def stop(self) -> None:
+        """Clean shutdown: goodbye to peers, flush the store, remove the socket."""
+        if self.humd is not None:
+            await self.humd.stop()
+        if self.thrum is not None:
+            await self.thrum.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._store_task is not None:
+            self._store_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._store_task
+        if self.store is not None:
+            await self.store.flush()
+            self.store.close()
+        if self.humd is not None:
+            await self.humd.brood.close()
+        self.home.clear_runtime()
+
+
+async def serve(options: DaemonOptions, on_ready: Any = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    daemon = Daemon(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await daemon.start()
+        if on_ready is not None:
+            on_ready(info)
+        await stop.wait()
+    finally:
+        await daemon.stop()

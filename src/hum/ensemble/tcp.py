@@ -1,0 +1,123 @@
+"""Ensemble links over TCP with mutually authenticated TLS 1.3."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+
+from hum.ensemble.identity import Identity, IdentityError, SiblingCheck
+from hum.ensemble.tls import client_context, peer_identity, server_context
+from hum.ensemble.transport import Connection, OnConnection, Transport
+
+log = logging.getLogger(__name__)
+
+# One read's worth: a few dozen petals; bigger buys nothing for NDJSON.
+READ_CHUNK = 64 * 1024
+# A peer that cannot finish TCP + TLS in this long is not worth waiting for.
+CONNECT_TIMEOUT = 10.0
+
+OnPairing = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def split_address(address: str, default_port: int | None = None) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) into its parts; ValueError names what is wrong."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise ValueError(f"address {address!r} has no port (expected HOST:PORT)")
+        host, port = address, str(default_port)
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"address {address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+class TlsConnection(Connection):
+    """One TLS stream to a sibling whose HumdId TLS has proved."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.peer_humd_id = peer
+
+    async def read(self) -> bytes:
+        return await self.reader.read(READ_CHUNK)
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def drain(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class TlsTransport(Transport):
+    """Listens and dials TCP with TLS 1.3; only T1 siblings get a `Connection`."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        check: SiblingCheck,
+        listen: str | None,
+        *,
+        on_pairing: OnPairing | None = None,
+    ) -> None:
+        self.identity = identity
+        self.check = check
+        self.listen_address = listen
+        self.on_pairing = on_pairing
+        self._server: asyncio.Server | None = None
+        self._client_context = client_context(identity, check)
+
+    async def listen(self, on_connection: OnConnection) -> str:
+        if self.listen_address is None:
+            return ""
+        host, port = split_address(self.listen_address)
+        context = server_context(self.identity, self.check, pairing=self.on_pairing is not None)
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            ssl_object = writer.get_extra_info("ssl_object")
+            if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
+                if self.on_pairing is not None:
+                    await self.on_pairing(reader, writer)
+                writer.close()
+                return
+            try:
+                peer = peer_identity(ssl_object, self.check)
+            except IdentityError as exc:
+                log.warning("refused a link from %s: %s", writer.get_extra_info("peername"), exc)
+                writer.transport.abort()
+                return
+            await on_connection(TlsConnection(reader, writer, peer))
+
+        self._server = await asyncio.start_server(accepted, host, port, ssl=context)
+        bound = self._server.sockets[0].getsockname()
+        return f"{host}:{bound[1]}"
+
+    async def connect(self, address: str) -> TlsConnection:
+        host, port = split_address(address)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=self._client_context, server_hostname=host),
+                CONNECT_TIMEOUT,
+            )
+        except (TimeoutError, ssl.SSLError) as exc:
+            raise ConnectionError(f"no TLS link to {address}: {exc}") from exc
+        try:
+            peer = peer_identity(writer.get_extra_info("ssl_object"), self.check)
+        except IdentityError as exc:
+            writer.transport.abort()
+            raise ConnectionError(f"{address} is not a sibling: {exc}") from exc
+        return TlsConnection(reader, writer, peer)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None

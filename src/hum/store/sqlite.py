@@ -1,0 +1,131 @@
+"""Durable hums: SQLite in WAL mode, petals committed in small batches.
+
+A petal reaches any tap only after its commit (see `Hum.durable_tip`), so a
+SIGKILL never takes back a petal somebody has seen. WAL with
+`synchronous=NORMAL` makes a commit durable against process death (the OS
+holds the WAL pages) without an fsync per petal; power loss may lose the last
+few commits, which no tap has been promised beyond what the OS kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.core.wane import WaneTracker
+
+log = logging.getLogger(__name__)
+
+# Coalesce the petals of one burst into one commit, but never hold a petal
+# back longer than a frame of a chat UI: streaming still looks live.
+COMMIT_INTERVAL = 0.005
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hums (
+    sigil TEXT PRIMARY KEY,
+    sid   TEXT NOT NULL,
+    nest  TEXT NOT NULL,
+    home  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS petals (
+    sigil TEXT NOT NULL REFERENCES hums(sigil),
+    wane  INTEGER NOT NULL,
+    chi   TEXT NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (sigil, wane)
+) WITHOUT ROWID;
+"""
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written; the message names the file."""
+
+
+class SqliteStore:
+    """Hums and their petals in one SQLite file; commits batched, durability reported back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the hum store {path}: {exc}") from exc
+        self._pending: list[tuple[Hum, Petal]] = []
+        self._hums: list[Hum] = []
+        self._wake = asyncio.Event()
+        self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
+        self.commits = 0
+
+    def load(self, tracker: WaneTracker) -> list[Hum]:
+        """Every stored hum with its petals, the tracker set to each tip."""
+        hums = []
+        for sigil, sid, nest, home in self._db.execute("SELECT sigil, sid, nest, home FROM hums ORDER BY sigil"):
+            rows = self._db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,))
+            petals = []
+            for wane, chi, body in rows:
+                if wane != len(petals) + 1:
+                    log.error("store: hum %s has a gap before wane %d; keeping the first %d petals", sigil, wane, len(petals))
+                    break
+                petals.append(Petal(sigil, wane, chi, json.loads(body)))
+            hum = Hum(sigil, sid, nest, home, tracker, petals)
+            hum.home_tip = hum.tip
+            hums.append(hum)
+        return hums
+
+    def save_hum(self, hum: Hum) -> None:
+        self._db.execute(
+            "INSERT INTO hums (sigil, sid, nest, home) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(sigil) DO UPDATE SET sid = excluded.sid WHERE hums.sid = ''",
+            (hum.sigil, hum.sid, hum.nest, hum.home),
+        )
+
+    def append(self, hum: Hum, petal: Petal) -> None:
+        self._pending.append((hum, petal))
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Commit everything appended so far and report it durable."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)",
+                [(p.sigil, p.wane, p.chi, json.dumps(p.body, separators=(",", ":"))) for _, p in batch],
+            )
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK") if self._db.in_transaction else None
+            self._pending[:0] = batch  # nothing was promised; try again next round
+            raise
+        self.commits += 1
+        tips: dict[str, tuple[Hum, int]] = {}
+        for hum, petal in batch:
+            tips[hum.sigil] = (hum, max(petal.wane, tips.get(hum.sigil, (hum, 0))[1]))
+        for hum, wane in tips.values():
+            self.on_durable(hum, wane)
+
+    async def run(self) -> None:
+        """The committer: one commit per burst of appends."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(COMMIT_INTERVAL)
+            try:
+                await self.flush()
+            except sqlite3.Error as exc:
+                log.error("store: commit failed, will retry: %s", exc)
+
+    def close(self) -> None:
+        self._db.close()

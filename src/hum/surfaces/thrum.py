@@ -1,0 +1,135 @@
+"""The thrum socket: NDJSON tones over a Unix socket, one `NestlerSession` per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from hum.humd import Humd
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
+from hum.wire.tones import PROTO_VERSION, Tone, rid
+
+log = logging.getLogger(__name__)
+
+# Enough for a long prompt in one read; the decoder enforces the line limit.
+READ_CHUNK = 64 * 1024
+
+
+def default_socket_path(home: Path) -> Path:
+    """`$HUM_THRUM_SOCK`, else `$XDG_RUNTIME_DIR/hum/thrum.sock`, else inside the home."""
+    if os.environ.get("HUM_THRUM_SOCK"):
+        return Path(os.environ["HUM_THRUM_SOCK"])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "hum" / "thrum.sock"
+    return home / "thrum.sock"
+
+
+class ThrumServer:
+    """Serves nestlers on a Unix socket (0600 in a 0700 directory); a slow one delays only itself."""
+
+    def __init__(self, humd: Humd, path: Path, *, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self.humd = humd
+        self.path = path
+        self.max_line = max_line
+        self._server: asyncio.Server | None = None
+        self._count = 0
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path.parent, 0o700)
+        if self.path.exists() or self.path.is_symlink():
+            if await _socket_alive(self.path):
+                raise OSError(f"another humd is serving {self.path}")
+            self.path.unlink()
+        old = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=self.max_line + 1)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._count += 1
+        session = self.humd.open_nestler(f"thrum-{self._count}")
+        decoder = LineDecoder(self.max_line)
+
+        async def pump_out() -> None:
+            while True:
+                tones = await session.next_tones()
+                writer.write(b"".join(encode(t) for t in tones))
+                await writer.drain()
+
+        sender = asyncio.create_task(pump_out())
+        try:
+            while True:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    break
+                for item in decoder.receive_data(data):
+                    session.receive(item)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
+                await sender
+            session.close()
+            writer.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+async def _socket_alive(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except (ConnectionError, OSError):
+        return False
+    writer.close()
+    return True
+
+
+class ThrumClient:
+    """A nestler on the thrum socket: send tones, read them back (the CLI and tests use it)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._decoder = LineDecoder()
+        self._ready: list[Tone] = []
+
+    @classmethod
+    async def connect(cls, path: Path, bee: str = "hum-cli") -> tuple[ThrumClient, Tone]:
+        """Connect and say hello; returns the client and the humd's `breath`."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=DEFAULT_MAX_LINE + 1)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise ConnectionError(f"no humd is listening on {path} (start one with `hum up`)") from exc
+        client = cls(reader, writer)
+        client.send(Tone(chi="hello", rid=rid(), bee=bee, protoVersion=PROTO_VERSION))
+        breath = await client.receive()
+        return client, breath
+
+    def send(self, tone: dict[str, object]) -> None:
+        self.writer.write(encode(tone))
+
+    async def receive(self) -> Tone:
+        """The next tone from the humd; ConnectionError when it goes away."""
+        while not self._ready:
+            data = await self.reader.read(READ_CHUNK)
+            if not data:
+                raise ConnectionError("the humd closed the thrum socket")
+            for item in self._decoder.receive_data(data):
+                if isinstance(item, Tone):
+                    self._ready.append(item)
+        return self._ready.pop(0)
+
+    def close(self) -> None:
+        self.writer.close()
