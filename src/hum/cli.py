@@ -17,8 +17,8 @@ from rich.console import Console
 
 from hum.daemon.home import Home, HomeError, default_home
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # A status query to a local daemon answers at once; longer means it is wedged.
 STATUS_TIMEOUT = 5.0

@@ -69,6 +69,9 @@ class Daemon:
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
         opts = self.options
+        for address in [opts.listen, opts.http, *opts.peers]:
+            if address:
+                split_address(address)  # a malformed address fails now, with its text
         self.home.ensure()
         identity = self.home.identity()
         check = self.home.sibling_check(identity)

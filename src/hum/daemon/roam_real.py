@@ -1,0 +1,305 @@
+"""phone-laptop-roam with two real `hum up` processes on loopback (`hum demo roam --real`).
+
+Everything goes through the public surfaces: the `hum` CLI for set-up and
+pairing, the thrum socket for nestlers, SIGKILL for process death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hum.sim.roam import LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
+from hum.surfaces.thrum import ThrumClient
+from hum.wire.tones import Tone
+
+# Starting a humd is a Python start-up plus key loading: well under this.
+START_TIMEOUT = 30.0
+# How long to wait for any single expected event between real processes.
+STEP_TIMEOUT = 20.0
+# Loopback has no real RTT to speak of; the criterion's margin is what it is measured against.
+LOOPBACK_RTT = 0.0
+# Polls of a status endpoint are condition waits; this is their granularity.
+POLL_INTERVAL = 0.02
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hum_command() -> list[str]:
+    return [sys.executable, "-m", "hum.cli"]
+
+
+@dataclass
+class HumdProcess:
+    """One `hum up` child process and what it printed about itself."""
+
+    home: Path
+    port: int
+    worker: str = "scripted"
+    proc: asyncio.subprocess.Process | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self) -> dict[str, Any]:
+        self.proc = await asyncio.create_subprocess_exec(
+            *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}",
+            "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT)
+        if not line:
+            err = await self.proc.stderr.read() if self.proc.stderr else b""
+            raise RuntimeError(f"hum up failed: {err.decode().strip()}")
+        self.info = json.loads(line)
+        return self.info
+
+    @property
+    def thrum(self) -> Path:
+        return Path(self.info["thrum"])
+
+    def get(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.info["http"] + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    async def wait_peers(self, predicate: Callable[[list[str]], bool]) -> list[str]:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            peers = (await asyncio.to_thread(self.get, "/hum/peers"))["peers"]
+            if predicate(peers):
+                return peers
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"peers of {self.home.name} stayed {peers}")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+class Nestler:
+    """A thrum-socket nestler that keeps every tone with its arrival time."""
+
+    def __init__(self, client: ThrumClient) -> None:
+        self.client = client
+        self.seen: list[tuple[float, Tone]] = []
+
+    @classmethod
+    async def open(cls, humd: HumdProcess, bee: str) -> Nestler:
+        client, _ = await ThrumClient.connect(humd.thrum, bee)
+        return cls(client)
+
+    async def wait_for(self, predicate: Callable[[Tone], bool], after: int = 0) -> tuple[float, Tone]:
+        for at, tone in self.seen[after:]:
+            if predicate(tone):
+                return at, tone
+        while True:
+            tone = await asyncio.wait_for(self.client.receive(), STEP_TIMEOUT)
+            at = time.monotonic()
+            self.seen.append((at, tone))
+            if predicate(tone):
+                return at, tone
+
+    def wanes(self, sigil: str) -> list[int]:
+        return [t["wane"] for _, t in self.seen if t.get("sigil") == sigil and "wane" in t and t.chi != "hello"]
+
+    def text(self, sigil: str) -> str:
+        return "".join(t.get("delta", "") for _, t in self.seen if t.get("sigil") == sigil and t.chi == "chunk")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*hum_command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), STEP_TIMEOUT)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def pair_devices(laptop: HumdProcess, phone_home: Path) -> str:
+    """`hum pair` on the laptop, `hum join` on the phone; returns the phone's HumdId."""
+    pair = await asyncio.create_subprocess_exec(
+        *hum_command(), "pair", "--home", str(laptop.home), "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert pair.stdout is not None
+    offer = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
+    code, out, err = await _cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{laptop.port}", "--name", "phone", "--json")
+    if code != 0:
+        raise RuntimeError(f"hum join failed: {err.strip()}")
+    paired = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
+    await pair.wait()
+    return str(paired["paired"])
+
+
+async def run_real(workdir: Path, lines: list[str]) -> dict[str, Criterion]:
+    t0 = time.monotonic()
+
+    def note(who: str, what: str) -> None:
+        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
+
+    out: dict[str, Criterion] = {}
+    lhome, phome = workdir / "laptop", workdir / "phone"
+    code, _, err = await _cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
+    if code != 0:
+        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+    laptop = HumdProcess(lhome, free_port())
+    phone = HumdProcess(phome, free_port())
+    nestlers: list[Nestler] = []
+    try:
+        await laptop.start()
+        note("laptop", f"humd-L up at {laptop.info['listen']}")
+        phone_id = await pair_devices(laptop, phome)
+        note("phone", f"paired by code: {phone_id[:12]}")
+        await phone.start()
+        await laptop.wait_peers(lambda p: p == [phone.info["humdId"]])
+        await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        note("both", "TLS link up, T1 siblings")
+        peers_ok = [phone_id == phone.info["humdId"]]
+
+        oc = await Nestler.open(laptop, "opencode")
+        nestlers.append(oc)
+        oc.client.send(Tone(chi="prompt", sid="real-roam", text="walk me through the roam story", rid="p1"))
+        sg = (await oc.wait_for(lambda t: t.chi == "hello"))[1]["sigil"]
+        await oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= WALK_AWAY_AT + 1)
+        cursor = oc.wanes(sg)[-1]
+        note("laptop", f"hum {sg} blooming; operator walks away after wane {cursor}")
+
+        ai = await Nestler.open(phone, "vercel-ai")
+        nestlers.append(ai)
+        sent = time.monotonic()
+        ai.client.send(Tone(chi="attach", sigil=sg, since=cursor, rid="a1"))
+        at, hello = await ai.wait_for(lambda t: t.chi in ("hello", "error"))
+        hello_ms = (at - sent) * 1000
+        note("phone", f"hello after {hello_ms:.1f} ms")
+        out["hello_within_rtt_plus_50ms"] = Criterion(
+            hello.chi == "hello" and hello.get("sigil") == sg and hello_ms <= (LOOPBACK_RTT + LATENCY_MARGIN) * 1000,
+            round(hello_ms, 3), (LOOPBACK_RTT + LATENCY_MARGIN) * 1000,
+        )
+        _, fin_p = await ai.wait_for(lambda t: t.chi == "finish")
+        _, fin_l = await oc.wait_for(lambda t: t.chi == "finish")
+        phone_wanes = ai.wanes(sg)
+        out["no_petal_twice_none_missing"] = Criterion(
+            phone_wanes == list(range(cursor + 1, fin_p["wane"] + 1)),
+            {"first": phone_wanes[:1], "last": phone_wanes[-1:], "count": len(phone_wanes)},
+        )
+        laptop_rest = "".join(t.get("delta", "") for _, t in oc.seen if t.get("sigil") == sg and t.chi == "chunk" and t["wane"] > cursor)
+        out["phone_text_equals_laptop_text"] = Criterion(ai.text(sg) == laptop_rest and bool(laptop_rest), len(laptop_rest))
+        peers_ok.append(True)
+
+        mark = len(oc.seen)
+        sent = time.monotonic()
+        ai.client.send(Tone(chi="prompt", sigil=sg, text="and from the phone?", rid="p2"))
+        at, prompt = await oc.wait_for(lambda t: t.chi == "prompt", after=mark)
+        prompt_ms = (at - sent) * 1000
+        note("laptop", f"prompt from humd-P after {prompt_ms:.1f} ms")
+        out["prompt_within_rtt_plus_50ms"] = Criterion(prompt_ms <= (LOOPBACK_RTT + LATENCY_MARGIN) * 1000, round(prompt_ms, 3), (LOOPBACK_RTT + LATENCY_MARGIN) * 1000)
+        out["prompt_from_is_humd_p"] = Criterion(prompt.get("from") == phone.info["humdId"], prompt.get("from"))
+        _, f2l = await oc.wait_for(lambda t: t.chi == "finish", after=mark)
+        _, f2p = await ai.wait_for(lambda t: t.chi == "finish" and t["wane"] == f2l["wane"])
+        out["finish_on_both_taps_same_usage"] = Criterion(
+            f2l["usage"] == f2p["usage"] and f2l["usage"]["output_tokens"] > 0, {"laptop": f2l["usage"], "phone": f2p["usage"]}
+        )
+
+        oc.client.send(Tone(chi="detach", sigil=sg))
+        oc.close()
+        note("laptop", "lid closed: opencode detached")
+        mark = len(ai.seen)
+        ai.client.send(Tone(chi="prompt", sigil=sg, text="still there?", rid="p3"))
+        _, f3 = await ai.wait_for(lambda t: t.chi == "finish", after=mark)
+        out["hum_lives_on_from_phone"] = Criterion(f3["usage"]["output_tokens"] > 0, {"wane": f3["wane"]})
+        peers_ok.append(await laptop.wait_peers(lambda p: True) == [phone.info["humdId"]])
+        peers_ok.append(await phone.wait_peers(lambda p: True) == [laptop.info["humdId"]])
+        out["peers_listed_throughout_no_stale"] = Criterion(all(peers_ok), len(peers_ok))
+
+        # process death mid-bloom
+        mark = len(ai.seen)
+        ai.client.send(Tone(chi="prompt", sigil=sg, text="a long one, please", rid="p4"))
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= f3["wane"] + 6, after=mark)
+        killed = time.monotonic()
+        laptop.kill()
+        note("laptop", "humd-L SIGKILLed mid-bloom")
+        at, lost = await ai.wait_for(lambda t: t.chi in ("error", "drone") and "wane" not in t, after=mark)
+        loss_ms = (at - killed) * 1000
+        note("phone", f"{lost.chi} {lost.get('qualifier')} after {loss_ms:.1f} ms")
+        gone = await phone.wait_peers(lambda p: p == [])
+        out["stuck_home_surfaces_peer_loss"] = Criterion(
+            lost.chi == "error" and lost.get("qualifier") == "peer-loss" and loss_ms <= PEER_LOSS_LIMIT * 1000 and gone == [],
+            {"ms": round(loss_ms, 3), "qualifier": lost.get("qualifier")}, PEER_LOSS_LIMIT * 1000,
+        )
+        seen_by_phone = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in ai.seen if t.get("sigil") == sg and "wane" in t and t.chi != "hello"}
+        phone_cursor = max(seen_by_phone)
+
+        await laptop.start()
+        note("laptop", "humd-L restarted from its SQLite store")
+        await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        ai2 = await Nestler.open(phone, "vercel-ai-again")
+        nestlers.append(ai2)
+        ai2.client.send(Tone(chi="attach", sigil=sg, since=phone_cursor, rid="a2"))
+        _, closing = await ai2.wait_for(lambda t: t.chi == "error" and "wane" in t)
+        resumed = ai2.wanes(sg)
+        note("phone", f"re-attached from wane {phone_cursor}: got {resumed}")
+        ai3 = await Nestler.open(phone, "vercel-ai-behind")
+        nestlers.append(ai3)
+        behind = phone_cursor - 5  # a nestler that had seen less resumes from its own cursor
+        ai3.client.send(Tone(chi="attach", sigil=sg, since=behind, rid="a4"))
+        await ai3.wait_for(lambda t: t.chi == "error" and t.get("wane") == closing["wane"])
+        resumed_behind = ai3.wanes(sg)
+        audit = await Nestler.open(laptop, "audit")
+        nestlers.append(audit)
+        audit.client.send(Tone(chi="attach", sigil=sg, since=0, rid="a3"))
+        await audit.wait_for(lambda t: t.get("wane") == closing["wane"] and t.chi == "error")
+        stored = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in audit.seen if "wane" in t and t.chi != "hello"}
+        out["sigkill_loses_no_seen_petal"] = Criterion(
+            all(stored.get(w) == v for w, v in seen_by_phone.items()), {"seen_by_phone": len(seen_by_phone), "stored": len(stored)}
+        )
+        out["restart_resumes_exactly"] = Criterion(
+            resumed == list(range(phone_cursor + 1, closing["wane"] + 1)) and closing.get("qualifier") == "interrupted"
+            and resumed_behind == list(range(behind + 1, closing["wane"] + 1)),
+            {"cursor": phone_cursor, "resumed": resumed, "behind_cursor": behind, "behind_resumed": len(resumed_behind), "closing": closing.get("qualifier")},
+        )
+    finally:
+        for n in nestlers:
+            n.close()
+        await laptop.stop()
+        await phone.stop()
+    return out
+
+
+def report() -> tuple[dict[str, Any], list[str]]:
+    """Run the real two-process story; the same report shape as the sim's."""
+    lines: list[str] = []
+    workdir = Path(tempfile.mkdtemp(prefix="hum-roam-"))
+    os.chmod(workdir, 0o700)
+    try:
+        criteria = asyncio.run(run_real(workdir, lines))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "mode": "real",
+        "criteria": {k: c.as_json() for k, c in criteria.items()},
+        "ok": all(c.ok for c in criteria.values()),
+    }, lines

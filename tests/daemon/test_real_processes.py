@@ -1,0 +1,207 @@
+"""Real `hum` processes on loopback: the roam story, process death, and every bad input's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hum.daemon.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_real
+from hum.wire.tones import Tone
+
+HUM = [sys.executable, "-m", "hum.cli"]
+CLI_TIMEOUT = 60
+
+
+def hum(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = ["--home", str(home)] if home is not None else []
+    return subprocess.run([*HUM, *args, *extra], capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """A failed command says what is wrong in one line, on stderr, and exits 2."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hum: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_the_roam_story_holds_between_two_real_processes(tmp_path):
+    lines: list[str] = []
+    criteria = asyncio.run(run_real(tmp_path, lines))
+    failing = {k: c.value for k, c in criteria.items() if not c.ok}
+    assert not failing, failing
+    assert criteria["stuck_home_surfaces_peer_loss"].value["ms"] <= 2000
+    assert criteria["sigkill_loses_no_seen_petal"].ok
+    assert criteria["restart_resumes_exactly"].value["closing"] == "interrupted"
+
+
+@pytest.fixture
+def laptop_home(tmp_path) -> Path:
+    home = tmp_path / "laptop"
+    assert hum("operator", "init", "--name", "laptop", home=home).returncode == 0
+    return home
+
+
+@pytest.fixture
+def running_laptop(laptop_home) -> Iterator[HumdProcess]:
+    laptop = HumdProcess(laptop_home, free_port())
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(laptop.start())
+    yield laptop
+    loop.run_until_complete(laptop.stop())
+    loop.close()
+
+
+def test_status_peers_and_hums_answer_from_the_running_daemon(running_laptop):
+    status = json.loads(hum("status", "--json", home=running_laptop.home).stdout)
+    assert status["humdId"] == running_laptop.info["humdId"]
+    assert status["listen"] == f"127.0.0.1:{running_laptop.port}"
+    assert status["urls"]["openai"].endswith("/v1")
+    assert json.loads(hum("peers", "--json", home=running_laptop.home).stdout) == {"peers": []}
+    out = hum("prompt", "--sid", "cli", "hello there", "--json", home=running_laptop.home)
+    assert out.returncode == 0, out.stderr
+    tones = [json.loads(line) for line in out.stdout.splitlines()]
+    assert tones[-1]["chi"] == "finish" and tones[-1]["usage"]["output_tokens"] > 0
+    hums = json.loads(hum("hums", "--json", home=running_laptop.home).stdout)["hums"]
+    assert [h["sigil"] for h in hums] == [tones[-1]["sigil"]]
+    # the whole hum, replayed by a second nestler
+    attached = hum("attach", tones[-1]["sigil"], "--json", "--until-finish", home=running_laptop.home)
+    replay = [json.loads(line) for line in attached.stdout.splitlines()]
+    assert [t["wane"] for t in replay if "wane" in t and t["chi"] != "hello"] == list(range(1, tones[-1]["wane"] + 1))
+
+
+def test_thrum_socket_is_private_and_answers_bad_tones_on_the_same_connection(running_laptop):
+    sock_path = running_laptop.thrum
+    assert oct(sock_path.stat().st_mode & 0o777) == "0o600"
+    assert oct(sock_path.parent.stat().st_mode & 0o777) == "0o700"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sock_path))
+        s.sendall(b'{"chi":"attach","sigil":"x","rid":1}\nnot json\n{"chi":"hello","bee":"t"}\n{"chi":"nope","rid":7}\n')
+        buf = b""
+        while buf.count(b"\n") < 4:
+            buf += s.recv(65536)
+    replies = [json.loads(line) for line in buf.splitlines()]
+    assert [(r["chi"], r.get("qualifier")) for r in replies] == [
+        ("error", "no-hello"), ("error", "not-json"), ("breath", None), ("error", "unknown-chi")
+    ]
+    assert replies[3]["rid"] == 7 and replies[2]["humdId"] == running_laptop.info["humdId"]
+
+
+def test_port_in_use_is_a_one_line_error(laptop_home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = one_line_error(hum("up", "--listen", f"127.0.0.1:{port}", "--worker", "scripted", home=laptop_home))
+    assert "address already in use" in line.lower()
+
+
+def test_unwritable_home_and_missing_identity_are_one_line_errors(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "home").write_text("a file, not a directory")
+    line = one_line_error(hum("operator", "init", home=ro / "home"))
+    assert "not writable" in line
+    line = one_line_error(hum("up", "--worker", "scripted", home=tmp_path / "empty"))
+    assert "no identity" in line and "hum operator init" in line
+
+
+def test_malformed_peer_address_is_refused_at_start(laptop_home):
+    line = one_line_error(hum("up", "--peer", "no-port-here", "--worker", "scripted", home=laptop_home))
+    assert "no-port-here" in line
+
+
+def test_commands_without_a_running_daemon_say_so(laptop_home):
+    for args in (["status"], ["prompt", "--sid", "x", "hi"], ["attach", "0123456789ab"]):
+        assert "hum up" in one_line_error(hum(*args, home=laptop_home))
+
+
+def test_operator_init_never_replaces_an_identity(laptop_home):
+    before = (laptop_home / "device.key").read_bytes()
+    assert "already holds an identity" in one_line_error(hum("operator", "init", home=laptop_home))
+    assert (laptop_home / "device.key").read_bytes() == before
+
+
+def test_join_with_a_wrong_code_fails_and_spends_the_code(running_laptop, tmp_path):
+    pair = subprocess.Popen([*HUM, "pair", "--json", "--home", str(running_laptop.home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        code = json.loads(pair.stdout.readline())["code"]
+        wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
+        peer = f"127.0.0.1:{running_laptop.port}"
+        line = one_line_error(hum("join", "--code", wrong, "--peer", peer, home=tmp_path / "phone"))
+        assert "bad-code" in line
+        assert not (tmp_path / "phone" / "device.key").exists()
+        # one guess per code: the right code no longer works either
+        line = one_line_error(hum("join", "--code", code, "--peer", peer, home=tmp_path / "phone2"))
+        assert "no-pairing" in line or "used-code" in line
+        assert "bad-code" in pair.stderr.read() or pair.wait(timeout=CLI_TIMEOUT) == 2
+    finally:
+        pair.kill()
+
+
+def test_join_to_an_unreachable_peer_is_a_one_line_error(tmp_path):
+    line = one_line_error(hum("join", "--code", "ABCD-EFGH", "--peer", f"127.0.0.1:{free_port()}", home=tmp_path / "phone"))
+    assert "cannot reach" in line
+
+
+def test_a_revoked_device_is_cut_off_and_stays_out(running_laptop, tmp_path):
+    async def story() -> None:
+        phone_home = tmp_path / "phone"
+        phone_id = await pair_devices(running_laptop, phone_home)
+        phone = HumdProcess(phone_home, free_port())
+        await phone.start()
+        try:
+            await running_laptop.wait_peers(lambda p: p == [phone_id])
+            oc = await Nestler.open(running_laptop, "opencode")
+            oc.client.send(Tone(chi="prompt", sid="secret", text="for my devices only"))
+            sigil = (await oc.wait_for(lambda t: t.chi == "hello"))[1]["sigil"]
+            revoke = await asyncio.to_thread(hum, "device", "revoke", phone_id, "--json", home=running_laptop.home)
+            assert revoke.returncode == 0, revoke.stderr
+            await running_laptop.wait_peers(lambda p: p == [])
+            await phone.wait_peers(lambda p: p == [])
+            ai = await Nestler.open(phone, "vercel-ai")
+            ai.client.send(Tone(chi="attach", sigil=sigil, rid="r"))
+            _, answer = await ai.wait_for(lambda t: t.chi in ("hello", "error"))
+            assert answer.chi == "error" and answer["code"] == "route-error"
+            # the phone keeps redialling; the laptop keeps refusing
+            assert (await running_laptop.wait_peers(lambda p: True)) == []
+            assert phone_id in json.loads((running_laptop.home / "revoked.json").read_text())
+            oc.close()
+            ai.close()
+        finally:
+            await phone.stop()
+
+    asyncio.run(story())
+
+
+def test_sigterm_is_a_clean_shutdown_and_the_hum_survives_it(laptop_home):
+    def up() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [*HUM, "up", "--home", str(laptop_home), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--worker", "scripted", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        json.loads(proc.stdout.readline())  # ready
+        return proc
+
+    proc = up()
+    out = hum("prompt", "--sid", "durable", "remember me", "--json", home=laptop_home)
+    finish = json.loads(out.stdout.splitlines()[-1])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=CLI_TIMEOUT) == 0
+    assert not (laptop_home / "humd.json").exists() and not (laptop_home / "thrum.sock").exists()
+    proc = up()
+    try:
+        hums = json.loads(hum("hums", "--json", home=laptop_home).stdout)["hums"]
+        assert [(h["sigil"], h["wane"]) for h in hums] == [(finish["sigil"], finish["wane"])]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=CLI_TIMEOUT)
