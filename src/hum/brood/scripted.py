@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerEvent
@@ -48,10 +49,8 @@ class ScriptedWorker(Worker):
         interval = 1.0 / self.tokens_per_second
         sent = 0
         for i, word in enumerate(words):
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancelled.wait(), timeout=interval)
-            except TimeoutError:
-                pass
             if cancelled.is_set():
                 yield Done("cancelled", Usage(input_tokens, sent))
                 return

