@@ -4,7 +4,7 @@
 
 up:
 	@scripts/setup.sh
-	.venv/bin/hum up
+	.venv/bin/hum up --init
 
 test:
 	@scripts/setup.sh --test

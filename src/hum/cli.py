@@ -100,6 +100,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     home = _home(args)
+    if args.init and not home.has_identity():
+        try:
+            identity = home.init_operator(args.name)
+        except HomeError as exc:
+            raise CliError(str(exc)) from exc
+        if not args.json:
+            console.print(f"first run: created an operator key and this device's identity in {home.path}")
+            console.print(f"  ({identity.humd_id[:16]}...; to join another device's ensemble instead, use `hum join` with a fresh --home)")
     options = DaemonOptions(
         home=home.path,
         listen=None if args.listen == "none" else args.listen,
@@ -392,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or in the home)")
     up.add_argument("--peer", action="append", metavar="HOST:PORT", help="a sibling to link with (repeatable)")
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
+    up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
+    up.add_argument("--name", default="laptop", help="with --init: this device's name (default: laptop)")
     up.add_argument("-v", "--verbose", action="store_true", help="log links and blooms")
     up.set_defaults(func=cmd_up)
 

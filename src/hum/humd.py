@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -126,7 +127,7 @@ class NestlerSession(TapOwner):
         rid = tone.get("rid")
         if is_past_dusk(tone, self.humd.now_ms()):
             if rid is not None:
-                self.reply(error_tone("error", "past-dusk", "the tone arrived after its dusk", rid=rid))
+                self.reply(error_tone("bad-tone", "past-dusk", "the tone arrived after its dusk", rid=rid))
             return
         if not self.greeted and tone.chi != "hello":
             self.reply(error_tone("bad-tone", "no-hello", "say hello first", rid=rid))
@@ -387,7 +388,8 @@ class Humd:
         return asyncio.get_running_loop().time()
 
     def now_ms(self) -> float:
-        return self.loop_time() * 1000.0
+        """Wall-clock milliseconds: `dusk` is an absolute time, comparable across devices."""
+        return time.time() * 1000.0
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -551,6 +553,10 @@ class Humd:
         chi = tone.chi
         if raw.get("to") not in (None, self.id):
             log.warning("%s: dropped %s addressed to %s", self.name, chi, raw.get("to"))
+            return
+        if is_past_dusk(raw, self.now_ms()):
+            if raw.get("rid") is not None and chi not in ("error", "hello"):
+                self._send(peer, error_tone("bad-tone", "past-dusk", "the tone arrived after its dusk", rid=raw.get("rid"), sigil=raw.get("sigil")))
             return
         try:
             if chi == "hums":
