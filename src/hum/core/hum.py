@@ -9,7 +9,7 @@ from typing import Any
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.wire.tones import Tone
+from hum.wire.tones import PETAL_CHIS, Tone
 
 
 class HumError(Exception):
@@ -81,6 +81,8 @@ class Hum:
             raise HumError("bloom-open", "a bloom is running; queue the prompt with offer_prompt")
         if chi in ("chunk", "finish") and not self.bloom_open:
             raise HumError("no-bloom", f"a {chi} needs an open bloom")
+        if chi not in PETAL_CHIS:  # before the tick: a refused append must not burn a wane
+            raise HumError("not-a-petal", f"{chi!r} is not a petal chi")
         wane = self.tracker.tick(self.sigil)
         if wane != self.tip + 1:
             raise HumError("wane-skew", f"tracker gave wane {wane} for a log at {self.tip}")

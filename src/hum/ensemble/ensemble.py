@@ -61,6 +61,9 @@ class Ensemble:
             sigil = entry.get("sigil")
             if not isinstance(sigil, str) or entry.get("home") != via:
                 continue
+            known = self._directory.get(sigil)
+            if known is not None and known.get("home") != via:
+                continue
             if sigil not in self._directory:
                 fresh.append(sigil)
             self._directory[sigil] = {

@@ -213,6 +213,8 @@ class Link:
             try:
                 cert = DeviceCertificate.from_pem(str(tone.get("cert", "")).encode())
                 peer = self.check.check(cert, claimed=str(tone.get("from", "")))
+                if peer == self.me:
+                    raise IdentityError("id-mismatch", "link-hello names this humd itself")
                 if self.tls_peer is not None and peer != self.tls_peer:
                     raise IdentityError("id-mismatch", "link-hello names another humd than TLS")
                 nonce = bytes.fromhex(str(tone.get("nonce", "")))

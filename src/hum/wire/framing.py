@@ -24,14 +24,21 @@ class BadTone:
         return error_tone("bad-tone", self.qualifier, self.message, rid=self.rid)
 
 
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_tone(line: bytes | str) -> Tone | BadTone:
     """Check one line (without its newline) against the framing rules of PROTOCOL.md."""
     try:
-        obj = json.loads(line)
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        obj = json.loads(text, parse_constant=_not_json_constant)
     except UnicodeDecodeError:
         return BadTone("not-utf8", "the line is not UTF-8")
+    except RecursionError:
+        return BadTone("not-json", "the line nests too deeply")
     except ValueError as exc:
-        return BadTone("not-json", f"the line is not JSON: {exc.msg}")
+        return BadTone("not-json", f"the line is not JSON: {getattr(exc, 'msg', exc)}")
     if not isinstance(obj, dict):
         return BadTone("not-object", f"a tone is a JSON object, not {type(obj).__name__}")
     rid = obj.get("rid")
