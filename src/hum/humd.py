@@ -731,6 +731,10 @@ class Humd:
                 if not owner.closed:
                     self._new_tap(hum, owner, since, granted=False)
             hum.attached = True
+            if not hum.taps:  # everyone who asked has gone: stop the replication at once
+                self._replica_requested.discard(sg)
+                self._send(peer, Tone(chi="detach", sigil=sg))
+                return True
             for tap in hum.grant_all(int(tone.get("wane", 0))):
                 self._wake(tap)
             return True
@@ -752,6 +756,9 @@ class Humd:
         return hum
 
     def detach(self, owner: TapOwner, sg: str) -> None:
+        waiting = self._seeking.get(sg)
+        if waiting is not None:
+            waiting["owners"] = [w for w in waiting["owners"] if w[0] is not owner]
         self._drop_tap(owner, sg)
 
     def _peer_attach(self, peer: str, tone: Tone) -> None:
