@@ -22,6 +22,7 @@ from hum.ensemble.identity import HumdId, IdentityError
 from hum.ensemble.tcp import TlsTransport, split_address
 from hum.humd import Humd
 from hum.store.sqlite import SqliteStore
+from hum.surfaces.http import make_app
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 
 log = logging.getLogger(__name__)
@@ -116,12 +117,7 @@ class Daemon:
         host, port = split_address(self.options.http)
         loopback = is_loopback(host)
         token = None if loopback else self.home.token()
-        try:
-            from hum.surfaces.http import make_app
-
-            app = make_app(self.humd, token=token, loopback_only=loopback)
-        except ImportError:  # TEMPORARY while the surfaces are being built
-            app = web.Application()
+        app = make_app(self.humd, token=token, loopback_only=loopback)
         from hum.daemon.api import add_daemon_routes
 
         add_daemon_routes(app, self)

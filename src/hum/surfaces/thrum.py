@@ -36,6 +36,7 @@ class ThrumServer:
         self.max_line = max_line
         self._server: asyncio.Server | None = None
         self._count = 0
+        self._serving: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +54,9 @@ class ThrumServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._count += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving[task] = writer
         session = self.humd.open_nestler(f"thrum-{self._count}")
         decoder = LineDecoder(self.max_line)
 
@@ -78,11 +82,17 @@ class ThrumServer:
                 await sender
             session.close()
             writer.close()
+            self._serving.pop(task, None)  # type: ignore[arg-type]
 
     async def close(self) -> None:
+        """Stop accepting, and end every nestler's connection so its handler returns by itself."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        for writer in list(self._serving.values()):
+            writer.close()
+        if self._serving:
+            await asyncio.wait(list(self._serving), timeout=5)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

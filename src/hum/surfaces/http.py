@@ -1,0 +1,441 @@
+"""The HTTP surfaces of a humd: one aiohttp app serving the OpenAI API, the AI SDK chat and the web chat.
+
+Every HTTP request that touches a hum is a nestler like any thrum client: it
+opens a `NestlerSession`, says hello, prompts or attaches, and reads its tap.
+This module holds what the three surfaces share: the app factory, auth, JSON
+errors, and `HumTap`, the per-request nestler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import itertools
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, sigil
+
+if TYPE_CHECKING:
+    from hum.humd import Humd
+
+log = logging.getLogger(__name__)
+
+# Requests carry whole conversations (opencode resends its history and a large
+# system prompt on every turn), so the limit is generous; it exists so a
+# runaway or hostile client cannot make the daemon buffer unbounded memory.
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+# An idle SSE stream gets a comment this often, so phones, proxies and
+# browsers do not time it out, and a vanished client is noticed on write.
+KEEPALIVE_SECONDS = 15.0
+
+# How long a request waits for the hum to answer before the first byte: the
+# home may be a peer across a slow link, or a model loading from disk.
+FIRST_TONE_SECONDS = 120.0
+
+# The longest silence inside a bloom before the request gives up. The brood
+# has its own (longer) stall guard; this one only frees the HTTP request.
+BLOOM_SILENCE_SECONDS = 330.0
+
+# Cookie the web chat keeps the bearer token in: EventSource cannot send headers.
+TOKEN_COOKIE = "hum_token"
+
+# Keys under which the app keeps its humd and body limit (typed, no collisions).
+HUMD_KEY: web.AppKey[Humd] = web.AppKey("humd")
+MAX_BODY_KEY: web.AppKey[int] = web.AppKey("max_body", int)
+
+_LOOPBACK_HOSTS = ("localhost", "localhost.")
+_names = itertools.count(1)
+
+
+class SurfaceError(Exception):
+    """A request that cannot be served; becomes an OpenAI-shaped JSON error."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, type_: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type_ or _error_type(status)
+
+
+def _error_type(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 404:
+        return "not_found_error"
+    if status == 413:
+        return "request_too_large"
+    if status >= 500:
+        return "api_error"
+    return "invalid_request_error"
+
+
+def error_body(status: int, message: str, code: str | None = None, type_: str | None = None) -> dict[str, Any]:
+    """The OpenAI error shape every surface answers with."""
+    return {"error": {"message": message, "type": type_ or _error_type(status), "param": None, "code": code}}
+
+
+def json_error(status: int, message: str, code: str | None = None) -> web.Response:
+    return web.json_response(error_body(status, message, code), status=status)
+
+
+# -- the per-request nestler ----------------------------------------------------
+
+
+# route-error qualifiers (PROTOCOL.md) and what HTTP status says the same thing.
+_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502}
+
+
+def tone_error(tone: Tone) -> SurfaceError:
+    """An `error` tone that is not a petal (a refusal or a lost home) as an HTTP error."""
+    qualifier = str(tone.get("qualifier") or "")
+    status = _ROUTE_STATUS.get(qualifier, 400 if tone.get("code") == "bad-tone" else 502)
+    return SurfaceError(status, str(tone.get("message") or qualifier or "the hum refused"), code=qualifier or None)
+
+
+class HumTap:
+    """One HTTP request's nestler session on a humd: prompt or attach, then read tones."""
+
+    def __init__(self, humd: Humd, kind: str) -> None:
+        self.humd = humd
+        self.session = humd.open_nestler(f"http-{kind}-{next(_names)}-{secrets.token_hex(3)}")
+        self._pending: deque[Tone] = deque()
+        self.session.receive(Tone(chi="hello", bee=f"hum-{kind}", protoVersion=PROTO_VERSION))
+
+    async def next(self, timeout: float | None = None) -> Tone | None:
+        """The next tone for this nestler (breath skipped); None when `timeout` passes first."""
+        while not self._pending:
+            try:
+                tones = await asyncio.wait_for(self.session.next_tones(), timeout)
+            except TimeoutError:
+                return None
+            self._pending.extend(t for t in tones if t.chi not in ("breath", "hums", "peers"))
+        return self._pending.popleft()
+
+    def push_back(self, tone: Tone) -> None:
+        self._pending.appendleft(tone)
+
+    def prompt(self, target: HumTarget, text: str, **fields: Any) -> str:
+        """Send a prompt; returns the request id its prompt petal will carry (`reqId`)."""
+        req = secrets.token_hex(8)
+        tone = Tone.make("prompt", text=text, reqId=req, **target.fields(), **fields)
+        self.session.receive(tone)
+        return req
+
+    def attach(self, sg: str, since: int) -> None:
+        self.session.receive(Tone(chi="attach", sigil=sg, since=since))
+
+    def cancel(self, sg: str) -> None:
+        self.session.receive(Tone(chi="cancel", sigil=sg))
+
+    def close(self) -> None:
+        self.session.close()
+
+    async def bloom(self, req: str) -> AsyncIterator[Tone]:
+        """The petals of the bloom our prompt `req` opened: its prompt petal, chunks, then finish or error.
+
+        Raises `SurfaceError` when the hum refuses before our prompt is
+        appended. A lost home after that is yielded as a non-petal `error`
+        tone (no `wane`), which ends the bloom for this request.
+        """
+        ours = False
+        while True:
+            tone = await self.next(FIRST_TONE_SECONDS if not ours else BLOOM_SILENCE_SECONDS)
+            if tone is None:
+                raise SurfaceError(504, "the hum did not answer in time", code="timeout")
+            chi = tone.chi
+            if chi == "error" and "wane" not in tone:
+                if not ours:
+                    raise tone_error(tone)
+                yield tone
+                return
+            if "wane" not in tone:
+                continue  # hello, drone verdicts
+            if not ours:
+                ours = chi == "prompt" and tone.get("reqId") == req
+                if ours:
+                    yield tone
+                continue  # the tail of an earlier bloom, before our queued prompt
+            yield tone
+            if chi in ("finish", "error"):
+                return
+            if chi == "prompt":
+                return  # a next bloom started; ours closed without a finish we saw
+
+
+@dataclass(frozen=True)
+class HumTarget:
+    """Which hum a prompt goes to: an existing `sigil`, or a `sid` that finds or mints one."""
+
+    sigil: str
+    sid: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"sid": self.sid} if self.sid is not None else {"sigil": self.sigil}
+
+    @classmethod
+    def for_sid(cls, humd: Humd, sid: str) -> HumTarget:
+        return cls(sigil(humd.nest, sid), sid)
+
+
+def known_hum(humd: Humd, sg: str) -> bool:
+    """True when this humd knows hum `sg`: its own, a mirror, or announced by a peer."""
+    return sg in humd.hums or humd.ensemble.lookup(sg) is not None
+
+
+def looks_like_sigil(name: str) -> bool:
+    return len(name) == SIGIL_LENGTH and all(c in "0123456789abcdef" for c in name)
+
+
+async def find_hum(humd: Humd, sg: str) -> bool:
+    """True when hum `sg` exists anywhere in the ensemble.
+
+    A peer announces a new hum one link latency after minting it, so a sigil
+    this humd has not heard of yet is asked for (the home answers), not refused.
+    """
+    if known_hum(humd, sg):
+        return True
+    if not looks_like_sigil(sg) or not humd.peers():
+        return False
+    tap = HumTap(humd, "seek")
+    try:
+        tap.attach(sg, 0)
+        tone = await tap.next(FIRST_TONE_SECONDS)
+    finally:
+        tap.close()
+    return tone is not None and tone.chi == "hello"
+
+
+async def need_hum(humd: Humd, sg: str) -> None:
+    """`find_hum`, or a 404."""
+    if not await find_hum(humd, sg):
+        raise SurfaceError(404, f"no hum with sigil {sg!r} is known in this ensemble", code="unknown-hum")
+
+
+def new_sid(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+# -- SSE ----------------------------------------------------------------------------
+
+
+async def open_sse(request: web.Request, headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Start a `text/event-stream` response (no buffering anywhere on the way)."""
+    resp = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            **(headers or {}),
+        },
+    )
+    await resp.prepare(request)
+    return resp
+
+
+def sse_data(obj: Any, *, event: str | None = None, id_: int | None = None) -> bytes:
+    lines = []
+    if id_ is not None:
+        lines.append(f"id: {id_}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    payload = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+    lines.append(f"data: {payload}")
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400/413 `SurfaceError`."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large") from exc
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SurfaceError(400, f"the request body is not valid JSON: {exc}", code="bad-json") from exc
+    if not isinstance(body, dict):
+        raise SurfaceError(400, "the request body must be a JSON object", code="bad-json")
+    return body
+
+
+# -- middlewares ---------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_host(host: str) -> bool:
+    """The Host header names this machine (guards against DNS rebinding from web pages)."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name.lower() in _LOOPBACK_HOSTS:
+        return True
+    return _is_loopback(name)
+
+
+def _make_auth(token: str | None, loopback_only: bool) -> Any:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if loopback_only:
+            # Bound to loopback: only this machine may talk to us, and only by a
+            # loopback name, so a web page cannot reach us by DNS rebinding.
+            if not _is_loopback(request.remote) or not _loopback_host(request.host):
+                raise SurfaceError(403, "this humd serves its surfaces to this machine only", code="loopback-only")
+            return await handler(request)
+        assert token is not None
+        given = request.headers.get("Authorization", "")
+        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE, "")
+        if request.method == "GET" and request.path == "/" and "token" in request.query:
+            offered = request.query["token"]
+            if hmac.compare_digest(offered.encode(), token.encode()):
+                # the page link `hum status` prints: keep the token in a cookie, drop it from the URL
+                resp = web.HTTPFound("/")
+                resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+                raise resp
+        if not offered or not hmac.compare_digest(offered.encode(), token.encode()):
+            raise SurfaceError(401, "missing or wrong bearer token (see `hum status`)", code="unauthorized")
+        return await handler(request)
+
+    return auth
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure answers as an OpenAI-shaped JSON error; nothing escapes as a 500 page."""
+    try:
+        return await handler(request)
+    except SurfaceError as exc:
+        return web.json_response(error_body(exc.status, exc.message, exc.code, exc.type), status=exc.status)
+    except web.HTTPRedirection:
+        raise
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", "body-too-large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, exc.reason, None)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("surface request %s %s failed", request.method, request.path)
+        return json_error(500, "internal error in the hum surface (logged by humd)", "internal")
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse an announced over-limit body before reading any of it."""
+    length = request.content_length
+    if length is not None and length > request.app[MAX_BODY_KEY]:
+        raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large")
+    return await handler(request)
+
+
+# -- the app ---------------------------------------------------------------------------
+
+
+def make_app(
+    humd: Humd,
+    *,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    loopback_only: bool = True,
+) -> web.Application:
+    """The aiohttp app serving every HTTP surface of `humd`.
+
+    `loopback_only=True` (the default binding) accepts requests from this
+    machine only and needs no token; `loopback_only=False` (bound elsewhere)
+    requires `token` as `Authorization: Bearer <token>` on every request.
+    """
+    if not loopback_only and not token:
+        raise ValueError("serving off loopback needs a bearer token")
+    from hum.surfaces import aisdk, openai, webchat
+
+    app = web.Application(
+        client_max_size=max_body,
+        middlewares=[json_errors, _make_auth(token, loopback_only), body_limit],
+    )
+    app[HUMD_KEY] = humd
+    app[MAX_BODY_KEY] = max_body
+    openai.add_routes(app)
+    aisdk.add_routes(app)
+    webchat.add_routes(app)
+    return app
+
+
+def surface_urls(base: str) -> dict[str, str]:
+    """What `hum up` prints at start-up: each surface and where it lives."""
+    base = base.rstrip("/")
+    return {
+        "web chat": f"{base}/",
+        "OpenAI API (baseURL)": f"{base}/v1",
+        "AI SDK chat (DefaultChatTransport api)": f"{base}/api/chat",
+    }
+
+
+@dataclass
+class Served:
+    """A running surfaces server: its base URL and how to stop it."""
+
+    url: str
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(
+    humd: Humd,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Served:
+    """Serve the surfaces of `humd` on `host:port` (0 picks a free port); loopback unless `host` is not."""
+    loopback_only = _is_loopback(host) or host in _LOOPBACK_HOSTS
+    app = make_app(humd, token=token, max_body=max_body, loopback_only=loopback_only)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    bound = sockets[0].getsockname()[1] if sockets else port
+    shown = f"[{host}]" if ":" in host else host
+    return Served(f"http://{shown}:{bound}", runner)
+
+
+async def write_or_gone(resp: web.StreamResponse, data: bytes) -> bool:
+    """Write to a streaming response; False once the client has gone."""
+    try:
+        await resp.write(data)
+    except (ConnectionResetError, ConnectionError, RuntimeError):
+        return False
+    return True
+
+
+async def finish_sse(resp: web.StreamResponse) -> None:
+    with contextlib.suppress(ConnectionResetError, ConnectionError, RuntimeError):
+        await resp.write_eof()

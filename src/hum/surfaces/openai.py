@@ -1,0 +1,514 @@
+"""The OpenAI-compatible surface: `/v1/models`, `/v1/chat/completions`, and hum event replay.
+
+A chat-completions request carries the whole conversation; a hum already
+holds it. So the request's last user (or tool) turn becomes the prompt, and
+the rest only says *which* hum it continues (see `choose_hum`).
+
+Tools ride a text protocol the surface owns, so they work with every worker
+(a local model, a scripted one, a CLI): the tool list goes into the system
+prompt, the model answers `<tool_call>{"name":..,"arguments":{..}}</tool_call>`,
+and the surface turns that into `tool_calls`. The call is a chunk petal of the
+hum, the client's `role:"tool"` answer a prompt petal (with `toolResults`).
+A worker that emits native calls (`chunkType:"tool_call"`, delta = JSON
+`{id?, name, arguments}`) is mapped the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from hum.surfaces.http import (
+    FIRST_TONE_SECONDS,
+    HUMD_KEY,
+    KEEPALIVE_SECONDS,
+    HumTap,
+    HumTarget,
+    SurfaceError,
+    error_body,
+    finish_sse,
+    known_hum,
+    need_hum,
+    new_sid,
+    open_sse,
+    read_json,
+    sse_data,
+    tone_error,
+    write_or_gone,
+)
+from hum.wire.tones import Tone
+
+if TYPE_CHECKING:
+    from hum.core.hum import Hum
+    from hum.humd import Humd
+
+log = logging.getLogger(__name__)
+
+TOOL_OPEN = "<tool_call>"
+TOOL_CLOSE = "</tool_call>"
+_TOOL_BLOCK = re.compile(re.escape(TOOL_OPEN) + r"\s*(\{.*?\})\s*" + re.escape(TOOL_CLOSE), re.DOTALL)
+# Tool call ids name their hum, so a tool result finds its way back to it.
+_CALL_ID = re.compile(r"^call_([0-9a-f]{12})_\d+_\d+$")
+
+# opencode asks its small model for a session title with this system prompt
+# (and a user turn "Generate a title for this conversation:"); other clients
+# (e.g. Open WebUI) phrase title requests similarly.
+_TITLE_MARKERS = ("you are a title generator", "generate a title for this conversation", "generate a concise")
+# A title made from the conversation's first words, this many at most.
+TITLE_WORDS = 7
+
+# Headers naming the hum or the client's session.
+SIGIL_HEADER = "X-Hum-Sigil"
+SESSION_HEADERS = ("x-session-id", "x-session-affinity")
+
+_FINISH = {"stop": "stop", "end_turn": "stop", "cancelled": "stop", "length": "length", "max_tokens": "length", "tool_calls": "tool_calls", "tool_use": "tool_calls"}
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/hums", hums)
+    app.router.add_get("/v1/hums/{sigil}/events", hum_events)
+
+
+async def models(request: web.Request) -> web.Response:
+    humd = request.app[HUMD_KEY]
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "hum"} for m in humd.brood.models()]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def hums(request: web.Request) -> web.Response:
+    return web.json_response({"hums": request.app[HUMD_KEY].list_hums()})
+
+
+# -- reading a request ---------------------------------------------------------------
+
+
+def content_text(content: Any) -> str:
+    """A message's `content` (string or list of parts) as plain text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text")
+        )
+    raise SurfaceError(400, "message content must be a string or a list of parts", code="bad-message")
+
+
+def render_call(name: str, arguments: Any) -> str:
+    """How a tool call reads in the hum's transcript (and how the model is asked to write one)."""
+    if isinstance(arguments, str):
+        with contextlib.suppress(json.JSONDecodeError):
+            arguments = json.loads(arguments) if arguments.strip() else {}
+    return f"{TOOL_OPEN}{json.dumps({'name': name, 'arguments': arguments})}{TOOL_CLOSE}"
+
+
+def _tool_names(messages: list[dict[str, Any]]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for msg in messages:
+        for call in msg.get("tool_calls") or []:
+            if isinstance(call, dict):
+                names[str(call.get("id"))] = str((call.get("function") or {}).get("name", "tool"))
+    return names
+
+
+def user_turn(group: list[dict[str, Any]], names: dict[str, str]) -> str:
+    """Consecutive user and tool messages, as the one prompt text the hum records."""
+    parts = []
+    for msg in group:
+        if msg["role"] == "tool":
+            call_id = str(msg.get("tool_call_id", ""))
+            parts.append(f"Tool result for {names.get(call_id, 'tool')} ({call_id}):\n{content_text(msg.get('content'))}")
+        else:
+            parts.append(content_text(msg.get("content")))
+    return "\n\n".join(p for p in parts if p)
+
+
+def assistant_turn(msg: dict[str, Any]) -> str:
+    text = content_text(msg.get("content"))
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {} if isinstance(call, dict) else {}
+        text += render_call(str(fn.get("name", "")), fn.get("arguments", {}))
+    return text
+
+
+def conversation(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The request's user/assistant turns in the hum's transcript form (system left out)."""
+    names = _tool_names(messages)
+    turns: list[tuple[str, str]] = []
+    group: list[dict[str, Any]] = []
+    for msg in messages:
+        role = msg["role"]
+        if role in ("user", "tool"):
+            group.append(msg)
+            continue
+        if role == "assistant":
+            if group:
+                turns.append(("user", user_turn(group, names)))
+                group = []
+            turns.append(("assistant", assistant_turn(msg)))
+    if group:
+        turns.append(("user", user_turn(group, names)))
+    return turns
+
+
+def check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise SurfaceError(400, "`messages` must be a non-empty list", code="bad-messages")
+    for msg in messages:
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            raise SurfaceError(400, "every message needs a string `role`", code="bad-messages")
+        if msg["role"] not in ("system", "developer", "user", "assistant", "tool"):
+            raise SurfaceError(400, f"unknown message role {msg['role']!r}", code="bad-messages")
+    if messages[-1]["role"] not in ("user", "tool"):
+        raise SurfaceError(400, "the last message must be a user or tool turn", code="bad-messages")
+    return messages
+
+
+def system_text(messages: list[dict[str, Any]]) -> str:
+    return "\n\n".join(content_text(m.get("content")) for m in messages if m["role"] in ("system", "developer"))
+
+
+def tools_system(tools: list[Any]) -> str:
+    """The instructions that teach any model the tool-call text protocol."""
+    specs = []
+    for tool in tools:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and fn.get("name"):
+            specs.append({"name": fn["name"], "description": fn.get("description", ""), "parameters": fn.get("parameters", {})})
+    if not specs:
+        return ""
+    return (
+        "You can call tools. To call one, reply with nothing but "
+        f'{TOOL_OPEN}{{"name": "<tool name>", "arguments": {{...}}}}{TOOL_CLOSE} '
+        "(one block per call). The results come back in the next user turn. Tools:\n"
+        + json.dumps(specs)
+    )
+
+
+def is_title_request(messages: list[dict[str, Any]]) -> bool:
+    """opencode's (and similar clients') side request for a conversation title."""
+    head = " ".join(content_text(m.get("content"))[:400] for m in messages if m["role"] in ("system", "developer", "user")).lower()
+    return any(marker in head for marker in _TITLE_MARKERS)
+
+
+def make_title(messages: list[dict[str, Any]]) -> str:
+    """A title from the conversation's first words: no model, no petals, no wait."""
+    for msg in messages:
+        if msg["role"] != "user":
+            continue
+        text = content_text(msg.get("content"))
+        for marker in _TITLE_MARKERS:
+            idx = text.lower().find(marker)
+            if idx >= 0:
+                text = text[:idx] + text[idx + len(marker) :]
+        words = re.sub(r"<[^>]+>", " ", text).replace(":", " ").split()
+        if words:
+            return " ".join(words[:TITLE_WORDS]).strip(" .,;!?\"'")[:60] or "New hum"
+    return "New hum"
+
+
+def _hum_turns(hum: Hum) -> list[tuple[str, str]]:
+    return [(role, text) for role, text in hum.transcript() if role != "system"]
+
+
+def last_system(hum: Hum | None) -> str | None:
+    if hum is None:
+        return None
+    for petal in reversed(hum.petals):
+        if petal.chi == "prompt" and "system" in petal.body:
+            return str(petal.body["system"])
+    return None
+
+
+async def choose_hum(humd: Humd, request: web.Request, messages: list[dict[str, Any]]) -> HumTarget:
+    """Which hum this request continues: header sigil, client session, tool call id, transcript, or a new one."""
+    named = request.headers.get(SIGIL_HEADER)
+    if named:
+        await need_hum(humd, named)
+        return HumTarget(named)
+    for header in SESSION_HEADERS:
+        session = request.headers.get(header)
+        if session:
+            return HumTarget.for_sid(humd, session)
+    for msg in reversed(messages):
+        for call in msg.get("tool_calls") or []:
+            m = _CALL_ID.match(str(call.get("id", ""))) if isinstance(call, dict) else None
+            if m and known_hum(humd, m.group(1)):
+                return HumTarget(m.group(1))
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    earlier = conversation(messages[: last_assistant + 1])
+    if earlier:
+        for hum in reversed(list(humd.hums.values())):
+            if _hum_turns(hum) == earlier:
+                return HumTarget(hum.sigil)
+    return HumTarget.for_sid(humd, new_sid("openai"))
+
+
+# -- turning petals into a completion ------------------------------------------------
+
+
+class ToolSieve:
+    """Holds back model text that may be a tool call, until it is clear whether it is one."""
+
+    def __init__(self, active: bool) -> None:
+        self.mode = "undecided" if active else "text"
+        self.held = ""
+        self.calls: list[dict[str, Any]] = []
+
+    def feed(self, delta: str) -> str:
+        """Text that can go to the client now."""
+        if self.mode == "text":
+            return delta
+        self.held += delta
+        if self.mode == "tool":
+            return ""
+        head = self.held.lstrip()
+        if head.startswith(TOOL_OPEN):
+            self.mode = "tool"
+            return ""
+        if TOOL_OPEN.startswith(head):
+            return ""
+        self.mode = "text"
+        out, self.held = self.held, ""
+        return out
+
+    def native(self, delta: str) -> None:
+        """A worker's own tool call (`chunkType:"tool_call"`)."""
+        try:
+            call = json.loads(delta)
+        except json.JSONDecodeError:
+            return
+        if isinstance(call, dict) and call.get("name"):
+            self.calls.append(call)
+
+    def end(self) -> str:
+        """At finish: parse held tool blocks into `calls`; returns text still owed to the client."""
+        held, self.held = self.held, ""
+        if self.mode != "tool":
+            return held
+        calls = []
+        for block in _TOOL_BLOCK.findall(held):
+            try:
+                call = json.loads(block)
+            except json.JSONDecodeError:
+                return held
+            if not isinstance(call, dict) or not call.get("name"):
+                return held
+            calls.append(call)
+        if not calls:
+            return held
+        self.calls.extend(calls)
+        return ""
+
+    def tool_calls(self, sg: str, wane: int) -> list[dict[str, Any]]:
+        out = []
+        for i, call in enumerate(self.calls):
+            args = call.get("arguments", {})
+            out.append(
+                {
+                    "id": f"call_{sg}_{wane}_{i}",
+                    "type": "function",
+                    "function": {"name": str(call["name"]), "arguments": args if isinstance(args, str) else json.dumps(args)},
+                }
+            )
+        return out
+
+
+def _usage(finish: Tone | None) -> dict[str, int]:
+    usage = (finish or {}).get("usage") or {}
+    prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _petal_error(tone: Tone) -> SurfaceError:
+    if "wane" not in tone:
+        return tone_error(tone)
+    return SurfaceError(502, str(tone.get("message") or "the bloom failed"), code=str(tone.get("qualifier") or "worker-error"))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    humd = request.app[HUMD_KEY]
+    body = await read_json(request)
+    messages = check_messages(body)
+    tools = body.get("tools") or []
+    if not isinstance(tools, list):
+        raise SurfaceError(400, "`tools` must be a list", code="bad-tools")
+    model = str(body.get("model") or "default")
+    stream = bool(body.get("stream"))
+    options = body.get("stream_options")
+    include_usage = stream and isinstance(options, dict) and bool(options.get("include_usage"))
+    if is_title_request(messages):
+        log.info("answered a title request directly, outside any hum")
+        return await _answer_directly(request, make_title(messages), model, stream, include_usage)
+
+    target = await choose_hum(humd, request, messages)
+    names = _tool_names(messages)
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    tail = [m for m in messages[last_assistant + 1 :] if m["role"] in ("user", "tool")]
+    text = user_turn(tail, names)
+    fields: dict[str, Any] = {}
+    system = "\n\n".join(s for s in (system_text(messages), tools_system(tools)) if s)
+    if system and system != last_system(humd.hums.get(target.sigil)):
+        fields["system"] = system
+    if model in humd.brood.models():
+        fields["modelId"] = model
+    results = [{"toolCallId": m.get("tool_call_id"), "content": content_text(m.get("content"))} for m in tail if m["role"] == "tool"]
+    if results:
+        fields["toolResults"] = results
+
+    tap = HumTap(humd, "openai")
+    try:
+        req = tap.prompt(target, text, **fields)
+        petals = tap.bloom(req)
+        prompt = await anext(petals)
+        sg, wane = str(prompt["sigil"]), int(prompt["wane"])
+        meta = {"id": f"chatcmpl-{sg}-{wane}", "created": int(time.time()), "model": model}
+        sieve = ToolSieve(bool(tools))
+        if not stream:
+            return await _complete(petals, meta, sieve, sg, wane)
+        return await _stream(request, petals, meta, sieve, sg, wane, include_usage)
+    finally:
+        tap.close()
+
+
+async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int) -> web.Response:
+    text = ""
+    finish: Tone | None = None
+    async for tone in petals:
+        if tone.chi == "chunk":
+            if tone.get("chunkType") == "tool_call":
+                sieve.native(str(tone.get("delta", "")))
+            elif tone.get("chunkType", "text_delta") == "text_delta":
+                text += sieve.feed(str(tone.get("delta", "")))
+        elif tone.chi == "finish":
+            finish = tone
+        elif tone.chi == "error":
+            raise _petal_error(tone)
+    text += sieve.end()
+    calls = sieve.tool_calls(sg, wane)
+    reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+    if calls:
+        message["tool_calls"] = calls
+    out = {**meta, "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": reason, "logprobs": None}], "usage": _usage(finish)}
+    return web.json_response(out, headers={SIGIL_HEADER: sg})
+
+
+async def _stream(
+    request: web.Request, petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, include_usage: bool
+) -> web.StreamResponse:
+    resp = await open_sse(request, {SIGIL_HEADER: sg})
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
+        return sse_data({**meta, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}], **extra})
+
+    if not await write_or_gone(resp, chunk({"role": "assistant", "content": ""})):
+        return resp
+    finish: Tone | None = None
+    async for tone in petals:
+        out = ""
+        if tone.chi == "chunk":
+            if tone.get("chunkType") == "tool_call":
+                sieve.native(str(tone.get("delta", "")))
+            elif tone.get("chunkType", "text_delta") == "text_delta":
+                out = sieve.feed(str(tone.get("delta", "")))
+        elif tone.chi == "finish":
+            finish = tone
+            out = sieve.end()
+        elif tone.chi == "error":
+            err = _petal_error(tone)
+            await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
+            await finish_sse(resp)
+            return resp
+        if out and not await write_or_gone(resp, chunk({"content": out})):
+            return resp  # the client left; the bloom goes on in the hum
+    calls = sieve.tool_calls(sg, wane)
+    if calls:
+        delta = {"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}
+        await write_or_gone(resp, chunk(delta))
+    reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
+    await write_or_gone(resp, chunk({}, reason))
+    if include_usage:
+        await write_or_gone(resp, sse_data({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(finish)}))
+    await write_or_gone(resp, b"data: [DONE]\n\n")
+    await finish_sse(resp)
+    return resp
+
+
+async def _answer_directly(request: web.Request, text: str, model: str, stream: bool, include_usage: bool) -> web.StreamResponse:
+    """A reply that is not part of any hum (a title): same wire shape, no petals."""
+    meta = {"id": f"chatcmpl-title-{int(time.time() * 1000)}", "created": int(time.time()), "model": model}
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    if not stream:
+        message = {"role": "assistant", "content": text}
+        return web.json_response({**meta, "object": "chat.completion", "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}], "usage": usage})
+    resp = await open_sse(request)
+    extra = {"usage": None} if include_usage else {}
+    for delta, reason in (({"role": "assistant", "content": text}, None), ({}, "stop")):
+        await write_or_gone(resp, sse_data({**meta, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": reason}], **extra}))
+    if include_usage:
+        await write_or_gone(resp, sse_data({**meta, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
+    await write_or_gone(resp, b"data: [DONE]\n\n")
+    await finish_sse(resp)
+    return resp
+
+
+# -- resume: a hum's petals as SSE ---------------------------------------------------------
+
+
+def _since(request: web.Request) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("since") or "0"
+    try:
+        since = int(raw)
+    except ValueError:
+        raise SurfaceError(400, "`since` / Last-Event-ID is a wane: a whole number >= 0", code="bad-since") from None
+    if since < 0:
+        raise SurfaceError(400, "`since` / Last-Event-ID is a wane: a whole number >= 0", code="bad-since")
+    return since
+
+
+async def hum_events(request: web.Request) -> web.StreamResponse:
+    """Every petal of the hum after `since` (or Last-Event-ID) with `id: <wane>`, then live ones."""
+    humd = request.app[HUMD_KEY]
+    sg = request.match_info["sigil"]
+    since = _since(request)
+    await need_hum(humd, sg)
+    tap = HumTap(humd, "events")
+    try:
+        tap.attach(sg, since)
+        first = await tap.next(FIRST_TONE_SECONDS)
+        if first is None:
+            raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
+        if first.chi == "error" and "wane" not in first:
+            raise tone_error(first)
+        tap.push_back(first)
+        resp = await open_sse(request, {SIGIL_HEADER: sg})
+        # reconnect soon: a phone waking up wants its petals now
+        if not await write_or_gone(resp, b"retry: 1000\n\n"):
+            return resp
+        while True:
+            tone = await tap.next(KEEPALIVE_SECONDS)
+            if tone is None:
+                if not await write_or_gone(resp, b": keepalive\n\n"):
+                    return resp
+                continue
+            wane = tone.get("wane") if tone.chi in ("prompt", "chunk", "finish", "error") else None
+            if not await write_or_gone(resp, sse_data(dict(tone), id_=wane)):
+                return resp
+            if tone.chi == "error" and wane is None:
+                break  # the tap ended (peer-loss or refusal); the client sees why
+        await finish_sse(resp)
+        return resp
+    finally:
+        tap.close()

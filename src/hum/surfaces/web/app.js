@@ -1,0 +1,228 @@
+// hum web chat: a list of hums, and one hum read from its petal log.
+//
+// A hum is read through /v1/hums/<sigil>/events: every petal comes with its
+// wane as the SSE id, so a reconnect (Last-Event-ID) or a reload (replay from
+// wane 0 into an empty page) rebuilds the same text, with nothing lost and
+// nothing twice. `lastWane` guards against a petal ever being drawn twice.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [] };
+
+function setStatus(text) { $("status").textContent = text; }
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((data.error && data.error.message) || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+// -- the list ------------------------------------------------------------------
+
+async function showList() {
+  closeHum();
+  $("list-view").hidden = false;
+  $("hum-view").hidden = true;
+  $("back").hidden = true;
+  $("title").textContent = "hum";
+  $("prompt").placeholder = "Start a new hum…";
+  try {
+    const data = await api("GET", "/api/hums");
+    $("title").textContent = `hum · ${data.name}`;
+    renderList(data.hums);
+    setStatus("");
+  } catch (err) {
+    setStatus(`cannot list hums: ${err.message}`);
+  }
+}
+
+function renderList(hums) {
+  const ul = $("hums");
+  ul.replaceChildren();
+  $("no-hums").hidden = hums.length > 0;
+  for (const h of hums) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#/hum/${h.sigil}`;
+    a.dataset.sigil = h.sigil;
+    const t = document.createElement("span");
+    t.className = "t";
+    if (h.blooming) { const dot = document.createElement("span"); dot.className = "dot"; t.append(dot); }
+    t.append(h.title || h.sid || h.sigil);
+    const m = document.createElement("span");
+    m.className = "m";
+    m.textContent = `${h.sigil} · ${h.here ? "on this device" : "on " + String(h.home).slice(0, 8)} · ${h.wane} petals`;
+    a.append(t, m);
+    li.append(a);
+    ul.append(li);
+  }
+}
+
+// -- one hum ---------------------------------------------------------------------
+
+function closeHum() {
+  if (state.source) state.source.close();
+  state.source = null;
+  state.sigil = null;
+}
+
+function openHum(sigil) {
+  closeHum();
+  state.sigil = sigil;
+  state.lastWane = 0;
+  state.bubble = null;
+  $("log").replaceChildren();
+  $("banner").hidden = true;
+  $("list-view").hidden = true;
+  $("hum-view").hidden = false;
+  $("back").hidden = false;
+  $("title").textContent = sigil;
+  $("prompt").placeholder = "Say something…";
+  follow(0);
+}
+
+function follow(since) {
+  if (state.source) state.source.close();
+  const sigil = state.sigil;
+  const source = new EventSource(`/v1/hums/${encodeURIComponent(sigil)}/events?since=${since}`);
+  state.source = source;
+  setStatus("connecting…");
+  source.onopen = () => setStatus("live");
+  source.onmessage = (ev) => {
+    if (state.source !== source) return;
+    onTone(JSON.parse(ev.data));
+  };
+  source.onerror = () => {
+    if (state.source !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      // the server refused (e.g. the hum's home is unreachable): say so, offer a retry
+      lost(`Cannot reach this hum right now. Its text so far is kept above.`);
+    } else {
+      setStatus("reconnecting…");
+    }
+  };
+}
+
+function lost(message) {
+  if (state.source) state.source.close();
+  state.source = null;
+  setBlooming(false);
+  setStatus("offline");
+  const banner = $("banner");
+  banner.replaceChildren(message);
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.textContent = "Try again";
+  retry.onclick = () => { banner.hidden = true; follow(state.lastWane); };
+  banner.append(retry);
+  banner.hidden = false;
+}
+
+function add(cls, text) {
+  const li = document.createElement("li");
+  li.className = cls;
+  li.textContent = text;
+  $("log").append(li);
+  const view = $("hum-view");
+  if (view.scrollHeight - view.scrollTop - view.clientHeight < 120) li.scrollIntoView({ block: "end" });
+  return li;
+}
+
+function setBlooming(on) {
+  state.blooming = on;
+  $("stop").hidden = !on;
+  if (state.bubble) state.bubble.classList.toggle("blooming", on);
+}
+
+function onTone(tone) {
+  if (tone.chi === "hello") {
+    $("title").textContent = tone.sid || tone.sigil;
+    return;
+  }
+  if (tone.chi === "error" && tone.wane === undefined) {
+    if (tone.qualifier === "peer-loss") {
+      lost(`Lost the device that hosts this hum (humd ${String(tone.message || "").replace(/^.*home /, "")}). ` +
+           `The text so far is kept. Tap “Try again” once that device is back.`);
+    } else {
+      lost(`${tone.qualifier || tone.code}: ${tone.message || "the hum refused"}`);
+    }
+    return;
+  }
+  if (tone.wane === undefined) return; // drone verdicts and other notices
+  if (tone.wane <= state.lastWane) return; // already drawn
+  state.lastWane = tone.wane;
+  if (tone.chi === "prompt") {
+    if (state.bubble) state.bubble.classList.remove("blooming");
+    const user = add("msg user", tone.text || "");
+    user.dataset.wane = tone.wane;
+    state.bubble = add("msg assistant", "");
+    state.bubble.dataset.prompt = tone.wane;
+    setBlooming(true);
+  } else if (tone.chi === "chunk") {
+    if (!state.bubble) state.bubble = add("msg assistant", "");
+    if (tone.chunkType === "note") {
+      add("meta", tone.delta || "");
+    } else if (!tone.chunkType || tone.chunkType === "text_delta") {
+      state.bubble.textContent += tone.delta || "";
+    }
+  } else if (tone.chi === "finish") {
+    setBlooming(false);
+    const u = tone.usage || {};
+    add("meta", `${u.output_tokens ?? 0} tokens${tone.finishReason && tone.finishReason !== "stop" ? " · " + tone.finishReason : ""}`);
+  } else if (tone.chi === "error") {
+    setBlooming(false);
+    add("notice", `The reply failed (${tone.qualifier || tone.code}): ${tone.message || ""}`);
+  }
+}
+
+// -- the composer -------------------------------------------------------------------
+
+async function send(ev) {
+  ev.preventDefault();
+  const box = $("prompt");
+  const text = box.value.trim();
+  if (!text) return;
+  $("send").disabled = true;
+  try {
+    if (state.sigil) {
+      await api("POST", `/api/hums/${encodeURIComponent(state.sigil)}/prompt`, { text });
+    } else {
+      const made = await api("POST", "/api/hums", { text });
+      location.hash = `#/hum/${made.sigil}`;
+    }
+    box.value = "";
+    grow();
+  } catch (err) {
+    setStatus(`not sent: ${err.message}`);
+  } finally {
+    $("send").disabled = false;
+  }
+}
+
+function grow() {
+  const box = $("prompt");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, 128)}px`;
+}
+
+function route() {
+  const m = location.hash.match(/^#\/hum\/([0-9a-f]+)$/);
+  if (m) openHum(m[1]); else showList();
+}
+
+$("composer").addEventListener("submit", send);
+$("prompt").addEventListener("input", grow);
+$("prompt").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !matchMedia("(pointer: coarse)").matches) send(ev);
+});
+$("stop").addEventListener("click", () => {
+  if (state.sigil) api("POST", `/api/hums/${encodeURIComponent(state.sigil)}/cancel`).catch(() => {});
+});
+$("back").addEventListener("click", () => { location.hash = ""; });
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,119 @@
+"""The web chat served by humd: a static page plus the small JSON API it uses.
+
+The page reads a hum through `/v1/hums/{sigil}/events` (petals with their
+wane as the SSE id), so a reload or a reconnect rebuilds the same text from
+the log: nothing lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from hum.surfaces.http import (
+    HUMD_KEY,
+    HumTap,
+    HumTarget,
+    SurfaceError,
+    need_hum,
+    new_sid,
+    read_json,
+)
+
+if TYPE_CHECKING:
+    from hum.humd import Humd
+
+WEB_DIR = Path(__file__).parent / "web"
+# A prompt typed on a phone is short; anything longer is a paste gone wrong.
+MAX_PROMPT_CHARS = 100_000
+# How much of a hum's first prompt names it in the list.
+TITLE_CHARS = 80
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
+    app.router.add_get("/api/hums", list_hums)
+    app.router.add_post("/api/hums", new_hum)
+    app.router.add_post("/api/hums/{sigil}/prompt", prompt_hum)
+    app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def _title(humd: Humd, sg: str) -> str | None:
+    hum = humd.hums.get(sg)
+    if hum is None:
+        return None
+    first = next((p for p in hum.petals if p.chi == "prompt"), None)
+    if first is None:
+        return None
+    text = " ".join(str(first.body.get("text", "")).split())
+    return text[:TITLE_CHARS] + ("…" if len(text) > TITLE_CHARS else "")
+
+
+async def list_hums(request: web.Request) -> web.Response:
+    humd = request.app[HUMD_KEY]
+    out = []
+    for entry in humd.list_hums():
+        hum = humd.hums.get(entry["sigil"])
+        out.append(
+            {
+                **entry,
+                "title": _title(humd, entry["sigil"]),
+                "here": entry.get("home") == humd.id,
+                "blooming": bool(hum and hum.bloom_open),
+            }
+        )
+    return web.json_response({"humdId": humd.id, "name": humd.name, "hums": out})
+
+
+async def _prompt_text(request: web.Request) -> str:
+    body = await read_json(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise SurfaceError(400, "`text` must be a non-empty string", code="bad-text")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise SurfaceError(413, f"a prompt is at most {MAX_PROMPT_CHARS} characters", code="prompt-too-long")
+    return text
+
+
+async def _send(humd: Humd, target: HumTarget, text: str) -> web.Response:
+    """Prompt the hum; answer once the prompt petal is appended (the page follows the bloom by SSE)."""
+    tap = HumTap(humd, "web")
+    try:
+        req = tap.prompt(target, text)
+        prompt: dict[str, Any] = await anext(tap.bloom(req))
+    finally:
+        tap.close()
+    return web.json_response({"sigil": prompt["sigil"], "wane": prompt["wane"]}, status=202)
+
+
+async def new_hum(request: web.Request) -> web.Response:
+    humd = request.app[HUMD_KEY]
+    text = await _prompt_text(request)
+    return await _send(humd, HumTarget.for_sid(humd, new_sid("web")), text)
+
+
+async def prompt_hum(request: web.Request) -> web.Response:
+    humd = request.app[HUMD_KEY]
+    sg = request.match_info["sigil"]
+    await need_hum(humd, sg)
+    text = await _prompt_text(request)
+    return await _send(humd, HumTarget(sg), text)
+
+
+async def cancel_hum(request: web.Request) -> web.Response:
+    humd = request.app[HUMD_KEY]
+    sg = request.match_info["sigil"]
+    await need_hum(humd, sg)
+    tap = HumTap(humd, "web-cancel")
+    try:
+        tap.cancel(sg)
+    finally:
+        tap.close()
+    return web.json_response({"sigil": sg, "cancelled": True}, status=202)

@@ -1,0 +1,50 @@
+"""Helpers shared by the surface tests (and the real-client tests, which import them too)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+
+from hum.brood.pool import Brood
+from hum.brood.scripted import ScriptedWorker
+from hum.humd import Humd
+
+# Real time here (the surfaces run on a real socket): fast enough that a
+# 40-word bloom takes 0.2 s, slow enough that "mid-bloom" has a middle.
+FAST_TPS = 200.0
+# Any single wait in these tests; a hang fails in seconds, not minutes.
+WAIT = 20.0
+
+
+def scripted_brood(tps: float, reply: Callable[[str], str] | None = None) -> Brood:
+    kwargs: dict[str, Any] = {"tokens_per_second": tps}
+    if reply is not None:
+        kwargs["reply"] = reply
+    return Brood({"scripted": lambda: ScriptedWorker(**kwargs)}, "scripted")
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """Parse an SSE body into {'id', 'data'} events (comments and retry lines skipped)."""
+    event: dict[str, Any] = {}
+    async for raw in resp.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if "data" in event:
+                yield event
+            event = {}
+            continue
+        if line.startswith(":"):
+            continue
+        key, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if key == "data":
+            event["data"] = value if value == "[DONE]" else json.loads(value)
+        elif key == "id":
+            event["id"] = int(value)
+
+
+def assistant_texts(humd: Humd, sg: str) -> list[str]:
+    return [text for role, text in humd.hums[sg].transcript() if role == "assistant"]
