@@ -186,7 +186,9 @@ class Brood:
             while True:
                 timeout = self.cancel_grace_seconds if cell.cancelled else self.stall_seconds
                 try:
-                    event = await asyncio.wait_for(anext(stream), timeout)
+                    # asyncio.timeout, not wait_for: no task per event on the hot path
+                    async with asyncio.timeout(timeout):
+                        event = await anext(stream)
                 except StopAsyncIteration:
                     if cell.cancelled:  # the worker ended quietly; the hum still gets its Done
                         yield Done("cancelled", Usage(0, sent))
