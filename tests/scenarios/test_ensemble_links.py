@@ -1,0 +1,69 @@
+"""Ensemble links in the sim: one registry entry per peer, however links come and go."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hum.sim.clock import run_virtual
+from hum.sim.harness import Sim
+
+
+def test_siblings_dialling_each_other_at_once_keep_exactly_one_link():
+    async def story():
+        sim = Sim(rtt=0.08)
+        a = await sim.spawn("a")
+        b = await sim.spawn("b")
+        a.add_peer(b.address)
+        b.add_peer(a.address)
+        await a.wait_peers(lambda p: p == [b.id])
+        await b.wait_peers(lambda p: p == [a.id])
+        await asyncio.sleep(10)  # virtual: many redial and heartbeat rounds; nothing may flap
+        assert a.peers() == [b.id] and b.peers() == [a.id]
+        assert len(a._links) == 1 and len(b._links) == 1
+        # and the surviving link carries hums both ways
+        n = sim.nestler(b, "n")
+        n.send("prompt", sid="both-ways", text="hi")
+        sigil = (await n.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+        m = sim.nestler(a, "m")
+        m.send("attach", sigil=sigil)
+        assert (await m.wait_for(lambda t: t.chi == "finish")).tone["usage"]["output_tokens"] > 0
+        await sim.close()
+
+    run_virtual(story())
+
+
+def test_flapping_link_never_lists_a_peer_twice_and_relinks():
+    async def story():
+        sim = Sim(rtt=0.05)
+        a = await sim.spawn("a")
+        b = await sim.spawn("b")
+        await sim.link(a, b)
+        for _ in range(5):
+            sim.network.partition(a.address, b.address)
+            await a.wait_peers(lambda p: p == [])
+            await b.wait_peers(lambda p: p == [])
+            sim.network.heal(a.address, b.address)
+            await a.wait_peers(lambda p: p == [b.id])
+            await b.wait_peers(lambda p: p == [a.id])
+        assert len(a._links) == 1 and len(b._links) == 1
+        await sim.close()
+
+    run_virtual(story())
+
+
+def test_a_restarted_sibling_is_listed_once_under_the_same_humd_id():
+    async def story():
+        sim = Sim(rtt=0.05)
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        await sim.link(phone, laptop)
+        identity = laptop.identity
+        await sim.kill(laptop)
+        await phone.wait_peers(lambda p: p == [])
+        again = await sim.spawn("laptop", identity=identity)  # same address, same key
+        await phone.wait_peers(lambda p: p == [again.id])  # the phone redials by itself
+        await again.wait_peers(lambda p: p == [phone.id])
+        assert again.id == identity.humd_id
+        await sim.close()
+
+    run_virtual(story())
