@@ -18,3 +18,4 @@ demo:
 bench:
 	@scripts/setup.sh --test
 	.venv/bin/python bench/bench_local_model.py
+	.venv/bin/python bench/bench_store.py

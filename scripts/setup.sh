@@ -40,7 +40,9 @@ extras="local"
 stamp="$VENV/.installed-$(hash_of pyproject.toml scripts/setup.sh)-${extras/,/-}"
 if [[ ! -f "$stamp" ]]; then
   say "installing hum[$extras] into $VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --find-links "$WHEELS" -e ".[$extras]"
+  # (this machine's pip config names index folders that may not exist; pip warns per package)
+  "$VENV/bin/pip" install -q --disable-pip-version-check --find-links "$WHEELS" -e ".[$extras]" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

@@ -22,8 +22,8 @@ from hum.core.wane import WaneTracker
 
 log = logging.getLogger(__name__)
 
-# Coalesce the petals of one burst into one commit, but never hold a petal
-# back longer than a frame of a chat UI: streaming still looks live.
+# Under a flood, coalesce petals into one commit per interval; never hold a
+# petal back longer than a frame of a chat UI, so streaming still looks live.
 COMMIT_INTERVAL = 0.005
 
 SCHEMA = """
@@ -117,11 +117,15 @@ class SqliteStore:
             self.on_durable(hum, wane)
 
     async def run(self) -> None:
-        """The committer: one commit per burst of appends."""
+        """The committer: at once when quiet, at most one commit per COMMIT_INTERVAL when busy."""
+        loop = asyncio.get_running_loop()
+        last = -COMMIT_INTERVAL
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(COMMIT_INTERVAL)
+            # a lone petal is committed right away; a flood shares a commit
+            await asyncio.sleep(max(0.0, last + COMMIT_INTERVAL - loop.time()))
+            last = loop.time()
             try:
                 await self.flush()
             except sqlite3.Error as exc:
