@@ -30,7 +30,8 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   say "the wheel is kept in $WHEELS). Compiler progress follows."
   "$VENV/bin/pip" wheel --no-deps -v "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS" 2>&1 \
     | grep --line-buffered -E '^\s*\[ *[0-9]+/[0-9]+\]|^\s*\[ *[0-9]+%\]|Building wheel|Successfully|ERROR|error:' \
-    | sed -u 's/^ */    /' || true
+    | sed -u -E -e 's#^ *\[ *([0-9]+)/([0-9]+)\].* -o ([^ ]*/)?([^ /]+)( .*)?$#    llama.cpp build step \1 of \2: \4#' \
+                -e 's#^ *\[ *([0-9]+)/([0-9]+)\].*#    llama.cpp build step \1 of \2#' || true
   ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1 \
     || { echo "setup: building llama-cpp-python failed (see above)" >&2; exit 1; }
 fi
