@@ -9,7 +9,7 @@ import logging
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,18 @@ async def _stream(client: Any, sigil: str | None, *, until_finish: bool, as_json
             console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {tone.get('message')}")
 
 
+def _as_nestler(session: Coroutine[Any, Any, int]) -> int:
+    """Run a thrum-socket session; a refusal or a lost daemon becomes a one-line error."""
+    from hum.ensemble.ensemble import RouteError
+
+    try:
+        return asyncio.run(session)
+    except RouteError as exc:
+        raise CliError(f"{exc.qualifier}: {exc.message}") from exc
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_prompt(args: argparse.Namespace) -> int:
     from hum.ensemble.ensemble import RouteError
     from hum.surfaces.thrum import ThrumClient
@@ -258,16 +270,10 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         client.close()
         return 0 if finish is not None and finish.chi == "finish" else 1
 
-    try:
-        return asyncio.run(go())
-    except RouteError as exc:
-        raise CliError(f"{exc.qualifier}: {exc.message}") from exc
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
+    return _as_nestler(go())
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from hum.ensemble.ensemble import RouteError
     from hum.surfaces.thrum import ThrumClient
     from hum.wire.tones import Tone, rid
 
@@ -277,12 +283,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
         finish = await _stream(client, args.sigil, until_finish=args.until_finish, as_json=args.json)
         return 0 if finish is None or finish.chi == "finish" else 1
 
-    try:
-        return asyncio.run(go())
-    except RouteError as exc:
-        raise CliError(f"{exc.qualifier}: {exc.message}") from exc
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
+    return _as_nestler(go())
 
 
 def cmd_pair(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.sim.roam import LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
+from hum.scenario import LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient
 from hum.wire.tones import Tone
 

@@ -64,7 +64,8 @@ class LinkDown:
 LinkEvent = LinkUp | ToneIn | LinkDown
 
 
-def _proof_payload(signer_nonce: bytes, verifier_nonce: bytes, signer: str, verifier: str) -> bytes:
+def proof_payload(signer_nonce: bytes, verifier_nonce: bytes, signer: str, verifier: str) -> bytes:
+    """What a `link-proof` signs: both nonces and both HumdIds, under the proof context."""
     return b"|".join(
         [PROOF_CONTEXT, verifier_nonce, signer_nonce, signer.encode(), verifier.encode()]
     )
@@ -224,7 +225,7 @@ class Link:
                 return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
             self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
             signature = self.identity.device_key.sign(
-                _proof_payload(self._nonce, nonce, self.me, peer)
+                proof_payload(self._nonce, nonce, self.me, peer)
             )
             self._write(Tone(chi="link-proof", signature=signature.hex()))
             return []
@@ -233,7 +234,7 @@ class Link:
                 return [self._refuse("id-mismatch", "link-proof from another humd")]
             try:
                 self._peer_cert.verify(
-                    _proof_payload(self._peer_nonce or b"", self._nonce, self.peer, self.me),
+                    proof_payload(self._peer_nonce or b"", self._nonce, self.peer, self.me),
                     bytes.fromhex(str(tone.get("signature", ""))),
                 )
             except (IdentityError, ValueError) as exc:

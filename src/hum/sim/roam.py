@@ -12,30 +12,13 @@ from typing import Any
 
 from hum.core.drone import Drone
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
-from hum.ensemble.link import LINK_TIMEOUT, NONCE_BYTES, _proof_payload
+from hum.ensemble.link import LINK_TIMEOUT, NONCE_BYTES, proof_payload
 from hum.humd import Humd
+from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
 from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
-
-# The scenario's own limits.
-LATENCY_MARGIN = 0.050  # "within RTT + 50ms"
-PEER_LOSS_LIMIT = 2.0  # a killed home is surfaced within 2 s
-DEFAULT_RTT = 0.060  # >= 40 ms, as the scenario asks; a phone on home Wi-Fi
-WALK_AWAY_AT = 10  # chunks the laptop has seen when the operator walks away
-
-
-@dataclass
-class Criterion:
-    """One success criterion or failure mode, with what was measured."""
-
-    ok: bool
-    value: Any
-    limit: Any = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": bool(self.ok), "value": self.value, "limit": self.limit}
 
 
 @dataclass
@@ -315,7 +298,7 @@ class RawIntruder:
                 self.received.append(tone)
                 if tone.chi == "link-hello" and not proof_sent:
                     their_nonce = bytes.fromhex(tone["nonce"])
-                    sig = signer.sign(_proof_payload(nonce, their_nonce, claimed, target.id))
+                    sig = signer.sign(proof_payload(nonce, their_nonce, claimed, target.id))
                     conn.write(encode({"chi": "link-proof", "from": claimed, "signature": sig.hex()}))
                     conn.write(encode({"chi": "attach", "from": claimed, "to": target.id, "sigil": sigil_, "since": 0, "rid": "intruder"}))
                     proof_sent = True
