@@ -205,3 +205,43 @@ def test_sigterm_is_a_clean_shutdown_and_the_hum_survives_it(laptop_home):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=CLI_TIMEOUT)
+
+
+def test_a_frozen_home_is_caught_by_heartbeats_and_resumed_when_it_thaws(running_laptop, tmp_path):
+    """SIGSTOP: the socket stays open and no reset comes; only missed heartbeats can tell."""
+
+    async def story() -> None:
+        phone = HumdProcess(tmp_path / "phone", free_port())
+        await pair_devices(running_laptop, phone.home)
+        await phone.start()
+        try:
+            await phone.wait_peers(lambda p: p == [running_laptop.info["humdId"]])
+            oc = await Nestler.open(running_laptop, "opencode")
+            oc.client.send(Tone(chi="prompt", sid="frozen", text="keep talking"))
+            sigil = (await oc.wait_for(lambda t: t.chi == "hello"))[1]["sigil"]
+            await oc.wait_for(lambda t: t.chi == "finish")
+            ai = await Nestler.open(phone, "vercel-ai")
+            ai.client.send(Tone(chi="attach", sigil=sigil))
+            await ai.wait_for(lambda t: t.chi == "finish")
+            cursor = ai.wanes(sigil)[-1]
+            assert running_laptop.proc is not None
+            frozen_at = asyncio.get_running_loop().time()
+            running_laptop.proc.send_signal(signal.SIGSTOP)
+            try:
+                at, lost = await ai.wait_for(lambda t: t.chi == "error")
+                assert lost["qualifier"] == "peer-loss"
+                assert 1.0 <= (at - frozen_at) <= 2.0  # heartbeat timeout, not a reset
+            finally:
+                running_laptop.proc.send_signal(signal.SIGCONT)
+            await phone.wait_peers(lambda p: p == [running_laptop.info["humdId"]])
+            oc.client.send(Tone(chi="prompt", sigil=sigil, text="welcome back"))
+            again = await Nestler.open(phone, "vercel-ai-again")
+            again.client.send(Tone(chi="attach", sigil=sigil, since=cursor))
+            _, finish = await again.wait_for(lambda t: t.chi == "finish")
+            assert again.wanes(sigil) == list(range(cursor + 1, finish["wane"] + 1))
+            for n in (oc, ai, again):
+                n.close()
+        finally:
+            await phone.stop()
+
+    asyncio.run(story())
