@@ -24,7 +24,7 @@ from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
 from hum.ensemble.ensemble import Ensemble, RouteError
-from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.ensemble.identity import HumdId, Identity, IdentityError, SiblingCheck
 from hum.ensemble.link import Link, LinkDown, LinkUp, ToneIn
 from hum.ensemble.transport import Connection, Transport
 from hum.wire.framing import DEFAULT_MAX_LINE, BadTone
@@ -371,6 +371,9 @@ class Humd:
         self._tap_ids = itertools.count(1)
         self._stopping = False
         self._peers_changed = asyncio.Event()
+        # operator-signed revocations (HumdId -> signature hex), spread to every sibling
+        self.revocations: dict[str, str] = {}
+        self.on_revoked: Callable[[str, str | None], None] = lambda humd_id, signature: None
 
     async def wait_peers(self, predicate: Callable[[list[str]], bool]) -> list[str]:
         """Wait until `predicate(peers())` holds (tests and the CLI wait on this, never sleep)."""
@@ -480,6 +483,8 @@ class Humd:
         self._owners[owner.name] = owner
         mine = [h.summary() for h in self.hums.values() if h.home == self.id]
         owner.reply(Tone(chi="hums", hums=mine))
+        for hid, signature in self.revocations.items():
+            owner.reply(Tone(chi="revoke", humdId=hid, signature=signature))
         runner.ticker_wake.set()
         log.info("%s: linked with %s", self.name, peer[:8])
         return True
@@ -532,6 +537,39 @@ class Humd:
     def peers(self) -> list[str]:
         return self.ensemble.peers()
 
+    def revoke(self, humd_id: str, signature: bytes | None = None) -> HumdId:
+        """Refuse `humd_id` from now on and cut its link; a signed revocation spreads to all siblings.
+
+        Only the operator key can sign one, so a sibling cannot revoke its
+        peers; an unsigned revocation stays on this device.
+        """
+        hid = HumdId.parse(humd_id)
+        if signature is not None:
+            self.identity.operator.verify_revocation(hid, signature)
+        fresh = hid not in self.check.revoked or (signature is not None and hid not in self.revocations)
+        self.check.revoke(hid)
+        if signature is not None and hid not in self.revocations:
+            self.revocations[hid] = signature.hex()
+            for peer, runner in self._links.items():
+                if runner.owner is not None and peer != hid:
+                    runner.owner.reply(Tone(chi="revoke", humdId=hid, signature=signature.hex()))
+        self.disconnect(hid)
+        if fresh:
+            self.on_revoked(hid, signature.hex() if signature is not None else None)
+        return hid
+
+    def _heard_revocation(self, peer: str, tone: Tone) -> None:
+        try:
+            hid = HumdId.parse(str(tone.get("humdId", "")))
+            signature = bytes.fromhex(str(tone.get("signature", "")))
+            if hid in self.revocations:
+                return
+            self.revoke(hid, signature)
+        except (IdentityError, ValueError) as exc:
+            log.warning("%s: ignored a revocation from %s: %s", self.name, peer[:8], exc)
+            return
+        log.warning("%s: %s revoked by the operator (heard from %s)", self.name, hid[:8], peer[:8])
+
     def disconnect(self, peer: str) -> None:
         """Cut the link to `peer` now (revocation): goodbye, then gone from `peers()`."""
         runner = self._links.get(peer)
@@ -578,6 +616,8 @@ class Humd:
                 self._replica_petal(peer, tone)
             elif chi == "error":
                 self._route_refused(peer, tone)
+            elif chi == "revoke":
+                self._heard_revocation(peer, tone)
             else:
                 log.warning("%s: unexpected %s on link from %s", self.name, chi, peer[:8])
         except RouteError as exc:

@@ -175,6 +175,7 @@ def test_a_revoked_device_is_cut_off_and_stays_out(running_laptop, tmp_path):
             # the phone keeps redialling; the laptop keeps refusing
             assert (await running_laptop.wait_peers(lambda p: True)) == []
             assert phone_id in json.loads((running_laptop.home / "revoked.json").read_text())
+            assert phone_id in json.loads((running_laptop.home / "revocations.json").read_text())  # signed
             oc.close()
             ai.close()
         finally:

@@ -6,6 +6,7 @@ import asyncio
 
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim
+from hum.wire.tones import Tone
 
 
 def test_siblings_dialling_each_other_at_once_keep_exactly_one_link():
@@ -64,6 +65,34 @@ def test_a_restarted_sibling_is_listed_once_under_the_same_humd_id():
         await phone.wait_peers(lambda p: p == [again.id])  # the phone redials by itself
         await again.wait_peers(lambda p: p == [phone.id])
         assert again.id == identity.humd_id
+        await sim.close()
+
+    run_virtual(story())
+
+
+def test_an_operator_signed_revocation_spreads_to_every_sibling_and_a_forged_one_does_not():
+    async def story():
+        sim = Sim(rtt=0.05)
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        tablet = await sim.spawn("tablet")
+        await sim.link(phone, laptop)
+        await sim.link(tablet, laptop)
+        await sim.link(phone, tablet)
+
+        # a sibling cannot revoke another: a revocation not signed by the operator is ignored
+        forged = phone.identity.device_key.sign(b"hum-revoke-v1|" + tablet.id.encode())
+        phone._send(laptop.id, Tone(chi="revoke", humdId=tablet.id, signature=forged.hex()))
+        await asyncio.sleep(1)  # virtual: the tone has long arrived
+        assert tablet.id in laptop.peers() and tablet.id not in laptop.check.revoked
+
+        # the operator revokes the phone on the laptop; the tablet hears it from the laptop
+        laptop.revoke(phone.id, sim.operator.sign_revocation(phone.id))
+        await tablet.wait_peers(lambda p: p == [laptop.id])
+        await phone.wait_peers(lambda p: p == [])
+        assert phone.id in tablet.check.revoked and phone.id in tablet.revocations
+        await asyncio.sleep(10)  # virtual: the phone keeps redialling; nobody lets it back
+        assert laptop.peers() == [tablet.id] and tablet.peers() == [laptop.id] and phone.peers() == []
         await sim.close()
 
     run_virtual(story())

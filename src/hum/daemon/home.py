@@ -24,6 +24,7 @@ from hum.ensemble.identity import (
 OPERATOR_KEY_FILE = "operator.key"
 PEERS_FILE = "peers.json"
 REVOKED_FILE = "revoked.json"
+SIGNED_REVOCATIONS_FILE = "revocations.json"
 TOKEN_FILE = "token"
 RUNTIME_FILE = "humd.json"
 STORE_FILE = "hums.db"
@@ -107,8 +108,23 @@ class Home:
         except FileNotFoundError:
             return set()
 
-    def revoke(self, humd_id: str) -> None:
+    def revoke(self, humd_id: str, signature: str | None = None) -> None:
+        """Record a revocation; a signed one is kept with its signature to spread it again."""
         save_revocations(self.path / REVOKED_FILE, self.revoked() | {humd_id})
+        if signature is not None:
+            signed = {**self.signed_revocations(), humd_id: signature}
+            atomic_write(self.path / SIGNED_REVOCATIONS_FILE, json.dumps(signed, indent=1).encode(), 0o644)
+
+    def signed_revocations(self) -> dict[str, str]:
+        """HumdId -> operator signature (hex) of every revocation that came signed."""
+        path = self.path / SIGNED_REVOCATIONS_FILE
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise HomeError(f"{path}: not JSON ({exc})") from exc
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     # -- token and runtime -----------------------------------------------------
 

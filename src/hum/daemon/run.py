@@ -84,6 +84,8 @@ class Daemon:
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
         for hum in self.store.load(humd.tracker):
             humd.adopt(hum)
+        humd.revocations.update(self.home.signed_revocations())
+        humd.on_revoked = self.home.revoke
         self._store_task = asyncio.create_task(self.store.run())
         address = await humd.start()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
@@ -136,10 +138,9 @@ class Daemon:
         hid = HumdId.parse(humd_id)
         if hid == self.humd.id:
             raise IdentityError("bad-humd-id", "a humd cannot revoke itself")
-        self.home.revoke(hid)
-        self.humd.check.revoke(hid)
-        self.humd.disconnect(hid)
-        return hid
+        operator = self.home.operator_key()
+        # signed where the operator key lives, so every sibling refuses the device too
+        return self.humd.revoke(hid, operator.sign_revocation(hid) if operator else None)
 
     async def stop(self) -> None:
         """Clean shutdown: goodbye to peers, flush the store, remove the socket."""

@@ -217,6 +217,15 @@ def _private_pem(key: Ed25519PrivateKey) -> bytes:
     )
 
 
+# Domain separation: a revocation signature can never pass for another signature.
+REVOCATION_CONTEXT = b"hum-revoke-v1"
+
+
+def revocation_payload(humd_id: HumdId) -> bytes:
+    """What the operator signs to revoke a device."""
+    return REVOCATION_CONTEXT + b"|" + humd_id.encode()
+
+
 class OperatorCertificate:
     """The operator's self-signed CA certificate, which every sibling holds."""
 
@@ -237,6 +246,15 @@ class OperatorCertificate:
     @classmethod
     def from_pem(cls, data: bytes) -> OperatorCertificate:
         return cls(_load_x509(data, "operator certificate"))
+
+    def verify_revocation(self, humd_id: str, signature: bytes) -> HumdId:
+        """Check a revocation came from this operator; raises IdentityError("bad-signature")."""
+        hid = HumdId.parse(humd_id)
+        try:
+            self.public_key.verify(signature, revocation_payload(hid))
+        except InvalidSignature as exc:
+            raise IdentityError("bad-signature", f"revocation of {hid.short} is not signed by this operator") from exc
+        return hid
 
     def pem(self) -> bytes:
         return self.x509.public_bytes(serialization.Encoding.PEM)
@@ -374,6 +392,10 @@ class OperatorKey:
             .sign(key, algorithm=None)
         )
         return OperatorCertificate(cert)
+
+    def sign_revocation(self, humd_id: str) -> bytes:
+        """The operator's word that `humd_id` is revoked; every sibling can check it."""
+        return self._key.sign(revocation_payload(HumdId.parse(humd_id)))
 
     def certify(
         self,

@@ -30,6 +30,7 @@ CHIS: dict[str, str] = {
     "heartbeat": "keeps an idle ensemble link observably alive",
     "goodbye": "a humd leaving on purpose (clean shutdown)",
     "drone": "a drone verdict about a hum (e.g. a stalled bloom)",
+    "revoke": "an operator-signed revocation of a device, spread across the ensemble",
 }
 
 # Keys that every tone may carry (PROTOCOL.md "Envelope keys").
