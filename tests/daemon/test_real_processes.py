@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -246,3 +247,23 @@ def test_a_frozen_home_is_caught_by_heartbeats_and_resumed_when_it_thaws(running
             await phone.stop()
 
     asyncio.run(story())
+
+
+@pytest.mark.parametrize(
+    ("worker", "env", "words"),
+    [
+        ("openai", {}, "HUM_OPENAI_BASE_URL"),
+        ("anthropic", {}, "HUM_ANTHROPIC_API_KEY"),
+        ("claude-cli", {"PATH": "/usr/bin:/bin"}, "claude CLI is not installed"),
+        ("local", {"HUM_LOCAL_MODEL": "/nowhere/model.gguf"}, "model file not found"),
+        ("nonsense", {}, "unknown worker"),
+    ],
+)
+def test_a_worker_that_cannot_start_is_a_one_line_error_at_start_up(laptop_home, worker, env, words):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HUM_OPENAI", "HUM_ANTHROPIC", "HUM_CLAUDE", "HUM_LOCAL"))}
+    result = subprocess.run(
+        [*HUM, "up", "--home", str(laptop_home), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--worker", worker],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT, env={**clean, **env},
+    )
+    line = one_line_error(result)
+    assert worker in line and words in line
