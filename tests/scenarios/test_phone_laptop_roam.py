@@ -265,3 +265,25 @@ def test_the_demo_report_holds_every_criterion():
     failing = {k: c.value for k, c in criteria.items() if not c.ok}
     assert not failing
     assert criteria["hello_within_rtt_plus_50ms"].value <= criteria["hello_within_rtt_plus_50ms"].limit
+
+
+def test_cancel_from_the_phone_stops_the_bloom_at_the_home():
+    async def story():
+        r = await laptop_blooming()
+        ai = r.sim.nestler(r.phone, "vercel-ai")
+        ai.send("attach", sigil=r.sigil)
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 5)
+        ai.send("cancel", sigil=r.sigil)
+        fin = (await ai.wait_for(lambda t: t.chi == "finish")).tone
+        assert fin["finishReason"] == "cancelled"
+        assert 0 < fin["usage"]["output_tokens"] < 40  # stopped part-way
+        # nothing follows the finish: the worker really stopped
+        await asyncio.sleep(5)  # virtual time, long past the rest of the reply
+        assert r.laptop.hums[r.sigil].tip == fin["wane"]
+        # and the hum takes the next prompt as usual
+        mark = len(ai.seen)
+        ai.send("prompt", sigil=r.sigil, text="start again")
+        assert (await ai.wait_for(lambda t: t.chi == "finish", after=mark)).tone["finishReason"] == "stop"
+        await r.sim.close()
+
+    in_sim(story)
