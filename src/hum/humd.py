@@ -904,7 +904,7 @@ class Humd:
     async def _bloom(self, hum: Hum) -> None:
         """Run blooms until the hum has no open bloom and no queued prompt."""
         while hum.bloom_open:
-            prompt = next(p for p in reversed(hum.petals) if p.chi == "prompt")
+            prompt = hum.blooms()[-1].prompt
             turns = [Turn(role, text) for role, text in hum.transcript()]  # type: ignore[arg-type]
             model = prompt.body.get("modelId")
             try:

@@ -267,3 +267,24 @@ def test_a_worker_that_cannot_start_is_a_one_line_error_at_start_up(laptop_home,
     )
     line = one_line_error(result)
     assert worker in line and words in line
+
+
+def test_hum_up_answers_with_the_embedded_local_model_by_default(laptop_home):
+    proc = subprocess.Popen(
+        [*HUM, "up", "--home", str(laptop_home), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["worker"] == "local"
+        out = hum("prompt", "--sid", "capital", "What is the capital of France? One short sentence.", "--json", home=laptop_home)
+        assert out.returncode == 0, out.stderr
+        tones = [json.loads(line) for line in out.stdout.splitlines()]
+        text = "".join(t.get("delta", "") for t in tones if t["chi"] == "chunk")
+        finish = tones[-1]
+        assert finish["chi"] == "finish" and finish["usage"]["input_tokens"] > 0
+        assert finish["usage"]["output_tokens"] > 0
+        assert "Paris" in text  # SmolLM2-135M knows this one
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=CLI_TIMEOUT)

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from hum.core.bloom import Bloom, blooms
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
@@ -120,22 +121,19 @@ class Hum:
 
     # -- what the log means ---------------------------------------------
 
+    def blooms(self) -> list[Bloom]:
+        """The hum's turns, in order; the last may still be open."""
+        return list(blooms(self.petals))
+
     def transcript(self) -> list[tuple[str, str]]:
-        """(role, text) turns: each prompt, then the text its bloom produced."""
+        """(role, text) turns: each prompt (with its system text), then what its bloom said."""
         turns: list[tuple[str, str]] = []
-        reply: list[str] = []
-        for petal in self.petals:
-            if petal.chi == "prompt":
-                if reply:
-                    turns.append(("assistant", "".join(reply)))
-                    reply = []
-                if petal.body.get("system"):
-                    turns.append(("system", str(petal.body["system"])))
-                turns.append(("user", str(petal.body.get("text", ""))))
-            elif petal.chi == "chunk" and petal.body.get("chunkType", "text_delta") == "text_delta":
-                reply.append(str(petal.body.get("delta", "")))
-        if reply:
-            turns.append(("assistant", "".join(reply)))
+        for bloom in blooms(self.petals):
+            if bloom.prompt.body.get("system"):
+                turns.append(("system", str(bloom.prompt.body["system"])))
+            turns.append(("user", str(bloom.prompt.body.get("text", ""))))
+            if bloom.text:
+                turns.append(("assistant", bloom.text))
         return turns
 
     def usage(self) -> dict[str, int]:

@@ -1,0 +1,27 @@
+"""Blooms read off a log: what the operator sees as turns."""
+
+from hum.core.bloom import blooms
+from hum.core.hum import Hum
+from hum.core.wane import WaneTracker
+
+
+def test_a_log_reads_as_its_turns_with_the_open_one_last():
+    hum = Hum("s", "sid", "local", "home", WaneTracker())
+    hum.append("prompt", text="one")
+    hum.append("chunk", chunkType="text_delta", delta="Hel")
+    hum.append("chunk", chunkType="note", delta="[trimmed]")
+    hum.append("chunk", chunkType="text_delta", delta="lo")
+    hum.append("finish", finishReason="stop", usage={"input_tokens": 1, "output_tokens": 2})
+    hum.append("prompt", text="two")
+    hum.append("error", code="worker-error", qualifier="worker-crash", message="boom")
+    hum.append("prompt", text="three")
+    hum.append("chunk", chunkType="text_delta", delta="so far")
+
+    turns = list(blooms(hum.petals))
+    assert [b.prompt.body["text"] for b in turns] == ["one", "two", "three"]
+    assert [b.text for b in turns] == ["Hello", "", "so far"]  # a note is not the answer
+    assert [b.close.chi if b.close else None for b in turns] == ["finish", "error", None]
+    assert [b.is_open for b in turns] == [False, False, True]
+    assert hum.transcript() == [
+        ("user", "one"), ("assistant", "Hello"), ("user", "two"), ("user", "three"), ("assistant", "so far")
+    ]
