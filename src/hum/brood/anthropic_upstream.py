@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.http_stream import Call, new_session, parse_json, post_stream, sse_events
-from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
+from hum.brood.worker import Delta, Done, Turn, Usage, WorkerError, WorkerEvent
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -39,7 +39,7 @@ def to_messages(transcript: Sequence[Turn]) -> tuple[str, list[dict[str, Any]]]:
     return system, messages
 
 
-class AnthropicWorker(Worker):
+class AnthropicWorker(HttpUpstreamWorker):
     """Streams a bloom from `{base_url}/v1/messages` with server-sent events."""
 
     kind = "anthropic"
@@ -52,26 +52,15 @@ class AnthropicWorker(Worker):
         base_url: str = DEFAULT_BASE_URL,
         max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
-        self.max_tokens = max_tokens
-        self._session: aiohttp.ClientSession | None = None
-        self._call = Call()
+        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens)
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/v1/messages"
 
-    async def warm(self) -> None:
-        self._session = self._session or new_session()
-
     async def bloom(
         self, transcript: Sequence[Turn], *, model: str | None = None
     ) -> AsyncIterator[WorkerEvent]:
-        await self.warm()
-        assert self._session is not None
-        self._call = call = Call()
         system, messages = to_messages(transcript)
         body: dict[str, Any] = {
             "model": self.model,
@@ -82,16 +71,11 @@ class AnthropicWorker(Worker):
         if system:
             body["system"] = system
         headers = {
-            "x-api-key": self.api_key,
+            "x-api-key": self.api_key or "",
             "anthropic-version": ANTHROPIC_VERSION,
             "accept": "text/event-stream",
         }
-        resp = await post_stream(
-            self._session, self.url, body=body, headers=headers, upstream="Anthropic upstream"
-        )
-        call.resp = resp
-        if call.cancelled:  # cancelled while connecting
-            resp.close()
+        call, resp = await self._open(self.url, body, headers, "Anthropic upstream")
         input_tokens = output_tokens = sent = 0
         finish: str | None = None
         try:
@@ -137,11 +121,3 @@ class AnthropicWorker(Worker):
         if finish is None:
             raise WorkerError("upstream-error", "Anthropic stream ended before message_stop")
         yield Done(finish, Usage(input_tokens, output_tokens))
-
-    async def cancel(self) -> None:
-        self._call.hang_up()
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.worker import WorkerError
+from hum.brood.worker import Worker, WorkerError
 
 # Connecting to an upstream is quick or it is not happening; fail fast so the
 # hum shows "upstream-unreachable" instead of a long silence.
@@ -34,6 +34,40 @@ class Call:
         if self.resp is not None:
             # Closing drops the TCP connection: the upstream sees the client go and stops generating.
             self.resp.close()
+
+
+class HttpUpstreamWorker(Worker):
+    """A worker that blooms by streaming from an HTTP upstream: one session per cell, hang-up to cancel."""
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None, max_tokens: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.max_tokens = max_tokens
+        self._session: aiohttp.ClientSession | None = None
+        self._call = Call()
+
+    async def warm(self) -> None:
+        self._session = self._session or new_session()
+
+    async def _open(self, url: str, body: dict[str, Any], headers: Mapping[str, str], upstream: str) -> tuple[Call, aiohttp.ClientResponse]:
+        """Start one bloom's request; a cancel that came while connecting hangs up at once."""
+        await self.warm()
+        assert self._session is not None
+        self._call = call = Call()
+        resp = await post_stream(self._session, url, body=body, headers=headers, upstream=upstream)
+        call.resp = resp
+        if call.cancelled:
+            resp.close()
+        return call, resp
+
+    async def cancel(self) -> None:
+        self._call.hang_up()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def new_session() -> aiohttp.ClientSession:

@@ -7,14 +7,14 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.http_stream import Call, new_session, parse_json, post_stream, sse_events
-from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
+from hum.brood.worker import Delta, Done, Turn, Usage, WorkerError, WorkerEvent
 
 # Cap on one reply, so a model that never emits a stop token still finishes.
 DEFAULT_MAX_TOKENS = 1024
 
 
-class OpenAIWorker(Worker):
+class OpenAIWorker(HttpUpstreamWorker):
     """Streams a bloom from `{base_url}/chat/completions` (Ollama, vLLM, llama.cpp, OpenAI...)."""
 
     kind = "openai"
@@ -28,20 +28,12 @@ class OpenAIWorker(Worker):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key
-        self.max_tokens = max_tokens
+        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens)
         self.temperature = temperature
-        self._session: aiohttp.ClientSession | None = None
-        self._call = Call()
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/chat/completions"
-
-    async def warm(self) -> None:
-        self._session = self._session or new_session()
 
     def _body(self, transcript: Sequence[Turn]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -59,22 +51,10 @@ class OpenAIWorker(Worker):
     async def bloom(
         self, transcript: Sequence[Turn], *, model: str | None = None
     ) -> AsyncIterator[WorkerEvent]:
-        await self.warm()
-        assert self._session is not None
-        self._call = call = Call()
         headers = {"Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        resp = await post_stream(
-            self._session,
-            self.url,
-            body=self._body(transcript),
-            headers=headers,
-            upstream="OpenAI-compatible upstream",
-        )
-        call.resp = resp
-        if call.cancelled:  # cancelled while connecting
-            resp.close()
+        call, resp = await self._open(self.url, self._body(transcript), headers, "OpenAI-compatible upstream")
         usage: Usage | None = None
         finish = "stop"
         sent = 0
@@ -111,11 +91,3 @@ class OpenAIWorker(Worker):
         # Servers without a usage chunk (llama-cpp-python's among them) send one
         # token per chunk, so the count is real; the prompt's size is unknown: 0.
         yield Done(finish, usage or Usage(0, sent))
-
-    async def cancel(self) -> None:
-        self._call.hang_up()
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
