@@ -56,6 +56,9 @@ class Store(Protocol):
 
     async def flush(self) -> None: ...
 
+    async def run(self) -> None:
+        """Commit appended petals until cancelled, reporting them through `on_durable`."""
+
 
 class TapOwner:
     """Whoever taps deliver to: a nestler session or a peer humd's link."""
@@ -405,6 +408,8 @@ class Humd:
     async def start(self) -> str:
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
+        if self.store is not None:
+            self._spawn(self.store.run())
         return self.address
 
     def add_peer(self, address: str) -> None:

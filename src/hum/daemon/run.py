@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -64,7 +63,6 @@ class Daemon:
         self.thrum: ThrumServer | None = None
         self.desk: PairingDesk | None = None
         self._runner: web.AppRunner | None = None
-        self._store_task: asyncio.Task[None] | None = None
         self.info: dict[str, Any] = {}
 
     async def start(self) -> dict[str, Any]:
@@ -86,7 +84,6 @@ class Daemon:
             humd.adopt(hum)
         humd.revocations.update(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
-        self._store_task = asyncio.create_task(self.store.run())
         address = await humd.start()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
         await self.thrum.start()
@@ -150,10 +147,6 @@ class Daemon:
             await self.thrum.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._store_task is not None:
-            self._store_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._store_task
         if self.store is not None:
             await self.store.flush()
             self.store.close()

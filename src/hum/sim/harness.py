@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hum.brood.pool import Brood
@@ -12,6 +13,7 @@ from hum.brood.scripted import ScriptedWorker
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.memory import MemoryNetwork
 from hum.humd import Humd, NestlerSession
+from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone, rid
 
 # Waits in the sim are on virtual time: generous, yet a hang still fails fast.
@@ -105,6 +107,8 @@ class Sim:
             self.network.transport(f"mem://{name}"),
             brood,
             name=name,
+            # the daemon's store, in memory: the sim takes the same durable-before-delivery path
+            store=SqliteStore(Path(":memory:")),
         )
         await humd.start()
         self.humds[name] = humd
