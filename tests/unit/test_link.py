@@ -347,3 +347,11 @@ def test_wire_bytes_are_ndjson(laptop: Identity, phone: Identity) -> None:
     data = a.data_to_send()
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert json.loads(data)["delta"] == "ü\n"
+
+
+def test_a_humd_prefixed_from_is_the_same_humd(laptop: Identity, phone: Identity) -> None:
+    a, b = linked(laptop, phone)
+    raw = encode({"chi": "attach", "sigil": "abc", "from": "humd_" + laptop.humd_id, "to": "humd_" + phone.humd_id.upper()})
+    events = b.receive_data(raw, 0.1)
+    assert [type(e).__name__ for e in events] == ["ToneIn"]
+    assert events[0].tone["from"] == laptop.humd_id and events[0].tone["to"] == phone.humd_id

@@ -15,7 +15,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from hum.ensemble.identity import DeviceCertificate, HumdId, Identity, IdentityError, SiblingCheck
+from hum.ensemble.identity import (
+    HUMD_ID_PREFIX,
+    DeviceCertificate,
+    HumdId,
+    Identity,
+    IdentityError,
+    SiblingCheck,
+)
 from hum.wire.framing import DEFAULT_MAX_LINE, BadTone, LineDecoder, encode
 from hum.wire.tones import PROTO_VERSION, Tone, error_tone
 
@@ -193,6 +200,10 @@ class Link:
     def _on_tone(self, tone: Tone) -> list[LinkEvent]:
         if self.state == "handshake":
             return self._on_handshake(tone)
+        for key in ("from", "to"):  # the wire may say `humd_<hex>`; we compare plain hex
+            value = tone.get(key)
+            if isinstance(value, str) and value.startswith(HUMD_ID_PREFIX):
+                tone[key] = value.removeprefix(HUMD_ID_PREFIX).lower()
         if tone.get("from") != self.peer:
             log.warning(
                 "dropped %s tone claiming from=%r on link to %s",
