@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -21,8 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hum.daemon.home import OPERATOR_KEY_FILE
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.link import NONCE_BYTES
+from hum.ensemble.tls import client_context
 from hum.scenario import LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient
+from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 
 # Starting a humd is a Python start-up plus key loading: well under this.
@@ -155,6 +161,53 @@ async def pair_devices(laptop: HumdProcess, phone_home: Path) -> str:
     return str(paired["paired"])
 
 
+async def _read_tones(reader: asyncio.StreamReader) -> list[Tone]:
+    """Every tone until the other side closes (or goes quiet for a step)."""
+    decoder = LineDecoder()
+    tones: list[Tone] = []
+    while True:
+        try:
+            data = await asyncio.wait_for(reader.read(65536), STEP_TIMEOUT)
+        except (TimeoutError, ConnectionError, ssl.SSLError):
+            return tones
+        if not data:
+            return tones
+        tones += [t for t in decoder.receive_data(data) if isinstance(t, Tone)]
+
+
+async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
+    """Two strangers dial the laptop's ensemble port over real TLS; what did each get?"""
+    host, port = "127.0.0.1", laptop.port
+    result: dict[str, str] = {}
+    # a device of another operator: TLS itself refuses its certificate
+    stranger = Identity.mint(OperatorKey.generate("stranger"), "stranger")
+    context = client_context(stranger, SiblingCheck(stranger.operator))
+    try:
+        reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        tones = await _read_tones(reader)
+        writer.close()
+        result["foreign_operator"] = "tls-refused" if not tones else f"heard {len(tones)} tones"
+    except (ssl.SSLError, ConnectionError):
+        result["foreign_operator"] = "tls-refused"
+    # a real sibling certificate whose holder claims to be another humd inside the link
+    operator = OperatorKey.from_private_pem((laptop.home / OPERATOR_KEY_FILE).read_bytes())
+    liar = Identity.mint(operator, "liar")
+    claimed = Identity.mint(operator, "victim").humd_id
+    reader, writer = await asyncio.open_connection(host, port, ssl=client_context(liar, SiblingCheck(liar.operator)), server_hostname=host)
+    writer.write(encode({"chi": "link-hello", "from": claimed, "cert": liar.certificate.pem().decode(), "nonce": "00" * NONCE_BYTES, "protoVersion": 1}))
+    writer.write(encode({"chi": "attach", "from": claimed, "to": laptop.info["humdId"], "sigil": sigil, "since": 0}))
+    tones = await _read_tones(reader)
+    writer.close()
+    refusals = [i for i, t in enumerate(tones) if t.chi == "error"]
+    after = tones[refusals[0] + 1 :] if refusals else tones
+    leaked = [t for t in tones if t.get("sigil") == sigil]
+    if refusals and tones[refusals[0]].get("qualifier") == "identity-mismatch" and not after and not leaked:
+        result["forged_humd_id"] = "identity-mismatch, then nothing"
+    else:
+        result["forged_humd_id"] = f"heard {[t.chi for t in tones]}"
+    return result
+
+
 async def run_real(workdir: Path, lines: list[str]) -> dict[str, Criterion]:
     t0 = time.monotonic()
 
@@ -234,6 +287,15 @@ async def run_real(workdir: Path, lines: list[str]) -> dict[str, Criterion]:
         peers_ok.append(await laptop.wait_peers(lambda p: True) == [phone.info["humdId"]])
         peers_ok.append(await phone.wait_peers(lambda p: True) == [laptop.info["humdId"]])
         out["peers_listed_throughout_no_stale"] = Criterion(all(peers_ok), len(peers_ok))
+
+        intruders = await intrude(laptop, sg)
+        note("laptop", f"intruders refused: {intruders}")
+        out["identity_mismatch_refused_no_tone_leaks"] = Criterion(
+            intruders["foreign_operator"] == "tls-refused"
+            and intruders["forged_humd_id"] == "identity-mismatch, then nothing"
+            and await laptop.wait_peers(lambda p: True) == [phone.info["humdId"]],
+            intruders,
+        )
 
         # process death mid-bloom
         mark = len(ai.seen)
