@@ -65,6 +65,8 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   say "installing Debian's chromium for the browser test (once)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends chromium >/dev/null
+  sudo=""
+  [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -q >/dev/null
+  $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null
 fi
