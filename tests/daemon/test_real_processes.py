@@ -288,3 +288,12 @@ def test_hum_up_answers_with_the_embedded_local_model_by_default(laptop_home):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=CLI_TIMEOUT)
+
+
+def test_a_thrum_socket_in_a_shared_folder_is_refused_and_the_folder_left_alone(laptop_home, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    line = one_line_error(hum("up", "--thrum", str(shared / "thrum.sock"), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--worker", "scripted", home=laptop_home))
+    assert "private" in line and str(shared) in line
+    assert shared.stat().st_mode & 0o7777 == 0o1777

@@ -39,8 +39,12 @@ class ThrumServer:
         self._serving: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path.parent, 0o700)
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700)
+        elif folder.stat().st_mode & 0o077:
+            # never loosen or tighten a shared folder (think /tmp); ask for a private one
+            raise OSError(f"the thrum socket's folder {folder} is open to other users; use a private (0700) folder")
         if self.path.exists() or self.path.is_symlink():
             if await _socket_alive(self.path):
                 raise OSError(f"another humd is serving {self.path}")
