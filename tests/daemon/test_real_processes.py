@@ -199,7 +199,7 @@ def test_sigterm_is_a_clean_shutdown_and_the_hum_survives_it(laptop_home):
     finish = json.loads(out.stdout.splitlines()[-1])
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=CLI_TIMEOUT) == 0
-    assert not (laptop_home / "humd.json").exists() and not (laptop_home / "thrum.sock").exists()
+    assert not (laptop_home / "humd.json").exists() and not (laptop_home / "run" / "thrum.sock").exists()
     proc = up()
     try:
         hums = json.loads(hum("hums", "--json", home=laptop_home).stdout)["hums"]

@@ -48,7 +48,6 @@ class Home:
     def ensure(self) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.path, 0o700)  # it holds private keys: nobody else may look in
             probe = self.path / ".write-probe"
             probe.write_bytes(b"")
             probe.unlink()

@@ -19,12 +19,12 @@ READ_CHUNK = 64 * 1024
 
 
 def default_socket_path(home: Path) -> Path:
-    """`$HUM_THRUM_SOCK`, else `$XDG_RUNTIME_DIR/hum/thrum.sock`, else inside the home."""
+    """`$HUM_THRUM_SOCK`, else `$XDG_RUNTIME_DIR/hum/thrum.sock`, else `run/thrum.sock` in the home."""
     if os.environ.get("HUM_THRUM_SOCK"):
         return Path(os.environ["HUM_THRUM_SOCK"])
     if os.environ.get("XDG_RUNTIME_DIR"):
         return Path(os.environ["XDG_RUNTIME_DIR"]) / "hum" / "thrum.sock"
-    return home / "thrum.sock"
+    return home / "run" / "thrum.sock"  # a folder of our own, created private
 
 
 class ThrumServer:
