@@ -297,3 +297,12 @@ def test_a_thrum_socket_in_a_shared_folder_is_refused_and_the_folder_left_alone(
     line = one_line_error(hum("up", "--thrum", str(shared / "thrum.sock"), "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--worker", "scripted", home=laptop_home))
     assert "private" in line and str(shared) in line
     assert shared.stat().st_mode & 0o7777 == 0o1777
+
+
+def test_a_corrupt_store_is_a_one_line_error_and_is_left_as_it_was(laptop_home):
+    store = laptop_home / "hums.db"
+    store.write_bytes(b"this is not a database" * 100)
+    before = store.read_bytes()
+    line = one_line_error(hum("up", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--worker", "scripted", home=laptop_home))
+    assert str(store) in line
+    assert store.read_bytes() == before

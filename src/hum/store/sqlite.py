@@ -68,15 +68,25 @@ class SqliteStore:
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum with its petals, the tracker set to each tip."""
+        try:
+            return self._load(tracker)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the hum store {self.path}: {exc}") from exc
+
+    def _load(self, tracker: WaneTracker) -> list[Hum]:
         hums = []
         for sigil, sid, nest, home in self._db.execute("SELECT sigil, sid, nest, home FROM hums ORDER BY sigil"):
             rows = self._db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,))
             petals = []
             for wane, chi, body in rows:
-                if wane != len(petals) + 1:
-                    log.error("store: hum %s has a gap before wane %d; keeping the first %d petals", sigil, wane, len(petals))
+                try:
+                    if wane != len(petals) + 1:
+                        raise ValueError(f"a gap before wane {wane}")
+                    petals.append(Petal(sigil, wane, chi, json.loads(body)))
+                except ValueError as exc:
+                    # serve the intact prefix; the rows stay on disk for whoever investigates
+                    log.error("store: hum %s: %s; keeping the first %d petals", sigil, exc, len(petals))
                     break
-                petals.append(Petal(sigil, wane, chi, json.loads(body)))
             hum = Hum(sigil, sid, nest, home, tracker, petals)
             hum.home_tip = hum.tip
             hums.append(hum)
