@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hum.brood.pool import Brood
-from hum.brood.worker import Delta, Done, Turn, WorkerError
+from hum.brood.transcript import turns as transcript_turns
+from hum.brood.worker import Delta, Done, WorkerError
 from hum.core.drone import Drone, Verdict
 from hum.core.hum import Hum, HumError
 from hum.core.petal import Petal
@@ -910,10 +911,13 @@ class Humd:
         """Run blooms until the hum has no open bloom and no queued prompt."""
         while hum.bloom_open:
             prompt = hum.blooms()[-1].prompt
-            turns = [Turn(role, text) for role, text in hum.transcript()]  # type: ignore[arg-type]
+            turns = transcript_turns(hum.blooms())
             model = prompt.body.get("modelId")
+            tools = prompt.body.get("tools")
             try:
-                async for event in self.brood.bloom(hum.sigil, turns, model=model if isinstance(model, str) else None):
+                async for event in self.brood.bloom(
+                    hum.sigil, turns, model=model if isinstance(model, str) else None, tools=tools if isinstance(tools, list) else None
+                ):
                     if isinstance(event, Delta):
                         self._appended(hum, hum.append("chunk", chunkType=event.chunk_type, delta=event.text, blockIdx=event.block_idx))
                     elif isinstance(event, Done):

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 
 from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
-from hum.brood.worker import Delta, Done, Turn, Usage, WorkerError, WorkerEvent
+from hum.brood.worker import (
+    Delta,
+    Done,
+    ToolCall,
+    ToolSpec,
+    Turn,
+    Usage,
+    WorkerError,
+    WorkerEvent,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -19,20 +29,88 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 
 # Anthropic stop reasons, in the hum's `finish_reason` words.
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
+
+# The schema of a tool that declares no parameters: the API requires one, of type object.
+EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """OpenAI-style function specs as Messages API tools (`name`, `description`, `input_schema`)."""
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            continue
+        spec: dict[str, Any] = {
+            "name": fn["name"],
+            "input_schema": fn.get("parameters") or EMPTY_SCHEMA,
+        }
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        out.append(spec)
+    return out
+
+
+def _input(arguments: str) -> dict[str, Any]:
+    """A call's JSON arguments as the `input` object a `tool_use` block needs."""
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        parsed = arguments
+    # `input` must be an object; anything else is kept, not dropped.
+    return parsed if isinstance(parsed, dict) else {"arguments": parsed}
+
+
+def _content(turn: Turn) -> str | list[dict[str, Any]]:
+    """A turn's content: plain text, or blocks when it carries tool calls or a tool result."""
+    if turn.role == "tool":
+        return [
+            {"type": "tool_result", "tool_use_id": turn.tool_call_id or "", "content": turn.text}
+        ]
+    if not turn.tool_calls:
+        return turn.text
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _input(c.arguments)}
+        for c in turn.tool_calls
+    ]
+    return blocks
+
+
+def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        return content
+    # The API refuses empty text blocks.
+    return [{"type": "text", "text": content}] if content else []
 
 
 def to_messages(transcript: Sequence[Turn]) -> tuple[str, list[dict[str, Any]]]:
-    """(system, messages) for the Messages API: system apart, roles alternating, user first."""
+    """(system, messages) for the Messages API: system apart, roles alternating, user first.
+
+    Tool results are user content blocks, so they share a user message with
+    the other results and the user text that follow them.
+    """
     system = "\n\n".join(t.text for t in transcript if t.role == "system")
     messages: list[dict[str, Any]] = []
     for turn in transcript:
         if turn.role == "system":
             continue
-        if messages and messages[-1]["role"] == turn.role:
-            messages[-1]["content"] += "\n\n" + turn.text
+        role = "user" if turn.role == "tool" else turn.role
+        content = _content(turn)
+        if messages and messages[-1]["role"] == role:
+            last = messages[-1]["content"]
+            if isinstance(last, str) and isinstance(content, str):
+                messages[-1]["content"] += "\n\n" + content
+            else:
+                messages[-1]["content"] = _blocks(last) + _blocks(content)
         else:
-            messages.append({"role": turn.role, "content": turn.text})
+            messages.append({"role": role, "content": content})
     if messages and messages[0]["role"] == "assistant":
         # The API insists on a user turn first; say honestly where the history starts.
         messages.insert(0, {"role": "user", "content": "(earlier conversation)"})
@@ -43,6 +121,7 @@ class AnthropicWorker(HttpUpstreamWorker):
     """Streams a bloom from `{base_url}/v1/messages` with server-sent events."""
 
     kind = "anthropic"
+    native_tools = True
 
     def __init__(
         self,
@@ -59,7 +138,11 @@ class AnthropicWorker(HttpUpstreamWorker):
         return f"{self.base_url}/v1/messages"
 
     async def bloom(
-        self, transcript: Sequence[Turn], *, model: str | None = None
+        self,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
         system, messages = to_messages(transcript)
         body: dict[str, Any] = {
@@ -70,6 +153,9 @@ class AnthropicWorker(HttpUpstreamWorker):
         }
         if system:
             body["system"] = system
+        offered = to_tools(tools or ())
+        if offered:
+            body["tools"] = offered
         headers = {
             "x-api-key": self.api_key or "",
             "anthropic-version": ANTHROPIC_VERSION,
@@ -78,6 +164,8 @@ class AnthropicWorker(HttpUpstreamWorker):
         call, resp = await self._open(self.url, body, headers, "Anthropic upstream")
         input_tokens = output_tokens = sent = 0
         finish: str | None = None
+        # Open tool_use blocks by index: id, name and the input JSON so far.
+        uses: dict[int, dict[str, Any]] = {}
         try:
             async for event, data in sse_events(resp):
                 payload = parse_json(data, "Anthropic upstream")
@@ -86,15 +174,34 @@ class AnthropicWorker(HttpUpstreamWorker):
                     u = (payload.get("message") or {}).get("usage") or {}
                     input_tokens = int(u.get("input_tokens") or 0)
                     output_tokens = int(u.get("output_tokens") or 0)
+                elif kind == "content_block_start":
+                    block = payload.get("content_block") or {}
+                    if block.get("type") == "tool_use":
+                        uses[int(payload.get("index") or 0)] = {
+                            "id": str(block.get("id") or ""),
+                            "name": str(block.get("name") or ""),
+                            "start": block.get("input") or {},
+                            "json": "",
+                        }
+                elif kind == "content_block_stop":
+                    index = int(payload.get("index") or 0)
+                    use = uses.pop(index, None)
+                    if use is not None and not call.cancelled:
+                        # The input streams as JSON text; a block that streamed none holds it whole.
+                        arguments = use["json"] or json.dumps(use["start"])
+                        yield ToolCall(use["id"], use["name"], arguments).delta(block_idx=index)
                 elif kind == "content_block_delta":
                     delta = payload.get("delta") or {}
-                    if (
+                    index = int(payload.get("index") or 0)
+                    if delta.get("type") == "input_json_delta" and index in uses:
+                        uses[index]["json"] += str(delta.get("partial_json") or "")
+                    elif (
                         delta.get("type") == "text_delta"
                         and delta.get("text")
                         and not call.cancelled
                     ):
                         sent += 1
-                        yield Delta(delta["text"], block_idx=int(payload.get("index") or 0))
+                        yield Delta(delta["text"], block_idx=index)
                 elif kind == "message_delta":
                     u = payload.get("usage") or {}
                     output_tokens = int(u.get("output_tokens") or output_tokens)

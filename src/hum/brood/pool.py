@@ -10,7 +10,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hum.brood.worker import Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.brood.transcript import plain
+from hum.brood.worker import Done, ToolSpec, Turn, Usage, Worker, WorkerError, WorkerEvent
 
 # A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
 # for workers whose state outlives the process (claude-cli derives its session
@@ -33,6 +34,10 @@ IDLE_CHECK_SECONDS = 30.0
 # cell stalled. Generous: a CPU model can chew on a long prompt for a while
 # before its first token, but a wedged worker must not hang the hum forever.
 STALL_SECONDS = 300.0
+
+# The sigil a worker made only to learn its kind is given (`Brood.native_tools`):
+# no hum has it, so nothing keyed by sigil (claude-cli's session) is touched.
+PROBE_SIGIL = "native-tools-probe"
 
 # After `cancel`, how long a worker gets to end its stream with `Done` before
 # the brood ends the bloom itself and discards the cell as unresponsive.
@@ -94,6 +99,8 @@ class Brood:
         self._cells: OrderedDict[str, _Cell] = OrderedDict()
         # Strong references, so cells closed in the background are not garbage-collected mid-close.
         self._closing: set[asyncio.Task[None]] = set()
+        # Worker name -> whether its kind takes tools natively, learnt once per name.
+        self._native: dict[str, bool] = {}
 
     def models(self) -> list[str]:
         return sorted(self.factories)
@@ -110,6 +117,34 @@ class Brood:
         raise WorkerError(
             "unknown-model", f"unknown model {model!r}; models here: {', '.join(self.models())}"
         )
+
+    def native_tools(self, model: str | None = None) -> bool:
+        """Whether the worker `model` picks (else the default) takes tools natively."""
+        name = self._pick(model)
+        if name not in self._native:
+            live = next((c.worker for c in self._cells.values() if c.name == name), None)
+            if live is not None:
+                self._native[name] = live.native_tools
+            else:
+                self._native[name] = self._probe(name)
+        return self._native[name]
+
+    def _probe(self, name: str) -> bool:
+        """A worker's kind from a fresh, never-warmed instance.
+
+        Factories are plain callables, so only an instance tells its class.
+        Making one is cheap for every kind (models load and connections open
+        in `warm`); it is closed at once all the same.
+        """
+        try:
+            worker = self._make(name, PROBE_SIGIL)
+        except Exception:  # the bloom will say what is wrong; text tools work with any worker
+            return False
+        with contextlib.suppress(RuntimeError):  # no loop running: nothing was started either
+            task = asyncio.get_running_loop().create_task(worker.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return worker.native_tools
 
     def _make(self, name: str, sigil: str) -> Worker:
         factory = self.factories[name]
@@ -150,9 +185,18 @@ class Brood:
         return (await self._cell(sigil, model)).worker
 
     async def bloom(
-        self, sigil: str, transcript: Sequence[Turn], *, model: str | None = None
+        self,
+        sigil: str,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
-        """Stream one bloom of `sigil` on its warm cell: `Delta`s, then one `Done`."""
+        """Stream one bloom of `sigil` on its warm cell: `Delta`s, then one `Done`.
+
+        `tools` reach only a `native_tools` worker; any other reads the
+        transcript's tool calls and results as text (`transcript.plain`).
+        """
         cell = await self._cell(sigil, model)
         await cell.lock.acquire()
         try:
@@ -161,7 +205,7 @@ class Brood:
                 cell = await self._cell(sigil, model)
                 await cell.lock.acquire()
             cell.busy, cell.cancelled = True, False
-            async for event in self._guarded(sigil, cell, transcript, model):
+            async for event in self._guarded(sigil, cell, transcript, model, tools):
                 if isinstance(event, Done):
                     # Free the cell before handing over Done: a consumer may stop
                     # iterating right after it, and the cell must not stay "busy".
@@ -177,10 +221,19 @@ class Brood:
             cell.lock.release()
 
     async def _guarded(
-        self, sigil: str, cell: _Cell, transcript: Sequence[Turn], model: str | None
+        self,
+        sigil: str,
+        cell: _Cell,
+        transcript: Sequence[Turn],
+        model: str | None,
+        tools: Sequence[ToolSpec] | None,
     ) -> AsyncIterator[WorkerEvent]:
         """The worker's stream, made safe: no hang, no crash leak, nothing after cancel."""
-        stream = cell.worker.bloom(transcript, model=model).__aiter__()
+        if cell.worker.native_tools:
+            events = cell.worker.bloom(transcript, model=model, tools=tools)
+        else:
+            events = cell.worker.bloom(plain(transcript), model=model)
+        stream = events.__aiter__()
         sent = 0
         try:
             while True:

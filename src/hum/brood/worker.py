@@ -7,20 +7,41 @@ continued on another worker kind at any bloom.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call a model made: its id, the tool's name, the arguments as JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def delta(self, block_idx: int = 0) -> Delta:
+        """The call as the one `chunk` petal that carries it (`chunkType:"tool_call"`)."""
+        body = {"id": self.id, "name": self.name, "arguments": self.arguments}
+        return Delta(json.dumps(body), chunk_type=TOOL_CALL, block_idx=block_idx)
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One message of a hum's transcript, as a worker sees it."""
+    """One message of a hum's transcript, as a worker sees it.
+
+    An assistant turn may carry the tool calls it made; a `tool` turn is the
+    result of one of them (`text`), naming it by `tool_call_id`.
+    """
 
     role: Role
     text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,7 +51,8 @@ class Delta:
     `chunk_type` is `"text_delta"` for model text. `"note"` marks a notice from
     the brood itself (e.g. "3 earlier turns were trimmed to fit the model's
     window"): show it to the reader, but do not feed it back to a model as part
-    of the assistant's turn.
+    of the assistant's turn. `"tool_call"` is one whole native tool call, its
+    text the JSON `{id, name, arguments}` (see `ToolCall.delta`).
     """
 
     text: str
@@ -62,6 +84,11 @@ WorkerEvent = Delta | Done
 # `Delta.chunk_type` values.
 TEXT_DELTA = "text_delta"
 NOTE = "note"
+TOOL_CALL = "tool_call"
+
+# A tool as a worker is offered it: an OpenAI-style function spec,
+# `{"type": "function", "function": {"name", "description", "parameters"}}`.
+ToolSpec = dict[str, Any]
 
 
 class WorkerError(Exception):
@@ -83,15 +110,26 @@ class Worker(ABC):
     """One warm cell of the brood: a model (or upstream, or process) ready to bloom."""
 
     kind: ClassVar[str]
+    # Whether this kind takes `tools` in `bloom` and emits its calls as
+    # `tool_call` deltas; the others get calls and results as text (the brood
+    # flattens the transcript for them) and never a `tools` argument.
+    native_tools: ClassVar[bool] = False
 
     async def warm(self) -> None:  # noqa: B027 - optional hook, most workers are warm at birth
         """Load or connect ahead of the first bloom."""
 
     @abstractmethod
     def bloom(
-        self, transcript: Sequence[Turn], *, model: str | None = None
+        self,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
         """Stream one bloom: zero or more `Delta`, then exactly one `Done`.
+
+        A `native_tools` worker offers `tools` to its model; a bloom that calls
+        tools emits one `ToolCall.delta` per call and ends `Done("tool_calls")`.
 
         Raises `WorkerError` for a bloom that cannot run or dies part-way.
         """

@@ -4,18 +4,19 @@ A chat-completions request carries the whole conversation; a hum already
 holds it. So the request's last user (or tool) turn becomes the prompt, and
 the rest only says *which* hum it continues (see `choose_hum`).
 
-Tools ride a text protocol the surface owns, so they work with every worker
-(a local model, a scripted one, a CLI): the tool list goes into the system
-prompt, the model answers `<tool_call>{"name":..,"arguments":{..}}</tool_call>`,
-and the surface turns that into `tool_calls`. The call is a chunk petal of the
-hum, the client's `role:"tool"` answer a prompt petal (with `toolResults`).
-A worker that emits native calls (`chunkType:"tool_call"`, delta = JSON
-`{id?, name, arguments}`) is mapped the same way.
+Tools go natively to a worker that takes them (`Brood.native_tools`: the
+OpenAI-compatible and Anthropic upstreams): the request's `tools` ride the
+prompt petal, and the worker's calls come back as `chunkType:"tool_call"`
+chunks (delta = JSON `{id, name, arguments}`). Every other worker (a local
+model, a scripted one, a CLI) gets a text protocol the surface owns: the tool
+list goes into the system prompt, the model answers
+`<tool_call>{"name":..,"arguments":{..}}</tool_call>`, and the surface turns
+that into `tool_calls`. Either way the call is a chunk petal of the hum, and
+the client's `role:"tool"` answer a prompt petal (with `toolResults`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -24,6 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hum.brood.transcript import (
+    TOOL_CLOSE,
+    TOOL_OPEN,
+    call_id,
+    render_call,
+    render_result,
+    tool_calls,
+)
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
@@ -50,10 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TOOL_OPEN = "<tool_call>"
-TOOL_CLOSE = "</tool_call>"
 _TOOL_BLOCK = re.compile(re.escape(TOOL_OPEN) + r"\s*(\{.*?\})\s*" + re.escape(TOOL_CLOSE), re.DOTALL)
-# Tool call ids name their hum, so a tool result finds its way back to it.
+# Tool call ids name their hum (`call_id`), so a tool result finds its way back to it.
 _CALL_ID = re.compile(r"^call_([0-9a-f]{12})_\d+_\d+$")
 
 # opencode asks its small model for a session title with this system prompt
@@ -103,14 +110,6 @@ def content_text(content: Any) -> str:
     raise SurfaceError(400, "message content must be a string or a list of parts", code="bad-message")
 
 
-def render_call(name: str, arguments: Any) -> str:
-    """How a tool call reads in the hum's transcript (and how the model is asked to write one)."""
-    if isinstance(arguments, str):
-        with contextlib.suppress(json.JSONDecodeError):
-            arguments = json.loads(arguments) if arguments.strip() else {}
-    return f"{TOOL_OPEN}{json.dumps({'name': name, 'arguments': arguments})}{TOOL_CLOSE}"
-
-
 def _tool_names(messages: list[dict[str, Any]]) -> dict[str, str]:
     names: dict[str, str] = {}
     for msg in messages:
@@ -125,8 +124,8 @@ def user_turn(group: list[dict[str, Any]], names: dict[str, str]) -> str:
     parts = []
     for msg in group:
         if msg["role"] == "tool":
-            call_id = str(msg.get("tool_call_id", ""))
-            parts.append(f"Tool result for {names.get(call_id, 'tool')} ({call_id}):\n{content_text(msg.get('content'))}")
+            cid = str(msg.get("tool_call_id", ""))
+            parts.append(render_result(names.get(cid, "tool"), cid, content_text(msg.get("content"))))
         else:
             parts.append(content_text(msg.get("content")))
     return "\n\n".join(p for p in parts if p)
@@ -219,6 +218,30 @@ def make_title(messages: list[dict[str, Any]]) -> str:
 
 def _hum_turns(hum: Hum) -> list[tuple[str, str]]:
     return [(role, text) for role, text in hum.transcript() if role != "system"]
+
+
+def blooms_here(humd: Humd, sg: str) -> bool:
+    """Whether hum `sg` blooms on this humd's brood: its home is here, or it is new (a prompt by sid mints it here)."""
+    hum = humd.hums.get(sg)
+    if hum is not None:
+        return hum.home == humd.id
+    return humd.ensemble.lookup(sg) is None
+
+
+def native_tools(humd: Humd, target: HumTarget, model: str) -> bool:
+    """Whether the request's tools go to its worker natively.
+
+    Only this humd's brood can be asked; a hum blooming elsewhere gets the
+    text protocol, which every worker follows.
+    """
+    known = model if model in humd.brood.models() else None
+    return blooms_here(humd, target.sigil) and humd.brood.native_tools(known)
+
+
+def native_calls(hum: Hum | None) -> set[str]:
+    """Ids (hum's and the worker's) of the native calls the hum's last bloom made: what a result now answers."""
+    done = hum.blooms() if hum is not None else []
+    return {cid for call, ours in tool_calls(done[-1]) for cid in (call.id, ours)} if done else set()
 
 
 def last_system(hum: Hum | None) -> str | None:
@@ -316,7 +339,7 @@ class ToolSieve:
             args = call.get("arguments", {})
             out.append(
                 {
-                    "id": f"call_{sg}_{wane}_{i}",
+                    "id": call_id(sg, wane, i),
                     "type": "function",
                     "function": {"name": str(call["name"]), "arguments": args if isinstance(args, str) else json.dumps(args)},
                 }
@@ -355,9 +378,18 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     names = _tool_names(messages)
     last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     tail = [m for m in messages[last_assistant + 1 :] if m["role"] in ("user", "tool")]
-    text = user_turn(tail, names)
+    native = bool(tools) and native_tools(humd, target, model)
     fields: dict[str, Any] = {}
-    system = "\n\n".join(s for s in (system_text(messages), tools_system(tools)) if s)
+    if native:
+        # Results of native calls reach the worker as tool turns (from `toolResults`), so the
+        # text keeps only the rest: what the user said, and results of text-protocol calls.
+        answered = native_calls(humd.hums.get(target.sigil))
+        text = user_turn([m for m in tail if m["role"] == "user" or str(m.get("tool_call_id")) not in answered], names)
+        system = system_text(messages)
+        fields["tools"] = tools
+    else:
+        text = user_turn(tail, names)
+        system = "\n\n".join(s for s in (system_text(messages), tools_system(tools)) if s)
     if system and system != last_system(humd.hums.get(target.sigil)):
         fields["system"] = system
     if model in humd.brood.models():
@@ -373,7 +405,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         prompt = await anext(petals)
         sg, wane = str(prompt["sigil"]), int(prompt["wane"])
         meta = {"id": f"chatcmpl-{sg}-{wane}", "created": int(time.time()), "model": model}
-        sieve = ToolSieve(bool(tools))
+        sieve = ToolSieve(bool(tools) and not native)
         if not stream:
             return await _complete(petals, meta, sieve, sg, wane)
         return await _stream(request, petals, meta, sieve, sg, wane, include_usage)
