@@ -158,7 +158,9 @@ function onTone(tone) {
   state.lastWane = tone.wane;
   if (tone.chi === "prompt") {
     if (state.bubble) state.bubble.classList.remove("blooming");
-    const user = add("msg user", tone.text || "");
+    const results = Array.isArray(tone.toolResults) ? tone.toolResults.length : 0;
+    const shown = tone.text || (results ? `(${results} tool result${results === 1 ? "" : "s"})` : "");
+    const user = add("msg user", shown);
     user.dataset.wane = tone.wane;
     state.bubble = add("msg assistant", "");
     state.bubble.dataset.prompt = tone.wane;
@@ -169,6 +171,10 @@ function onTone(tone) {
       add("meta", tone.delta || "");
     } else if (!tone.chunkType || tone.chunkType === "text_delta") {
       state.bubble.textContent += tone.delta || "";
+    } else if (tone.chunkType === "tool_call") {
+      let name = "a tool";
+      try { name = JSON.parse(tone.delta || "{}").name || name; } catch (e) { /* shown generically */ }
+      add("meta", `called ${name}`);
     }
   } else if (tone.chi === "finish") {
     setBlooming(false);
