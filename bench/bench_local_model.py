@@ -17,6 +17,7 @@ import time
 
 from hum.brood.local import (
     DEFAULT_N_THREADS,
+    DEFAULT_REPEAT_PENALTY,
     DEFAULT_SEED,
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
@@ -43,6 +44,7 @@ def direct(llm, max_tokens: int) -> tuple[int, float]:
         max_tokens=max_tokens,
         temperature=DEFAULT_TEMPERATURE,
         top_p=DEFAULT_TOP_P,
+        repeat_penalty=DEFAULT_REPEAT_PENALTY,
         stream=True,
     ):
         if chunk["choices"][0]["delta"].get("content"):

@@ -43,6 +43,9 @@ REPLY_SHARE = 4
 # SmolLM2-Instruct's recommended sampling: low temperature keeps a 135M model coherent.
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_TOP_P = 0.9
+# Without a repeat penalty the 135M model falls into loops ("Serena, Serena, ..."
+# to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
+DEFAULT_REPEAT_PENALTY = 1.1
 
 # Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
 DEFAULT_SEED = 42
@@ -201,6 +204,7 @@ class LocalWorker(Worker):
                 prompt.tokens,
                 temp=self.temperature,
                 top_p=self.top_p,
+                repeat_penalty=DEFAULT_REPEAT_PENALTY,
                 reset=True,  # reuses the KV cache for the prefix shared with the last bloom
             ):
                 if stop.is_set():
