@@ -242,7 +242,8 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         client, _ = await ThrumClient.connect(_thrum_path(_home(args)))
-        fields: dict[str, Any] = {"text": args.text, "rid": rid()}
+        # reqId rides in the prompt petal's body, so we can tell our own petal apart
+        fields: dict[str, Any] = {"text": args.text, "rid": rid(), "reqId": rid()}
         if args.sigil:
             fields["sigil"] = args.sigil
         else:
@@ -262,7 +263,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         # our own prompt petal marks where our bloom starts
         while True:
             tone = await client.receive()
-            if tone.chi == "prompt" and tone.get("text") == args.text:
+            if tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]:
                 break
         finish = await _stream(client, sigil, until_finish=True, as_json=args.json)
         if not args.json:
