@@ -361,12 +361,12 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
         from hum.sim.roam import report
 
         result, timeline = report(rtt=args.rtt / 1000.0)
-        lines = [f"{t:9.1f} ms  {who:7}  {what}" for t, who, what in timeline.lines]
+        lines = [f"\n[bold]{what}[/]" if who == "--" else f"{t:9.1f} ms  {who:7}  {what}" for t, who, what in timeline.lines]
     if args.json:
         _print_json(result)
         return 0 if result["ok"] else 1
     where = "two real humd processes on loopback" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
-    console.print(f"[bold]phone-laptop-roam[/] in {where}\n")
+    console.print(f"[bold]phone-laptop-roam[/] in {where}")
     for line in lines:
         console.print(line)
     console.print()

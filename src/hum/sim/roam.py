@@ -26,9 +26,15 @@ class Timeline:
     """Who saw what, when (virtual milliseconds), for the readable demo."""
 
     lines: list[tuple[float, str, str]] = field(default_factory=list)
+    started: float = 0.0
+
+    def section(self, title: str) -> None:
+        """A new story, in a fresh sim: times restart from zero."""
+        self.started = asyncio.get_running_loop().time()
+        self.lines.append((0.0, "--", title))
 
     def note(self, device: str, what: str) -> None:
-        self.lines.append((asyncio.get_running_loop().time() * 1000, device, what))
+        self.lines.append(((asyncio.get_running_loop().time() - self.started) * 1000, device, what))
 
 
 def _wanes(nestler: SimNestler, sigil: str) -> list[int]:
@@ -45,6 +51,7 @@ def _consecutive(wanes: list[int], first: int, last: int) -> bool:
 
 async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
     """Steps 1 to 7 of the scenario, and every success criterion they promise."""
+    timeline.section("the happy path, steps 1 to 7")
     sim = Sim(rtt=rtt)
     out: dict[str, Criterion] = {}
     try:
@@ -150,6 +157,7 @@ async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
 
 async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
     """The home keeps appending while the phone's attach is in flight; catch-up closes the gap."""
+    timeline.section("divergent wane: the home keeps blooming while the attach flies (RTT 400 ms)")
     sim = Sim(rtt=max(rtt, 0.4))  # long enough that several petals are born in flight
     try:
         laptop = await sim.spawn("laptop")
@@ -180,6 +188,7 @@ async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
 
 async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
     """A device whose link drops mid-bloom re-attaches from its cursor: nothing lost, nothing twice."""
+    timeline.section("a phone whose link drops mid-bloom comes back")
     sim = Sim(rtt=rtt)
     try:
         laptop = await sim.spawn("laptop")
@@ -210,6 +219,7 @@ async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
 
 async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
     """The home dies mid-bloom (process death): the phone hears peer-loss, not silence."""
+    timeline.section("stuck home: killed, then partitioned, mid-bloom")
     sim = Sim(rtt=rtt)
     try:
         laptop = await sim.spawn("laptop")
@@ -232,6 +242,7 @@ async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
         timeline.note("phone", f"{err.tone.chi} {err.tone.get('qualifier')} after {loss_ms:.1f} ms")
 
         # partition (no reset): only heartbeats can tell; the eager drone must stay quiet
+        timeline.section("stuck home, partitioned: no reset, only heartbeats can tell")
         sim2 = Sim(rtt=rtt)
         try:
             l2 = await sim2.spawn("laptop")
@@ -308,6 +319,7 @@ class RawIntruder:
 
 async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
     """Forged or foreign identities are refused with a route error, and not one petal leaks."""
+    timeline.section("identity mismatch: three intruders dial the laptop")
     sim = Sim(rtt=rtt)
     out: dict[str, Criterion] = {}
     try:
