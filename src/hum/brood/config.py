@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
-from hum.brood.worker import Worker, WorkerError
+from hum.brood.worker import WorkerError
 
 WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
 
@@ -54,12 +55,16 @@ def configured(worker: str, env: Mapping[str, str]) -> list[str]:
 
 
 def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> WorkerFactory:
-    """A factory for one worker kind; `options` (the default worker's) override env."""
+    """A factory for one worker kind; `options` (the default worker's) override env.
+
+    Factories are `partial`s of the worker class, so the brood can read a
+    kind's traits (like `native_tools`) without making a worker.
+    """
     if kind == "local":
         from hum.brood.local import LocalWorker
 
         opts = {"model_path": env.get("HUM_LOCAL_MODEL") or None, **options}
-        return lambda: LocalWorker(**opts)
+        return partial(LocalWorker, **opts)
     if kind == "openai":
         from hum.brood.openai_upstream import OpenAIWorker
 
@@ -69,7 +74,7 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
             "api_key": env.get("HUM_OPENAI_API_KEY") or None,
             **options,
         }
-        return lambda: OpenAIWorker(**opts)
+        return partial(OpenAIWorker, **opts)
     if kind == "anthropic":
         from hum.brood.anthropic_upstream import DEFAULT_BASE_URL, AnthropicWorker
 
@@ -79,7 +84,7 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
             "api_key": env.get("HUM_ANTHROPIC_API_KEY", ""),
             **options,
         }
-        return lambda: AnthropicWorker(**opts)
+        return partial(AnthropicWorker, **opts)
     if kind == "claude-cli":
         from hum.brood.claude_cli import ClaudeCliWorker
 
@@ -90,12 +95,11 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
             "env": dict(env),
             **options,
         }
-        make: Callable[[str], Worker] = lambda sigil: ClaudeCliWorker(sigil, **opts)  # noqa: E731
-        return make
+        return partial(ClaudeCliWorker, **opts)  # called with the sigil: one session per hum
     if kind == "scripted":
         from hum.brood.scripted import ScriptedWorker
 
-        return lambda: ScriptedWorker(**options)
+        return partial(ScriptedWorker, **options)
     raise WorkerError(
         "unknown-worker", f"unknown worker {kind!r}; choose one of {', '.join(WORKER_KINDS)}"
     )

@@ -130,12 +130,16 @@ class Brood:
         return self._native[name]
 
     def _probe(self, name: str) -> bool:
-        """A worker's kind from a fresh, never-warmed instance.
+        """A worker's kind from its factory's class, or else from a fresh, never-warmed instance.
 
-        Factories are plain callables, so only an instance tells its class.
-        Making one is cheap for every kind (models load and connections open
-        in `warm`); it is closed at once all the same.
+        `build_brood` makes factories as `partial(WorkerClass, ...)`; any other
+        callable only tells its class by making a worker, which is cheap for
+        every kind (models load and connections open in `warm`) and is closed
+        at once all the same.
         """
+        cls = getattr(self.factories[name], "func", None)
+        if isinstance(cls, type) and issubclass(cls, Worker):
+            return cls.native_tools
         try:
             worker = self._make(name, PROBE_SIGIL)
         except Exception:  # the bloom will say what is wrong; text tools work with any worker
