@@ -263,6 +263,18 @@ async def run_real(workdir: Path, lines: list[str]) -> dict[str, Criterion]:
         out["phone_text_equals_laptop_text"] = Criterion(ai.text(sg) == laptop_rest and bool(laptop_rest), len(laptop_rest))
         peers_ok.append(True)
 
+        def wane_of(humd: HumdProcess) -> int:
+            hums = humd.get("/hum/hums")["hums"]
+            return next(int(h["wane"]) for h in hums if h["sigil"] == sg)
+
+        phone_wane, laptop_wane = await asyncio.to_thread(wane_of, phone), await asyncio.to_thread(wane_of, laptop)
+        # (the sim holds the attach in flight for a controlled latency; loopback cannot,
+        # so here the check is that the phone's wane settles on the laptop's)
+        out["wane_settles_equal_on_both"] = Criterion(
+            hello["wane"] >= cursor and phone_wane == laptop_wane == fin_l["wane"],
+            {"granted_at": hello["wane"], "phone": phone_wane, "laptop": laptop_wane},
+        )
+
         mark = len(oc.seen)
         sent = time.monotonic()
         ai.client.send(Tone(chi="prompt", sigil=sg, text="and from the phone?", rid="p2"))
