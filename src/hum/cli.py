@@ -356,7 +356,7 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.real:
         from hum.daemon.roam_real import report as real_report
 
-        result, lines = real_report()
+        result, lines = real_report(rtt=args.rtt / 1000.0)
     else:
         from hum.sim.roam import report
 
@@ -365,7 +365,7 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
         return 0 if result["ok"] else 1
-    where = "two real humd processes on loopback" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
+    where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
     console.print(f"[bold]phone-laptop-roam[/] in {where}")
     for line in lines:
         console.print(line)
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="scenario", required=True)
     roam = demo_sub.add_parser("roam", parents=[as_json], help="the phone-laptop-roam story")
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
-    roam.add_argument("--rtt", type=float, default=60.0, help="simulated round trip in ms (sim only)")
+    roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
     return parser
 

@@ -40,6 +40,9 @@ def test_the_roam_story_holds_between_two_real_processes(tmp_path):
     criteria = asyncio.run(run_real(tmp_path, lines))
     failing = {k: c.value for k, c in criteria.items() if not c.ok}
     assert not failing, failing
+    # the phone really sat 60 ms of round trip away (a delaying relay), and still made it in time
+    assert 60 <= criteria["hello_within_rtt_plus_50ms"].value <= 110
+    assert 30 <= criteria["prompt_within_rtt_plus_50ms"].value <= 110
     assert criteria["stuck_home_surfaces_peer_loss"].value["ms"] <= 2000
     assert criteria["sigkill_loses_no_seen_petal"].ok
     assert criteria["restart_resumes_exactly"].value["closing"] == "interrupted"
