@@ -1,8 +1,8 @@
 """Humd: one device's hums, taps, ensemble links and brood, over any transport.
 
 The sim and the real daemon both run this class; they differ only in the
-transport (in-memory or TLS over TCP), the store (none or SQLite) and the
-clock (virtual or real).
+transport (in-memory or TLS over TCP), where SQLite keeps the store (memory
+or the home) and the clock (virtual or real).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PETAL_FROM = "petalFrom"
 
 
 class Store(Protocol):
-    """Where petals become durable (SQLite in the daemon; nothing in the sim)."""
+    """Where petals become durable before any tap sees them (SQLite; without one, at once)."""
 
     on_durable: Callable[[Hum, int], None]
 
@@ -235,7 +235,8 @@ class _LinkRunner:
         self.dialled = dialled  # address we dialled, or None for an accepted link
         self.link = Link(humd.identity, humd.check, humd.loop_time(), tls_peer=conn.peer_humd_id, max_line=humd.max_line)
         self.owner: PeerOwner | None = None
-        self.ticker_wake = asyncio.Event()
+        self.ticker_wake = asyncio.Event()  # deadlines changed (the link came up)
+        self.up = asyncio.Event()  # the peer proved itself; hum tones may flow
 
     def flush(self) -> None:
         data = self.link.data_to_send()
@@ -305,10 +306,9 @@ class _LinkRunner:
                 return "timeout"
 
     async def _sender(self) -> str:
-        while self.owner is None:
-            await self.ticker_wake.wait()  # woken by link-up
-            await asyncio.sleep(0)
+        await self.up.wait()
         owner = self.owner
+        assert owner is not None
         while True:
             tones = await owner.next_tones()
             for tone in tones:
@@ -492,6 +492,7 @@ class Humd:
         for hid, signature in self.revocations.items():
             owner.reply(Tone(chi="revoke", humdId=hid, signature=signature))
         runner.ticker_wake.set()
+        runner.up.set()
         log.info("%s: linked with %s", self.name, peer[:8])
         return True
 
