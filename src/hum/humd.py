@@ -57,6 +57,8 @@ class Store(Protocol):
 
     async def flush(self) -> None: ...
 
+    def load(self, tracker: WaneTracker) -> list[Hum]: ...
+
     async def run(self) -> None:
         """Commit appended petals until cancelled, reporting them through `on_durable`."""
 
@@ -407,6 +409,10 @@ class Humd:
     # -- life cycle ---------------------------------------------------------
 
     async def start(self) -> str:
+        """Take back the stored hums, then listen; returns the address peers dial."""
+        if self.store is not None:
+            for hum in self.store.load(self.tracker):
+                self.adopt(hum)
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
         if self.store is not None:

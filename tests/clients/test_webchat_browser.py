@@ -12,18 +12,20 @@ import pytest
 from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
 from surface_helpers import assistant_texts, scripted_brood
 
+from hum.store.sqlite import SqliteStore
 from hum.wire.tones import sigil
 
 CHROMIUM = Path("/usr/bin/chromium")
-# Chromium start-up plus two blooms.
-BROWSER_TIMEOUT = 60.0
+# Chromium start-up, two blooms and a reconnect.
+BROWSER_TIMEOUT = 90.0
 
 
 async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, tmp_path):
     base = need_npm("playwright-core")
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
-    laptop = await sim.spawn("laptop", brood=scripted_brood(15))  # ~3 s per bloom: room to reload mid-way
+    laptop_db = tmp_path / "laptop.db"  # on disk, so the laptop can come back with its hum
+    laptop = await sim.spawn("laptop", brood=scripted_brood(15), store=SqliteStore(laptop_db))  # ~3 s per bloom: room to reload mid-way
     phone = await sim.spawn("phone")
     await sim.link(laptop, phone)
     oc = sim.nestler(laptop, "opencode")
@@ -80,6 +82,15 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert lost["step"] == "lost"
             assert "Lost the device that hosts this hum" in lost["banner"]
             assert lost["assistants"] == 2  # the text so far stays on screen
+
+            # the laptop comes back from its store; the page notices by itself
+            back = await sim.spawn("laptop", identity=laptop.identity, brood=scripted_brood(15), store=SqliteStore(laptop_db))
+            await sim.link(back, phone)
+            await go()
+            healed = await step()
+            assert healed["step"] == "recovered"
+            assert "interrupted" in healed["notice"]  # the home closed the bloom it lost
+            assert healed["assistants"] == 2 and healed["status"] == "live"
             proc.stdin.close()
             await proc.wait()
     finally:

@@ -80,8 +80,6 @@ class Daemon:
         self.desk = PairingDesk(self.home.operator_key())
         transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
-        for hum in self.store.load(humd.tracker):
-            humd.adopt(hum)
         humd.revocations.update(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
         address = await humd.start()

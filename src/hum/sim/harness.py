@@ -96,7 +96,10 @@ class Sim:
     def identity(self, name: str) -> Identity:
         return Identity.mint(self.operator, name)
 
-    async def spawn(self, name: str, *, identity: Identity | None = None, brood: Brood | None = None) -> Humd:
+    async def spawn(
+        self, name: str, *, identity: Identity | None = None, brood: Brood | None = None, store: SqliteStore | None = None
+    ) -> Humd:
+        """A humd on the network at `mem://<name>`; give it a file `store` to survive a kill and respawn."""
         identity = identity or self.identity(name)
         if brood is None:
             tps = self.tokens_per_second
@@ -108,7 +111,7 @@ class Sim:
             brood,
             name=name,
             # the daemon's store, in memory: the sim takes the same durable-before-delivery path
-            store=SqliteStore(Path(":memory:")),
+            store=store or SqliteStore(Path(":memory:")),
         )
         await humd.start()
         self.humds[name] = humd

@@ -1,6 +1,6 @@
 // Headless Chromium (Debian's) on the web chat, phone-sized: open a hum that
 // blooms on another humd, reload mid-bloom, end with the laptop's text; then
-// see a peer-loss said plainly. Talks to the Python test by lines:
+// see a peer-loss said plainly, and the page heal when the laptop is back. Talks to the Python test by lines:
 // prints {"step": ...} JSON lines, waits for "go" on stdin where asked.
 import { load } from "./resolve.mjs";
 import readline from "node:readline";
@@ -51,6 +51,16 @@ try {
   const banner = await page.locator("#banner").textContent();
   await page.screenshot({ path: `${shots}/webchat-peer-loss.png` });
   say({ step: "lost", banner, assistants: await page.locator(".msg.assistant").count() });
+
+  await waitGo(); // the test brings the laptop back from its store
+  await page.waitForSelector("#banner", { state: "hidden" }); // the page reconnected by itself
+  await page.waitForSelector(".notice");
+  say({
+    step: "recovered",
+    notice: await page.locator(".notice").last().textContent(),
+    assistants: await page.locator(".msg.assistant").count(),
+    status: await page.locator("#status").textContent(),
+  });
 } finally {
   await context.close();
 }

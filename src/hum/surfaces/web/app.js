@@ -7,7 +7,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [] };
+const state = { sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [], retry: null, retryDelay: 0 };
+
+// After a loss the page tries again by itself: soon at first, then every half minute.
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 30000;
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -69,6 +73,7 @@ function closeHum() {
   if (state.source) state.source.close();
   state.source = null;
   state.sigil = null;
+  recovered(); // no retries for a hum nobody is looking at
 }
 
 function openHum(sigil) {
@@ -95,7 +100,9 @@ function follow(since) {
   source.onopen = () => setStatus("live");
   source.onmessage = (ev) => {
     if (state.source !== source) return;
-    onTone(JSON.parse(ev.data));
+    const tone = JSON.parse(ev.data);
+    if (tone.chi === "hello") recovered();
+    onTone(tone);
   };
   source.onerror = () => {
     if (state.source !== source) return;
@@ -114,13 +121,32 @@ function lost(message) {
   setBlooming(false);
   setStatus("offline");
   const banner = $("banner");
-  banner.replaceChildren(message);
-  const retry = document.createElement("button");
-  retry.type = "button";
-  retry.textContent = "Try again";
-  retry.onclick = () => { banner.hidden = true; follow(state.lastWane); };
-  banner.append(retry);
-  banner.hidden = false;
+  if (banner.hidden || !state.retry) {
+    // a failed automatic retry keeps the first, truer message on screen
+    banner.replaceChildren(message);
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.textContent = "Try again";
+    retry.onclick = () => { state.retryDelay = 0; tryAgain(); };
+    banner.append(retry);
+    banner.hidden = false;
+  }
+  clearTimeout(state.retry);
+  state.retryDelay = Math.min(RETRY_MAX_MS, state.retryDelay ? state.retryDelay * 2 : RETRY_FIRST_MS);
+  state.retry = setTimeout(tryAgain, state.retryDelay);
+}
+
+function tryAgain() {
+  if (!state.sigil) return;
+  setStatus("trying again…");
+  follow(state.lastWane);
+}
+
+function recovered() {
+  clearTimeout(state.retry);
+  state.retry = null;
+  state.retryDelay = 0;
+  $("banner").hidden = true;
 }
 
 function add(cls, text) {
@@ -147,7 +173,7 @@ function onTone(tone) {
   if (tone.chi === "error" && tone.wane === undefined) {
     if (tone.qualifier === "peer-loss") {
       lost(`Lost the device that hosts this hum (humd ${String(tone.message || "").replace(/^.*home /, "")}). ` +
-           `The text so far is kept. Tap “Try again” once that device is back.`);
+           `The text so far is kept; this page reconnects when that device is back.`);
     } else {
       lost(`${tone.qualifier || tone.code}: ${tone.message || "the hum refused"}`);
     }
