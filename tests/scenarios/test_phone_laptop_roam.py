@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 
 from hum.core.drone import Drone
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
-from hum.humd import Humd
 from hum.sim.clock import run_virtual
-from hum.sim.harness import Sim, SimNestler
-from hum.sim.roam import RawIntruder, run_roam
+from hum.sim.harness import SimNestler
+from hum.sim.roam import RawIntruder, laptop_blooming, run_roam
 
 RTT = 0.060  # the scenario asks for at least 40 ms
 MARGIN = 0.050  # "within RTT + 50ms"
-
-
-@dataclass
-class Roam:
-    sim: Sim
-    laptop: Humd
-    phone: Humd
-    oc: SimNestler  # opencode, on the laptop
-    sigil: str
-
-
-async def laptop_blooming(rtt: float = RTT, *, sid: str = "roam") -> Roam:
-    """Step 1: two linked siblings; opencode on the laptop mints a hum and prompts."""
-    sim = Sim(rtt=rtt)
-    laptop = await sim.spawn("laptop")
-    phone = await sim.spawn("phone")
-    await sim.link(phone, laptop)
-    oc = sim.nestler(laptop, "opencode")
-    oc.send("prompt", sid=sid, text="walk me through the roam story")
-    hello = await oc.wait_for(lambda t: t.chi == "hello")
-    return Roam(sim, laptop, phone, oc, hello.tone["sigil"])
 
 
 def petal_wanes(nestler: SimNestler, sigil: str) -> list[int]:

@@ -37,6 +37,40 @@ class Timeline:
         self.lines.append(((asyncio.get_running_loop().time() - self.started) * 1000, device, what))
 
 
+@dataclass
+class Roam:
+    """Step 1 done: two linked siblings, and opencode on the laptop blooming a fresh hum."""
+
+    sim: Sim
+    laptop: Humd
+    phone: Humd
+    oc: SimNestler  # opencode, on the laptop
+    sigil: str
+
+
+async def laptop_blooming(rtt: float = DEFAULT_RTT, *, sid: str = "roam", text: str = "walk me through the roam story", eager_drone: bool = False) -> Roam:
+    """Spawn laptop and phone, link them, and have opencode on the laptop prompt a new hum."""
+    sim = Sim(rtt=rtt)
+    laptop = await sim.spawn("laptop")
+    phone = await sim.spawn("phone")
+    if eager_drone:
+        phone.drone = Drone(stall_after=0.2)  # it must still wait for peer-loss
+    await sim.link(phone, laptop)
+    oc = sim.nestler(laptop, "opencode")
+    oc.send("prompt", sid=sid, text=text)
+    hello = await oc.wait_for(lambda t: t.chi == "hello")
+    return Roam(sim, laptop, phone, oc, hello.tone["sigil"])
+
+
+async def phone_watching(r: Roam, *, after_wane: int = 0, name: str = "vercel-ai") -> SimNestler:
+    """The phone's chat app attached to the hum, once it has seen the petal at `after_wane`."""
+    ai = r.sim.nestler(r.phone, name)
+    ai.send("attach", sigil=r.sigil)
+    if after_wane:
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= after_wane)
+    return ai
+
+
 def _wanes(nestler: SimNestler, sigil: str) -> list[int]:
     return [t["wane"] for t in nestler.tones(sigil=sigil) if "wane" in t and t.chi != "hello"]
 
@@ -158,15 +192,10 @@ async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
 async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
     """The home keeps appending while the phone's attach is in flight; catch-up closes the gap."""
     timeline.section("divergent wane: the home keeps blooming while the attach flies (RTT 400 ms)")
-    sim = Sim(rtt=max(rtt, 0.4))  # long enough that several petals are born in flight
+    r = await laptop_blooming(max(rtt, 0.4), sid="divergent", text="count the petals")  # several petals are born in flight
+    sim, laptop, phone, sg = r.sim, r.laptop, r.phone, r.sigil
     try:
-        laptop = await sim.spawn("laptop")
-        phone = await sim.spawn("phone")
-        await sim.link(phone, laptop)
-        oc = sim.nestler(laptop, "opencode")
-        oc.send("prompt", sid="divergent", text="count the petals")
-        await oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
-        sg = oc.tones("hello")[0]["sigil"]
+        await r.oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         ai = sim.nestler(phone, "vercel-ai")
         wane_at_send = laptop.tracker.get(sg)
         ai.send("attach", sigil=sg)
@@ -189,17 +218,10 @@ async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
 async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
     """A device whose link drops mid-bloom re-attaches from its cursor: nothing lost, nothing twice."""
     timeline.section("a phone whose link drops mid-bloom comes back")
-    sim = Sim(rtt=rtt)
+    r = await laptop_blooming(rtt, sid="reconnect", text="keep going")
+    sim, laptop, phone, sg = r.sim, r.laptop, r.phone, r.sigil
     try:
-        laptop = await sim.spawn("laptop")
-        phone = await sim.spawn("phone")
-        await sim.link(phone, laptop)
-        oc = sim.nestler(laptop, "opencode")
-        oc.send("prompt", sid="reconnect", text="keep going")
-        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
-        ai = sim.nestler(phone, "vercel-ai")
-        ai.send("attach", sigil=sg)
-        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 8)
+        ai = await phone_watching(r, after_wane=8)
         assert laptop.address and phone.address
         sim.network.partition(laptop.address, phone.address)
         await ai.wait_for(lambda t: t.chi == "error")
@@ -220,18 +242,10 @@ async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
 async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
     """The home dies mid-bloom (process death): the phone hears peer-loss, not silence."""
     timeline.section("stuck home: killed, then partitioned, mid-bloom")
-    sim = Sim(rtt=rtt)
+    r = await laptop_blooming(rtt, sid="stuck", text="do not stop", eager_drone=True)
+    sim, laptop, phone = r.sim, r.laptop, r.phone
     try:
-        laptop = await sim.spawn("laptop")
-        phone = await sim.spawn("phone")
-        phone.drone = Drone(stall_after=0.2)  # an eager drone: it must still wait for peer-loss
-        await sim.link(phone, laptop)
-        oc = sim.nestler(laptop, "opencode")
-        oc.send("prompt", sid="stuck", text="do not stop")
-        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
-        ai = sim.nestler(phone, "vercel-ai")
-        ai.send("attach", sigil=sg)
-        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
+        ai = await phone_watching(r, after_wane=6)
         t_kill = asyncio.get_running_loop().time()
         await sim.kill(laptop)
         timeline.note("laptop", "humd-L killed mid-bloom")
@@ -243,18 +257,10 @@ async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
 
         # partition (no reset): only heartbeats can tell; the eager drone must stay quiet
         timeline.section("stuck home, partitioned: no reset, only heartbeats can tell")
-        sim2 = Sim(rtt=rtt)
+        r2 = await laptop_blooming(rtt, sid="partition", text="do not stop", eager_drone=True)
+        sim2, l2, p2 = r2.sim, r2.laptop, r2.phone
         try:
-            l2 = await sim2.spawn("laptop")
-            p2 = await sim2.spawn("phone")
-            p2.drone = Drone(stall_after=0.2)
-            await sim2.link(p2, l2)
-            oc2 = sim2.nestler(l2, "opencode")
-            oc2.send("prompt", sid="partition", text="do not stop")
-            sg2 = (await oc2.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
-            ai2 = sim2.nestler(p2, "vercel-ai")
-            ai2.send("attach", sigil=sg2)
-            await ai2.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
+            ai2 = await phone_watching(r2, after_wane=6)
             assert l2.address and p2.address
             t_cut = asyncio.get_running_loop().time()
             sim2.network.partition(l2.address, p2.address)
