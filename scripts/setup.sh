@@ -56,7 +56,16 @@ if [[ ! -f "$npm_stamp" ]]; then
   say "installing npm test clients into $NPM_DIR (once)"
   mkdir -p "$NPM_DIR"
   cp tools/package.json "$NPM_DIR/package.json"
-  (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=error)
+  set +e
+  (cd "$NPM_DIR" && npm install --no-audit --no-fund --loglevel=http 2>&1) | tee "$NPM_DIR/install.log" \
+    | grep --line-buffered '^npm http fetch GET' | sed -u -E 's#^npm http fetch GET [0-9]+ [^ ]*/([^/ ]+) .*#    fetched \1#'
+  npm_status=${PIPESTATUS[0]}
+  set -e
+  if [[ $npm_status -ne 0 ]]; then
+    tail -20 "$NPM_DIR/install.log" >&2
+    echo "setup: npm install failed (log: $NPM_DIR/install.log)" >&2
+    exit 1
+  fi
   rm -f "$NPM_DIR"/.installed-*
   touch "$npm_stamp"
 fi
@@ -68,5 +77,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   sudo=""
   [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
   $sudo apt-get update -q >/dev/null
-  $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null
+  $sudo apt-get install -y -q --no-install-recommends chromium | grep --line-buffered -E '^(Get|Unpacking|Setting up) ' || true
+  command -v chromium >/dev/null || { echo "setup: installing chromium failed" >&2; exit 1; }
 fi
