@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.humd import Humd
+from hum.sim.harness import Sim
+from hum.surfaces.http import Served, serve
 
 # Real time here (the surfaces run on a real socket): fast enough that a
 # 40-word bloom takes 0.2 s, slow enough that "mid-bloom" has a middle.
 FAST_TPS = 200.0
 # Any single wait in these tests; a hang fails in seconds, not minutes.
 WAIT = 20.0
+
+
+# Fixtures both conftests (surfaces, clients) import, so they are defined once.
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    s = Sim(tokens_per_second=FAST_TPS)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    """Serve a humd's surfaces on loopback; every server is closed after the test."""
+    servers: list[Served] = []
+
+    async def start(humd: Humd, **kwargs: Any) -> Served:
+        s = await serve(humd, **kwargs)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        await s.close()
 
 
 def scripted_brood(tps: float, reply: Callable[[str], str] | None = None) -> Brood:
