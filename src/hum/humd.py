@@ -593,10 +593,9 @@ class Humd:
             self._drop_link(runner)
 
     def _send(self, peer: str, tone: Tone) -> None:
-        owner = self._owners.get(f"peer:{peer}")
-        if owner is None:
-            raise RouteError("no-route", f"humd {peer[:8]} is not linked", tone.get("rid"))
-        owner.reply(tone)
+        """Queue `tone` to `peer` on its link; the ensemble refuses it if `peer` is not linked."""
+        routed = Tone(tone, to=peer)
+        self._owners[f"peer:{self.ensemble.route(routed)}"].reply(routed)
 
     def _link_tone(self, runner: _LinkRunner, raw: Tone) -> None:
         peer = runner.link.peer or ""
@@ -917,8 +916,9 @@ class Humd:
     async def _bloom(self, hum: Hum) -> None:
         """Run blooms until the hum has no open bloom and no queued prompt."""
         while hum.bloom_open:
-            prompt = hum.blooms()[-1].prompt
-            turns = transcript_turns(hum.blooms())
+            blooms = hum.blooms()
+            prompt = blooms[-1].prompt
+            turns = transcript_turns(blooms)
             model = prompt.body.get("modelId")
             tools = prompt.body.get("tools")
             try:

@@ -6,21 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from brood_helpers import collect
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
 
 HELLO = [Turn("user", "hello")]
-
-
-async def collect(stream: AsyncIterator[WorkerEvent]) -> tuple[list[Delta], Done]:
-    deltas: list[Delta] = []
-    async for ev in stream:
-        if isinstance(ev, Done):
-            return deltas, ev
-        deltas.append(ev)
-    raise AssertionError("stream ended without Done")
 
 
 class Recorder:

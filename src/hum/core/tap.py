@@ -44,9 +44,6 @@ class Tap:
         """Owe the tap a non-petal tone, placed after the petal at `after_wane`."""
         self._notices.append((after_wane, tone, terminal))
 
-    def has_notices(self) -> bool:
-        return bool(self._notices)
-
     def pull(self, hum: Hum, limit: int, upto: int | None = None) -> list[Tone]:
         """Up to `limit` tones owed now, in order; advances the cursor past them."""
         out: list[Tone] = []

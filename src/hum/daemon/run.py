@@ -138,18 +138,17 @@ class Daemon:
         return self.humd.revoke(hid, operator.sign_revocation(hid) if operator else None)
 
     async def stop(self) -> None:
-        """Clean shutdown: goodbye to peers, flush the store, remove the socket."""
-        if self.humd is not None:
-            await self.humd.stop()
+        """Clean shutdown: no new nestlers, goodbye to peers, flush the store, remove the socket."""
+        # inputs first, so nothing is appended after the humd's last flush
         if self.thrum is not None:
             await self.thrum.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self.store is not None:
-            await self.store.flush()
-            self.store.close()
         if self.humd is not None:
+            await self.humd.stop()
             await self.humd.brood.close()
+        if self.store is not None:
+            self.store.close()
         self.home.clear_runtime()
 
 

@@ -64,7 +64,6 @@ class SqliteStore:
         self._hums: list[Hum] = []
         self._wake = asyncio.Event()
         self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
-        self.commits = 0
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum with its petals, the tracker set to each tip."""
@@ -119,7 +118,6 @@ class SqliteStore:
             self._db.execute("ROLLBACK") if self._db.in_transaction else None
             self._pending[:0] = batch  # nothing was promised; try again next round
             raise
-        self.commits += 1
         tips: dict[str, tuple[Hum, int]] = {}
         for hum, petal in batch:
             tips[hum.sigil] = (hum, max(petal.wane, tips.get(hum.sigil, (hum, 0))[1]))

@@ -385,16 +385,6 @@ def make_app(
     return app
 
 
-def surface_urls(base: str) -> dict[str, str]:
-    """What `hum up` prints at start-up: each surface and where it lives."""
-    base = base.rstrip("/")
-    return {
-        "web chat": f"{base}/",
-        "OpenAI API (baseURL)": f"{base}/v1",
-        "AI SDK chat (DefaultChatTransport api)": f"{base}/api/chat",
-    }
-
-
 @dataclass
 class Served:
     """A running surfaces server: its base URL and how to stop it."""

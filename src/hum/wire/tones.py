@@ -33,9 +33,6 @@ CHIS: dict[str, str] = {
     "revoke": "an operator-signed revocation of a device, spread across the ensemble",
 }
 
-# Keys that every tone may carry (PROTOCOL.md "Envelope keys").
-ENVELOPE_KEYS = ("chi", "rid", "sid", "sigil", "wane", "from", "to", "sentAt", "dusk", "ext")
-
 # Petal chis: the tones that are appended to a hum's log and take a wane.
 PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error"})
 
