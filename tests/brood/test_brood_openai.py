@@ -116,3 +116,29 @@ async def test_cancel_hangs_up_and_the_server_stops(llama_server):
     saw = await asyncio.to_thread(llama_server.disconnects.acquire, timeout=TEST_TIMEOUT_SECONDS)
     assert saw, "llama_cpp.server never noticed the hang-up"
     await brood.close()
+
+
+async def test_an_upstream_that_dies_mid_stream_is_an_upstream_error_not_a_hang():
+    async def dying(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chunk = {"choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}
+        await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        request.transport.abort()  # the upstream process dies: no [DONE], no usage
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", dying)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    brood = Brood({"openai": lambda: OpenAIWorker(f"http://127.0.0.1:{port}/v1", "gpt-test")}, "openai")
+    try:
+        with pytest.raises(WorkerError) as err:
+            await asyncio.wait_for(collect(brood.bloom("s1", QUESTION)), TEST_TIMEOUT_SECONDS)
+        assert err.value.qualifier == "upstream-error"
+    finally:
+        await brood.close()
+        await runner.cleanup()
