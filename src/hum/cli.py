@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common, as_json], help="run humd in the foreground")
     up.add_argument("--listen", default="0.0.0.0:7433", help="ensemble address HOST:PORT, or none (default 0.0.0.0:7433)")
     up.add_argument("--http", default="127.0.0.1:7434", help="HTTP surfaces HOST:PORT, or none (default 127.0.0.1:7434)")
-    up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or in the home)")
+    up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or run/thrum.sock in the home)")
     up.add_argument("--peer", action="append", metavar="HOST:PORT", help="a sibling to link with (repeatable)")
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
     up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
