@@ -93,10 +93,8 @@ def cmd_operator_init(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from hum.brood.worker import WorkerError
     from hum.daemon.run import DaemonOptions, serve
-    from hum.ensemble.identity import IdentityError
-    from hum.store.sqlite import StoreError
+    from hum.errors import IdentityError, StoreError, WorkerError
 
     logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
     home = _home(args)
@@ -188,7 +186,7 @@ def cmd_hums(args: argparse.Namespace) -> int:
 
 async def _stream(client: Any, sigil: str | None, *, until_finish: bool, as_json: bool) -> dict[str, Any] | None:
     """Print a hum's tones until its bloom finishes (or forever); returns the last finish."""
-    from hum.ensemble.ensemble import RouteError
+    from hum.errors import RouteError
 
     while True:
         tone = await client.receive()
@@ -225,7 +223,7 @@ async def _stream(client: Any, sigil: str | None, *, until_finish: bool, as_json
 
 def _as_nestler(session: Coroutine[Any, Any, int]) -> int:
     """Run a thrum-socket session; a refusal or a lost daemon becomes a one-line error."""
-    from hum.ensemble.ensemble import RouteError
+    from hum.errors import RouteError
 
     try:
         return asyncio.run(session)
@@ -236,7 +234,7 @@ def _as_nestler(session: Coroutine[Any, Any, int]) -> int:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    from hum.ensemble.ensemble import RouteError
+    from hum.errors import RouteError
     from hum.surfaces.thrum import ThrumClient
     from hum.wire.tones import Tone, rid
 
@@ -306,8 +304,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 def cmd_join(args: argparse.Namespace) -> int:
     from hum.daemon.pairing import join
-    from hum.ensemble.pairing import PairingError
     from hum.ensemble.tcp import split_address
+    from hum.errors import PairingError
 
     home = _home(args)
     try:
@@ -331,7 +329,8 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from hum.ensemble.identity import HumdId, IdentityError
+    from hum.ensemble.identity import HumdId
+    from hum.errors import IdentityError
 
     home = _home(args)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
-from hum.brood.worker import Delta, Done, WorkerEvent
+from hum.interfaces import Delta, Done, WorkerEvent
 
 # Upper bound for anything a test awaits; generous for a loaded 2-core CI box.
 TEST_TIMEOUT_SECONDS = 30.0

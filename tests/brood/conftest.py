@@ -17,7 +17,7 @@ from anthropic_double import AnthropicDouble
 from brood_helpers import closed_port
 
 from hum.brood.local import default_model_path
-from hum.brood.worker import WorkerError
+from hum.errors import WorkerError
 
 
 @pytest.fixture

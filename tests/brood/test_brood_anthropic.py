@@ -10,7 +10,8 @@ from brood_helpers import TEST_TIMEOUT_SECONDS, closed_port, collect, text_of
 
 from hum.brood.anthropic_upstream import AnthropicWorker
 from hum.brood.pool import Brood
-from hum.brood.worker import Delta, Turn, WorkerError
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Turn
 
 TRANSCRIPT = [
     Turn("system", "be brief"),

@@ -9,7 +9,8 @@ import pytest
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 
 from hum.brood.config import build_brood, check
-from hum.brood.worker import Turn, WorkerError
+from hum.errors import WorkerError
+from hum.interfaces import Turn
 
 
 def test_the_named_worker_is_the_default_and_env_adds_the_others(tmp_path):

@@ -11,7 +11,8 @@ from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 from hum.brood.local import LocalWorker, load_llama
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
-from hum.brood.worker import NOTE, Delta, Turn, WorkerError
+from hum.errors import WorkerError
+from hum.interfaces import NOTE, Delta, Turn
 
 pytestmark = pytest.mark.slow
 

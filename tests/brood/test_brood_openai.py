@@ -11,7 +11,8 @@ from brood_helpers import TEST_TIMEOUT_SECONDS, closed_port, collect, text_of
 
 from hum.brood.openai_upstream import OpenAIWorker
 from hum.brood.pool import Brood
-from hum.brood.worker import Delta, Turn, WorkerError
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Turn
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,8 @@ from brood_helpers import collect
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
-from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 HELLO = [Turn("user", "hello")]
 

@@ -9,7 +9,7 @@ from hum.brood.local import LocalWorker
 from hum.brood.pool import Brood
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.memory import MemoryNetwork
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
 
 

@@ -18,9 +18,10 @@ from hum.brood.openai_upstream import OpenAIWorker
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.brood.transcript import NO_RESULT, call_id, plain, turns
-from hum.brood.worker import Delta, Done, ToolCall, Turn, Usage, Worker, WorkerError, WorkerEvent
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, ToolCall, Turn, Usage, Worker, WorkerEvent
 
 WEATHER = {
     "type": "function",
@@ -192,35 +193,35 @@ def tool_hum(*, answered: bool = True) -> Hum:
     """A hum whose second bloom made two native calls, and whose third prompt answered one by
     the id hum gave it to the client, the other by the worker's own id (or went on without)."""
     hum = new_hum()
-    hum.append("prompt", text="hi", system="Be brief.")
-    hum.append("chunk", chunkType="text_delta", delta="hello", blockIdx=0)
-    hum.append("finish", finishReason="stop", usage={})
-    asked = hum.append("prompt", text="weather?", tools=[WEATHER])
-    hum.append("chunk", chunkType="text_delta", delta="Looking.", blockIdx=0)
+    hum.append("prompt", dict(text="hi", system="Be brief."))
+    hum.append("chunk", dict(chunkType="text_delta", delta="hello", blockIdx=0))
+    hum.append("finish", dict(finishReason="stop", usage={}))
+    asked = hum.append("prompt", dict(text="weather?", tools=[WEATHER]))
+    hum.append("chunk", dict(chunkType="text_delta", delta="Looking.", blockIdx=0))
     for i, city in enumerate(("Paris", "Lyon")):
         call = ToolCall(f"call_up{i}", "get_weather", json.dumps({"city": city}))
-        hum.append("chunk", chunkType="tool_call", delta=call.delta(i + 1).text, blockIdx=i + 1)
-    hum.append("finish", finishReason="tool_calls", usage={})
+        hum.append("chunk", dict(chunkType="tool_call", delta=call.delta(i + 1).text, blockIdx=i + 1))
+    hum.append("finish", dict(finishReason="tool_calls", usage={}))
     results = [
         {"toolCallId": call_id(hum.sigil, asked.wane, 0), "content": "sunny"},
         {"toolCallId": "call_up1", "content": "grey"},
     ]
     if answered:
-        hum.append("prompt", text="", toolResults=results)
+        hum.append("prompt", dict(text="", toolResults=results))
     else:
-        hum.append("prompt", text="forget it")
+        hum.append("prompt", dict(text="forget it"))
     return hum
 
 
 def test_text_only_blooms_give_exactly_the_hums_transcript():
     hum = new_hum()
-    hum.append("prompt", text="one", system="sys")
-    hum.append("chunk", chunkType="text_delta", delta="first", blockIdx=0)
-    hum.append("chunk", chunkType="note", delta="(a note)", blockIdx=0)
-    hum.append("finish", finishReason="stop", usage={})
-    hum.append("prompt", text="two")
-    hum.append("error", code="worker-error", qualifier="worker-crash", message="boom")
-    hum.append("prompt", text="")
+    hum.append("prompt", dict(text="one", system="sys"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="first", blockIdx=0))
+    hum.append("chunk", dict(chunkType="note", delta="(a note)", blockIdx=0))
+    hum.append("finish", dict(finishReason="stop", usage={}))
+    hum.append("prompt", dict(text="two"))
+    hum.append("error", dict(code="worker-error", qualifier="worker-crash", message="boom"))
+    hum.append("prompt", dict(text=""))
     assert turns(hum.blooms()) == [Turn(role, text) for role, text in hum.transcript()]  # type: ignore[arg-type]
     assert plain(turns(hum.blooms())) == turns(hum.blooms())
 

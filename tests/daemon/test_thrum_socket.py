@@ -8,7 +8,7 @@ from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.memory import MemoryNetwork
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.surfaces.thrum import ThrumClient, ThrumServer
 from hum.wire.tones import Tone
 
@@ -51,7 +51,7 @@ async def test_a_nestler_that_stops_reading_does_not_hold_back_the_others(tmp_pa
         assert finish["wane"] == LONG_REPLY_WORDS + 2  # prompt + chunks + finish
         # the stalled nestler's tap only lags: its cursor is behind, nothing was dropped
         hum = humd.hums[hello["sigil"]]
-        lagging = [t for t in hum.taps.values() if t.owner != reader_owner(humd, "reader")]
+        lagging = [t for t in humd.router.taps.of_hum(hum.sigil) if t.owner.bee != "reader"]
         assert lagging and all(t.cursor < hum.tip for t in lagging)
         # once it reads, it gets everything, in order
         wanes = []
@@ -65,13 +65,6 @@ async def test_a_nestler_that_stops_reading_does_not_hold_back_the_others(tmp_pa
     finally:
         await server.close()
         await humd.stop()
-
-
-def reader_owner(humd: Humd, bee: str) -> str:
-    for owner in humd._owners.values():
-        if getattr(owner, "bee", None) == bee:
-            return owner.name
-    raise AssertionError(f"no nestler named {bee}")
 
 
 async def test_many_nestlers_each_get_the_whole_hum(tmp_path):

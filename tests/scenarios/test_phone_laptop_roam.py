@@ -111,8 +111,7 @@ def test_laptop_closes_and_the_hum_lives_on_from_the_phone_with_clean_peer_lists
         ai.send("prompt", sigil=r.sigil, text="still there?")
         fin = (await ai.wait_for(lambda t: t.chi == "finish", after=mark)).tone
         assert fin["usage"]["output_tokens"] > 0
-        home = r.laptop.hums[r.sigil]
-        assert [t.owner for t in home.taps.values()] == [f"peer:{r.phone.id}"]
+        assert [(t.owner.is_peer, t.owner.name) for t in r.laptop.router.taps.of_hum(r.sigil)] == [(True, r.phone.id)]
         assert r.laptop.peers() == [r.phone.id] and r.phone.peers() == [r.laptop.id]
         await r.sim.close()
 
@@ -219,7 +218,7 @@ def test_identity_mismatch_is_refused_and_not_one_tone_leaks(case):
         assert heard[-1]["code"] == "route-error" and heard[-1]["qualifier"] == "identity-mismatch"
         assert not any(t.get("sigil") == r.sigil for t in heard)
         assert r.laptop.peers() == [r.phone.id]
-        assert all(t.owner in ("opencode",) for t in r.laptop.hums[r.sigil].taps.values())
+        assert all(t.owner.name == "opencode" for t in r.laptop.router.taps.of_hum(r.sigil))
         await r.sim.close()
 
     in_sim(story)

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from surface_helpers import WAIT, served, sim  # noqa: F401 - fixtures
 
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.sim.harness import Sim
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.sim.harness import Sim
 from hum.surfaces.http import Served, serve
 

@@ -7,15 +7,15 @@ from hum.core.wane import WaneTracker
 
 def test_a_log_reads_as_its_turns_with_the_open_one_last():
     hum = Hum("s", "sid", "local", "home", WaneTracker())
-    hum.append("prompt", text="one")
-    hum.append("chunk", chunkType="text_delta", delta="Hel")
-    hum.append("chunk", chunkType="note", delta="[trimmed]")
-    hum.append("chunk", chunkType="text_delta", delta="lo")
-    hum.append("finish", finishReason="stop", usage={"input_tokens": 1, "output_tokens": 2})
-    hum.append("prompt", text="two")
-    hum.append("error", code="worker-error", qualifier="worker-crash", message="boom")
-    hum.append("prompt", text="three")
-    hum.append("chunk", chunkType="text_delta", delta="so far")
+    hum.append("prompt", dict(text="one"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="Hel"))
+    hum.append("chunk", dict(chunkType="note", delta="[trimmed]"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="lo"))
+    hum.append("finish", dict(finishReason="stop", usage={"input_tokens": 1, "output_tokens": 2}))
+    hum.append("prompt", dict(text="two"))
+    hum.append("error", dict(code="worker-error", qualifier="worker-crash", message="boom"))
+    hum.append("prompt", dict(text="three"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="so far"))
 
     turns = list(blooms(hum.petals))
     assert [b.prompt.body["text"] for b in turns] == ["one", "two", "three"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hum.ensemble.ensemble import ROUTE_QUALIFIERS, Ensemble, RouteError
+from hum.ensemble.ensemble import ROUTE_QUALIFIERS, Ensemble
+from hum.errors import RouteError
 
 ME = "a" * 64
 LAPTOP = "b" * 64

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from hum.core.hum import Hum, HumError
+from hum.core.hum import Hum
 from hum.core.petal import Petal
+from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
+from hum.errors import LogError
 from hum.wire.tones import sigil
 
 HOME = "a" * 64
@@ -17,15 +19,18 @@ def new_hum(tracker: WaneTracker | None = None) -> Hum:
     return Hum(SG, "s1", "local", HOME, tracker or WaneTracker())
 
 
+def open_tap(hum: Hum, since: int, *, granted: bool) -> Tap:
+    tap = Tap(hum.sigil, since, owner="n")
+    if granted:
+        tap.grant(hum.home_tip)
+    return tap
+
+
 def bloom(hum: Hum, text: str, reply: list[str], usage: tuple[int, int] = (3, 2)) -> None:
-    hum.append("prompt", text=text, **{"from": "me"})
+    hum.append("prompt", dict(text=text, **{"from": "me"}))
     for delta in reply:
-        hum.append("chunk", chunkType="text_delta", delta=delta, blockIdx=0)
-    hum.append(
-        "finish",
-        finishReason="stop",
-        usage={"input_tokens": usage[0], "output_tokens": usage[1]},
-    )
+        hum.append("chunk", dict(chunkType="text_delta", delta=delta, blockIdx=0))
+    hum.append("finish", {"finishReason": "stop", "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}})
 
 
 # -- petals ---------------------------------------------------------------------------
@@ -59,11 +64,11 @@ def test_petal_tone_round_trip() -> None:
 def test_prompt_opens_a_bloom_and_finish_closes_it() -> None:
     hum = new_hum()
     assert not hum.bloom_open
-    p = hum.append("prompt", text="hi")
+    p = hum.append("prompt", dict(text="hi"))
     assert (p.wane, p.chi, hum.bloom_open) == (1, "prompt", True)
-    c = hum.append("chunk", delta="yo")
+    c = hum.append("chunk", dict(delta="yo"))
     assert c.wane == 2 and hum.bloom_open
-    f = hum.append("finish", finishReason="stop", usage={"input_tokens": 1, "output_tokens": 1})
+    f = hum.append("finish", dict(finishReason="stop", usage={"input_tokens": 1, "output_tokens": 1}))
     assert f.wane == 3 and f.closes_bloom
     assert not hum.bloom_open
     assert hum.tip == 3
@@ -73,49 +78,49 @@ def test_prompt_opens_a_bloom_and_finish_closes_it() -> None:
 
 def test_error_closes_a_bloom() -> None:
     hum = new_hum()
-    hum.append("prompt", text="hi")
-    hum.append("error", code="worker-error", qualifier="worker-crash", message="boom")
+    hum.append("prompt", dict(text="hi"))
+    hum.append("error", dict(code="worker-error", qualifier="worker-crash", message="boom"))
     assert not hum.bloom_open
-    hum.append("prompt", text="again")  # a new bloom may open
+    hum.append("prompt", dict(text="again"))  # a new bloom may open
     assert hum.bloom_open
 
 
 @pytest.mark.parametrize("chi", ["chunk", "finish"])
 def test_chunk_or_finish_without_a_bloom_is_refused(chi: str) -> None:
     hum = new_hum()
-    with pytest.raises(HumError) as exc:
-        hum.append(chi, delta="x")
+    with pytest.raises(LogError) as exc:
+        hum.append(chi, {"delta": "x"})
     assert exc.value.qualifier == "no-bloom"
     assert hum.tip == 0
     # the refusal did not consume a wane: the next petal is still wane 1
-    assert hum.append("prompt", text="hi").wane == 1
+    assert hum.append("prompt", dict(text="hi")).wane == 1
 
 
 def test_chunk_after_finish_is_refused() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a"])
-    with pytest.raises(HumError) as exc:
-        hum.append("chunk", delta="late")
+    with pytest.raises(LogError) as exc:
+        hum.append("chunk", dict(delta="late"))
     assert exc.value.qualifier == "no-bloom"
     assert hum.tip == 3
 
 
 def test_second_prompt_while_a_bloom_runs_is_refused_by_append() -> None:
     hum = new_hum()
-    hum.append("prompt", text="one")
-    with pytest.raises(HumError) as exc:
-        hum.append("prompt", text="two")
+    hum.append("prompt", dict(text="one"))
+    with pytest.raises(LogError) as exc:
+        hum.append("prompt", dict(text="two"))
     assert exc.value.qualifier == "bloom-open"
     assert hum.tip == 1
-    assert hum.append("chunk", delta="x").wane == 2
+    assert hum.append("chunk", dict(delta="x")).wane == 2
 
 
 def test_wane_skew_is_detected() -> None:
     tracker = WaneTracker()
     hum = new_hum(tracker)
     tracker.tick(SG)  # someone else took a wane of this sigil
-    with pytest.raises(HumError) as exc:
-        hum.append("prompt", text="hi")
+    with pytest.raises(LogError) as exc:
+        hum.append("prompt", dict(text="hi"))
     assert exc.value.qualifier == "wane-skew"
 
 
@@ -131,26 +136,26 @@ def test_appends_tick_the_shared_tracker() -> None:
 
 def test_offer_prompt_appends_at_once_when_idle() -> None:
     hum = new_hum()
-    petal = hum.offer_prompt(text="hi")
+    petal = hum.offer_prompt(dict(text="hi"))
     assert petal is not None and petal.wane == 1 and hum.bloom_open
 
 
 def test_offer_prompt_queues_while_open_and_next_prompt_appends_in_order() -> None:
     hum = new_hum()
-    hum.offer_prompt(text="first")
-    assert hum.offer_prompt(text="second") is None
-    assert hum.offer_prompt(text="third") is None
+    hum.offer_prompt(dict(text="first"))
+    assert hum.offer_prompt(dict(text="second")) is None
+    assert hum.offer_prompt(dict(text="third")) is None
     assert hum.tip == 1
     assert hum.next_prompt() is None  # the bloom is still open
-    hum.append("chunk", delta="x")
-    hum.append("finish", finishReason="stop", usage={})
+    hum.append("chunk", dict(delta="x"))
+    hum.append("finish", dict(finishReason="stop", usage={}))
     second = hum.next_prompt()
     assert second is not None and second.body["text"] == "second" and second.wane == 4
     assert hum.next_prompt() is None  # "second" opened a bloom; "third" waits
-    hum.append("error", code="worker-error", qualifier="x", message="y")
+    hum.append("error", dict(code="worker-error", qualifier="x", message="y"))
     third = hum.next_prompt()
     assert third is not None and third.body["text"] == "third" and third.wane == 6
-    hum.append("finish", finishReason="stop", usage={})
+    hum.append("finish", dict(finishReason="stop", usage={}))
     assert hum.next_prompt() is None  # nothing queued
     assert [p.body["text"] for p in hum.petals if p.chi == "prompt"] == ["first", "second", "third"]
 
@@ -161,7 +166,7 @@ def test_offer_prompt_queues_while_open_and_next_prompt_appends_in_order() -> No
 def home_and_replica() -> tuple[Hum, Hum]:
     home = new_hum()
     bloom(home, "q1", ["a", "b"])
-    home.append("prompt", text="q2")
+    home.append("prompt", dict(text="q2"))
     replica = Hum(SG, "s1", "local", HOME, WaneTracker())
     return home, replica
 
@@ -189,7 +194,7 @@ def test_replica_ignores_duplicates() -> None:
 def test_replica_reports_a_gap_and_keeps_its_log() -> None:
     home, replica = home_and_replica()
     replica.receive(home.petals[0])
-    with pytest.raises(HumError) as exc:
+    with pytest.raises(LogError) as exc:
         replica.receive(home.petals[2])
     assert exc.value.qualifier == "gap"
     assert replica.tip == 1
@@ -223,13 +228,13 @@ def test_mark_durable_never_passes_the_tip_nor_goes_back() -> None:
 
 def test_transcript_turns() -> None:
     hum = new_hum()
-    hum.append("prompt", text="hi", system="be brief")
-    hum.append("chunk", chunkType="text_delta", delta="hel")
-    hum.append("chunk", chunkType="reasoning_delta", delta="(thinking)")
-    hum.append("chunk", chunkType="text_delta", delta="lo")
-    hum.append("finish", finishReason="stop", usage={"input_tokens": 2, "output_tokens": 2})
-    hum.append("prompt", text="again")
-    hum.append("chunk", delta="ok")  # chunkType defaults to text
+    hum.append("prompt", dict(text="hi", system="be brief"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="hel"))
+    hum.append("chunk", dict(chunkType="reasoning_delta", delta="(thinking)"))
+    hum.append("chunk", dict(chunkType="text_delta", delta="lo"))
+    hum.append("finish", dict(finishReason="stop", usage={"input_tokens": 2, "output_tokens": 2}))
+    hum.append("prompt", dict(text="again"))
+    hum.append("chunk", dict(delta="ok"))  # chunkType defaults to text
     assert hum.transcript() == [
         ("system", "be brief"),
         ("user", "hi"),
@@ -241,9 +246,9 @@ def test_transcript_turns() -> None:
 
 def test_transcript_of_a_failed_bloom_has_no_assistant_turn() -> None:
     hum = new_hum()
-    hum.append("prompt", text="hi")
-    hum.append("error", code="worker-error", qualifier="x", message="y")
-    hum.append("prompt", text="retry")
+    hum.append("prompt", dict(text="hi"))
+    hum.append("error", dict(code="worker-error", qualifier="x", message="y"))
+    hum.append("prompt", dict(text="retry"))
     assert hum.transcript() == [("user", "hi"), ("user", "retry")]
 
 
@@ -252,8 +257,8 @@ def test_usage_totals_over_finished_blooms() -> None:
     assert hum.usage() == {"input_tokens": 0, "output_tokens": 0}
     bloom(hum, "one", ["a"], usage=(10, 4))
     bloom(hum, "two", ["b"], usage=(20, 6))
-    hum.append("prompt", text="three")
-    hum.append("error", code="worker-error", qualifier="x", message="y")
+    hum.append("prompt", dict(text="three"))
+    hum.append("error", dict(code="worker-error", qualifier="x", message="y"))
     assert hum.usage() == {"input_tokens": 30, "output_tokens": 10}
 
 
@@ -281,27 +286,27 @@ def test_summary_and_hello() -> None:
 def test_tap_says_hello_then_every_petal_after_since() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a", "b"])  # 1..4
-    tap = hum.attach("t1", 2, "n", granted=True)
-    tones = tap.pull(hum, 100)
+    tap = open_tap(hum, 2, granted=True)
+    tones = hum.read(tap, 100)
     assert tones[0] == hum.hello(4)
     assert [t["wane"] for t in tones[1:]] == [3, 4]
     assert all(t["sid"] == "s1" and t["sigil"] == SG for t in tones[1:])
     assert tap.cursor == 4
-    assert tap.pull(hum, 100) == []
-    assert not tap.owes(hum)
-    hum.append("prompt", text="more")
-    assert tap.owes(hum)
-    assert [t["wane"] for t in tap.pull(hum, 100)] == [5]
+    assert hum.read(tap, 100) == []
+    assert not hum.owes(tap)
+    hum.append("prompt", dict(text="more"))
+    assert hum.owes(tap)
+    assert [t["wane"] for t in hum.read(tap, 100)] == [5]
 
 
 def test_ungranted_tap_owes_nothing_until_granted() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a"])
-    tap = hum.attach("t1", 0, "n", granted=False)
-    assert not tap.owes(hum)
-    assert tap.pull(hum, 10) == []
-    assert hum.grant_all(3) == [tap]
-    tones = tap.pull(hum, 10)
+    tap = open_tap(hum, 0, granted=False)
+    assert not hum.owes(tap)
+    assert hum.read(tap, 10) == []
+    tap.grant(3)
+    tones = hum.read(tap, 10)
     assert tones[0]["chi"] == "hello" and tones[0]["wane"] == 3
     assert [t["wane"] for t in tones[1:]] == [1, 2, 3]
 
@@ -309,45 +314,35 @@ def test_ungranted_tap_owes_nothing_until_granted() -> None:
 def test_tap_pull_respects_limit_and_upto() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a", "b", "c"])  # 1..5
-    tap = hum.attach("t1", 0, "n", granted=True)
-    first = tap.pull(hum, 2)
+    tap = open_tap(hum, 0, granted=True)
+    first = hum.read(tap, 2)
     assert [t["chi"] for t in first] == ["hello", "prompt"]
-    assert [t["wane"] for t in tap.pull(hum, 2, upto=2)] == [2]
-    assert tap.pull(hum, 2, upto=2) == []
-    assert not tap.owes(hum, upto=2)
-    assert [t["wane"] for t in tap.pull(hum, 2)] == [3, 4]
-    assert [t["wane"] for t in tap.pull(hum, 2)] == [5]
+    assert [t["wane"] for t in hum.read(tap, 2, upto=2)] == [2]
+    assert hum.read(tap, 2, upto=2) == []
+    assert not hum.owes(tap, upto=2)
+    assert [t["wane"] for t in hum.read(tap, 2)] == [3, 4]
+    assert [t["wane"] for t in hum.read(tap, 2)] == [5]
 
 
 def test_notice_is_placed_after_its_petal_and_terminal_ends_the_tap() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a"])  # 1..3
-    tap = hum.attach("t1", 0, "n", granted=True)
+    tap = open_tap(hum, 0, granted=True)
     tap.notify({"chi": "error", "qualifier": "peer-loss"}, after_wane=2, terminal=True)  # type: ignore[arg-type]
-    tones = tap.pull(hum, 100)
+    tones = hum.read(tap, 100)
     assert [t.get("wane") if t["chi"] != "error" else "E" for t in tones[1:]] == [1, 2, "E"]
     assert tap.ended
-    assert tap.pull(hum, 100) == []
-    assert not tap.owes(hum)
+    assert hum.read(tap, 100) == []
+    assert not hum.owes(tap)
 
 
 def test_refused_tap_gets_only_its_notice() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a"])
-    tap = hum.attach("t1", 0, "n", granted=False)
+    tap = open_tap(hum, 0, granted=False)
     tap.notify(
         {"chi": "error", "qualifier": "identity-mismatch"}, after_wane=hum.tip, terminal=True
     )  # type: ignore[arg-type]
-    assert tap.owes(hum)
-    assert tap.pull(hum, 100) == [{"chi": "error", "qualifier": "identity-mismatch"}]
+    assert hum.owes(tap)
+    assert hum.read(tap, 100) == [{"chi": "error", "qualifier": "identity-mismatch"}]
     assert tap.ended
-
-
-def test_detach_removes_the_tap_and_the_hum_lives_on() -> None:
-    hum = new_hum()
-    hum.attach("t1", 0, "n", granted=True)
-    assert hum.detach("t1") is not None
-    assert hum.detach("t1") is None
-    assert hum.taps == {}
-    bloom(hum, "q", ["a"])
-    assert hum.tip == 3

@@ -21,7 +21,6 @@ from hum.ensemble.identity import (
     DeviceKey,
     HumdId,
     Identity,
-    IdentityError,
     OperatorCertificate,
     OperatorKey,
     SiblingCheck,
@@ -29,6 +28,7 @@ from hum.ensemble.identity import (
     load_revocations,
     save_revocations,
 )
+from hum.errors import IdentityError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 
 from hum.ensemble.memory import MemoryConnection, MemoryNetwork
-from hum.ensemble.transport import Connection
+from hum.interfaces import Connection
 from hum.sim.clock import run_virtual
 
 T = TypeVar("T")

@@ -16,10 +16,10 @@ from hum.ensemble.pairing import (
     PAIRING_CODE_TTL,
     PAIRING_CONFIRM_TIMEOUT,
     PairingCode,
-    PairingError,
     PairingGuest,
     PairingHost,
 )
+from hum.errors import PairingError
 
 T0 = 1_000_000.0
 

@@ -25,11 +25,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from hum.core.hum import Hum, HumError
+from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
 from hum.ensemble.link import LINK_TIMEOUT
+from hum.errors import LogError
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
 from hum.wire.tones import Tone, sigil
@@ -66,6 +67,13 @@ class Replica:
     feeds: int = 0
 
 
+def granted_tap(hum: Hum, since: int, owner: str) -> Tap:
+    """A tap whose attach the home granted at its current tip."""
+    tap = Tap(hum.sigil, since, owner)
+    tap.grant(hum.home_tip)
+    return tap
+
+
 class DeliveryMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
@@ -73,8 +81,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.replicas = []
         for r in range(N_REPLICAS):
             hum = Hum(SG, SID, "local", HOME, WaneTracker())
-            hum.attached = True
-            feed = self.home.attach(f"peer{r}#0", 0, f"peer:{r}", granted=True)
+            feed = granted_tap(self.home, 0, f"peer:{r}")
             self.replicas.append(Replica(hum, feed))
         self.nestlers = [Nestler() for _ in range(N_NESTLERS)]
         self.taps_made = 0
@@ -86,20 +93,18 @@ class DeliveryMachine(RuleBasedStateMachine):
         home = self.home
         if not home.bloom_open:
             if choice == 9:
-                home.append("error", code="worker-error", qualifier="x", message="idle error")
+                home.append("error", dict(code="worker-error", qualifier="x", message="idle error"))
             else:
-                home.offer_prompt(text=f"p{home.tip}", **{"from": "n"})
+                home.offer_prompt(dict(text=f"p{home.tip}", **{"from": "n"}))
         elif choice < 6:
-            home.append("chunk", chunkType="text_delta", delta=f"d{home.tip}", blockIdx=0)
+            home.append("chunk", dict(chunkType="text_delta", delta=f"d{home.tip}", blockIdx=0))
         elif choice < 8:
-            home.append(
-                "finish", finishReason="stop", usage={"input_tokens": 1, "output_tokens": 1}
-            )
+            home.append("finish", {"finishReason": "stop", "usage": {"input_tokens": 1, "output_tokens": 1}})
             home.next_prompt()
         elif choice == 8:
-            home.offer_prompt(text=f"queued{home.tip}")  # queued behind the open bloom
+            home.offer_prompt(dict(text=f"queued{home.tip}"))  # queued behind the open bloom
         else:
-            home.append("error", code="worker-error", qualifier="x", message="y")
+            home.append("error", dict(code="worker-error", qualifier="x", message="y"))
             home.next_prompt()
 
     # -- nestler taps -----------------------------------------------------------------
@@ -110,7 +115,7 @@ class DeliveryMachine(RuleBasedStateMachine):
     def _open(self, n: Nestler, since: int) -> None:
         hum = self._hum_at(n.where)
         self.taps_made += 1
-        n.tap = hum.attach(f"n#{self.taps_made}", since, "nestler", granted=True)
+        n.tap = granted_tap(hum, since, "nestler")
         n.next_wane = since + 1
         n.hello_due = True
         n.sessions += 1
@@ -123,8 +128,6 @@ class DeliveryMachine(RuleBasedStateMachine):
     def attach_fresh(self, k: int, where: int, extra: int) -> None:
         """A new watcher (or a watcher starting over) attaches with some `since`, even past the tip."""
         n = self.nestlers[k]
-        if n.tap is not None:
-            self._hum_at(n.where).detach(n.tap.tap_id)
         since = max(0, self._hum_at(where).tip + extra)
         self.nestlers[k] = n = Nestler(where=where)
         n.first_since = since
@@ -135,7 +138,6 @@ class DeliveryMachine(RuleBasedStateMachine):
         n = self.nestlers[k]
         if n.tap is None:
             return
-        assert self._hum_at(n.where).detach(n.tap.tap_id) is n.tap
         n.detached_at = n.tap.cursor
         n.tap = None
 
@@ -160,7 +162,7 @@ class DeliveryMachine(RuleBasedStateMachine):
     def _pull(self, n: Nestler, limit: int) -> list[Tone]:
         assert n.tap is not None
         hum = self._hum_at(n.where)
-        tones = n.tap.pull(hum, limit)
+        tones = hum.read(n.tap, limit)
         assert len(tones) <= limit
         for tone in tones:
             if n.hello_due:
@@ -179,9 +181,9 @@ class DeliveryMachine(RuleBasedStateMachine):
         if len(tones) < limit:
             # nothing was held back: the tap is caught up with its hum
             assert n.next_wane > hum.tip or n.next_wane - 1 >= hum.tip
-            assert not n.tap.owes(hum)
+            assert not hum.owes(n.tap)
         else:
-            assert n.tap.owes(hum) == (n.next_wane <= hum.tip or n.hello_due)
+            assert hum.owes(n.tap) == (n.next_wane <= hum.tip or n.hello_due)
         assert n.tap.cursor == n.next_wane - 1
         return tones
 
@@ -190,7 +192,7 @@ class DeliveryMachine(RuleBasedStateMachine):
     @rule(r=st.integers(0, N_REPLICAS - 1), limit=st.integers(1, 5))
     def home_sends(self, r: int, limit: int) -> None:
         rep = self.replicas[r]
-        for tone in rep.feed.pull(self.home, limit):
+        for tone in self.home.read(rep.feed, limit):
             if tone["chi"] != "hello":
                 rep.in_flight.append(tone)
 
@@ -213,7 +215,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         before = rep.hum.tip
         try:
             took = rep.hum.receive(petal)
-        except HumError as exc:
+        except LogError as exc:
             assert exc.qualifier == "gap"
             assert petal.wane > before + 1
             assert rep.hum.tip == before
@@ -223,11 +225,8 @@ class DeliveryMachine(RuleBasedStateMachine):
         assert rep.hum.tip == (before + 1 if took else before)
 
     def _refeed(self, rep: Replica) -> None:
-        self.home.detach(rep.feed.tap_id)
         rep.feeds += 1
-        rep.feed = self.home.attach(
-            f"{rep.feed.owner}#{rep.feeds}", rep.hum.tip, rep.feed.owner, granted=True
-        )
+        rep.feed = granted_tap(self.home, rep.hum.tip, rep.feed.owner)
 
     @rule(r=st.integers(0, N_REPLICAS - 1))
     def link_drops(self, r: int) -> None:
@@ -261,7 +260,7 @@ class DeliveryMachine(RuleBasedStateMachine):
         for rep in self.replicas:
             rep.in_flight.clear()
             self._refeed(rep)
-            for tone in rep.feed.pull(self.home, 10_000):
+            for tone in self.home.read(rep.feed, 10_000):
                 if tone["chi"] != "hello":
                     self._deliver(rep, tone)
             assert rep.hum.petals == self.home.petals

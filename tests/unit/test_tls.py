@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hum.ensemble.identity import (
-    HUMD_ID_PREFIX,
-    HumdId,
-    Identity,
-    IdentityError,
-    OperatorKey,
-    SiblingCheck,
-)
+from hum.ensemble.identity import HUMD_ID_PREFIX, HumdId, Identity, OperatorKey, SiblingCheck
 from hum.ensemble.tls import client_context, peer_identity, server_context
+from hum.errors import IdentityError
 
 # Only a guard against a hung test; every wait below ends on an event, never on time.
 GUARD = 10.0

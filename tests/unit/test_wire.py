@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hum.errors import RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, BadTone, LineDecoder, encode, parse_tone
-from hum.wire.tones import CHIS, SIGIL_LENGTH, Tone, error_tone, is_past_dusk, sigil
+from hum.wire.tones import CHIS, SIGIL_LENGTH, Tone, is_past_dusk, sigil
 
 
 def one(decoder: LineDecoder, data: bytes) -> Tone | BadTone:
@@ -51,7 +52,7 @@ def test_tone_make_drops_none_fields_and_keeps_unknown_ones() -> None:
 
 
 def test_error_tone_shape() -> None:
-    tone = error_tone("route-error", "no-route", "nope", rid="r1")
+    tone = RouteError("no-route", "nope", rid="r1").tone()
     assert tone == {
         "chi": "error",
         "code": "route-error",
@@ -115,7 +116,7 @@ def test_malformed_lines_get_the_right_qualifier(line: bytes, qualifier: str, ri
     verdict = bad(parse_tone(line))
     assert verdict.qualifier == qualifier
     assert verdict.rid == rid
-    reply = verdict.reply()
+    reply = verdict.tone()
     assert reply["chi"] == "error"
     assert reply["code"] == "bad-tone"
     assert reply["qualifier"] == qualifier
@@ -127,7 +128,7 @@ def test_malformed_lines_get_the_right_qualifier(line: bytes, qualifier: str, ri
 
 
 def test_bad_tone_reply_is_itself_a_valid_tone_on_the_wire() -> None:
-    reply = bad(parse_tone(b'{"chi":"nope","rid":"x"}')).reply()
+    reply = bad(parse_tone(b'{"chi":"nope","rid":"x"}')).tone()
     back = LineDecoder().receive_data(encode(reply))
     assert back == [reply]
 

@@ -9,16 +9,8 @@ from typing import Any
 import aiohttp
 
 from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
-from hum.brood.worker import (
-    Delta,
-    Done,
-    ToolCall,
-    ToolSpec,
-    Turn,
-    Usage,
-    WorkerError,
-    WorkerEvent,
-)
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, ToolCall, ToolSpec, Turn, Usage, WorkerEvent
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 # Session ids are uuid5(sigil) in this namespace: the same hum resumes the same
 # claude session after a humd restart, and no two hums share one.

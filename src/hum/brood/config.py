@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
-from hum.brood.worker import WorkerError
+from hum.errors import WorkerError
 
 WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.worker import Worker, WorkerError
+from hum.errors import WorkerError
+from hum.interfaces import Worker
 
 # Connecting to an upstream is quick or it is not happening; fail fast so the
 # hum shows "upstream-unreachable" instead of a long silence.

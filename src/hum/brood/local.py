@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hum.brood.worker import NOTE, Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.errors import WorkerError
+from hum.interfaces import NOTE, Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

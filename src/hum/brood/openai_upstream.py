@@ -8,16 +8,8 @@ from typing import Any
 import aiohttp
 
 from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
-from hum.brood.worker import (
-    Delta,
-    Done,
-    ToolCall,
-    ToolSpec,
-    Turn,
-    Usage,
-    WorkerError,
-    WorkerEvent,
-)
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, ToolCall, ToolSpec, Turn, Usage, WorkerEvent
 
 # Cap on one reply, so a model that never emits a stop token still finishes.
 DEFAULT_MAX_TOKENS = 1024

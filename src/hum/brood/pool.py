@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hum.brood.transcript import plain
-from hum.brood.worker import Done, ToolSpec, Turn, Usage, Worker, WorkerError, WorkerEvent
+from hum.errors import WorkerError
+from hum.interfaces import Done, ToolSpec, Turn, Usage, Worker, WorkerEvent
 
 # A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
 # for workers whose state outlives the process (claude-cli derives its session

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from hum.brood.worker import Delta, Done, Turn, Usage, Worker, WorkerEvent
+from hum.interfaces import Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 # A reply long enough that "walk away mid-bloom" has a middle to walk away in.
 _WORDS = ["the", "hum", "keeps", "humming", "while", "you", "move", "between", "devices", "and", "every", "petal", "arrives", "once", "in", "wane", "order", "so", "the", "story", "reads", "the", "same", "on", "the", "phone", "as", "it", "did", "on", "the", "laptop"]

@@ -16,8 +16,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from hum.brood.worker import TOOL_CALL, ToolCall, Turn
 from hum.core.bloom import Bloom
+from hum.interfaces import TOOL_CALL, ToolCall, Turn
 
 # The text protocol's tool call block: how a model without native tools is
 # asked to call a tool, and how such a model reads a call made earlier.

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hum.core.bloom import Bloom, blooms
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
+from hum.errors import LogError
 from hum.wire.tones import PETAL_CHIS, Tone
 
 
-class HumError(Exception):
-    """An operation the hum's state does not allow; `qualifier` says which rule."""
-
-    def __init__(self, qualifier: str, message: str) -> None:
-        super().__init__(message)
-        self.qualifier = qualifier
-        self.message = message
-
-
 class Hum:
-    """One conversation: its petal log in wane order, its open bloom, its taps.
+    """One conversation: its petal log in wane order, its open bloom, its queued prompts.
 
     The same class serves the home (which authors petals with `append`) and
     every attached humd (which mirrors them with `receive`); a replica's log
-    is always the home's log from wane 1 up to its tip.
+    is always the home's log from wane 1 up to its tip. Taps are cursors the
+    hum reads its log for (`read`); who holds them is the node's business.
     """
 
     def __init__(
@@ -45,11 +38,9 @@ class Hum:
         self.home = home
         self.tracker = tracker
         self.petals: list[Petal] = []
-        self.taps: dict[str, Tap] = {}
         self.pending_prompts: deque[dict[str, Any]] = deque()
         self.home_tip = 0  # the home's tip as last heard (equals tip at the home)
         self._bloom_open = False
-        self.attached = False  # a replica: True once the home granted our attach
         for petal in petals:
             self.receive(petal)
         self.durable_tip = self.tip  # petals up to here are stored
@@ -76,18 +67,22 @@ class Hum:
         elif petal.closes_bloom:
             self._bloom_open = False
 
-    def append(self, chi: str, **body: Any) -> Petal:
-        """Author the next petal (home only); enforces prompt-opens, finish-closes."""
+    def append(self, chi: str, body: Mapping[str, Any]) -> Petal:
+        """Author the next petal (home only); enforces prompt-opens, finish-closes.
+
+        `body` is data: its keys are never taken as Python names, so a tone
+        may carry any field (`self`, `kwargs`...) and is stored as sent.
+        """
         if chi == "prompt" and self.bloom_open:
-            raise HumError("bloom-open", "a bloom is running; queue the prompt with offer_prompt")
+            raise LogError("bloom-open", "a bloom is running; queue the prompt with offer_prompt")
         if chi in ("chunk", "finish") and not self.bloom_open:
-            raise HumError("no-bloom", f"a {chi} needs an open bloom")
+            raise LogError("no-bloom", f"a {chi} needs an open bloom")
         if chi not in PETAL_CHIS:  # before the tick: a refused append must not burn a wane
-            raise HumError("not-a-petal", f"{chi!r} is not a petal chi")
+            raise LogError("not-a-petal", f"{chi!r} is not a petal chi")
         wane = self.tracker.tick(self.sigil)
         if wane != self.tip + 1:
-            raise HumError("wane-skew", f"tracker gave wane {wane} for a log at {self.tip}")
-        petal = Petal(self.sigil, wane, chi, body)
+            raise LogError("wane-skew", f"tracker gave wane {wane} for a log at {self.tip}")
+        petal = Petal(self.sigil, wane, chi, dict(body))
         self._add(petal)
         self.home_tip = wane
         return petal
@@ -97,23 +92,23 @@ class Hum:
         if petal.wane <= self.tip:
             return False
         if petal.wane != self.tip + 1:
-            raise HumError("gap", f"petal {petal.wane} arrived with the log at {self.tip}")
+            raise LogError("gap", f"petal {petal.wane} arrived with the log at {self.tip}")
         self.tracker.set(self.sigil, petal.wane)
         self._add(petal)
         self.home_tip = max(self.home_tip, petal.wane)
         return True
 
-    def offer_prompt(self, **body: Any) -> Petal | None:
+    def offer_prompt(self, body: Mapping[str, Any]) -> Petal | None:
         """Append the prompt now, or queue it until the open bloom closes."""
         if self.bloom_open:
-            self.pending_prompts.append(body)
+            self.pending_prompts.append(dict(body))
             return None
-        return self.append("prompt", **body)
+        return self.append("prompt", body)
 
     def next_prompt(self) -> Petal | None:
         """After a bloom closes: append the oldest queued prompt, if any."""
         if self.pending_prompts and not self.bloom_open:
-            return self.append("prompt", **self.pending_prompts.popleft())
+            return self.append("prompt", self.pending_prompts.popleft())
         return None
 
     def mark_durable(self, wane: int) -> None:
@@ -155,21 +150,46 @@ class Hum:
 
     # -- taps -------------------------------------------------------------
 
-    def attach(self, tap_id: str, since: int, owner: str, *, granted: bool) -> Tap:
-        """Open a tap that will receive every petal after `since`, once, in order."""
-        tap = Tap(tap_id, self.sigil, max(since, 0), owner)
-        if granted:
-            tap.grant(self.home_tip)
-        self.taps[tap_id] = tap
-        return tap
+    def read(self, tap: Tap, limit: int, upto: int | None = None) -> list[Tone]:
+        """Up to `limit` tones owed to `tap` now, in order (petals up to `upto`); advances its cursor."""
+        out: list[Tone] = []
+        if tap.ended:
+            return out
+        if tap.notices and not tap.granted:
+            # refused or lost before the grant: the notice is all there is to say
+            out.append(tap.notices.popleft()[1])
+            tap.ended = True
+            return out
+        if not tap.granted:
+            return out
+        if not tap.hello_sent:
+            out.append(self.hello(tap.granted_wane or 0))
+            tap.hello_sent = True
+        tip = self.tip if upto is None else min(upto, self.tip)
+        while len(out) < limit:
+            notice_at = tap.notices[0][0] if tap.notices else None
+            if notice_at is not None and notice_at <= tap.cursor:
+                _, tone, terminal = tap.notices.popleft()
+                out.append(tone)
+                if terminal:
+                    tap.ended = True
+                    break
+                continue
+            stop = tip if notice_at is None else min(tip, notice_at)
+            if tap.cursor >= stop:
+                break
+            for petal in self.since(tap.cursor, min(stop, tap.cursor + limit - len(out))):
+                out.append(petal.tone(self.sid))
+                tap.cursor = petal.wane
+        return out
 
-    def detach(self, tap_id: str) -> Tap | None:
-        return self.taps.pop(tap_id, None)
-
-    def grant_all(self, home_wane: int) -> list[Tap]:
-        """The home granted this replica: every waiting tap may now say hello."""
-        self.home_tip = max(self.home_tip, home_wane)
-        waiting = [t for t in self.taps.values() if not t.granted]
-        for tap in waiting:
-            tap.grant(home_wane)
-        return waiting
+    def owes(self, tap: Tap, upto: int | None = None) -> bool:
+        """True when `read(tap, ...)` would return something."""
+        if tap.ended:
+            return False
+        if tap.notices and (not tap.granted or tap.notices[0][0] <= tap.cursor):
+            return True
+        if not tap.granted:
+            return False
+        tip = self.tip if upto is None else min(upto, self.tip)
+        return not tap.hello_sent or tap.cursor < tip

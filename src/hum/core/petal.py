@@ -32,7 +32,10 @@ class Petal:
 
     def tone(self, sid: str) -> Tone:
         """The petal as it goes to a tap: body plus `sigil`, `sid` and `wane`."""
-        return Tone(chi=self.chi, sigil=self.sigil, sid=sid, wane=self.wane, **self.body)
+        tone = Tone(chi=self.chi, sigil=self.sigil, sid=sid, wane=self.wane)
+        for key, value in self.body.items():  # data, never keyword arguments; the envelope wins
+            tone.setdefault(key, value)
+        return tone
 
     @classmethod
     def from_tone(cls, tone: dict[str, Any]) -> Petal:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hum.ensemble.identity import IdentityError
-from hum.ensemble.pairing import PairingError
+from hum.errors import IdentityError, PairingError
 
 if TYPE_CHECKING:
     from hum.daemon.run import Daemon

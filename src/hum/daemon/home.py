@@ -13,13 +13,13 @@ import platformdirs
 
 from hum.ensemble.identity import (
     Identity,
-    IdentityError,
     OperatorKey,
     SiblingCheck,
     atomic_write,
     load_revocations,
     save_revocations,
 )
+from hum.errors import IdentityError
 
 OPERATOR_KEY_FILE = "operator.key"
 PEERS_FILE = "peers.json"

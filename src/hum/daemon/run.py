@@ -17,9 +17,10 @@ from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.home import Home
 from hum.daemon.pairing import PairingDesk
-from hum.ensemble.identity import HumdId, IdentityError
+from hum.ensemble.identity import HumdId
 from hum.ensemble.tcp import TlsTransport, split_address
-from hum.humd import Humd
+from hum.errors import IdentityError
+from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.http import make_app
 from hum.surfaces.thrum import ThrumServer, default_socket_path

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hum.wire.tones import Tone, error_tone
+from hum.errors import RouteError
 
 ROUTE_QUALIFIERS = ("identity-mismatch", "unknown-hum", "no-route")
-
-
-class RouteError(Exception):
-    """A tone that cannot be routed; answered as `error` `code:"route-error"`."""
-
-    def __init__(self, qualifier: str, message: str, rid: Any = None) -> None:
-        super().__init__(message)
-        self.qualifier = qualifier
-        self.message = message
-        self.rid = rid
-
-    def tone(self, **fields: Any) -> Tone:
-        return error_tone("route-error", self.qualifier, self.message, rid=self.rid, **fields)
 
 
 class Ensemble:
@@ -27,17 +14,21 @@ class Ensemble:
 
     def __init__(self, me: str) -> None:
         self.me = me
-        self._peers: dict[str, float] = {}  # peer -> time linked
+        self._peers: dict[str, tuple[float, Any]] = {}  # peer -> (time linked, its link's owner)
         self._directory: dict[str, dict[str, Any]] = {}  # sigil -> hum summary
 
     # -- peers -------------------------------------------------------------
 
-    def link_up(self, peer: str, now: float) -> bool:
-        """Record a live link; False when the peer was already linked (one entry per peer)."""
+    def link_up(self, peer: str, now: float, owner: Any = None) -> bool:
+        """Record a live link and whoever stands for it; False when the peer was already linked."""
         if peer in self._peers:
             return False
-        self._peers[peer] = now
+        self._peers[peer] = (now, owner)
         return True
+
+    def owner(self, peer: str) -> Any:
+        """Whoever stands for the live link to `peer` (the node's tap owner)."""
+        return self._peers[peer][1]
 
     def link_down(self, peer: str) -> bool:
         return self._peers.pop(peer, None) is not None

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hum.errors import IdentityError
+
 _T = TypeVar("_T")
 
 __all__ = [
@@ -98,15 +100,6 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DEVICE_KEY_FILE = "device.key"
 _DEVICE_CERT_FILE = "device.crt"
 _OPERATOR_CERT_FILE = "operator.crt"
-
-
-class IdentityError(Exception):
-    """An identity that does not check out; `qualifier` says why."""
-
-    def __init__(self, qualifier: str, message: str) -> None:
-        super().__init__(f"{qualifier}: {message}")
-        self.qualifier = qualifier
-        self.message = message
 
 
 class HumdId(str):

@@ -15,16 +15,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from hum.ensemble.identity import (
-    HUMD_ID_PREFIX,
-    DeviceCertificate,
-    HumdId,
-    Identity,
-    IdentityError,
-    SiblingCheck,
-)
-from hum.wire.framing import DEFAULT_MAX_LINE, BadTone, LineDecoder, encode
-from hum.wire.tones import PROTO_VERSION, Tone, error_tone
+from hum.ensemble.identity import HUMD_ID_PREFIX, DeviceCertificate, HumdId, Identity, SiblingCheck
+from hum.errors import BadTone, IdentityError, RouteError
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
+from hum.wire.tones import PROTO_VERSION, Tone, is_petal
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +39,10 @@ TIMER_SLACK = 1e-6
 
 HANDSHAKE_CHIS = frozenset({"link-hello", "link-proof"})
 
+# On a link, `from` names the sending humd (PROTOCOL.md), so a petal's own
+# `from` (where its prompt entered) travels under this key instead.
+PETAL_FROM = "petalFrom"
+
 
 @dataclass(frozen=True)
 class LinkUp:
@@ -55,9 +53,17 @@ class LinkUp:
 
 @dataclass(frozen=True)
 class ToneIn:
-    """A tone from the authenticated peer."""
+    """A tone from the authenticated peer, in its link envelope (`from` is the peer)."""
 
     tone: Tone
+
+    @property
+    def content(self) -> Tone:
+        """The tone out of its envelope: no `from`/`to`, a petal's own `from` restored."""
+        out = Tone({k: v for k, v in self.tone.items() if k not in ("from", "to")})
+        if PETAL_FROM in out:
+            out["from"] = out.pop(PETAL_FROM)
+        return out
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,14 @@ class Link:
         self._out += encode(tone)
 
     def send(self, tone: dict[str, Any]) -> None:
-        """Queue a tone to the peer; only once the link is up."""
+        """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up."""
         if self.state != "up":
             raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
-        self._write(dict(tone))
+        out = dict(tone)
+        if is_petal(out) and "from" in out:
+            out[PETAL_FROM] = out.pop("from")
+        out["to"] = self.peer
+        self._write(out)
 
     def receive_data(self, data: bytes, now: float) -> list[LinkEvent]:
         if self.state == "closed":
@@ -141,7 +151,7 @@ class Link:
             if isinstance(item, BadTone):
                 log.warning("bad tone on link from %s: %s", self.peer, item.message)
                 if self.state == "up":
-                    self._write(item.reply())
+                    self._write(item.tone())
                 else:
                     events.append(self._refuse("bad-handshake", item.message))
                 continue
@@ -194,7 +204,7 @@ class Link:
     def _refuse(self, qualifier: str, message: str) -> LinkDown:
         """Tell the peer why (as a route error) and end the link before any hum tone."""
         log.warning("refusing link: %s", message)
-        self._write(error_tone("route-error", "identity-mismatch", message, detail=qualifier))
+        self._write(RouteError("identity-mismatch", message).tone(detail=qualifier))
         return self._close("identity-mismatch", message)
 
     def _on_tone(self, tone: Tone) -> list[LinkEvent]:
@@ -211,6 +221,9 @@ class Link:
                 tone.get("from"),
                 self.peer,
             )
+            return []
+        if tone.get("to") not in (None, self.me):
+            log.warning("dropped %s addressed to %s", tone.chi, tone.get("to"))
             return []
         if tone.chi == "heartbeat":
             return []
@@ -257,3 +270,4 @@ class Link:
                 self._close(str(tone.get("qualifier", "refused")), str(tone.get("message", "")))
             ]
         return [self._refuse("no-handshake", f"{tone.chi!r} before the link handshake finished")]
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from hum.ensemble.transport import Connection, OnConnection, Transport
+from hum.interfaces import Connection, OnConnection, Transport
 
 
 class _Direction:

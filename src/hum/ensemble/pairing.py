@@ -47,12 +47,12 @@ from hum.ensemble.identity import (
     DeviceKey,
     HumdId,
     Identity,
-    IdentityError,
     OperatorCertificate,
     OperatorKey,
     SiblingCheck,
     check_name,
 )
+from hum.errors import IdentityError, PairingError
 
 __all__ = [
     "PAIRING_CODE_BITS",
@@ -122,15 +122,6 @@ QUALIFIERS = frozenset(
         "aborted",  # the peer gave up for a reason it did not name in our vocabulary
     }
 )
-
-
-class PairingError(Exception):
-    """A pairing that failed; `qualifier` says why."""
-
-    def __init__(self, qualifier: str, message: str = "") -> None:
-        super().__init__(f"{qualifier}: {message}" if message else qualifier)
-        self.qualifier = qualifier
-        self.message = message
 
 
 @dataclass

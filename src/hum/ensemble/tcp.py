@@ -8,9 +8,10 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 
-from hum.ensemble.identity import Identity, IdentityError, SiblingCheck
+from hum.ensemble.identity import Identity, SiblingCheck
 from hum.ensemble.tls import client_context, peer_identity, server_context
-from hum.ensemble.transport import Connection, OnConnection, Transport
+from hum.errors import IdentityError
+from hum.interfaces import Connection, OnConnection, Transport
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,10 @@ from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.memory import MemoryNetwork
-from hum.humd import Humd, NestlerSession
+from hum.node.humd import Humd
+from hum.node.session import NestlerSession
 from hum.store.sqlite import SqliteStore
+from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone, rid
 
 # Waits in the sim are on virtual time: generous, yet a hang still fails fast.
@@ -30,13 +32,18 @@ class Seen:
 
 @dataclass
 class SimNestler:
-    """A synthetic nestler attached to one humd; records every tone it receives."""
+    """A synthetic nestler attached to one humd; records every tone it receives.
+
+    It speaks NDJSON bytes through the same session, line decoder and
+    encoder as a thrum socket client; only the socket is left out.
+    """
 
     humd: Humd
     session: NestlerSession
     seen: list[Seen] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _reader: asyncio.Task[None] | None = None
+    _decoder: LineDecoder = field(default_factory=LineDecoder)
 
     def start(self) -> SimNestler:
         self._reader = asyncio.create_task(self._read())
@@ -44,16 +51,20 @@ class SimNestler:
 
     async def _read(self) -> None:
         while True:
-            tones = await self.session.next_tones()
+            data = await self.session.next_bytes()
             now = asyncio.get_running_loop().time()
-            self.seen.extend(Seen(now, t) for t in tones)
+            self.seen.extend(Seen(now, t) for t in self._decoder.receive_data(data) if isinstance(t, Tone))
             self._arrived.set()
             self._arrived = asyncio.Event()
 
     def send(self, chi: str, **fields: Any) -> Tone:
         tone = Tone.make(chi, rid=fields.pop("rid", None) or rid(), **fields)
-        self.session.receive(tone)
+        self.session.feed(encode(tone))
         return tone
+
+    def send_bytes(self, data: bytes) -> None:
+        """Raw bytes, as a client on the thrum socket might write them (partial lines, junk)."""
+        self.session.feed(data)
 
     async def wait_for(self, predicate: Callable[[Tone], bool], *, after: int = 0, timeout: float = DEFAULT_WAIT) -> Seen:
         """The first tone (from index `after`) matching `predicate`, waiting for it if need be."""

@@ -13,7 +13,7 @@ from typing import Any
 from hum.core.drone import Drone
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
 from hum.ensemble.link import LINK_TIMEOUT, NONCE_BYTES, proof_payload
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
@@ -177,8 +177,8 @@ async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
         fin3 = (await ai.wait_for(lambda t: t.chi == "finish", after=mark_p)).tone
         timeline.note("phone", f"third bloom, driven from the phone alone, finished at wane {fin3['wane']}")
         out["hum_lives_on_from_phone"] = Criterion(
-            not home.taps.get(oc.session.name) and fin3["usage"]["output_tokens"] > 0 and len(home.taps) == 1,
-            {"home_taps": sorted(t.owner for t in home.taps.values()), "wane": fin3["wane"]},
+            [t.owner.name for t in laptop.router.taps.of_hum(sg)] == [phone.id] and fin3["usage"]["output_tokens"] > 0,
+            {"home_taps": sorted(t.owner.name for t in laptop.router.taps.of_hum(sg)), "wane": fin3["wane"]},
         )
         peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
         out["peers_listed_throughout_no_stale"] = Criterion(
@@ -354,7 +354,7 @@ async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criteri
             leaked = [t for t in heard if t.get("sigil") == sg or t.chi in ("chunk", "prompt", "finish", "hello", "hums")]
             refused_ok = bool(refusals) and heard[refusals[0]].get("qualifier") == "identity-mismatch"
             out[f"identity_mismatch_{name}"] = Criterion(
-                refused_ok and not after and not leaked and laptop.peers() == [] and all(not t.owner.startswith("peer:") for t in laptop.hums[sg].taps.values()),
+                refused_ok and not after and not leaked and laptop.peers() == [] and all(not t.owner.is_peer for t in laptop.router.taps.of_hum(sg)),
                 {"refusal": heard[refusals[0]].get("qualifier") if refusals else None, "tones_after_refusal": len(after), "hum_tones_leaked": len(leaked)},
             )
             timeline.note("laptop", f"{name}: refused ({heard[refusals[0]].get('detail') if refusals else 'NOT refused'})")

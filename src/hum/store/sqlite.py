@@ -19,6 +19,7 @@ from pathlib import Path
 from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
+from hum.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ CREATE TABLE IF NOT EXISTS petals (
 """
 
 
-class StoreError(Exception):
-    """The store cannot be opened or written; the message names the file."""
-
-
 class SqliteStore:
     """Hums and their petals in one SQLite file; commits batched, durability reported back."""
 
@@ -59,7 +56,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the hum store {path}: {exc}") from exc
+            raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[Hum, Petal]] = []
         self._hums: list[Hum] = []
         self._wake = asyncio.Event()
@@ -70,7 +67,7 @@ class SqliteStore:
         try:
             return self._load(tracker)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read the hum store {self.path}: {exc}") from exc
+            raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def _load(self, tracker: WaneTracker) -> list[Hum]:
         hums = []
@@ -102,8 +99,8 @@ class SqliteStore:
         self._pending.append((hum, petal))
         self._wake.set()
 
-    async def flush(self) -> None:
-        """Commit everything appended so far and report it durable."""
+    def flush(self) -> None:
+        """Commit everything appended so far and report it durable (blocks for one commit)."""
         if not self._pending:
             return
         batch, self._pending = self._pending, []
@@ -135,7 +132,7 @@ class SqliteStore:
             await asyncio.sleep(max(0.0, last + COMMIT_INTERVAL - loop.time()))
             last = loop.time()
             try:
-                await self.flush()
+                self.flush()
             except sqlite3.Error as exc:
                 log.error("store: commit failed, will retry: %s", exc)
 

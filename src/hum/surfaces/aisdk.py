@@ -32,7 +32,7 @@ from hum.surfaces.http import (
 from hum.wire.tones import Tone
 
 if TYPE_CHECKING:
-    from hum.humd import Humd
+    from hum.node.humd import Humd
 
 # The header the AI SDK client checks to know it is reading a UI message stream.
 UI_STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "Connection": "keep-alive"}

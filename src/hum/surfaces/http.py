@@ -26,7 +26,7 @@ from aiohttp import web
 from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, sigil
 
 if TYPE_CHECKING:
-    from hum.humd import Humd
+    from hum.node.humd import Humd
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ from hum.wire.tones import Tone
 
 if TYPE_CHECKING:
     from hum.core.hum import Hum
-    from hum.humd import Humd
+    from hum.node.humd import Humd
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from hum.humd import Humd
+from hum.node.humd import Humd
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
 from hum.wire.tones import PROTO_VERSION, Tone, rid
 
@@ -62,12 +62,10 @@ class ThrumServer:
         if task is not None:
             self._serving[task] = writer
         session = self.humd.open_nestler(f"thrum-{self._count}")
-        decoder = LineDecoder(self.max_line)
 
         async def pump_out() -> None:
             while True:
-                tones = await session.next_tones()
-                writer.write(b"".join(encode(t) for t in tones))
+                writer.write(await session.next_bytes())
                 await writer.drain()
 
         sender = asyncio.create_task(pump_out())
@@ -76,8 +74,7 @@ class ThrumServer:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     break
-                for item in decoder.receive_data(data):
-                    session.receive(item)
+                session.feed(data)
         except (ConnectionError, OSError):
             pass
         finally:

@@ -23,7 +23,7 @@ from hum.surfaces.http import (
 )
 
 if TYPE_CHECKING:
-    from hum.humd import Humd
+    from hum.node.humd import Humd
 
 WEB_DIR = Path(__file__).parent / "web"
 # A prompt typed on a phone is short; anything longer is a paste gone wrong.

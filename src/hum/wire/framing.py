@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from hum.wire.tones import CHIS, Tone, error_tone
+from hum.errors import BadTone
+from hum.wire.tones import CHIS, Tone
 
 # PROTOCOL.md's default; large enough for a long prompt with its system text.
 DEFAULT_MAX_LINE = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class BadTone:
-    """A line that is not a valid tone; answer it with `reply()` and carry on."""
-
-    qualifier: str
-    message: str
-    rid: Any = None
-
-    def reply(self) -> Tone:
-        return error_tone("bad-tone", self.qualifier, self.message, rid=self.rid)
 
 
 def _not_json_constant(name: str) -> Any:

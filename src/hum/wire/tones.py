@@ -69,6 +69,6 @@ def is_past_dusk(tone: Tone, now_ms: float) -> bool:
     return isinstance(dusk, int | float) and not isinstance(dusk, bool) and now_ms > dusk
 
 
-def error_tone(code: str, qualifier: str, message: str, **fields: Any) -> Tone:
-    """An `error` tone: `code` is the family (`bad-tone`, `route-error`, ...), `qualifier` the reason."""
-    return Tone.make("error", code=code, qualifier=qualifier, message=message, **fields)
+def is_petal(tone: dict[str, Any]) -> bool:
+    """True for a tone that is an appended petal (it has a `wane`), not a request or a notice."""
+    return tone.get("chi") in PETAL_CHIS and "wane" in tone

@@ -1,17 +1,98 @@
-"""The contract every brood worker kind implements.
+"""The contracts the node is built on: clock, store, transport and worker.
 
-A worker turns a hum's transcript into a stream of deltas and one `Done`.
-The transcript belongs to the hum, not the worker, so the same hum can be
-continued on another worker kind at any bloom.
+Each is an abstract shape with more than one implementation (the sim's and
+the daemon's clock and transport; SQLite in memory or in the home; the brood's
+worker kinds), so the node depends on these and never on a concrete one.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
+
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.core.wane import WaneTracker
+
+# -- clock -----------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Time as the node reads it: a monotonic clock for deadlines, a wall clock for `dusk`."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (the event loop's; virtual in the sim)."""
+
+    def wall_ms(self) -> float:
+        """Milliseconds since the epoch: `dusk` is an absolute time, comparable across devices."""
+
+
+# -- store -----------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """Where petals become durable before any tap sees them (SQLite in the home, or in memory)."""
+
+    on_durable: Callable[[Hum, int], None]
+
+    def save_hum(self, hum: Hum) -> None: ...
+
+    def append(self, hum: Hum, petal: Petal) -> None: ...
+
+    def flush(self) -> None:
+        """Commit everything appended so far and report it durable."""
+
+    def load(self, tracker: WaneTracker) -> list[Hum]: ...
+
+    async def run(self) -> None:
+        """Commit appended petals until cancelled, reporting them through `on_durable`."""
+
+
+# -- transport -------------------------------------------------------------------
+
+
+class Connection(ABC):
+    """One byte stream to a peer humd (a TCP+TLS socket, or an in-memory pipe)."""
+
+    # HumdId the transport itself authenticated (TLS), or None (in-memory).
+    peer_humd_id: str | None = None
+
+    @abstractmethod
+    async def read(self) -> bytes:
+        """Next bytes; b"" at a clean end; raises ConnectionError on a reset."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    async def drain(self) -> None:
+        """Wait until the peer is keeping up (backpressure)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+OnConnection = Callable[[Connection], Awaitable[None]]
+
+
+class Transport(ABC):
+    """Listens for and dials connections between humds."""
+
+    @abstractmethod
+    async def listen(self, on_connection: OnConnection) -> str:
+        """Start accepting; returns the address peers dial."""
+
+    @abstractmethod
+    async def connect(self, address: str) -> Connection: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+# -- worker ----------------------------------------------------------------------
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -89,21 +170,6 @@ TOOL_CALL = "tool_call"
 # A tool as a worker is offered it: an OpenAI-style function spec,
 # `{"type": "function", "function": {"name", "description", "parameters"}}`.
 ToolSpec = dict[str, Any]
-
-
-class WorkerError(Exception):
-    """A bloom that could not run; becomes an `error` petal with this qualifier.
-
-    Qualifiers in use: `unknown-model`, `worker-crash`, `worker-stall`,
-    `brood-full`, `model-missing`, `model-load`, `upstream-unreachable`,
-    `upstream-auth`, `upstream-error`, `upstream-timeout`, `claude-missing`,
-    `claude-error`.
-    """
-
-    def __init__(self, qualifier: str, message: str) -> None:
-        super().__init__(message)
-        self.qualifier = qualifier
-        self.message = message
 
 
 class Worker(ABC):

@@ -1,0 +1,68 @@
+"""What the router asks its shell to do: plain records, carried out in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.node.owners import Owner
+
+
+@dataclass(frozen=True)
+class Wake:
+    """`owner` has tones to pull (`Router.pull`)."""
+
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class Persist:
+    """Store `petal`; the store reports it durable (`Router.durable`) before any tap sees it."""
+
+    hum: Hum
+    petal: Petal
+
+
+@dataclass(frozen=True)
+class SaveHum:
+    """Record a hum (its sigil, sid, nest and home) in the store."""
+
+    hum: Hum
+
+
+@dataclass(frozen=True)
+class StartBloom:
+    """Run blooms for hum `sigil` until `Router.bloom_request` says there is none."""
+
+    sigil: str
+
+
+@dataclass(frozen=True)
+class CancelBloom:
+    """Stop the running bloom of `sigil` at the worker."""
+
+    sigil: str
+
+
+@dataclass(frozen=True)
+class CutLink:
+    """Say goodbye on the link `owner` stands for and close it (duplicate, revoked)."""
+
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class PeersChanged:
+    """The set of linked peers changed: whoever waits on `peers()` looks again."""
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A device was revoked here (with the operator's signature, hex, when there is one): record it."""
+
+    humd_id: str
+    signature: str | None
+
+
+Effect = Wake | Persist | SaveHum | StartBloom | CancelBloom | CutLink | PeersChanged | Revoked

@@ -1,0 +1,38 @@
+"""Owners: whoever a humd delivers tones to, a nestler session or a linked peer humd."""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+
+from hum.wire.tones import Tone
+
+
+class OwnerKind(Enum):
+    """What is on the other end: a client of this humd, or another humd of the ensemble."""
+
+    NESTLER = "nestler"
+    PEER = "peer"
+
+
+class Owner:
+    """One receiver of tones: its taps live in the router's `TapBook`, its replies in `outbox`.
+
+    Compared by identity: a peer that relinks is a new owner, so nothing
+    meant for the old link can leak onto the new one.
+    """
+
+    def __init__(self, kind: OwnerKind, name: str) -> None:
+        self.kind = kind
+        self.name = name  # a nestler's session name, or the peer's HumdId
+        self.bee = name  # who a nestler says it is (its hello's `bee`); a prompt's `from`
+        self.greeted = False  # a nestler said hello
+        self.closed = False
+        self.outbox: deque[Tone] = deque()  # replies and notices, sent before tap tones
+
+    @property
+    def is_peer(self) -> bool:
+        return self.kind is OwnerKind.PEER
+
+    def __repr__(self) -> str:
+        return f"Owner({self.kind.value}, {self.name[:16]})"

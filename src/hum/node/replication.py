@@ -1,0 +1,162 @@
+"""Replication: attaching to hums wherever they live, seeking unknown sigils, mirroring a home's petals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.errors import BadTone, LogError, RouteError
+from hum.node.effects import SaveHum
+from hum.node.owners import Owner
+from hum.node.state import NodeState, Replica, Seek
+from hum.wire.tones import Tone
+
+log = logging.getLogger(__name__)
+
+
+class Replication(NodeState):
+    """Taps on hums homed elsewhere: the replica's attach, the home's grant, the petals that follow."""
+
+    def _attach(self, owner: Owner, sg: str, since: int, rid: Any = None) -> None:
+        """Open `owner`'s tap on hum `sg` from `since`, wherever the hum lives."""
+        hum = self.hums.get(sg)
+        if hum is not None and hum.home == self.me:
+            self._open_tap(hum, owner, since, granted=True)
+            return
+        if hum is None and self.ensemble.lookup(sg) is None:
+            self._seek(owner, sg, since, rid)
+            return
+        home = hum.home if hum is not None else self.ensemble.home_of(sg, rid)
+        if not self.ensemble.is_linked(home):
+            raise RouteError("no-route", f"hum {sg} lives on {home[:8]}, which is not linked", rid)
+        hum = self._replica_hum(sg)
+        replica = self.replicas.setdefault(sg, Replica())
+        tap = self._open_tap(hum, owner, since, granted=False)
+        if replica.requested and replica.granted:
+            tap.grant(hum.home_tip)
+        elif not replica.requested:
+            replica.requested, replica.granted = True, False
+            self._send(home, Tone.make("attach", sigil=sg, since=hum.tip, rid=rid))
+
+    def _seek(self, owner: Owner, sg: str, since: int, rid: Any) -> None:
+        """A sigil not in the directory (yet): ask every linked peer; its home answers hello.
+
+        Announcements travel one link latency behind a mint, and a sigil may be
+        typed in from anywhere, so an unknown sigil is a question, not an error.
+        """
+        peers = self.peers()
+        if not peers:
+            raise RouteError("unknown-hum", f"no humd in the ensemble hosts hum {sg}", rid)
+        seek = self.seeks.get(sg)
+        if seek is None:
+            seek = self.seeks[sg] = Seek(set(peers))
+            for peer in peers:
+                self._send(peer, Tone.make("attach", sigil=sg, since=0, rid=rid))
+        seek.waiting.append((owner, since, rid))
+
+    def _sought(self, peer: str, tone: Tone) -> bool:
+        """A peer answered our search for a sigil; True if the tone was about one."""
+        sg = str(tone.get("sigil"))
+        seek = self.seeks.get(sg)
+        if seek is None:
+            return False
+        if tone.chi == "hello":
+            del self.seeks[sg]
+            self.ensemble.learn([{"sigil": sg, "sid": tone.get("sid"), "home": peer, "wane": tone.get("wane")}], via=peer)
+            hum = self._replica_hum(sg)
+            hum.sid = str(tone.get("sid", ""))
+            replica = self.replicas.setdefault(sg, Replica())
+            replica.requested = replica.granted = True
+            for owner, since, _ in seek.waiting:
+                if not owner.closed:
+                    self._open_tap(hum, owner, since, granted=False)
+            if not self.taps.watched(sg):  # everyone who asked has gone: stop the replication at once
+                replica.requested = False
+                self._send(peer, Tone(chi="detach", sigil=sg))
+                return True
+            self._grant_waiting(hum, int(tone.get("wane", 0)))
+            return True
+        seek.asked.discard(peer)
+        if not seek.asked:
+            del self.seeks[sg]
+            for owner, _, rid in seek.waiting:
+                self._reply(owner, RouteError("unknown-hum", f"no humd in the ensemble hosts hum {sg}", rid).tone(sigil=sg))
+        return True
+
+    def _grant_waiting(self, hum: Hum, home_wane: int) -> None:
+        """The home granted this replica: every waiting tap may now say hello."""
+        hum.home_tip = max(hum.home_tip, home_wane)
+        for tap in self.taps.of_hum(hum.sigil):
+            if not tap.granted:
+                tap.grant(home_wane)
+                self._wake(tap.owner)
+
+    def _replica_hum(self, sg: str) -> Hum:
+        hum = self.hums.get(sg)
+        if hum is None:
+            entry = self.ensemble.lookup(sg) or {}
+            hum = self.hums[sg] = Hum(sg, str(entry.get("sid", "")), str(entry.get("nest", "")), str(entry["home"]), self.tracker)
+            self._emit(SaveHum(hum))
+        return hum
+
+    def _detach(self, owner: Owner, sg: str) -> None:
+        seek = self.seeks.get(sg)
+        if seek is not None:
+            seek.waiting = [w for w in seek.waiting if w[0] is not owner]
+        self._drop_tap(owner, sg)
+
+    def _peer_attach(self, peer: str, tone: Tone) -> None:
+        sg = tone.get("sigil")
+        hum = self.hums.get(sg) if isinstance(sg, str) else None
+        if hum is None or hum.home != self.me:
+            raise RouteError("unknown-hum", f"hum {sg} is not homed on {self.me[:8]}", tone.get("rid"))
+        since = tone.get("since", 0)
+        ok = isinstance(since, int) and not isinstance(since, bool) and since >= 0
+        self._open_tap(hum, self.ensemble.owner(peer), since if ok else 0, granted=True)
+
+    def _peer_detach(self, peer: str, tone: Tone) -> None:
+        sg = tone.get("sigil")
+        if isinstance(sg, str):
+            self._drop_tap(self.ensemble.owner(peer), sg)
+
+    def _replica_granted(self, peer: str, tone: Tone) -> None:
+        if self._sought(peer, tone):
+            return
+        hum = self.hums.get(str(tone.get("sigil")))
+        if hum is None or hum.home != peer:
+            return
+        hum.sid = str(tone.get("sid", hum.sid))
+        self.replicas.setdefault(hum.sigil, Replica()).granted = True
+        wane = tone.get("wane", 0)
+        self._grant_waiting(hum, wane if isinstance(wane, int) else 0)
+
+    def _replica_petal(self, peer: str, tone: Tone) -> None:
+        hum = self.hums.get(str(tone.get("sigil")))
+        if hum is None or hum.home != peer:
+            log.warning("petal for %s from %s, which is not its home", tone.get("sigil"), peer[:8])
+            return
+        try:
+            petal = Petal.from_tone(tone)
+            if hum.receive(petal):
+                self._appended(hum, petal)
+        except LogError as exc:
+            # a gap: ask the home again from what we hold; wane dedups the overlap
+            log.warning("%s; re-attaching %s from %d", exc.message, hum.sigil, hum.tip)
+            self._send(peer, Tone(chi="attach", sigil=hum.sigil, since=hum.tip))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadTone("bad-petal", f"malformed petal: {exc}") from exc
+
+    def _route_refused(self, peer: str, tone: Tone) -> None:
+        """The home refused our attach or prompt: tell the local taps waiting on it."""
+        if self._sought(peer, tone):
+            return
+        hum = self.hums.get(str(tone.get("sigil")))
+        if hum is None:
+            return
+        self.replicas.pop(hum.sigil, None)
+        for tap in self.taps.of_hum(hum.sigil):
+            if not tap.granted and not tap.owner.is_peer:
+                tap.notify(Tone(tone), hum.tip, terminal=True)
+                self._wake(tap.owner)

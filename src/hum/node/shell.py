@@ -1,0 +1,44 @@
+"""What the shell's helpers (sessions, link runners, the bloom runner) may ask of the shell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from hum.brood.pool import Brood
+from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.interfaces import Transport
+from hum.node.effects import Effect
+from hum.node.owners import Owner
+from hum.node.router import Router
+from hum.wire.tones import Tone
+
+
+class Shell(Protocol):
+    """The asyncio side of a humd, as its helpers see it (`Humd` is the one implementation)."""
+
+    router: Router
+    name: str
+    identity: Identity
+    check: SiblingCheck
+    transport: Transport
+    brood: Brood
+    max_line: int
+    stopping: bool
+
+    def apply(self, effects: list[Effect]) -> None:
+        """Carry out what the router decided."""
+
+    async def next_tones(self, owner: Owner) -> list[Tone]:
+        """Wait until `owner` is owed something, then take it."""
+
+    def close_owner(self, owner: Owner) -> None: ...
+
+    def loop_time(self) -> float: ...
+
+    def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None]) -> Owner | None:
+        """A link proved `peer`; its owner, or None when it duplicates a live link."""
+
+    def link_tone(self, owner: Owner, tone: Tone) -> None: ...
+
+    def link_ended(self, owner: Owner | None) -> None: ...

@@ -1,0 +1,115 @@
+"""What one humd knows, and the router's ways of saying what must happen (effects, replies, sends)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from hum.core.drone import Drone
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.core.tap import Tap
+from hum.core.wane import WaneTracker
+from hum.ensemble.ensemble import Ensemble
+from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.interfaces import Clock
+from hum.node.effects import Effect, Persist, Wake
+from hum.node.owners import Owner
+from hum.node.taps import TapBook
+from hum.wire.tones import Tone
+
+
+@dataclass
+class Replica:
+    """This humd's mirror of a hum homed elsewhere: did we ask the home, did it grant."""
+
+    requested: bool = False  # an attach went to the home and no detach since
+    granted: bool = False  # the home said hello: its petals are flowing to us
+
+
+@dataclass
+class Seek:
+    """A sigil asked of every peer because no directory entry names its home (yet)."""
+
+    asked: set[str]
+    waiting: list[tuple[Owner, int, Any]] = field(default_factory=list)  # (owner, since, rid)
+
+
+class NodeState:
+    """Each fact once: hums (the logs), taps, replicas, searches, peers (in the ensemble), revocations.
+
+    Input methods of the router collect effects here and hand them over with
+    `_done()`; a tone for an owner waits in its outbox until the shell pulls.
+    """
+
+    def __init__(self, identity: Identity, check: SiblingCheck, clock: Clock, *, nest: str = "local") -> None:
+        self.identity = identity
+        self.check = check
+        self.clock = clock
+        self.me: HumdId = identity.humd_id
+        self.nest = nest
+        self.tracker = WaneTracker()
+        self.hums: dict[str, Hum] = {}
+        self.ensemble = Ensemble(self.me)  # linked peers (each with its owner) and the directory
+        self.drone = Drone()
+        self.taps = TapBook()
+        self.replicas: dict[str, Replica] = {}
+        self.seeks: dict[str, Seek] = {}
+        self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
+        self._names = itertools.count(1)
+        self._effects: list[Effect] = []
+        self._woken: dict[Owner, None] = {}
+
+    def _emit(self, effect: Effect) -> None:
+        self._effects.append(effect)
+
+    def _wake(self, owner: Owner) -> None:
+        self._woken[owner] = None
+
+    def _done(self) -> list[Effect]:
+        out = self._effects + [Wake(o) for o in self._woken if not o.closed]
+        self._effects, self._woken = [], {}
+        return out
+
+    def _reply(self, owner: Owner, tone: Tone) -> None:
+        owner.outbox.append(tone)
+        self._wake(owner)
+
+    def _send(self, peer: str, tone: Tone) -> None:
+        """Queue `tone` for `peer`; the ensemble refuses it (RouteError) if `peer` is not linked."""
+        self._reply(self.ensemble.owner(self.ensemble.route(Tone(tone, to=peer))), tone)
+
+    def list_hums(self) -> list[dict[str, Any]]:
+        """Every hum this humd knows: its own, mirrored ones, and those its peers announced."""
+        seen = {s: h.summary() for s, h in self.hums.items() if h.home == self.me or h.tip}
+        for entry in self.ensemble.directory():
+            seen.setdefault(entry["sigil"], entry)
+        return [seen[s] for s in sorted(seen)]
+
+    def peers(self) -> list[str]:
+        return self.ensemble.peers()
+
+    def _appended(self, hum: Hum, petal: Petal) -> None:
+        """A petal joined the log (authored here or mirrored): the store makes it durable first."""
+        self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open)
+        self._emit(Persist(hum, petal))
+
+    def _open_tap(self, hum: Hum, owner: Owner, since: int, *, granted: bool) -> Tap:
+        self._drop_tap(owner, hum.sigil)
+        tap = self.taps.open(owner, hum.sigil, since)
+        if granted:
+            tap.grant(hum.home_tip)
+        self._wake(owner)
+        return tap
+
+    def _drop_tap(self, owner: Owner, sg: str) -> None:
+        if self.taps.drop(owner, sg) is None:
+            return
+        hum = self.hums.get(sg)
+        replica = self.replicas.get(sg)
+        if hum is not None and hum.home != self.me and replica and replica.requested and not self.taps.watched(sg):
+            # nobody here watches it any more: stop the home replicating to us
+            replica.requested = False
+            if self.ensemble.is_linked(hum.home):
+                self._send(hum.home, Tone(chi="detach", sigil=sg))
