@@ -304,8 +304,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
 def cmd_join(args: argparse.Namespace) -> int:
     from hum.daemon.pairing import join
-    from hum.ensemble.tcp import split_address
     from hum.errors import PairingError
+    from hum.wire.addresses import split_address
 
     home = _home(args)
     try:
@@ -353,11 +353,11 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.real:
-        from hum.daemon.roam_real import report as real_report
+        from hum.demo.roam_real import report as real_report
 
         result, lines = real_report(rtt=args.rtt / 1000.0)
     else:
-        from hum.sim.roam import report
+        from hum.demo.roam import report
 
         result, timeline = report(rtt=args.rtt / 1000.0)
         lines = [f"\n[bold]{what}[/]" if who == "--" else f"{t:9.1f} ms  {who:7}  {what}" for t, who, what in timeline.lines]

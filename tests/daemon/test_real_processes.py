@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hum.daemon.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_real
+from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_real
 from hum.wire.tones import Tone
 
 HUM = [sys.executable, "-m", "hum.cli"]

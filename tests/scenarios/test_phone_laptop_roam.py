@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from hum.core.drone import Drone
+from hum.demo.roam import laptop_blooming, run_roam, sim_intrude
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
 from hum.sim.clock import run_virtual
 from hum.sim.harness import SimNestler
-from hum.sim.roam import RawIntruder, laptop_blooming, run_roam
 
 RTT = 0.060  # the scenario asks for at least 40 ms
 MARGIN = 0.050  # "within RTT + 50ms"
@@ -212,7 +212,7 @@ def test_identity_mismatch_is_refused_and_not_one_tone_leaks(case):
             "foreign_operator": (stranger.certificate.pem(), stranger.humd_id, stranger.device_key),
             "stolen_certificate": (real_phone.certificate.pem(), real_phone.humd_id, DeviceKey.generate()),
         }[case]
-        heard = await RawIntruder(r.sim, "mem://intruder").run(r.laptop, cert, HumdId.parse(claimed), signer, r.sigil)
+        heard = await sim_intrude(r.sim, "mem://intruder", r.laptop, cert, HumdId.parse(claimed), signer, r.sigil)
         chis = [t.chi for t in heard]
         assert chis == ["link-hello", "error"] or chis == ["link-hello", "link-proof", "error"]
         assert heard[-1]["code"] == "route-error" and heard[-1]["qualifier"] == "identity-mismatch"

@@ -13,7 +13,7 @@ from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.node.humd import Humd
 from hum.sim.harness import Sim
-from hum.surfaces.http import Served, serve
+from hum.surfaces.app import Served, serve
 
 # Real time here (the surfaces run on a real socket): fast enough that a
 # 40-word bloom takes 0.2 s, slow enough that "mid-bloom" has a middle.

@@ -223,7 +223,7 @@ async def test_bad_input_gets_a_json_error_and_changes_no_hum(pair, served, http
 async def test_off_loopback_needs_the_bearer_token(pair, http):
     from aiohttp.test_utils import TestClient, TestServer
 
-    from hum.surfaces.http import make_app
+    from hum.surfaces.app import make_app
 
     laptop, _ = pair
     with pytest.raises(ValueError):

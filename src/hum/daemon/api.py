@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from hum.ensemble.identity import HumdId
 from hum.errors import IdentityError, PairingError
+from hum.wire.addresses import is_loopback
 
-if TYPE_CHECKING:
-    from hum.daemon.run import Daemon
+if TYPE_CHECKING:  # typing only: the Daemon composes these routes, they never build one
+    from hum.daemon.pairing import PairingDesk
+    from hum.node.humd import Humd
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -20,14 +23,22 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 def _local_only(request: web.Request) -> web.Response | None:
     """Operator actions (pairing, revocation) are taken on the device itself."""
-    from hum.daemon.run import is_loopback
-
     if not is_loopback(request.remote or ""):
         return _error(403, "local-only", "this action is only accepted from this device")
     return None
 
 
-def add_daemon_routes(app: web.Application, daemon: Daemon) -> None:
+class DaemonView(Protocol):
+    """What the routes read of the running daemon."""
+
+    humd: Humd | None
+    desk: PairingDesk | None
+    info: dict[str, Any]
+
+    def revoke(self, humd_id: str) -> HumdId: ...
+
+
+def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
     """Mount /hum/status, /hum/peers, /hum/hums, /hum/pair and /hum/devices/revoke."""
 
     def status_body() -> dict[str, Any]:

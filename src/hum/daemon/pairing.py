@@ -10,9 +10,10 @@ from typing import Any
 
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
 from hum.ensemble.pairing import PairingCode, PairingGuest, PairingHost
-from hum.ensemble.tcp import CONNECT_TIMEOUT, split_address
+from hum.ensemble.tcp import CONNECT_TIMEOUT
 from hum.ensemble.tls import pairing_client_context
 from hum.errors import PairingError
+from hum.wire.addresses import split_address
 
 # Pairing messages are a few kilobytes (a certificate or two); anything larger is not ours.
 MAX_PAIRING_LINE = 64 * 1024

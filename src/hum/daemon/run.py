@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -15,15 +14,17 @@ from aiohttp import web
 
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
+from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.identity import HumdId
-from hum.ensemble.tcp import TlsTransport, split_address
+from hum.ensemble.tcp import TlsTransport
 from hum.errors import IdentityError
 from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
-from hum.surfaces.http import make_app
+from hum.surfaces.app import make_app
 from hum.surfaces.thrum import ThrumServer, default_socket_path
+from hum.wire.addresses import is_loopback, split_address
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,6 @@ class DaemonOptions:
     peers: list[str] = field(default_factory=list)
     worker: str = "local"
     worker_options: dict[str, Any] = field(default_factory=dict)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Daemon:
@@ -116,8 +108,6 @@ class Daemon:
         loopback = is_loopback(host)
         token = None if loopback else self.home.token()
         app = make_app(self.humd, token=token, loopback_only=loopback)
-        from hum.daemon.api import add_daemon_routes
-
         add_daemon_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

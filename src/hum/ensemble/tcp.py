@@ -12,6 +12,7 @@ from hum.ensemble.identity import Identity, SiblingCheck
 from hum.ensemble.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 from hum.interfaces import Connection, OnConnection, Transport
+from hum.wire.addresses import split_address
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +22,6 @@ READ_CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 
 OnPairing = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def split_address(address: str, default_port: int | None = None) -> tuple[str, int]:
-    """`host:port` (or `[v6]:port`) into its parts; ValueError names what is wrong."""
-    host, sep, port = address.rpartition(":")
-    if not sep:
-        if default_port is None:
-            raise ValueError(f"address {address!r} has no port (expected HOST:PORT)")
-        host, port = address, str(default_port)
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"address {address!r} is not HOST:PORT")
-    return host, int(port)
 
 
 class TlsConnection(Connection):

@@ -2,8 +2,8 @@
 
 Every HTTP request that touches a hum is a nestler like any thrum client: it
 opens a `NestlerSession`, says hello, prompts or attaches, and reads its tap.
-This module holds what the three surfaces share: the app factory, auth, JSON
-errors, and `HumTap`, the per-request nestler.
+This module holds what the three surfaces share: auth, JSON errors, SSE, and
+`HumTap`, the per-request nestler; `app.py` mounts the surfaces on one app.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import itertools
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hum.wire.addresses import is_loopback
 from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, sigil
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ TOKEN_COOKIE = "hum_token"
 HUMD_KEY: web.AppKey[Humd] = web.AppKey("humd")
 MAX_BODY_KEY: web.AppKey[int] = web.AppKey("max_body", int)
 
-_LOOPBACK_HOSTS = ("localhost", "localhost.")
 _names = itertools.count(1)
 
 
@@ -278,31 +277,19 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _is_loopback(remote: str | None) -> bool:
-    if not remote:
-        return False
-    try:
-        return ipaddress.ip_address(remote.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def _loopback_host(host: str) -> bool:
     """The Host header names this machine (guards against DNS rebinding from web pages)."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name.lower() in _LOOPBACK_HOSTS:
-        return True
-    return _is_loopback(name)
+    return is_loopback(name.strip("[]"))
 
 
-def _make_auth(token: str | None, loopback_only: bool) -> Any:
+def make_auth(token: str | None, loopback_only: bool) -> Any:
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if loopback_only:
             # Bound to loopback: only this machine may talk to us, and only by a
             # loopback name, so a web page cannot reach us by DNS rebinding.
-            if not _is_loopback(request.remote) or not _loopback_host(request.host):
+            if not is_loopback(request.remote) or not _loopback_host(request.host):
                 raise SurfaceError(403, "this humd serves its surfaces to this machine only", code="loopback-only")
             return await handler(request)
         assert token is not None
@@ -351,70 +338,6 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
     if length is not None and length > request.app[MAX_BODY_KEY]:
         raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large")
     return await handler(request)
-
-
-# -- the app ---------------------------------------------------------------------------
-
-
-def make_app(
-    humd: Humd,
-    *,
-    token: str | None = None,
-    max_body: int = DEFAULT_MAX_BODY,
-    loopback_only: bool = True,
-) -> web.Application:
-    """The aiohttp app serving every HTTP surface of `humd`.
-
-    `loopback_only=True` (the default binding) accepts requests from this
-    machine only and needs no token; `loopback_only=False` (bound elsewhere)
-    requires `token` as `Authorization: Bearer <token>` on every request.
-    """
-    if not loopback_only and not token:
-        raise ValueError("serving off loopback needs a bearer token")
-    from hum.surfaces import aisdk, openai, webchat
-
-    app = web.Application(
-        client_max_size=max_body,
-        middlewares=[json_errors, _make_auth(token, loopback_only), body_limit],
-    )
-    app[HUMD_KEY] = humd
-    app[MAX_BODY_KEY] = max_body
-    openai.add_routes(app)
-    aisdk.add_routes(app)
-    webchat.add_routes(app)
-    return app
-
-
-@dataclass
-class Served:
-    """A running surfaces server: its base URL and how to stop it."""
-
-    url: str
-    runner: web.AppRunner
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
-
-
-async def serve(
-    humd: Humd,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    token: str | None = None,
-    max_body: int = DEFAULT_MAX_BODY,
-) -> Served:
-    """Serve the surfaces of `humd` on `host:port` (0 picks a free port); loopback unless `host` is not."""
-    loopback_only = _is_loopback(host) or host in _LOOPBACK_HOSTS
-    app = make_app(humd, token=token, max_body=max_body, loopback_only=loopback_only)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound = sockets[0].getsockname()[1] if sockets else port
-    shown = f"[{host}]" if ":" in host else host
-    return Served(f"http://{shown}:{bound}", runner)
 
 
 async def write_or_gone(resp: web.StreamResponse, data: bytes) -> bool:

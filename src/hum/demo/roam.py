@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.core.drone import Drone
+from hum.demo.intruder import intrude
 from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
-from hum.ensemble.link import LINK_TIMEOUT, NONCE_BYTES, proof_payload
+from hum.ensemble.link import LINK_TIMEOUT
 from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
-from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 
 
@@ -286,41 +286,14 @@ async def stuck_home(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
         await sim.close()
 
 
-class RawIntruder:
-    """A process on the network that speaks the link protocol by hand, to forge identities."""
-
-    def __init__(self, sim: Sim, address: str) -> None:
-        self.sim = sim
-        self.address = address
-        self.received: list[Tone] = []
-        self._decoder = LineDecoder()
-
-    async def run(self, target: Humd, cert_pem: bytes, claimed: str, signer: DeviceKey, sigil_: str) -> list[Tone]:
-        """Handshake with a given certificate and claimed id, then try to attach; return all tones heard."""
-        assert target.address is not None
-        conn = await self.sim.network.transport(self.address).connect(target.address)
-        nonce = bytes(NONCE_BYTES)
-        conn.write(encode({"chi": "link-hello", "from": claimed, "cert": cert_pem.decode(), "nonce": nonce.hex(), "protoVersion": 1}))
-        proof_sent = False
-        while True:
-            try:
-                data = await asyncio.wait_for(conn.read(), 5.0)
-            except (TimeoutError, ConnectionError):
-                break
-            if not data:
-                break
-            for tone in self._decoder.receive_data(data):
-                if not isinstance(tone, Tone):
-                    continue
-                self.received.append(tone)
-                if tone.chi == "link-hello" and not proof_sent:
-                    their_nonce = bytes.fromhex(tone["nonce"])
-                    sig = signer.sign(proof_payload(nonce, their_nonce, claimed, target.id))
-                    conn.write(encode({"chi": "link-proof", "from": claimed, "signature": sig.hex()}))
-                    conn.write(encode({"chi": "attach", "from": claimed, "to": target.id, "sigil": sigil_, "since": 0, "rid": "intruder"}))
-                    proof_sent = True
+async def sim_intrude(sim: Sim, address: str, target: Humd, cert_pem: bytes, claimed: str, signer: DeviceKey, sigil_: str) -> list[Tone]:
+    """The intruder, dialling `target` from `address` on the sim's network; every tone it heard."""
+    assert target.address is not None
+    conn = await sim.network.transport(address).connect(target.address)
+    try:
+        return await intrude(conn.read, conn.write, cert_pem=cert_pem, claimed=claimed, signer=signer, target=target.id, sigil=sigil_)
+    finally:
         conn.close()
-        return self.received
 
 
 async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
@@ -348,7 +321,7 @@ async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criteri
             "stolen_certificate": (phone_identity.certificate.pem(), phone_identity.humd_id, thief),
         }
         for name, (cert, claimed, signer) in cases.items():
-            heard = await RawIntruder(sim, f"mem://intruder-{name}").run(laptop, cert, HumdId.parse(claimed), signer, sg)
+            heard = await sim_intrude(sim, f"mem://intruder-{name}", laptop, cert, HumdId.parse(claimed), signer, sg)
             refusals = [i for i, t in enumerate(heard) if t.chi == "error" and t.get("code") == "route-error"]
             after = heard[refusals[0] + 1 :] if refusals else heard
             leaked = [t for t in heard if t.get("sigil") == sg or t.chi in ("chunk", "prompt", "finish", "hello", "hums")]

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from hum.daemon.home import OPERATOR_KEY_FILE
-from hum.daemon.relay import LatencyRelay
+from hum.demo.intruder import intrude as forge_link
+from hum.demo.relay import LatencyRelay
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.link import NONCE_BYTES
 from hum.ensemble.tls import client_context
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient
-from hum.wire.framing import LineDecoder, encode
+from hum.wire.framing import LineDecoder
 from hum.wire.tones import Tone
 
 # Starting a humd is a Python start-up plus key loading: well under this.
@@ -193,9 +193,10 @@ async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
     liar = Identity.mint(operator, "liar")
     claimed = Identity.mint(operator, "victim").humd_id
     reader, writer = await asyncio.open_connection(host, port, ssl=client_context(liar, SiblingCheck(liar.operator)), server_hostname=host)
-    writer.write(encode({"chi": "link-hello", "from": claimed, "cert": liar.certificate.pem().decode(), "nonce": "00" * NONCE_BYTES, "protoVersion": 1}))
-    writer.write(encode({"chi": "attach", "from": claimed, "to": laptop.info["humdId"], "sigil": sigil, "since": 0}))
-    tones = await _read_tones(reader)
+    tones = await forge_link(
+        lambda: reader.read(65536), writer.write,
+        cert_pem=liar.certificate.pem(), claimed=claimed, signer=liar.device_key, target=laptop.info["humdId"], sigil=sigil,
+    )
     writer.close()
     refusals = [i for i, t in enumerate(tones) if t.chi == "error"]
     after = tones[refusals[0] + 1 :] if refusals else tones

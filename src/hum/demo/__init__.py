@@ -1,0 +1,1 @@
+"""Demos and their harnesses: the roam story in the sim and with real processes (not part of humd)."""

@@ -1,0 +1,80 @@
+"""One aiohttp app serving every HTTP surface of a humd: the OpenAI API, the AI SDK chat and the web chat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hum.node.humd import Humd
+from hum.surfaces import aisdk, openai, webchat
+from hum.surfaces.http import (
+    DEFAULT_MAX_BODY,
+    HUMD_KEY,
+    MAX_BODY_KEY,
+    body_limit,
+    json_errors,
+    make_auth,
+)
+from hum.wire.addresses import is_loopback
+
+
+def make_app(
+    humd: Humd,
+    *,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    loopback_only: bool = True,
+) -> web.Application:
+    """The aiohttp app serving every HTTP surface of `humd`.
+
+    `loopback_only=True` (the default binding) accepts requests from this
+    machine only and needs no token; `loopback_only=False` (bound elsewhere)
+    requires `token` as `Authorization: Bearer <token>` on every request.
+    """
+    if not loopback_only and not token:
+        raise ValueError("serving off loopback needs a bearer token")
+    app = web.Application(
+        client_max_size=max_body,
+        middlewares=[json_errors, make_auth(token, loopback_only), body_limit],
+    )
+    app[HUMD_KEY] = humd
+    app[MAX_BODY_KEY] = max_body
+    openai.add_routes(app)
+    aisdk.add_routes(app)
+    webchat.add_routes(app)
+    return app
+
+
+@dataclass
+class Served:
+    """A running surfaces server: its base URL and how to stop it."""
+
+    url: str
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(
+    humd: Humd,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    token: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Served:
+    """Serve the surfaces of `humd` on `host:port` (0 picks a free port); loopback unless `host` is not."""
+    loopback_only = is_loopback(host)
+    app = make_app(humd, token=token, max_body=max_body, loopback_only=loopback_only)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    bound = sockets[0].getsockname()[1] if sockets else port
+    shown = f"[{host}]" if ":" in host else host
+    return Served(f"http://{shown}:{bound}", runner)
+
+
