@@ -1,0 +1,280 @@
+"""The router on its own: inputs in, effects and owed tones out; no event loop, no sockets, no sleeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.errors import WorkerError
+from hum.interfaces import Delta, Done, Usage
+from hum.node.effects import CutLink, Effect, PeersChanged, Persist, SaveHum, StartBloom
+from hum.node.owners import Owner
+from hum.node.router import Router
+from hum.wire.tones import Tone, sigil
+
+
+class FakeClock:
+    """Time stands still unless a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall_ms(self) -> float:
+        return 1_700_000_000_000.0 + self.now * 1000
+
+
+class Node:
+    """One router, with the store's part played at once: every Persist becomes durable."""
+
+    def __init__(self, operator: OperatorKey, name: str) -> None:
+        identity = Identity.mint(operator, name)
+        self.router = Router(identity, SiblingCheck(identity.operator), FakeClock())
+        self.id = identity.humd_id
+        self.effects: list[Effect] = []
+        self.links: dict[str, Owner] = {}
+
+    def settle(self, effects: list[Effect]) -> list[Effect]:
+        """Carry out the store's effects (durable at once); keep the rest for the test to read."""
+        out = []
+        for effect in effects:
+            if isinstance(effect, Persist):
+                out += self.settle(self.router.durable(effect.hum, effect.petal.wane))
+            else:
+                out.append(effect)
+        self.effects += out
+        return out
+
+    def nestler(self, bee: str = "cli") -> Owner:
+        owner = self.router.open_nestler(bee)
+        self.settle(self.router.nestler_tone(owner, Tone(chi="hello", bee=bee)))
+        assert self.router.pull(owner)[0].chi == "breath"
+        return owner
+
+    def say(self, owner: Owner, chi: str, **fields: Any) -> list[Effect]:
+        return self.settle(self.router.nestler_tone(owner, Tone.make(chi, **fields)))
+
+    def bloom(self, sg: str, *words: str) -> None:
+        for word in words:
+            self.settle(self.router.worker_event(sg, Delta(word)))
+        self.settle(self.router.worker_event(sg, Done("stop", Usage(3, len(words)))))
+
+
+def link(a: Node, b: Node) -> None:
+    """`a` dialled `b`; both ends saw the proof."""
+    owner_a, fx_a = a.router.link_up(b.id, dialled=True)
+    owner_b, fx_b = b.router.link_up(a.id, dialled=False)
+    assert owner_a is not None and owner_b is not None
+    a.links[b.id], b.links[a.id] = owner_a, owner_b
+    a.settle(fx_a)
+    b.settle(fx_b)
+
+
+def pump(*nodes: Node) -> int:
+    """Carry every tone owed on every link to the other end, until the ensemble is quiet."""
+    moved = total = 1
+    by_id = {n.id: n for n in nodes}
+    while moved:
+        moved = 0
+        for node in nodes:
+            for peer, owner in node.links.items():
+                other = by_id[peer]
+                for tone in node.router.pull(owner):
+                    other.settle(other.router.link_tone(other.links[node.id], tone))
+                    moved += 1
+        total += moved
+    return total
+
+
+@pytest.fixture
+def operator() -> OperatorKey:
+    return OperatorKey.generate("router tests")
+
+
+def wanes(tones: list[Tone]) -> list[int]:
+    return [t["wane"] for t in tones if "wane" in t and t.chi != "hello"]
+
+
+def test_a_prompt_mints_the_hum_taps_the_nestler_and_starts_a_bloom(operator):
+    laptop = Node(operator, "laptop")
+    oc = laptop.nestler("opencode")
+    effects = laptop.say(oc, "prompt", sid="s1", text="hello", rid="r1")
+    sg = sigil("local", "s1")
+    assert any(isinstance(e, SaveHum) and e.hum.sigil == sg for e in effects)
+    assert StartBloom(sg) in effects
+    tones = laptop.router.pull(oc)
+    assert [t.chi for t in tones] == ["hello", "prompt"]
+    assert tones[1]["from"] == "opencode" and tones[1]["text"] == "hello" and tones[1]["sid"] == "s1"
+
+
+def test_fields_named_like_python_parameters_are_stored_as_data(operator):
+    laptop = Node(operator, "laptop")
+    cli = laptop.nestler()
+    tone = Tone({"chi": "prompt", "sid": "s1", "text": "hi", "self": 1, "kwargs": 2, "body": 3, "hum": 4})
+    laptop.settle(laptop.router.nestler_tone(cli, tone))
+    (petal,) = laptop.router.hums[sigil("local", "s1")].petals
+    assert {k: petal.body[k] for k in ("self", "kwargs", "body", "hum")} == {"self": 1, "kwargs": 2, "body": 3, "hum": 4}
+
+
+def test_a_prompt_during_a_bloom_waits_and_opens_the_next_bloom(operator):
+    laptop = Node(operator, "laptop")
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    assert laptop.say(cli, "prompt", sigil=sg, text="two") == []  # queued: nothing appended yet
+    laptop.bloom(sg, "a", "b")
+    hum = laptop.router.hums[sg]
+    assert [p.chi for p in hum.petals] == ["prompt", "chunk", "chunk", "finish", "prompt"]
+    assert hum.petals[-1].body["text"] == "two" and hum.bloom_open
+    assert laptop.router.bloom_request(sg) is not None
+
+
+def test_a_worker_error_closes_the_bloom_with_an_error_petal(operator):
+    laptop = Node(operator, "laptop")
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    laptop.settle(laptop.router.worker_event(sg, WorkerError("upstream-timeout", "too slow")))
+    last = laptop.router.hums[sg].petals[-1]
+    assert (last.chi, last.body["code"], last.body["qualifier"]) == ("error", "worker-error", "upstream-timeout")
+    assert laptop.router.bloom_request(sg) is None
+
+
+def test_attach_from_since_gets_hello_then_only_later_petals(operator):
+    laptop = Node(operator, "laptop")
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    laptop.bloom(sg, "a", "b", "c")  # wanes 1..5
+    late = laptop.nestler("late")
+    laptop.say(late, "attach", sigil=sg, since=2)
+    tones = laptop.router.pull(late)
+    assert tones[0].chi == "hello" and tones[0]["wane"] == 5
+    assert wanes(tones) == [3, 4, 5]
+    assert not laptop.router.owes(late)
+
+
+def test_a_remote_hum_is_attached_through_its_home_and_mirrored_exactly(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    oc = laptop.nestler("opencode")
+    laptop.say(oc, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    laptop.bloom(sg, "a", "b")
+    pump(laptop, phone)
+    ai = phone.nestler("vercel-ai")
+    phone.say(ai, "attach", sigil=sg, since=2)
+    pump(laptop, phone)
+    tones = phone.router.pull(ai)
+    assert tones[0].chi == "hello" and tones[0]["home"] == laptop.id
+    assert wanes(tones) == [3, 4]
+    # the phone's prompt is routed to the home, stamped with the phone's HumdId there
+    phone.say(ai, "prompt", sigil=sg, text="two")
+    pump(laptop, phone)
+    home_prompt = laptop.router.hums[sg].petals[-1]
+    assert home_prompt.chi == "prompt" and home_prompt.body["from"] == phone.id
+    assert wanes(phone.router.pull(ai)) == [5]
+
+
+def test_a_gap_in_replication_re_attaches_from_the_replica_tip(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    laptop.bloom(sg, "a", "b")
+    pump(laptop, phone)
+    ai = phone.nestler()
+    phone.say(ai, "attach", sigil=sg, since=0)
+    attach = phone.router.pull(phone.links[laptop.id])
+    assert [t.chi for t in attach] == ["attach"]
+    # the home's hello and wane 1 arrive, then wane 3: wane 2 was lost on the way
+    laptop.settle(laptop.router.link_tone(laptop.links[phone.id], attach[0]))
+    sent = laptop.router.pull(laptop.links[phone.id])
+    hello, w1, _w2, w3 = sent[0], sent[1], sent[2], sent[3]
+    for tone in (hello, w1, w3):
+        phone.settle(phone.router.link_tone(phone.links[laptop.id], tone))
+    (again,) = phone.router.pull(phone.links[laptop.id])
+    assert again.chi == "attach" and again["since"] == 1
+    assert phone.router.hums[sg].tip == 1
+
+
+def test_crossing_dials_keep_exactly_the_link_dialled_by_the_lower_humd_id(operator):
+    a, b = Node(operator, "a"), Node(operator, "b")
+    first, _ = a.router.link_up(b.id, dialled=True)
+    second, effects = a.router.link_up(b.id, dialled=False)
+    lower_dialled_first = a.id < b.id
+    if lower_dialled_first:
+        assert second is None and effects == []
+    else:
+        assert second is not None and CutLink(first) in effects
+    assert a.router.peers() == [b.id]
+
+
+def test_losing_the_home_is_said_on_every_local_tap_and_ends_it(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    pump(laptop, phone)
+    watchers = [phone.nestler("a"), phone.nestler("b")]
+    for w in watchers:
+        phone.say(w, "attach", sigil=sg)
+    pump(laptop, phone)
+    for w in watchers:
+        phone.router.pull(w)
+    effects = phone.settle(phone.router.link_down(phone.links[laptop.id]))
+    assert PeersChanged() in effects and phone.router.peers() == []
+    for w in watchers:
+        (loss,) = phone.router.pull(w)
+        assert (loss.chi, loss["code"], loss["qualifier"], loss["sigil"]) == ("error", "route-error", "peer-loss", sg)
+        assert not phone.router.owes(w)
+
+
+def test_a_revoked_peer_is_cut_and_refused_from_then_on(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    owner = laptop.links[phone.id]
+    _, effects = laptop.router.revoke(phone.id)
+    assert CutLink(owner) in effects
+    assert laptop.router.peers() == [] and phone.id in laptop.router.check.revoked
+
+
+def test_a_bad_tone_from_a_peer_is_answered_and_the_link_stays_up(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    laptop.router.pull(laptop.links[phone.id])
+    laptop.settle(laptop.router.link_tone(laptop.links[phone.id], Tone(chi="breath", rid="x")))
+    laptop.settle(laptop.router.link_tone(laptop.links[phone.id], Tone(chi="prompt", sigil=7, text="hi", rid="y")))
+    answers = laptop.router.pull(laptop.links[phone.id])
+    assert [(t["code"], t["qualifier"], t["rid"]) for t in answers] == [("bad-tone", "wrong-direction", "x"), ("route-error", "unknown-hum", "y")]
+    assert laptop.router.peers() == [phone.id]
+
+
+def test_an_unknown_sigil_is_asked_of_every_peer_then_refused(operator):
+    phone, laptop, tablet = Node(operator, "phone"), Node(operator, "laptop"), Node(operator, "tablet")
+    link(phone, laptop)
+    link(phone, tablet)
+    pump(phone, laptop, tablet)
+    ai = phone.nestler()
+    phone.say(ai, "attach", sigil="0123456789ab", rid="r")
+    assert phone.router.pull(ai) == []  # a question, not yet an answer
+    pump(phone, laptop, tablet)
+    (refusal,) = phone.router.pull(ai)
+    assert (refusal["code"], refusal["qualifier"], refusal["rid"]) == ("route-error", "unknown-hum", "r")
+
+
+def test_tones_before_hello_and_bad_fields_get_bad_tone_answers(operator):
+    laptop = Node(operator, "laptop")
+    rude = laptop.router.open_nestler("rude")
+    laptop.settle(laptop.router.nestler_tone(rude, Tone(chi="attach", sigil="x", rid=1)))
+    cli = laptop.nestler()
+    laptop.say(cli, "attach", sigil="x", since=-1, rid=2)
+    laptop.say(cli, "chunk", sigil="x", rid=3)
+    replies = laptop.router.pull(rude) + laptop.router.pull(cli)
+    assert [(t["qualifier"], t["rid"]) for t in replies] == [("no-hello", 1), ("bad-field", 2), ("wrong-direction", 3)]
