@@ -329,7 +329,7 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from hum.ensemble.identity import HumdId
+    from hum.ensemble.certificates import HumdId
     from hum.errors import IdentityError
 
     home = _home(args)

@@ -15,16 +15,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.x509.oid import NameOID
 
-from hum.ensemble.identity import (
+from hum.ensemble.certificates import (
     HUMD_ID_PREFIX,
     DeviceCertificate,
-    DeviceKey,
     HumdId,
-    Identity,
     OperatorCertificate,
+    fingerprint,
+)
+from hum.ensemble.identity import (
+    DeviceKey,
+    Identity,
     OperatorKey,
     SiblingCheck,
-    fingerprint,
     load_revocations,
     save_revocations,
 )
@@ -32,13 +34,8 @@ from hum.errors import IdentityError
 
 
 @pytest.fixture(scope="module")
-def operator() -> OperatorKey:
-    return OperatorKey.generate("alice")
-
-
-@pytest.fixture(scope="module")
 def stranger() -> OperatorKey:
-    return OperatorKey.generate("alice")  # same name on purpose: names prove nothing
+    return OperatorKey.generate("test operator")  # the shared operator's name on purpose: names prove nothing
 
 
 def _raw(key) -> bytes:

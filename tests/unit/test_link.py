@@ -21,21 +21,6 @@ from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 
 
-@pytest.fixture(scope="module")
-def operator() -> OperatorKey:
-    return OperatorKey.generate("link test operator")
-
-
-@pytest.fixture(scope="module")
-def laptop(operator: OperatorKey) -> Identity:
-    return Identity.mint(operator, "laptop")
-
-
-@pytest.fixture(scope="module")
-def phone(operator: OperatorKey) -> Identity:
-    return Identity.mint(operator, "phone")
-
-
 def link_for(identity: Identity, now: float = 0.0) -> Link:
     return Link(identity, SiblingCheck(identity.operator), now)
 

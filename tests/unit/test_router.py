@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, Usage
@@ -89,10 +87,6 @@ def pump(*nodes: Node) -> int:
         total += moved
     return total
 
-
-@pytest.fixture
-def operator() -> OperatorKey:
-    return OperatorKey.generate("router tests")
 
 
 def wanes(tones: list[Tone]) -> list[int]:

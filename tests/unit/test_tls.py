@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hum.ensemble.identity import HUMD_ID_PREFIX, HumdId, Identity, OperatorKey, SiblingCheck
+from hum.ensemble.certificates import HUMD_ID_PREFIX, HumdId
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 
@@ -28,14 +29,6 @@ def home(operator: OperatorKey) -> Identity:
     return Identity.mint(operator, "laptop")
 
 
-@pytest.fixture(scope="module")
-def phone(operator: OperatorKey) -> Identity:
-    return Identity.mint(operator, "phone")
-
-
-@pytest.fixture(scope="module")
-def foreign() -> Identity:
-    return Identity.mint(OperatorKey.generate("mallory"), "intruder")
 
 
 async def _serve(identity: Identity, check: SiblingCheck, claimed: str | None = None):

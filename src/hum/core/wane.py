@@ -1,8 +1,6 @@
-"""Wane: the per-sigil Lamport clock that orders every hum's petals."""
+"""Wane: the per-sigil counter that orders every hum's petals (the home is its only writer)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 
 class WaneTracker:
@@ -29,12 +27,3 @@ class WaneTracker:
     def is_behind(self, sigil: str, remote: int) -> bool:
         """True while this humd has not yet seen the petal at `remote`."""
         return self.get(sigil) < remote
-
-    def merge(self, snapshot: Mapping[str, int]) -> None:
-        """Take the larger wane per sigil, as Lamport clocks merge."""
-        for sigil, wane in snapshot.items():
-            if wane > self._wanes.get(sigil, 0):
-                self._wanes[sigil] = wane
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(self._wanes)

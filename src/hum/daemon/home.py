@@ -19,7 +19,7 @@ from hum.ensemble.identity import (
     load_revocations,
     save_revocations,
 )
-from hum.errors import IdentityError
+from hum.errors import HumError, IdentityError
 
 OPERATOR_KEY_FILE = "operator.key"
 PEERS_FILE = "peers.json"
@@ -31,8 +31,13 @@ STORE_FILE = "hums.db"
 TOKEN_BYTES = 24  # 192 bits: a bearer token nobody guesses
 
 
-class HomeError(Exception):
+class HomeError(HumError):
     """The home directory is missing, unwritable, or holds no identity yet."""
+
+    code = "home-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad-home", message)
 
 
 def default_home() -> Path:

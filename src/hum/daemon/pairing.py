@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
+from hum.ensemble.certificates import HumdId
+from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
 from hum.ensemble.pairing import PairingCode, PairingGuest, PairingHost
 from hum.ensemble.tcp import CONNECT_TIMEOUT
 from hum.ensemble.tls import pairing_client_context

@@ -17,7 +17,7 @@ from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home
 from hum.daemon.pairing import PairingDesk
-from hum.ensemble.identity import HumdId
+from hum.ensemble.certificates import HumdId
 from hum.ensemble.tcp import TlsTransport
 from hum.errors import IdentityError
 from hum.node.humd import Humd

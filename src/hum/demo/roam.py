@@ -12,7 +12,8 @@ from typing import Any
 
 from hum.core.drone import Drone
 from hum.demo.intruder import intrude
-from hum.ensemble.identity import DeviceKey, HumdId, Identity, OperatorKey
+from hum.ensemble.certificates import HumdId
+from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
 from hum.ensemble.link import LINK_TIMEOUT
 from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion

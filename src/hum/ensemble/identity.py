@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
-import re
-import secrets
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,305 +22,39 @@ from pathlib import Path
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hum.ensemble.certificates import (
+    CLOCK_SKEW,
+    DEVICE_CERT_DAYS,
+    ECHO_CHARS,
+    FINGERPRINT_SHORT,
+    OPERATOR_CERT_DAYS,
+    DeviceCertificate,
+    HumdId,
+    OperatorCertificate,
+    check_name,
+    device_dns_name,
+    fingerprint,
+    load_private_key,
+    new_serial,
+    now_utc,
+    private_pem_of,
+    revocation_payload,
+    verify_issued_by,
+)
 from hum.errors import IdentityError
 
 _T = TypeVar("_T")
 
-__all__ = [
-    "CLOCK_SKEW",
-    "DEVICE_CERT_DAYS",
-    "ECHO_CHARS",
-    "HUMD_ID_PREFIX",
-    "MAX_NAME_CHARS",
-    "OPERATOR_CERT_DAYS",
-    "DeviceCertificate",
-    "DeviceKey",
-    "HumdId",
-    "Identity",
-    "IdentityError",
-    "OperatorCertificate",
-    "OperatorKey",
-    "SiblingCheck",
-    "check_name",
-    "device_dns_name",
-    "fingerprint",
-    "load_revocations",
-    "save_revocations",
-]
-
-HUMD_ID_PREFIX = "humd_"
-
-# An operator certificate is the root of trust every sibling pins; replacing it
-# means re-pairing every device, so it lives about as long as the hardware will.
-OPERATOR_CERT_DAYS = 20 * 365
-
-# There is no renewal protocol yet and revocation is the kill switch for a lost
-# device, so device certificates are long-lived; still bounded so a forgotten,
-# never-revoked device eventually drops out of the ensemble on its own.
-DEVICE_CERT_DAYS = 5 * 365
-
-# Certificates are back-dated by this much so a freshly paired device whose
-# clock runs a little behind the operator's still accepts its own certificate.
-CLOCK_SKEW = dt.timedelta(hours=1)
-
-# RFC 5280 caps CommonName at 64 characters; the same cap keeps device and
-# operator names short enough for a UI line.
-MAX_NAME_CHARS = 64
-
-# Random serials: RFC 5280 allows at most 20 octets and requires them positive;
-# 159 bits stays below that bound while being unguessable.
-_SERIAL_BITS = 159
-
-# Untrusted text quoted in an error message is cut to this length, so a hostile
-# peer cannot flood logs through our error messages.
-ECHO_CHARS = 24
-
-# Fingerprints in logs and reprs: 16 hex chars (64 bits) tell operators apart at a glance.
-_FP_SHORT = 16
-
-# HumdId.short: 8 hex chars, enough to tell one person's few devices apart in a UI.
-_SHORT_ID = 8
-
-# A DNS label holds at most 63 characters, so the 64-hex HumdId is split in two.
-_DNS_LABEL_SPLIT = 32
-
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 _DEVICE_KEY_FILE = "device.key"
 _DEVICE_CERT_FILE = "device.crt"
 _OPERATOR_CERT_FILE = "operator.crt"
-
-
-class HumdId(str):
-    """A humd's name: lowercase hex sha256 of its raw 32-byte Ed25519 device public key."""
-
-    __slots__ = ()
-
-    @classmethod
-    def parse(cls, text: str) -> HumdId:
-        if not isinstance(text, str):
-            raise IdentityError(
-                "bad-humd-id", f"HumdId must be a string, not {type(text).__name__}"
-            )
-        body = text[len(HUMD_ID_PREFIX) :] if text.startswith(HUMD_ID_PREFIX) else text
-        if not _HEX64.fullmatch(body):
-            raise IdentityError(
-                "bad-humd-id", f"not a HumdId (64 hex chars): {text[:ECHO_CHARS]!r}"
-            )
-        return cls(body.lower())
-
-    @classmethod
-    def of_key(cls, public_key: Ed25519PublicKey) -> HumdId:
-        return cls(fingerprint(public_key))
-
-    @property
-    def short(self) -> str:
-        return self[:_SHORT_ID]
-
-    @property
-    def wire(self) -> str:
-        """The prefixed form, `humd_<hex>`."""
-        return HUMD_ID_PREFIX + self
-
-
-def fingerprint(public_key: Ed25519PublicKey) -> str:
-    """sha256 of the raw 32-byte public key, lowercase hex."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
-
-
-def check_name(name: str) -> str:
-    """Return `name` if it is fit to be certified as a device or operator name, else ValueError."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("name must be a non-empty string")
-    if len(name) > MAX_NAME_CHARS:
-        raise ValueError(f"name longer than {MAX_NAME_CHARS} characters")
-    if any(not ch.isprintable() for ch in name):
-        raise ValueError("name must not contain control characters")
-    return name
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _serial() -> int:
-    # Never zero: RFC 5280 requires a positive serial.
-    return secrets.randbits(_SERIAL_BITS) | 1
-
-
-def _load_x509(data: bytes, what: str) -> x509.Certificate:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise IdentityError("bad-certificate", f"{what}: expected bytes")
-    data = bytes(data)
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
-        raise IdentityError("bad-certificate", f"{what}: not an X.509 certificate ({exc})") from exc
-
-
-def _ed25519_key(cert: x509.Certificate, what: str) -> Ed25519PublicKey:
-    try:
-        key = cert.public_key()
-    except (ValueError, TypeError) as exc:  # unsupported key algorithms
-        raise IdentityError("bad-certificate", f"{what}: unreadable public key ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise IdentityError("bad-certificate", f"{what}: public key is not Ed25519")
-    return key
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        return False
-    return ext.value.ca
-
-
-def _load_private_key(data: bytes, what: str) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise IdentityError(
-            "bad-key", f"{what}: not an unencrypted PEM private key ({exc})"
-        ) from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise IdentityError("bad-key", f"{what}: private key is not Ed25519")
-    return key
-
-
-def _private_pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-# Domain separation: a revocation signature can never pass for another signature.
-REVOCATION_CONTEXT = b"hum-revoke-v1"
-
-
-def revocation_payload(humd_id: HumdId) -> bytes:
-    """What the operator signs to revoke a device."""
-    return REVOCATION_CONTEXT + b"|" + humd_id.encode()
-
-
-class OperatorCertificate:
-    """The operator's self-signed CA certificate, which every sibling holds."""
-
-    def __init__(self, certificate: x509.Certificate) -> None:
-        what = "operator certificate"
-        self.x509 = certificate
-        self.public_key = _ed25519_key(certificate, what)
-        if not _is_ca(certificate):
-            raise IdentityError("bad-certificate", f"{what}: not a CA certificate")
-        if certificate.issuer != certificate.subject:
-            raise IdentityError("bad-certificate", f"{what}: not self-signed")
-        try:
-            certificate.verify_directly_issued_by(certificate)
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            raise IdentityError("bad-certificate", f"{what}: bad self-signature") from exc
-        self.fingerprint = fingerprint(self.public_key)
-
-    @classmethod
-    def from_pem(cls, data: bytes) -> OperatorCertificate:
-        return cls(_load_x509(data, "operator certificate"))
-
-    def verify_revocation(self, humd_id: str, signature: bytes) -> HumdId:
-        """Check a revocation came from this operator; raises IdentityError("bad-signature")."""
-        hid = HumdId.parse(humd_id)
-        try:
-            self.public_key.verify(signature, revocation_payload(hid))
-        except InvalidSignature as exc:
-            raise IdentityError("bad-signature", f"revocation of {hid.short} is not signed by this operator") from exc
-        return hid
-
-    def pem(self) -> bytes:
-        return self.x509.public_bytes(serialization.Encoding.PEM)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, OperatorCertificate) and self.x509 == other.x509
-
-    def __hash__(self) -> int:
-        return hash(self.x509)
-
-    def __repr__(self) -> str:
-        return f"OperatorCertificate(fingerprint={self.fingerprint[:_FP_SHORT]}...)"
-
-
-class DeviceCertificate:
-    """A device key certified by an operator key: one link of the identity chain."""
-
-    def __init__(self, certificate: x509.Certificate) -> None:
-        what = "device certificate"
-        self.x509 = certificate
-        self.public_key = _ed25519_key(certificate, what)
-        if _is_ca(certificate):
-            raise IdentityError("bad-certificate", f"{what}: is a CA certificate")
-        # Derived from the key, never from the CN, so a certificate cannot name
-        # itself after another device; the CN is checked against it separately.
-        self.humd_id = HumdId.of_key(self.public_key)
-        self.serial: int = certificate.serial_number
-        self.not_before: dt.datetime = certificate.not_valid_before_utc
-        self.not_after: dt.datetime = certificate.not_valid_after_utc
-
-    @classmethod
-    def from_pem(cls, data: bytes) -> DeviceCertificate:
-        """Load a device certificate from PEM (DER is accepted too)."""
-        return cls(_load_x509(data, "device certificate"))
-
-    from_der = from_pem
-
-    def pem(self) -> bytes:
-        return self.x509.public_bytes(serialization.Encoding.PEM)
-
-    def der(self) -> bytes:
-        return self.x509.public_bytes(serialization.Encoding.DER)
-
-    @property
-    def name(self) -> str | None:
-        """The human device name the operator certified, if any."""
-        attrs = self.x509.subject.get_attributes_for_oid(NameOID.PSEUDONYM)
-        return str(attrs[0].value) if attrs else None
-
-    @property
-    def subject_id(self) -> str | None:
-        attrs = self.x509.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(attrs[0].value) if attrs else None
-
-    def verify(self, data: bytes, signature: bytes) -> None:
-        try:
-            self.public_key.verify(signature, data)
-        except InvalidSignature as exc:
-            raise IdentityError(
-                "bad-signature", f"signature does not verify for humd {self.humd_id.short}"
-            ) from exc
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, DeviceCertificate) and self.x509 == other.x509
-
-    def __hash__(self) -> int:
-        return hash(self.x509)
-
-    def __repr__(self) -> str:
-        return f"DeviceCertificate(humd={self.humd_id.short}, serial={self.serial:x})"
-
-
-def device_dns_name(humd_id: HumdId) -> str:
-    """The SAN DNS name of a device certificate (HumdId split across two DNS labels)."""
-    cut = _DNS_LABEL_SPLIT
-    return f"{humd_id[:cut]}.{humd_id[cut:]}.humd.hum.invalid"
 
 
 class OperatorKey:
@@ -352,14 +83,14 @@ class OperatorKey:
                 x509.NameAttribute(NameOID.SERIAL_NUMBER, fingerprint(public)),
             ]
         )
-        now = _now()
+        now = now_utc()
         ski = x509.SubjectKeyIdentifier.from_public_key(public)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject)
             .public_key(public)
-            .serial_number(_serial())
+            .serial_number(new_serial())
             .not_valid_before(now - CLOCK_SKEW)
             .not_valid_after(now + dt.timedelta(days=OPERATOR_CERT_DAYS))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -402,7 +133,7 @@ class OperatorKey:
         if valid_days <= 0:
             raise ValueError("valid_days must be positive")
         humd_id = HumdId.of_key(device_public_key)
-        now = _now()
+        now = now_utc()
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COMMON_NAME, str(humd_id)),
@@ -414,7 +145,7 @@ class OperatorKey:
             .subject_name(subject)
             .issuer_name(self.certificate.x509.subject)
             .public_key(device_public_key)
-            .serial_number(_serial())
+            .serial_number(new_serial())
             .not_valid_before(now - CLOCK_SKEW)
             .not_valid_after(now + dt.timedelta(days=valid_days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -459,11 +190,11 @@ class OperatorKey:
         The certificate travels with the key: re-signing a fresh CA certificate on
         load would change the serial and validity that every sibling has pinned.
         """
-        return _private_pem(self._key) + self.certificate.pem()
+        return private_pem_of(self._key) + self.certificate.pem()
 
     @classmethod
     def from_private_pem(cls, data: bytes) -> OperatorKey:
-        key = _load_private_key(data, "operator key")
+        key = load_private_key(data, "operator key")
         if b"-----BEGIN CERTIFICATE-----" in data:
             start = data.index(b"-----BEGIN CERTIFICATE-----")
             certificate = OperatorCertificate.from_pem(data[start:])
@@ -472,7 +203,7 @@ class OperatorKey:
         return cls(key, certificate)
 
     def __repr__(self) -> str:
-        return f"OperatorKey(fingerprint={self.fingerprint[:_FP_SHORT]}...)"
+        return f"OperatorKey(fingerprint={self.fingerprint[:FINGERPRINT_SHORT]}...)"
 
 
 class DeviceKey:
@@ -491,24 +222,14 @@ class DeviceKey:
         return self._key.sign(data)
 
     def private_pem(self) -> bytes:
-        return _private_pem(self._key)
+        return private_pem_of(self._key)
 
     @classmethod
     def from_private_pem(cls, data: bytes) -> DeviceKey:
-        return cls(_load_private_key(data, "device key"))
+        return cls(load_private_key(data, "device key"))
 
     def __repr__(self) -> str:
         return f"DeviceKey(humd={self.humd_id.short})"
-
-
-def _verify_issued_by(cert: DeviceCertificate, operator: OperatorCertificate) -> None:
-    try:
-        cert.x509.verify_directly_issued_by(operator.x509)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise IdentityError(
-            "foreign-operator",
-            f"humd {cert.humd_id.short} is not certified by operator {operator.fingerprint[:_FP_SHORT]}",
-        ) from exc
 
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
@@ -553,7 +274,7 @@ class Identity:
     def __post_init__(self) -> None:
         if self.certificate.humd_id != self.device_key.humd_id:
             raise IdentityError("id-mismatch", "device certificate is for a different device key")
-        _verify_issued_by(self.certificate, self.operator)
+        verify_issued_by(self.certificate, self.operator)
 
     @property
     def humd_id(self) -> HumdId:
@@ -591,7 +312,7 @@ class Identity:
                 f"but {key_path} is humd {device_key.humd_id.short}",
             )
         try:
-            _verify_issued_by(certificate, operator)
+            verify_issued_by(certificate, operator)
         except IdentityError as exc:
             raise IdentityError(exc.qualifier, f"{cert_path}: {exc.message}") from exc
         return cls(device_key, certificate, operator)
@@ -627,7 +348,7 @@ class SiblingCheck:
             if isinstance(certificate, DeviceCertificate)
             else DeviceCertificate.from_pem(certificate)
         )
-        _verify_issued_by(cert, self.operator)
+        verify_issued_by(cert, self.operator)
         humd_id = cert.humd_id
         # Only the operator could have signed a CN that disagrees with the key,
         # but such a certificate is still not a coherent identity.
@@ -638,7 +359,7 @@ class SiblingCheck:
             )
         if humd_id in self._revoked:
             raise IdentityError("revoked", f"humd {humd_id.short} is revoked")
-        when = now if now is not None else _now()
+        when = now if now is not None else now_utc()
         if when.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         if when > cert.not_after:

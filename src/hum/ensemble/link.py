@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from hum.ensemble.identity import HUMD_ID_PREFIX, DeviceCertificate, HumdId, Identity, SiblingCheck
+from hum.ensemble.certificates import HUMD_ID_PREFIX, DeviceCertificate, HumdId
+from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal

@@ -41,17 +41,14 @@ from spake2 import SPAKE2_A, SPAKE2_B
 from spake2.ed25519_basic import NotOnCurve
 from spake2.spake2 import SPAKEError
 
-from hum.ensemble.identity import (
+from hum.ensemble.certificates import (
     ECHO_CHARS,
     DeviceCertificate,
-    DeviceKey,
     HumdId,
-    Identity,
     OperatorCertificate,
-    OperatorKey,
-    SiblingCheck,
     check_name,
 )
+from hum.ensemble.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
 from hum.errors import IdentityError, PairingError
 
 __all__ = [

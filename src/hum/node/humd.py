@@ -19,8 +19,9 @@ from hum.brood.pool import Brood
 from hum.core.drone import Drone
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
+from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
-from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.ensemble.identity import Identity, SiblingCheck
 from hum.interfaces import Connection, Store, Transport
 from hum.node.blooms import run_blooms
 from hum.node.effects import (

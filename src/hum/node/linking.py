@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from hum.core.drone import Verdict
-from hum.ensemble.identity import HumdId
+from hum.ensemble.certificates import HumdId
 from hum.errors import IdentityError, RouteError
 from hum.node.effects import CutLink, Effect, PeersChanged, Revoked
 from hum.node.owners import Owner, OwnerKind
@@ -66,7 +66,7 @@ class Linking(Replication):
         for tap in self.taps.of_owner(owner):
             self._drop_tap(owner, tap.sigil)
         for sg in list(self.seeks):
-            self._sought(peer, Tone(chi="error", sigil=sg))
+            self._seek_refused(peer, sg)
         lost = {v.sigil: v for v in self.drone.link_lost(peer)}
         for hum in self.hums.values():
             if hum.home == peer:

@@ -78,12 +78,19 @@ class Replication(NodeState):
                 return True
             self._grant_waiting(hum, int(tone.get("wane", 0)))
             return True
+        self._seek_refused(peer, sg)
+        return True
+
+    def _seek_refused(self, peer: str, sg: str) -> None:
+        """`peer` does not host `sg` (it said so, or its link went); the last no refuses the waiting taps."""
+        seek = self.seeks.get(sg)
+        if seek is None:
+            return
         seek.asked.discard(peer)
         if not seek.asked:
             del self.seeks[sg]
             for owner, _, rid in seek.waiting:
                 self._reply(owner, RouteError("unknown-hum", f"no humd in the ensemble hosts hum {sg}", rid).tone(sigil=sg))
-        return True
 
     def _grant_waiting(self, hum: Hum, home_wane: int) -> None:
         """The home granted this replica: every waiting tap may now say hello."""

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hum.brood.pool import Brood
-from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.ensemble.certificates import HumdId
+from hum.ensemble.identity import Identity, SiblingCheck
 from hum.interfaces import Transport
 from hum.node.effects import Effect
 from hum.node.owners import Owner

@@ -11,8 +11,9 @@ from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
+from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
-from hum.ensemble.identity import HumdId, Identity, SiblingCheck
+from hum.ensemble.identity import Identity, SiblingCheck
 from hum.interfaces import Clock
 from hum.node.effects import Effect, Persist, Wake
 from hum.node.owners import Owner
