@@ -124,15 +124,15 @@ def test_divergent_wane_catch_up_closes_the_gap():
         r = await laptop_blooming(rtt=0.4)  # several petals are born while the attach flies
         await r.oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         ai = r.sim.nestler(r.phone, "vercel-ai")
-        at_send = r.laptop.tracker.get(r.sigil)
+        at_send = r.laptop.router.tracker.get(r.sigil)
         ai.send("attach", sigil=r.sigil)
         hello = (await ai.wait_for(lambda t: t.chi == "hello")).tone
         assert hello["wane"] > at_send, "the home advanced while the attach was in flight"
         await ai.wait_for(lambda t: t.get("wane") == hello["wane"] and t.chi != "hello")
-        assert not r.phone.tracker.is_behind(r.sigil, hello["wane"])
+        assert not r.phone.router.tracker.is_behind(r.sigil, hello["wane"])
         await ai.wait_for(lambda t: t.chi == "finish")
-        assert not r.phone.tracker.is_behind(r.sigil, r.laptop.tracker.get(r.sigil))
-        assert r.phone.tracker.get(r.sigil) == r.laptop.tracker.get(r.sigil)
+        assert not r.phone.router.tracker.is_behind(r.sigil, r.laptop.router.tracker.get(r.sigil))
+        assert r.phone.router.tracker.get(r.sigil) == r.laptop.router.tracker.get(r.sigil)
         await r.sim.close()
 
     in_sim(story)
@@ -163,7 +163,7 @@ def test_reconnecting_device_gets_exactly_what_it_missed():
 def test_home_killed_mid_bloom_is_said_out_loud_as_peer_loss_and_the_drone_waits():
     async def story():
         r = await laptop_blooming()
-        r.phone.drone = Drone(stall_after=0.2)  # eager, yet it must not speak first
+        r.phone.router.drone = Drone(stall_after=0.2)  # eager, yet it must not speak first
         ai = r.sim.nestler(r.phone, "vercel-ai")
         ai.send("attach", sigil=r.sigil)
         await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
@@ -186,7 +186,7 @@ def test_home_killed_mid_bloom_is_said_out_loud_as_peer_loss_and_the_drone_waits
 def test_partitioned_home_is_surfaced_by_heartbeats_before_any_drone_verdict():
     async def story():
         r = await laptop_blooming()
-        r.phone.drone = Drone(stall_after=0.2)
+        r.phone.router.drone = Drone(stall_after=0.2)
         ai = r.sim.nestler(r.phone, "vercel-ai")
         ai.send("attach", sigil=r.sigil)
         await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)

@@ -73,7 +73,7 @@ class Daemon:
         self.desk = PairingDesk(self.home.operator_key())
         transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
-        humd.revocations.update(self.home.signed_revocations())
+        humd.router.revocations.update(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
         address = await humd.start()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))

@@ -55,7 +55,7 @@ async def laptop_blooming(rtt: float = DEFAULT_RTT, *, sid: str = "roam", text: 
     laptop = await sim.spawn("laptop")
     phone = await sim.spawn("phone")
     if eager_drone:
-        phone.drone = Drone(stall_after=0.2)  # it must still wait for peer-loss
+        phone.router.drone = Drone(stall_after=0.2)  # it must still wait for peer-loss
     await sim.link(phone, laptop)
     oc = sim.nestler(laptop, "opencode")
     oc.send("prompt", sid=sid, text=text)
@@ -198,19 +198,19 @@ async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
     try:
         await r.oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         ai = sim.nestler(phone, "vercel-ai")
-        wane_at_send = laptop.tracker.get(sg)
+        wane_at_send = laptop.router.tracker.get(sg)
         ai.send("attach", sigil=sg)
         hello = (await ai.wait_for(lambda t: t.chi == "hello")).tone
         granted_at = hello["wane"]
         caught_up = await ai.wait_for(lambda t: t.get("wane") == granted_at and t.chi != "hello")
-        behind_after_catch_up = phone.tracker.is_behind(sg, granted_at)
+        behind_after_catch_up = phone.router.tracker.is_behind(sg, granted_at)
         await ai.wait_for(lambda t: t.chi == "finish")
-        settled_behind = phone.tracker.is_behind(sg, laptop.tracker.get(sg))
-        timeline.note("phone", f"divergent wane: sent at {wane_at_send}, granted at {granted_at}, settled at {phone.tracker.get(sg)}")
+        settled_behind = phone.router.tracker.is_behind(sg, laptop.router.tracker.get(sg))
+        timeline.note("phone", f"divergent wane: sent at {wane_at_send}, granted at {granted_at}, settled at {phone.router.tracker.get(sg)}")
         return Criterion(
             granted_at > wane_at_send and caught_up is not None and not behind_after_catch_up and not settled_behind
-            and phone.tracker.get(sg) == laptop.tracker.get(sg),
-            {"wane_when_sent": wane_at_send, "wane_at_grant": granted_at, "phone": phone.tracker.get(sg), "laptop": laptop.tracker.get(sg), "is_behind": settled_behind},
+            and phone.router.tracker.get(sg) == laptop.router.tracker.get(sg),
+            {"wane_when_sent": wane_at_send, "wane_at_grant": granted_at, "phone": phone.router.tracker.get(sg), "laptop": laptop.router.tracker.get(sg), "is_behind": settled_behind},
         )
     finally:
         await sim.close()
@@ -233,7 +233,7 @@ async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
         ai2.send("attach", sigil=sg, since=cursor)
         await ai2.wait_for(lambda t: t.chi == "finish")
         wanes = _wanes(ai2, sg)
-        tip = laptop.tracker.get(sg)
+        tip = laptop.router.tracker.get(sg)
         timeline.note("phone", f"reconnected: resumed from wane {cursor + 1} to {tip}")
         return Criterion(_consecutive(wanes, cursor + 1, tip), {"cursor": cursor, "resumed": wanes[:1] + wanes[-1:], "tip": tip})
     finally:

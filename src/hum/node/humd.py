@@ -16,9 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hum.brood.pool import Brood
-from hum.core.drone import Drone
 from hum.core.hum import Hum
-from hum.core.wane import WaneTracker
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
@@ -102,24 +100,8 @@ class Humd:
         return self.router.hums
 
     @property
-    def tracker(self) -> WaneTracker:
-        return self.router.tracker
-
-    @property
     def ensemble(self) -> Ensemble:
         return self.router.ensemble
-
-    @property
-    def drone(self) -> Drone:
-        return self.router.drone
-
-    @drone.setter
-    def drone(self, drone: Drone) -> None:
-        self.router.drone = drone
-
-    @property
-    def revocations(self) -> dict[str, str]:
-        return self.router.revocations
 
     def peers(self) -> list[str]:
         return self.router.peers()
