@@ -14,6 +14,10 @@ from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
 
+# Hums announced per `hums` tone when a link comes up: a humd with thousands of
+# hums sends several tones, each far below the 1 MiB line limit.
+ANNOUNCE_BATCH = 500
+
 
 class Linking(Replication):
     """The ensemble side of a humd: one link per peer, peer-loss on every tap that needs it, revocation."""
@@ -33,7 +37,8 @@ class Linking(Replication):
         self._emit(PeersChanged())
         self.drone.link_heard(peer, self.clock.monotonic())
         mine = [h.summary() for h in self.hums.values() if h.home == self.me]
-        self._reply(owner, Tone(chi="hums", hums=mine))
+        for start in range(0, max(len(mine), 1), ANNOUNCE_BATCH):
+            self._reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH]))
         for hid, signature in self.revocations.items():
             self._reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
         log.info("linked with %s", peer[:8])
@@ -75,7 +80,8 @@ class Linking(Replication):
 
     def _peer_hums(self, peer: str, tone: Tone) -> None:
         hums = tone.get("hums")
-        self.ensemble.learn([h for h in hums if isinstance(h, dict)] if isinstance(hums, list) else [], via=peer)
+        for sg in self.ensemble.learn([h for h in hums if isinstance(h, dict)] if isinstance(hums, list) else [], via=peer):
+            self._touch(sg)
 
     def tick(self) -> list[Effect]:
         """The drone looks at blooms; what it concludes reaches the hums' taps."""

@@ -65,6 +65,7 @@ class Replication(NodeState):
         if tone.chi == "hello":
             del self.seeks[sg]
             self.ensemble.learn([{"sigil": sg, "sid": tone.get("sid"), "home": peer, "wane": tone.get("wane")}], via=peer)
+            self._touch(sg)
             hum = self._replica_hum(sg)
             hum.sid = str(tone.get("sid", ""))
             replica = self.replicas.setdefault(sg, Replica())

@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 # that one busy hum cannot starve the others on a link.
 PULL_BATCH = 256
 
+# A breath lists this many of the most recently active hums (PROTOCOL.md: at
+# most 20), so it stays a few KB however many hums a humd knows.
+BREATH_HUMS = 20
+# A `hums` page: by default enough for a screen, at most what keeps a reply far
+# below the 1 MiB line limit (an entry is about 200 bytes).
+HUMS_PAGE_DEFAULT = 100
+HUMS_PAGE_MAX = 1000
+
 # Keys of an incoming prompt tone that are envelope or routing, not the prompt
 # petal's body (everything else, known or not, is kept as data).
 PROMPT_ENVELOPE = frozenset({"chi", "rid", "sid", "sigil", "wane", "to", "from", "dusk", "bee", "nest"})
@@ -122,7 +130,17 @@ class Router(Linking):
     def _hello(self, owner: Owner, tone: Tone) -> None:
         owner.greeted = True
         owner.bee = str(tone.get("bee") or tone.get("from") or owner.name)
-        self._reply(owner, Tone(chi="breath", rid=tone.get("rid"), humdId=self.me, protoVersion=PROTO_VERSION, hums=self.list_hums()))
+        self._reply(
+            owner,
+            Tone(
+                chi="breath",
+                rid=tone.get("rid"),
+                humdId=self.me,
+                protoVersion=PROTO_VERSION,
+                humCount=self.hum_count(),
+                hums=self.recent_hums(BREATH_HUMS),
+            ),
+        )
 
     def _attach_tone(self, owner: Owner, tone: Tone) -> None:
         self._attach(owner, need_str(tone, "sigil"), need_since(tone), tone.get("rid"))
@@ -134,7 +152,13 @@ class Router(Linking):
         self._cancel(need_str(tone, "sigil"), tone.get("rid"))
 
     def _hums_tone(self, owner: Owner, tone: Tone) -> None:
-        self._reply(owner, Tone(chi="hums", rid=tone.get("rid"), hums=self.list_hums()))
+        limit, cursor = tone.get("limit", HUMS_PAGE_DEFAULT), tone.get("cursor")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= HUMS_PAGE_MAX:
+            raise BadTone("bad-field", f"`limit` is a whole number from 1 to {HUMS_PAGE_MAX}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise BadTone("bad-field", "`cursor` is the `next` of the page before")
+        page, nxt = self.hums_page(cursor, limit)
+        self._reply(owner, Tone(chi="hums", rid=tone.get("rid"), hums=page, next=nxt))
 
     def _peers_tone(self, owner: Owner, tone: Tone) -> None:
         self._reply(owner, Tone(chi="peers", rid=tone.get("rid"), peers=self.peers()))
@@ -181,6 +205,7 @@ class Router(Linking):
         for hum in hums:
             self.hums[hum.sigil] = hum
             self.ensemble.record(hum.summary())
+            self._touch(hum.sigil)
             if hum.home == self.me and hum.bloom_open:
                 # the worker died with the process: close the bloom so the log says so
                 error = WorkerError("interrupted", "humd restarted mid-bloom")
@@ -198,6 +223,7 @@ class Router(Linking):
             return hum
         hum = self.hums[sg] = Hum(sg, sid, nest, self.me, self.tracker)
         self.ensemble.record(hum.summary())
+        self._touch(sg)
         self._emit(SaveHum(hum))
         for peer in self.ensemble.peers():
             self._send(peer, Tone(chi="hums", hums=[hum.summary()]))

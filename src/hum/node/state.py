@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,7 @@ class NodeState:
         self.replicas: dict[str, Replica] = {}
         self.seeks: dict[str, Seek] = {}
         self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
+        self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
         self._woken: dict[Owner, None] = {}
@@ -81,12 +83,41 @@ class NodeState:
         """Queue `tone` for `peer`; the ensemble refuses it (RouteError) if `peer` is not linked."""
         self._reply(self.ensemble.owner(self.ensemble.route(Tone(tone, to=peer))), tone)
 
+    def _touch(self, sg: str) -> None:
+        """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""
+        self.recent[sg] = None
+        self.recent.move_to_end(sg)
+
+    def summary(self, sg: str) -> dict[str, Any] | None:
+        """Hum `sg` as listed: this humd's own view when it holds the log, else its home's announcement."""
+        hum = self.hums.get(sg)
+        if hum is not None and (hum.home == self.me or hum.tip):
+            return hum.summary()
+        return self.ensemble.lookup(sg)
+
+    def recent_hums(self, limit: int) -> list[dict[str, Any]]:
+        """The `limit` most recently active hums, newest first."""
+        out = []
+        for sg in reversed(self.recent):
+            entry = self.summary(sg)
+            if entry is not None:
+                out.append(entry)
+                if len(out) == limit:
+                    break
+        return out
+
+    def hums_page(self, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` hums in sigil order after `cursor`, and the cursor of the next page (None at the end)."""
+        after = sorted(s for s in self.recent if cursor is None or s > cursor)
+        page = [e for e in (self.summary(s) for s in after[:limit]) if e is not None]
+        return page, (after[limit - 1] if len(after) > limit else None)
+
     def list_hums(self) -> list[dict[str, Any]]:
-        """Every hum this humd knows: its own, mirrored ones, and those its peers announced."""
-        seen = {s: h.summary() for s, h in self.hums.items() if h.home == self.me or h.tip}
-        for entry in self.ensemble.directory():
-            seen.setdefault(entry["sigil"], entry)
-        return [seen[s] for s in sorted(seen)]
+        """Every hum this humd knows: its own, mirrored ones, and those its peers announced (sigil order)."""
+        return [e for e in (self.summary(s) for s in sorted(self.recent)) if e is not None]
+
+    def hum_count(self) -> int:
+        return len(self.recent)
 
     def peers(self) -> list[str]:
         return self.ensemble.peers()
@@ -94,6 +125,7 @@ class NodeState:
     def _appended(self, hum: Hum, petal: Petal) -> None:
         """A petal joined the log (authored here or mirrored): the store makes it durable first."""
         self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open)
+        self._touch(hum.sigil)
         self._emit(Persist(hum, petal))
 
     def _open_tap(self, hum: Hum, owner: Owner, since: int, *, granted: bool) -> Tap:

@@ -138,8 +138,9 @@ class ThrumClient:
             if not data:
                 raise ConnectionError("the humd closed the thrum socket")
             for item in self._decoder.receive_data(data):
-                if isinstance(item, Tone):
-                    self._ready.append(item)
+                if not isinstance(item, Tone):  # never wait for a tone that was dropped
+                    raise ConnectionError(f"the humd sent a line this client cannot read: {item.message}")
+                self._ready.append(item)
         return self._ready.pop(0)
 
     def close(self) -> None:
