@@ -155,6 +155,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, url in status.get("urls", {}).items():
         console.print(f"  {name:9} {url}")
     console.print(f"  peers     {len(status['peers'])}   hums {len(status['hums'])}")
+    store = status.get("store", {"ok": True})
+    if not store["ok"]:
+        console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")
     if status["token"]:
         console.print(f"  token     {status['token']}")
     return 0

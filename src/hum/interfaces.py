@@ -36,11 +36,17 @@ class Clock(Protocol):
 class Store(Protocol):
     """Where petals become durable before any tap sees them (SQLite in the home, or in memory)."""
 
-    on_durable: Callable[[Hum, int], None]
+    on_durable: Callable[[Hum, int], None]  # the hum's log is stored up to this wane
+    on_queued: Callable[[Hum, int], None]  # this queued prompt is stored
+    on_fault: Callable[[Any], None]  # a commit failed (a StoreError), or works again (None)
 
     def save_hum(self, hum: Hum) -> None: ...
 
     def append(self, hum: Hum, petal: Petal) -> None: ...
+
+    def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None: ...
+
+    def dequeue_prompt(self, hum: Hum, seq: int) -> None: ...
 
     def flush(self) -> None:
         """Commit everything appended so far and report it durable."""

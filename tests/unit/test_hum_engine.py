@@ -149,12 +149,16 @@ def test_offer_prompt_queues_while_open_and_next_prompt_appends_in_order() -> No
     assert hum.next_prompt() is None  # the bloom is still open
     hum.append("chunk", dict(delta="x"))
     hum.append("finish", dict(finishReason="stop", usage={}))
-    second = hum.next_prompt()
-    assert second is not None and second.body["text"] == "second" and second.wane == 4
+    queued = hum.next_prompt()
+    assert queued is not None
+    seq, second = queued
+    assert seq == 1 and second.body["text"] == "second" and second.wane == 4
     assert hum.next_prompt() is None  # "second" opened a bloom; "third" waits
     hum.append("error", dict(code="worker-error", qualifier="x", message="y"))
-    third = hum.next_prompt()
-    assert third is not None and third.body["text"] == "third" and third.wane == 6
+    queued = hum.next_prompt()
+    assert queued is not None
+    seq, third = queued
+    assert seq == 2 and third.body["text"] == "third" and third.wane == 6
     hum.append("finish", dict(finishReason="stop", usage={}))
     assert hum.next_prompt() is None  # nothing queued
     assert [p.body["text"] for p in hum.petals if p.chi == "prompt"] == ["first", "second", "third"]

@@ -7,7 +7,15 @@ from typing import Any
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, Usage
-from hum.node.effects import CutLink, Effect, PeersChanged, Persist, SaveHum, StartBloom
+from hum.node.effects import (
+    CutLink,
+    Effect,
+    PeersChanged,
+    Persist,
+    QueuePrompt,
+    SaveHum,
+    StartBloom,
+)
 from hum.node.owners import Owner
 from hum.node.router import Router
 from hum.wire.tones import Tone, sigil
@@ -42,6 +50,8 @@ class Node:
         for effect in effects:
             if isinstance(effect, Persist):
                 out += self.settle(self.router.durable(effect.hum, effect.petal.wane))
+            elif isinstance(effect, QueuePrompt):
+                out += self.settle(self.router.queued(effect.hum, effect.seq))
             else:
                 out.append(effect)
         self.effects += out
@@ -119,7 +129,11 @@ def test_a_prompt_during_a_bloom_waits_and_opens_the_next_bloom(operator):
     cli = laptop.nestler()
     laptop.say(cli, "prompt", sid="s1", text="one")
     sg = sigil("local", "s1")
-    assert laptop.say(cli, "prompt", sigil=sg, text="two") == []  # queued: nothing appended yet
+    laptop.router.pull(cli)
+    effects = laptop.say(cli, "prompt", sigil=sg, text="two", reqId="q2")
+    assert not any(isinstance(e, (Persist, StartBloom)) for e in effects)  # stored in the queue, nothing appended yet
+    (queued,) = laptop.router.pull(cli)
+    assert (queued.chi, queued["position"], queued["reqId"], queued["from"]) == ("queued", 1, "q2", "cli")
     laptop.bloom(sg, "a", "b")
     hum = laptop.router.hums[sg]
     assert [p.chi for p in hum.petals] == ["prompt", "chunk", "chunk", "finish", "prompt"]
@@ -272,3 +286,16 @@ def test_tones_before_hello_and_bad_fields_get_bad_tone_answers(operator):
     laptop.say(cli, "chunk", sigil="x", rid=3)
     replies = laptop.router.pull(rude) + laptop.router.pull(cli)
     assert [(t["qualifier"], t["rid"]) for t in replies] == [("no-hello", 1), ("bad-field", 2), ("wrong-direction", 3)]
+
+
+def test_a_local_hello_may_not_name_another_humd(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    liar = laptop.router.open_nestler("liar")
+    laptop.settle(laptop.router.nestler_tone(liar, Tone(chi="hello", rid="h", **{"from": "humd_" + phone.id})))
+    (refusal,) = laptop.router.pull(liar)
+    assert (refusal["code"], refusal["qualifier"], refusal["rid"]) == ("bad-tone", "bad-field", "h")
+    laptop.settle(laptop.router.nestler_tone(liar, Tone(chi="attach", sigil="x", rid="a")))
+    assert laptop.router.pull(liar)[0]["qualifier"] == "no-hello"  # not greeted
+    honest = laptop.router.open_nestler("honest")
+    laptop.settle(laptop.router.nestler_tone(honest, Tone(chi="hello", **{"from": laptop.id})))
+    assert laptop.router.pull(honest)[0].chi == "breath"

@@ -31,6 +31,7 @@ class Hum:
         home: str,
         tracker: WaneTracker,
         petals: Iterable[Petal] = (),
+        queued: Iterable[tuple[int, dict[str, Any]]] = (),
     ) -> None:
         self.sigil = sigil
         self.sid = sid
@@ -38,7 +39,9 @@ class Hum:
         self.home = home
         self.tracker = tracker
         self.petals: list[Petal] = []
-        self.pending_prompts: deque[dict[str, Any]] = deque()
+        # prompts waiting for the open bloom to close, by queue number, oldest first
+        self.pending_prompts: deque[tuple[int, dict[str, Any]]] = deque(sorted(queued, key=lambda q: q[0]))
+        self.queue_seq = max((q[0] for q in self.pending_prompts), default=0)
         self.home_tip = 0  # the home's tip as last heard (equals tip at the home)
         self._bloom_open = False
         for petal in petals:
@@ -99,16 +102,18 @@ class Hum:
         return True
 
     def offer_prompt(self, body: Mapping[str, Any]) -> Petal | None:
-        """Append the prompt now, or queue it until the open bloom closes."""
+        """Append the prompt now, or queue it until the open bloom closes (it is then `pending_prompts[-1]`)."""
         if self.bloom_open:
-            self.pending_prompts.append(dict(body))
+            self.queue_seq += 1
+            self.pending_prompts.append((self.queue_seq, dict(body)))
             return None
         return self.append("prompt", body)
 
-    def next_prompt(self) -> Petal | None:
-        """After a bloom closes: append the oldest queued prompt, if any."""
+    def next_prompt(self) -> tuple[int, Petal] | None:
+        """After a bloom closes: append the oldest queued prompt; its queue number and petal."""
         if self.pending_prompts and not self.bloom_open:
-            return self.append("prompt", self.pending_prompts.popleft())
+            seq, body = self.pending_prompts.popleft()
+            return seq, self.append("prompt", body)
         return None
 
     def mark_durable(self, wane: int) -> None:

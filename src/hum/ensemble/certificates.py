@@ -93,6 +93,11 @@ class HumdId(str):
 
 
 
+def looks_like_humd_id(text: str) -> bool:
+    """True for 64 hex characters, with or without the `humd_` prefix."""
+    return bool(_HEX64.fullmatch(text.removeprefix(HUMD_ID_PREFIX)))
+
+
 def fingerprint(public_key: Ed25519PublicKey) -> str:
     """sha256 of the raw 32-byte public key, lowercase hex."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

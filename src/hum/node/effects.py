@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hum.core.hum import Hum
 from hum.core.petal import Petal
@@ -18,10 +19,24 @@ class Wake:
 
 @dataclass(frozen=True)
 class Persist:
-    """Store `petal`; the store reports it durable (`Router.durable`) before any tap sees it."""
+    """Store `petal`; the store reports it durable (`Router.durable`) before any tap sees it.
+
+    `dequeued` names the queued prompt this petal is, so its queue entry goes
+    in the same commit.
+    """
 
     hum: Hum
     petal: Petal
+    dequeued: int | None = None
+
+
+@dataclass(frozen=True)
+class QueuePrompt:
+    """Keep a prompt that waits behind the open bloom; the store reports it (`Router.queued`)."""
+
+    hum: Hum
+    seq: int
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -65,4 +80,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | SaveHum | StartBloom | CancelBloom | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | SaveHum | StartBloom | CancelBloom | CutLink | PeersChanged | Revoked

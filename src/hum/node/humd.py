@@ -20,6 +20,7 @@ from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
+from hum.errors import HumError
 from hum.interfaces import Connection, Store, Transport
 from hum.node.blooms import run_blooms
 from hum.node.effects import (
@@ -28,6 +29,7 @@ from hum.node.effects import (
     Effect,
     PeersChanged,
     Persist,
+    QueuePrompt,
     Revoked,
     SaveHum,
     StartBloom,
@@ -83,6 +85,8 @@ class Humd:
         self.router = Router(identity, check, LoopClock(), nest=nest)
         if store is not None:
             store.on_durable = lambda hum, wane: self.apply(self.router.durable(hum, wane))
+            store.on_queued = lambda hum, seq: self.apply(self.router.queued(hum, seq))
+            store.on_fault = lambda fault: self.apply(self.router.store_fault(fault))
         self.address: str | None = None
         self.stopping = False
         self.on_revoked: Callable[[str, str | None], None] = lambda humd_id, signature: None
@@ -130,6 +134,13 @@ class Humd:
                     self.apply(self.router.durable(effect.hum, effect.petal.wane))
                 else:
                     self.store.append(effect.hum, effect.petal)
+                    if effect.dequeued is not None:
+                        self.store.dequeue_prompt(effect.hum, effect.dequeued)
+            elif isinstance(effect, QueuePrompt):
+                if self.store is None:
+                    self.apply(self.router.queued(effect.hum, effect.seq))
+                else:
+                    self.store.queue_prompt(effect.hum, effect.seq, effect.body)
             elif isinstance(effect, SaveHum):
                 if self.store is not None:
                     self.store.save_hum(effect.hum)
@@ -188,7 +199,10 @@ class Humd:
         for cut in list(self._cuts.values()):
             cut()
         if self.store is not None:
-            self.store.flush()
+            try:
+                self.store.flush()
+            except HumError as fault:  # kept nothing back that anyone was shown; said, not raised
+                log.error("%s: last commit at shutdown failed: %s", self.name, fault.message)
         await self.transport.close()
         await self._cancel_tasks()
 

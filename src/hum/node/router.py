@@ -16,23 +16,15 @@ from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
+from hum.ensemble.certificates import HumdId, looks_like_humd_id
 from hum.errors import BadTone, HumError, RouteError, WorkerError
 from hum.interfaces import Delta, Done, Turn
-from hum.node.effects import (
-    CancelBloom,
-    Effect,
-    SaveHum,
-    StartBloom,
-)
+from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
 from hum.node.linking import Linking
 from hum.node.owners import Owner, OwnerKind
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
 
 log = logging.getLogger(__name__)
-
-# Tones pulled per wake-up: large enough to amortise a write, small enough
-# that one busy hum cannot starve the others on a link.
-PULL_BATCH = 256
 
 # A breath lists this many of the most recently active hums (PROTOCOL.md: at
 # most 20), so it stays a few KB however many hums a humd knows.
@@ -128,6 +120,10 @@ class Router(Linking):
         return self._done()
 
     def _hello(self, owner: Owner, tone: Tone) -> None:
+        claimed = tone.get("from")
+        if isinstance(claimed, str) and looks_like_humd_id(claimed) and HumdId.parse(claimed) != self.me:
+            # a local client may name itself, never another device: prompts would carry its id
+            raise BadTone("bad-field", "`from` may name this humd or the client itself, not another humd")
         owner.greeted = True
         owner.bee = str(tone.get("bee") or tone.get("from") or owner.name)
         self._reply(
@@ -172,32 +168,6 @@ class Router(Linking):
             seek.waiting = [w for w in seek.waiting if w[0] is not owner]
         return self._done()
 
-    # -- what an owner is owed ------------------------------------------------
-
-    def pull(self, owner: Owner, limit: int = PULL_BATCH) -> list[Tone]:
-        """Everything `owner` can be sent now (replies first, then each tap in wane order)."""
-        out = list(owner.outbox)
-        owner.outbox.clear()
-        for tap in self.taps.of_owner(owner):
-            hum = self.hums.get(tap.sigil)
-            if hum is None:
-                continue
-            # nobody sees a petal before it is stored: a crash never takes one back
-            out.extend(hum.read(tap, limit, hum.durable_tip))
-            if tap.ended:
-                self.taps.drop(owner, tap.sigil)
-        return out
-
-    def owes(self, owner: Owner) -> bool:
-        """True when `pull(owner)` would return something."""
-        if owner.outbox:
-            return True
-        for tap in self.taps.of_owner(owner):
-            hum = self.hums.get(tap.sigil)
-            if hum is not None and hum.owes(tap, hum.durable_tip):
-                return True
-        return False
-
     # -- hums ---------------------------------------------------------------
 
     def load(self, hums: list[Hum]) -> list[Effect]:
@@ -210,6 +180,8 @@ class Router(Linking):
                 # the worker died with the process: close the bloom so the log says so
                 error = WorkerError("interrupted", "humd restarted mid-bloom")
                 self._appended(hum, hum.append("error", error.body()))
+            if hum.home == self.me:
+                self._next_prompt(hum)  # prompts that waited when the process died go on
         return self._done()
 
     def mint(self, sid: str, nest: str | None = None) -> tuple[Hum, list[Effect]]:
@@ -231,6 +203,21 @@ class Router(Linking):
 
 
 
+
+    def store_fault(self, fault: HumError | None) -> list[Effect]:
+        """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
+        self.fault = fault
+        if fault is None:
+            self._fault_said.clear()
+            return self._done()
+        for hum in self.hums.values():
+            if hum.tip > hum.durable_tip and hum.sigil not in self._fault_said:
+                self._fault_said.add(hum.sigil)
+                for tap in self.taps.of_hum(hum.sigil):
+                    if not tap.owner.is_peer:
+                        tap.notify(fault.tone(sigil=hum.sigil, sid=hum.sid), hum.durable_tip)
+                        self._wake(tap.owner)
+        return self._done()
 
     def durable(self, hum: Hum, wane: int) -> list[Effect]:
         """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
@@ -292,6 +279,28 @@ class Router(Linking):
         if petal is not None:
             self._appended(hum, petal)
             self._emit(StartBloom(hum.sigil))
+        else:
+            seq, queued = hum.pending_prompts[-1]
+            self._emit(QueuePrompt(hum, seq, queued))
+
+    def queued(self, hum: Hum, seq: int) -> list[Effect]:
+        """A queued prompt is stored: every tap of the hum hears that it waits, and where in line."""
+        position = next((i + 1 for i, (s, _) in enumerate(hum.pending_prompts) if s == seq), None)
+        if position is not None:
+            body = dict(hum.pending_prompts[position - 1][1])
+            notice = Tone.make("queued", sigil=hum.sigil, sid=hum.sid, position=position, reqId=body.get("reqId"))
+            notice["from"] = body.get("from")
+            for tap in self.taps.of_hum(hum.sigil):
+                tap.notify(Tone(notice), hum.tip)
+                self._wake(tap.owner)
+        return self._done()
+
+    def _next_prompt(self, hum: Hum) -> None:
+        """A bloom closed: the oldest queued prompt (if any) opens the next one."""
+        if not hum.bloom_open and (nxt := hum.next_prompt()) is not None:
+            seq, petal = nxt
+            self._appended(hum, petal, dequeued=seq)
+            self._emit(StartBloom(hum.sigil))
 
     def bloom_request(self, sg: str) -> BloomRequest | None:
         """What the next bloom of `sg` needs, or None when no bloom is open."""
@@ -317,8 +326,7 @@ class Router(Linking):
             self._appended(hum, hum.append("finish", {"finishReason": event.finish_reason, "usage": event.usage.as_wire()}))
         else:
             self._appended(hum, hum.append("error", event.body()))
-        if not hum.bloom_open and (nxt := hum.next_prompt()) is not None:
-            self._appended(hum, nxt)
+        self._next_prompt(hum)
         return self._done()
 
     def _cancel(self, sg: str, rid: Any = None) -> None:
@@ -359,6 +367,16 @@ class Router(Linking):
 
 
 
+
+    def _heard_queued(self, peer: str, tone: Tone) -> None:
+        """The home queued a prompt of a hum we mirror: our nestlers on it hear so too."""
+        hum = self.hums.get(str(tone.get("sigil")))
+        if hum is None or hum.home != peer:
+            return
+        for tap in self.taps.of_hum(hum.sigil):
+            if not tap.owner.is_peer:
+                tap.notify(Tone(tone), hum.tip)
+                self._wake(tap.owner)
 
     def _peer_prompt(self, peer: str, tone: Tone) -> None:
         sg = tone.get("sigil")
@@ -406,4 +424,5 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "petal": Router._replica_petal,
     "error": Router._route_refused,
     "revoke": Router._heard_revocation,
+    "queued": Router._heard_queued,
 }

@@ -15,11 +15,16 @@ from hum.core.wane import WaneTracker
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
+from hum.errors import HumError
 from hum.interfaces import Clock
 from hum.node.effects import Effect, Persist, Wake
 from hum.node.owners import Owner
 from hum.node.taps import TapBook
 from hum.wire.tones import Tone
+
+# Tones pulled per wake-up: large enough to amortise a write, small enough
+# that one busy hum cannot starve the others on a link.
+PULL_BATCH = 256
 
 
 @dataclass
@@ -59,6 +64,8 @@ class NodeState:
         self.replicas: dict[str, Replica] = {}
         self.seeks: dict[str, Seek] = {}
         self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
+        self.fault: HumError | None = None  # the store cannot commit, and why
+        self._fault_said: set[str] = set()  # hums whose taps were told of the fault
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
@@ -122,11 +129,11 @@ class NodeState:
     def peers(self) -> list[str]:
         return self.ensemble.peers()
 
-    def _appended(self, hum: Hum, petal: Petal) -> None:
+    def _appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log (authored here or mirrored): the store makes it durable first."""
         self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open)
         self._touch(hum.sigil)
-        self._emit(Persist(hum, petal))
+        self._emit(Persist(hum, petal, dequeued))
 
     def _open_tap(self, hum: Hum, owner: Owner, since: int, *, granted: bool) -> Tap:
         self._drop_tap(owner, hum.sigil)
@@ -146,3 +153,29 @@ class NodeState:
             replica.requested = False
             if self.ensemble.is_linked(hum.home):
                 self._send(hum.home, Tone(chi="detach", sigil=sg))
+
+    # -- what an owner is owed ------------------------------------------------
+
+    def pull(self, owner: Owner, limit: int = PULL_BATCH) -> list[Tone]:
+        """Everything `owner` can be sent now (replies first, then each tap in wane order)."""
+        out = list(owner.outbox)
+        owner.outbox.clear()
+        for tap in self.taps.of_owner(owner):
+            hum = self.hums.get(tap.sigil)
+            if hum is None:
+                continue
+            # nobody sees a petal before it is stored: a crash never takes one back
+            out.extend(hum.read(tap, limit, hum.durable_tip))
+            if tap.ended:
+                self.taps.drop(owner, tap.sigil)
+        return out
+
+    def owes(self, owner: Owner) -> bool:
+        """True when `pull(owner)` would return something."""
+        if owner.outbox:
+            return True
+        for tap in self.taps.of_owner(owner):
+            hum = self.hums.get(tap.sigil)
+            if hum is not None and hum.owes(tap, hum.durable_tip):
+                return True
+        return False

@@ -1,4 +1,4 @@
-"""Durable hums: SQLite in WAL mode, petals committed in small batches.
+"""Durable hums: SQLite in WAL mode, petals (and queued prompts) committed in batches.
 
 A petal reaches any tap only after its commit (see `Hum.durable_tip`), so a
 SIGKILL never takes back a petal somebody has seen. WAL with
@@ -15,6 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hum.core.hum import Hum
 from hum.core.petal import Petal
@@ -23,9 +24,11 @@ from hum.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-# Under a flood, coalesce petals into one commit per interval; never hold a
-# petal back longer than a frame of a chat UI, so streaming still looks live.
-COMMIT_INTERVAL = 0.005
+# After a failed commit (disk full, I/O error) try again this soon, then back
+# off: a full disk is often freed within seconds, and retrying costs one
+# rolled-back transaction.
+RETRY_FIRST = 0.05
+RETRY_MAX = 5.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hums (
@@ -41,11 +44,32 @@ CREATE TABLE IF NOT EXISTS petals (
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, wane)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queued (
+    sigil TEXT NOT NULL REFERENCES hums(sigil),
+    seq   INTEGER NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (sigil, seq)
+) WITHOUT ROWID;
 """
+
+# The SQLite result codes that mean "no space left" (SQLITE_FULL) rather than a broken disk.
+_FULL_CODES = {13}
+
+
+def fault_of(exc: sqlite3.Error) -> StoreError:
+    """A failed commit as a `StoreError`: `disk-full` when there is no room, else `io-error`."""
+    full = getattr(exc, "sqlite_errorcode", None) in _FULL_CODES or "full" in str(exc).lower()
+    return StoreError("disk-full" if full else "io-error", f"cannot write the hum store: {exc}")
 
 
 class SqliteStore:
-    """Hums and their petals in one SQLite file; commits batched, durability reported back."""
+    """Hums, their petals and their queued prompts in one SQLite file; durability reported back.
+
+    Every change waits in `_pending`, in order, until a commit; nothing is
+    reported durable before its commit returned. A failed commit keeps the
+    batch, says so through `on_fault` and is retried with backoff, so delivery
+    resumes by itself when the disk has room again.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -57,10 +81,12 @@ class SqliteStore:
             self._db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
-        self._pending: list[tuple[Hum, Petal]] = []
-        self._hums: list[Hum] = []
+        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue", hum, what)
         self._wake = asyncio.Event()
+        self.fault: StoreError | None = None  # the last commit failed, and why
         self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
+        self.on_queued: Callable[[Hum, int], None] = lambda hum, seq: None
+        self.on_fault: Callable[[StoreError | None], None] = lambda fault: None
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum with its petals, the tracker set to each tip."""
@@ -83,58 +109,94 @@ class SqliteStore:
                     # serve the intact prefix; the rows stay on disk for whoever investigates
                     log.error("store: hum %s: %s; keeping the first %d petals", sigil, exc, len(petals))
                     break
-            hum = Hum(sigil, sid, nest, home, tracker, petals)
+            queued = [(seq, json.loads(body)) for seq, body in self._db.execute("SELECT seq, body FROM queued WHERE sigil = ?", (sigil,))]
+            hum = Hum(sigil, sid, nest, home, tracker, petals, queued)
             hum.home_tip = hum.tip
             hums.append(hum)
         return hums
 
     def save_hum(self, hum: Hum) -> None:
-        self._db.execute(
-            "INSERT INTO hums (sigil, sid, nest, home) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(sigil) DO UPDATE SET sid = excluded.sid WHERE hums.sid = ''",
-            (hum.sigil, hum.sid, hum.nest, hum.home),
-        )
+        self._add("hum", hum, None)
 
     def append(self, hum: Hum, petal: Petal) -> None:
-        self._pending.append((hum, petal))
+        self._add("petal", hum, petal)
+
+    def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None:
+        """A prompt waiting behind the open bloom: kept across a restart until it is appended."""
+        self._add("queue", hum, (seq, body))
+
+    def dequeue_prompt(self, hum: Hum, seq: int) -> None:
+        """Queued prompt `seq` became a petal (in the same commit as that petal)."""
+        self._add("dequeue", hum, seq)
+
+    def _add(self, kind: str, hum: Hum, what: Any) -> None:
+        self._pending.append((kind, hum, what))
         self._wake.set()
 
     def flush(self) -> None:
-        """Commit everything appended so far and report it durable (blocks for one commit)."""
+        """Commit everything pending and report it durable; raises `StoreError` (the batch is kept)."""
         if not self._pending:
             return
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)",
-                [(p.sigil, p.wane, p.chi, json.dumps(p.body, separators=(",", ":"))) for _, p in batch],
-            )
+            for kind, hum, what in batch:
+                if kind == "petal":
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)",
+                        (what.sigil, what.wane, what.chi, json.dumps(what.body, separators=(",", ":"))),
+                    )
+                elif kind == "hum":
+                    self._db.execute(
+                        "INSERT INTO hums (sigil, sid, nest, home) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(sigil) DO UPDATE SET sid = excluded.sid WHERE hums.sid = ''",
+                        (hum.sigil, hum.sid, hum.nest, hum.home),
+                    )
+                elif kind == "queue":
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)",
+                        (hum.sigil, what[0], json.dumps(what[1], separators=(",", ":"))),
+                    )
+                else:
+                    self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
             self._db.execute("COMMIT")
-        except sqlite3.Error:
-            self._db.execute("ROLLBACK") if self._db.in_transaction else None
-            self._pending[:0] = batch  # nothing was promised; try again next round
-            raise
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._pending[:0] = batch  # nothing was promised; the whole batch goes again
+            raise fault_of(exc) from exc
         tips: dict[str, tuple[Hum, int]] = {}
-        for hum, petal in batch:
-            tips[hum.sigil] = (hum, max(petal.wane, tips.get(hum.sigil, (hum, 0))[1]))
+        for kind, hum, what in batch:
+            if kind == "petal":
+                tips[hum.sigil] = (hum, max(what.wane, tips.get(hum.sigil, (hum, 0))[1]))
+            elif kind == "queue":
+                self.on_queued(hum, what[0])
         for hum, wane in tips.values():
             self.on_durable(hum, wane)
 
     async def run(self) -> None:
-        """The committer: at once when quiet, at most one commit per COMMIT_INTERVAL when busy."""
-        loop = asyncio.get_running_loop()
-        last = -COMMIT_INTERVAL
+        """The committer: commit what is pending as soon as the last commit returned; retry a failed one."""
+        delay = RETRY_FIRST
         while True:
-            await self._wake.wait()
+            if not self._pending:
+                await self._wake.wait()
             self._wake.clear()
-            # a lone petal is committed right away; a flood shares a commit
-            await asyncio.sleep(max(0.0, last + COMMIT_INTERVAL - loop.time()))
-            last = loop.time()
+            await asyncio.sleep(0)  # let the appends of this moment join the batch
             try:
                 self.flush()
-            except sqlite3.Error as exc:
-                log.error("store: commit failed, will retry: %s", exc)
+            except StoreError as fault:
+                if self.fault is None or self.fault.qualifier != fault.qualifier:
+                    log.error("store: commit failed, retrying: %s", fault.message)
+                self.fault = fault
+                self.on_fault(fault)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            if self.fault is not None:
+                log.warning("store: commits work again")
+                self.fault = None
+                self.on_fault(None)
 
     def close(self) -> None:
         self._db.close()

@@ -31,6 +31,7 @@ CHIS: dict[str, str] = {
     "goodbye": "a humd leaving on purpose (clean shutdown)",
     "drone": "a drone verdict about a hum (e.g. a stalled bloom)",
     "revoke": "an operator-signed revocation of a device, spread across the ensemble",
+    "queued": "a prompt is stored and waits behind the running bloom (its position in line)",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.
