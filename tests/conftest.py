@@ -9,7 +9,7 @@ from hum.ensemble.identity import Identity, OperatorKey
 
 @pytest.fixture(scope="module")
 def operator() -> OperatorKey:
-    return OperatorKey.generate("test operator")
+    return OperatorKey.generate()
 
 
 @pytest.fixture(scope="module")
@@ -26,4 +26,4 @@ def phone(operator: OperatorKey) -> Identity:
 @pytest.fixture(scope="module")
 def foreign() -> Identity:
     """A device of another operator: never a sibling, whatever it claims."""
-    return Identity.mint(OperatorKey.generate("mallory"), "intruder")
+    return Identity.mint(OperatorKey.generate(), "intruder")

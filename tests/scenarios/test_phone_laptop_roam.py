@@ -206,7 +206,7 @@ def test_identity_mismatch_is_refused_and_not_one_tone_leaks(case):
     async def story():
         r = await laptop_blooming()
         await r.oc.wait_for(lambda t: t.chi == "chunk")
-        stranger = Identity.mint(OperatorKey.generate("someone else"), "stranger")
+        stranger = Identity.mint(OperatorKey.generate(), "stranger")
         real_phone = r.phone.identity
         cert, claimed, signer = {
             "forged_humd_id": (stranger.certificate.pem(), real_phone.humd_id, stranger.device_key),

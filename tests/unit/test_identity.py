@@ -35,7 +35,7 @@ from hum.errors import IdentityError
 
 @pytest.fixture(scope="module")
 def stranger() -> OperatorKey:
-    return OperatorKey.generate("test operator")  # the shared operator's name on purpose: names prove nothing
+    return OperatorKey.generate()  # certificates name no person: only the key tells operators apart
 
 
 def _raw(key) -> bytes:
@@ -104,12 +104,14 @@ def test_operator_certificate_is_a_self_signed_ed25519_ca(operator: OperatorKey)
     assert cert.not_valid_after_utc - cert.not_valid_before_utc > dt.timedelta(days=365 * 19)
 
 
-def test_device_certificate_names_the_key_it_certifies(operator: OperatorKey) -> None:
+def test_device_certificate_names_the_key_it_certifies_and_no_person(operator: OperatorKey) -> None:
     key = DeviceKey.generate()
-    cert = operator.certify(key.public_key, name="laptop")
+    cert = operator.certify(key.public_key)
     assert cert.humd_id == key.humd_id
     assert cert.subject_id == key.humd_id
-    assert cert.name == "laptop"
+    # a stranger who dials the ensemble port reads these: a key's hash and nothing a person chose
+    assert [a.value for a in cert.x509.subject] == [key.humd_id]
+    assert [a.value for a in operator.certificate.x509.subject] == ["hum operator", operator.fingerprint]
     assert cert.x509.issuer == operator.certificate.x509.subject
     bc = cert.x509.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert not bc.ca
@@ -306,17 +308,19 @@ def test_save_load_round_trip_with_private_key_mode(operator: OperatorKey, tmp_p
     ident.save(home)
     assert stat.S_IMODE((home / "device.key").stat().st_mode) == 0o600
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert sorted(p.name for p in home.iterdir()) == ["device.crt", "device.key", "operator.crt"]
+    assert sorted(p.name for p in home.iterdir()) == ["device.crt", "device.key", "name", "operator.crt"]
     loaded = Identity.load(home)
     assert loaded.humd_id == ident.humd_id
     assert loaded.certificate == ident.certificate
     assert loaded.operator == ident.operator
+    assert loaded.name == "laptop"
     sig = loaded.device_key.sign(b"x")
     ident.certificate.verify(b"x", sig)
     # saving again over an existing identity keeps the mode and leaves no temp files
     loaded.save(home)
     assert stat.S_IMODE((home / "device.key").stat().st_mode) == 0o600
-    assert len(list(home.iterdir())) == 3
+    assert len(list(home.iterdir())) == 4
+    assert Identity.load(home).name == "laptop"
 
 
 @pytest.mark.parametrize(

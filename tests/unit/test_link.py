@@ -49,8 +49,8 @@ def pump(a: Link, b: Link, now: float = 0.0) -> tuple[list[LinkEvent], list[Link
 def linked(x: Identity, y: Identity, now: float = 0.0) -> tuple[Link, Link]:
     a, b = link_for(x, now), link_for(y, now)
     ev_a, ev_b = pump(a, b, now)
-    assert ev_a == [LinkUp(y.humd_id)]
-    assert ev_b == [LinkUp(x.humd_id)]
+    assert ev_a == [LinkUp(y.humd_id, y.name)]  # the peer's name arrives inside the link
+    assert ev_b == [LinkUp(x.humd_id, x.name)]
     return a, b
 
 
@@ -124,7 +124,7 @@ def assert_refused(link: Link, events: list[LinkEvent]) -> None:
 
 
 def test_foreign_operator_peer_is_refused(laptop: Identity) -> None:
-    stranger = Identity.mint(OperatorKey.generate("someone else"), "intruder")
+    stranger = Identity.mint(OperatorKey.generate(), "intruder")
     a, b = link_for(laptop), link_for(stranger)
     events = a.receive_data(b.data_to_send(), 0.0)
     assert_refused(a, events)
@@ -201,7 +201,7 @@ def test_garbage_during_the_handshake_is_refused(laptop: Identity) -> None:
 
 
 def test_refusal_from_the_peer_closes_the_link(operator: OperatorKey, laptop: Identity) -> None:
-    stranger = Identity.mint(OperatorKey.generate("someone else"), "intruder")
+    stranger = Identity.mint(OperatorKey.generate(), "intruder")
     a, s = link_for(laptop), link_for(stranger)
     ev_a, ev_s = pump(a, s)
     assert any(isinstance(e, LinkDown) and e.qualifier == "identity-mismatch" for e in ev_a)

@@ -26,7 +26,7 @@ T0 = 1_000_000.0
 
 @pytest.fixture(scope="module")
 def operator() -> OperatorKey:
-    return OperatorKey.generate("alice")
+    return OperatorKey.generate()
 
 
 def _wire(msg: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def test_happy_path_yields_a_certified_sibling(operator: OperatorKey) -> None:
     assert identity.device_key is device_key
     assert identity.humd_id == device_key.humd_id
     assert identity.operator == operator.certificate
-    assert identity.certificate.name == "phone"
+    assert identity.name == "phone"
     assert host.issued == identity.certificate
     assert SiblingCheck(operator.certificate).check(identity.certificate) == device_key.humd_id
 

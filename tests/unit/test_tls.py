@@ -21,7 +21,7 @@ GUARD = 10.0
 
 @pytest.fixture(scope="module")
 def operator() -> OperatorKey:
-    return OperatorKey.generate("alice")
+    return OperatorKey.generate()
 
 
 @pytest.fixture(scope="module")

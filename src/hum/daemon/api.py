@@ -57,7 +57,8 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
 
     async def peers(request: web.Request) -> web.Response:
         assert daemon.humd is not None
-        return web.json_response({"peers": daemon.humd.peers()})
+        peers = daemon.humd.peers()
+        return web.json_response({"peers": peers, "names": {p: daemon.humd.ensemble.names.get(p, "") for p in peers}})
 
     async def hums(request: web.Request) -> web.Response:
         assert daemon.humd is not None

@@ -83,7 +83,7 @@ class Home:
         self.ensure()
         if self.has_identity() or (self.path / OPERATOR_KEY_FILE).exists():
             raise HomeError(f"{self.path} already holds an identity; refusing to replace it")
-        operator = OperatorKey.generate(f"{name} operator")
+        operator = OperatorKey.generate()
         identity = Identity.mint(operator, name)
         atomic_write(self.path / OPERATOR_KEY_FILE, operator.private_pem(), 0o600)
         identity.save(self.path)

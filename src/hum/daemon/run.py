@@ -72,7 +72,7 @@ class Daemon:
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
         transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
-        self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
+        self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
         humd.router.revocations.update(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
         address = await humd.start()
@@ -84,7 +84,7 @@ class Daemon:
         self.info = {
             "pid": os.getpid(),
             "humdId": humd.id,
-            "name": identity.certificate.name,
+            "name": identity.name,
             "operator": identity.operator.fingerprint,
             "listen": address,
             "thrum": str(self.thrum.path),

@@ -310,7 +310,7 @@ async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criteri
         sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
         await oc.wait_for(lambda t: t.chi == "chunk")
 
-        stranger_op = OperatorKey.generate("someone else")
+        stranger_op = OperatorKey.generate()
         stranger = Identity.mint(stranger_op, "stranger")
         thief = DeviceKey.generate()
         cases = {

@@ -179,7 +179,7 @@ async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
     host, port = "127.0.0.1", laptop.port
     result: dict[str, str] = {}
     # a device of another operator: TLS itself refuses its certificate
-    stranger = Identity.mint(OperatorKey.generate("stranger"), "stranger")
+    stranger = Identity.mint(OperatorKey.generate(), "stranger")
     context = client_context(stranger, SiblingCheck(stranger.operator))
     try:
         reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)

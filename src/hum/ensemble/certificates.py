@@ -255,12 +255,6 @@ class DeviceCertificate:
         return self.x509.public_bytes(serialization.Encoding.DER)
 
     @property
-    def name(self) -> str | None:
-        """The human device name the operator certified, if any."""
-        attrs = self.x509.subject.get_attributes_for_oid(NameOID.PSEUDONYM)
-        return str(attrs[0].value) if attrs else None
-
-    @property
     def subject_id(self) -> str | None:
         attrs = self.x509.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return str(attrs[0].value) if attrs else None

@@ -14,16 +14,18 @@ class Ensemble:
 
     def __init__(self, me: str) -> None:
         self.me = me
-        self._peers: dict[str, tuple[float, Any]] = {}  # peer -> (time linked, its link's owner)
+        self._peers: dict[str, tuple[float, Any, str]] = {}  # peer -> (time linked, its link's owner, its name)
         self._directory: dict[str, dict[str, Any]] = {}  # sigil -> hum summary
+        self.names: dict[str, str] = {me: ""}  # HumdId -> the name its person gave it (kept after a link drops)
 
     # -- peers -------------------------------------------------------------
 
-    def link_up(self, peer: str, now: float, owner: Any = None) -> bool:
-        """Record a live link and whoever stands for it; False when the peer was already linked."""
+    def link_up(self, peer: str, now: float, owner: Any = None, name: str = "") -> bool:
+        """Record a live link, whoever stands for it and the peer's name; False when already linked."""
         if peer in self._peers:
             return False
-        self._peers[peer] = (now, owner)
+        self._peers[peer] = (now, owner, name)
+        self.names[peer] = name or self.names.get(peer, "")
         return True
 
     def owner(self, peer: str) -> Any:

@@ -53,6 +53,9 @@ _T = TypeVar("_T")
 
 
 _DEVICE_KEY_FILE = "device.key"
+_NAME_FILE = "name"
+# The operator certificate's common name: the same for everyone, so it says nothing about anyone.
+OPERATOR_COMMON_NAME = "hum operator"
 _DEVICE_CERT_FILE = "device.crt"
 _OPERATOR_CERT_FILE = "operator.crt"
 
@@ -68,18 +71,18 @@ class OperatorKey:
         self.fingerprint = certificate.fingerprint
 
     @classmethod
-    def generate(cls, name: str = "hum operator") -> OperatorKey:
+    def generate(cls) -> OperatorKey:
         key = Ed25519PrivateKey.generate()
-        return cls(key, cls._self_sign(key, check_name(name)))
+        return cls(key, cls._self_sign(key))
 
     @staticmethod
-    def _self_sign(key: Ed25519PrivateKey, name: str) -> OperatorCertificate:
+    def _self_sign(key: Ed25519PrivateKey) -> OperatorCertificate:
         public = key.public_key()
-        # The fingerprint in the DN keeps operator names distinct even when two
-        # people both keep the default name, so chain building never confuses them.
+        # No person's name: anyone who dials the ensemble port sees this
+        # certificate. The fingerprint keeps every operator's DN distinct.
         subject = x509.Name(
             [
-                x509.NameAttribute(NameOID.COMMON_NAME, name),
+                x509.NameAttribute(NameOID.COMMON_NAME, OPERATOR_COMMON_NAME),
                 x509.NameAttribute(NameOID.SERIAL_NUMBER, fingerprint(public)),
             ]
         )
@@ -125,7 +128,6 @@ class OperatorKey:
         self,
         device_public_key: Ed25519PublicKey,
         *,
-        name: str = "humd",
         valid_days: int = DEVICE_CERT_DAYS,
     ) -> DeviceCertificate:
         if not isinstance(device_public_key, Ed25519PublicKey):
@@ -137,7 +139,6 @@ class OperatorKey:
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COMMON_NAME, str(humd_id)),
-                x509.NameAttribute(NameOID.PSEUDONYM, check_name(name)),
             ]
         )
         cert = (
@@ -270,6 +271,9 @@ class Identity:
     device_key: DeviceKey
     certificate: DeviceCertificate
     operator: OperatorCertificate
+    # The person's name for the device: kept in the home and told to siblings
+    # inside the authenticated link, never written in a certificate.
+    name: str = "humd"
 
     def __post_init__(self) -> None:
         if self.certificate.humd_id != self.device_key.humd_id:
@@ -283,8 +287,8 @@ class Identity:
     @classmethod
     def mint(cls, operator_key: OperatorKey, name: str = "humd") -> Identity:
         device_key = DeviceKey.generate()
-        certificate = operator_key.certify(device_key.public_key, name=name)
-        return cls(device_key, certificate, operator_key.certificate)
+        certificate = operator_key.certify(device_key.public_key)
+        return cls(device_key, certificate, operator_key.certificate, check_name(name))
 
     def save(self, home: Path) -> None:
         home = Path(home)
@@ -294,6 +298,7 @@ class Identity:
         atomic_write(home / _OPERATOR_CERT_FILE, self.operator.pem(), 0o644)
         atomic_write(home / _DEVICE_CERT_FILE, self.certificate.pem(), 0o644)
         atomic_write(home / _DEVICE_KEY_FILE, self.device_key.private_pem(), 0o600)
+        atomic_write(home / _NAME_FILE, self.name.encode(), 0o600)
 
     @classmethod
     def load(cls, home: Path) -> Identity:
@@ -315,7 +320,9 @@ class Identity:
             verify_issued_by(certificate, operator)
         except IdentityError as exc:
             raise IdentityError(exc.qualifier, f"{cert_path}: {exc.message}") from exc
-        return cls(device_key, certificate, operator)
+        name_path = home / _NAME_FILE
+        name = check_name(name_path.read_text().strip()) if name_path.exists() else "humd"
+        return cls(device_key, certificate, operator, name)
 
 
 class SiblingCheck:

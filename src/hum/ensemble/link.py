@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from hum.ensemble.certificates import HUMD_ID_PREFIX, DeviceCertificate, HumdId
+from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
@@ -47,9 +47,10 @@ PETAL_FROM = "petalFrom"
 
 @dataclass(frozen=True)
 class LinkUp:
-    """The peer proved it is a T1 sibling; hum tones may now cross."""
+    """The peer proved it is a T1 sibling; hum tones may now cross. `name` is what its person calls it."""
 
     peer: HumdId
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Link:
         self.check = check
         self.tls_peer = HumdId.parse(tls_peer) if tls_peer else None
         self.peer: HumdId | None = None
+        self.peer_name = ""
         self.state = "handshake"  # -> "up" -> "closed"
         self._peer_cert: DeviceCertificate | None = None
         self._peer_nonce: bytes | None = None
@@ -117,6 +119,7 @@ class Link:
                 protoVersion=PROTO_VERSION,
                 cert=identity.certificate.pem().decode(),
                 nonce=self._nonce.hex(),
+                name=identity.name,
             )
         )
 
@@ -249,6 +252,9 @@ class Link:
             except (IdentityError, ValueError) as exc:
                 return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
             self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
+            name = tone.get("name")
+            # only a label for people; a bad one is dropped, never a reason to refuse a sibling
+            self.peer_name = name if isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS else ""
             signature = self.identity.device_key.sign(
                 proof_payload(self._nonce, nonce, self.me, peer)
             )
@@ -265,7 +271,7 @@ class Link:
             except (IdentityError, ValueError) as exc:
                 return [self._refuse("bad-signature", f"link proof does not verify: {exc}")]
             self.state = "up"
-            return [LinkUp(self.peer)]
+            return [LinkUp(self.peer, self.peer_name)]
         if tone.chi == "error":
             return [
                 self._close(str(tone.get("qualifier", "refused")), str(tone.get("message", "")))

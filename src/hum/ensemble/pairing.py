@@ -379,7 +379,8 @@ class PairingHost:
             device_public.verify(
                 base64.b64decode(proof, validate=True), _PROOF_LABEL + keys.transcript
             )
-            certificate = self.operator_key.certify(device_public, name=check_name(name))
+            check_name(name)  # the guest keeps its name; it is not written in the certificate
+            certificate = self.operator_key.certify(device_public)
         except (ValueError, binascii.Error, InvalidSignature) as exc:
             raise PairingError("bad-message", f"device key or name rejected ({exc})") from exc
         reply = {
@@ -508,7 +509,7 @@ class PairingGuest:
             if certificate.humd_id != self.device_key.humd_id:
                 raise IdentityError("id-mismatch", "host certified a different key")
             SiblingCheck(operator).check(certificate)
-            identity = Identity(self.device_key, certificate, operator)
+            identity = Identity(self.device_key, certificate, operator, self.name)
         except (IdentityError, UnicodeEncodeError) as exc:
             raise PairingError("bad-certificate", str(exc)) from exc
         self._result = identity

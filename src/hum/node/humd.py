@@ -260,9 +260,9 @@ class Humd:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None]) -> Owner | None:
+    def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None], name: str = "") -> Owner | None:
         """A link proved its peer; its owner, or None when it duplicates a live link."""
-        owner, effects = self.router.link_up(peer, dialled=dialled)
+        owner, effects = self.router.link_up(peer, dialled=dialled, name=name)
         if owner is not None:
             self._cuts[owner] = cut
             self._wakes[owner] = asyncio.Event()

@@ -22,7 +22,7 @@ ANNOUNCE_BATCH = 500
 class Linking(Replication):
     """The ensemble side of a humd: one link per peer, peer-loss on every tap that needs it, revocation."""
 
-    def link_up(self, peer: HumdId, *, dialled: bool) -> tuple[Owner | None, list[Effect]]:
+    def link_up(self, peer: HumdId, *, dialled: bool, name: str = "") -> tuple[Owner | None, list[Effect]]:
         """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
         existing = self.ensemble.owner(peer) if self.ensemble.is_linked(peer) else None
         if existing is not None:
@@ -33,7 +33,7 @@ class Linking(Replication):
             self._emit(CutLink(existing))
             self._link_lost(existing)
         owner = Owner(OwnerKind.PEER, peer)
-        self.ensemble.link_up(peer, self.clock.monotonic(), owner)
+        self.ensemble.link_up(peer, self.clock.monotonic(), owner, name)
         self._emit(PeersChanged())
         self.drone.link_heard(peer, self.clock.monotonic())
         mine = [h.summary() for h in self.hums.values() if h.home == self.me]

@@ -82,7 +82,7 @@ class LinkRunner:
         ended = False
         for event in events:
             if isinstance(event, LinkUp):
-                self.owner = self.humd.link_up(event.peer, dialled=self.dialled is not None, cut=self.cut)
+                self.owner = self.humd.link_up(event.peer, dialled=self.dialled is not None, cut=self.cut, name=event.name)
                 if self.owner is None:  # a duplicate of a live link: this one goes
                     self.link.goodbye()
                     ended = True

@@ -157,7 +157,8 @@ class Router(Linking):
         self._reply(owner, Tone(chi="hums", rid=tone.get("rid"), hums=page, next=nxt))
 
     def _peers_tone(self, owner: Owner, tone: Tone) -> None:
-        self._reply(owner, Tone(chi="peers", rid=tone.get("rid"), peers=self.peers()))
+        peers = self.peers()
+        self._reply(owner, Tone(chi="peers", rid=tone.get("rid"), peers=peers, names={p: self.ensemble.names.get(p, "") for p in peers}))
 
     def close_owner(self, owner: Owner) -> list[Effect]:
         """A nestler went away (or a link's owner is retired): its taps go, the hums live on."""

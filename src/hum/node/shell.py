@@ -37,7 +37,7 @@ class Shell(Protocol):
 
     def loop_time(self) -> float: ...
 
-    def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None]) -> Owner | None:
+    def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None], name: str = "") -> Owner | None:
         """A link proved `peer`; its owner, or None when it duplicates a live link."""
 
     def link_tone(self, owner: Owner, tone: Tone) -> None: ...

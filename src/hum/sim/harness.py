@@ -99,7 +99,7 @@ class Sim:
     def __init__(self, rtt: float = 0.06, tokens_per_second: float = 20.0) -> None:
         self.network = MemoryNetwork(one_way_latency=rtt / 2)
         self.rtt = rtt
-        self.operator = OperatorKey.generate("sim operator")
+        self.operator = OperatorKey.generate()
         self.tokens_per_second = tokens_per_second
         self.humds: dict[str, Humd] = {}
         self.nestlers: list[SimNestler] = []
