@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS queued (
 ) WITHOUT ROWID;
 """
 
+# SQLite's own ceiling on a database's pages (the default of max_page_count).
+UNLIMITED_PAGES = 4294967294
+
 # The SQLite result codes that mean "no space left" (SQLITE_FULL) rather than a broken disk.
 _FULL_CODES = {13}
 
@@ -197,6 +200,12 @@ class SqliteStore:
                 log.warning("store: commits work again")
                 self.fault = None
                 self.on_fault(None)
+
+    def hold_size(self, held: bool = True) -> None:
+        """Hold the store at its present size: growing it then fails with SQLite's own "database or
+        disk is full", as on a full disk (chaos schedules use it); `False` lets it grow again."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0] if held else UNLIMITED_PAGES
+        self._db.execute(f"PRAGMA max_page_count = {int(pages)}")
 
     def close(self) -> None:
         self._db.close()
