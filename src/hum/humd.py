@@ -180,6 +180,9 @@ class NestlerSession(TapOwner):
 
     def _peers(self, tone: Tone) -> None:
         self.reply(Tone(chi="peers", rid=tone.get("rid"), peers=self.humd.peers()))
+        if tone.get("watch") is True:
+            # a fresh `peers` tone at every change, so a nestler can tell when a home is back
+            self.humd.peer_watchers[self] = self.humd.peers()
 
     def close(self) -> None:
         self.humd.close_owner(self)
@@ -377,6 +380,7 @@ class Humd:
         self._tap_ids = itertools.count(1)
         self._stopping = False
         self._peers_changed = asyncio.Event()
+        self.peer_watchers: dict[TapOwner, list[str]] = {}  # nestler -> the peers it was last told
         # operator-signed revocations (HumdId -> signature hex), spread to every sibling
         self.revocations: dict[str, str] = {}
         self.on_revoked: Callable[[str, str | None], None] = lambda humd_id, signature: None
@@ -390,6 +394,11 @@ class Humd:
     def _note_peers_changed(self) -> None:
         self._peers_changed.set()
         self._peers_changed = asyncio.Event()
+        peers = self.peers()
+        for watcher, told in list(self.peer_watchers.items()):
+            if told != peers:
+                self.peer_watchers[watcher] = peers
+                watcher.reply(Tone(chi="peers", peers=peers))
 
     # -- clocks and tasks ---------------------------------------------------
 
@@ -715,6 +724,7 @@ class Humd:
 
     def close_owner(self, owner: TapOwner) -> None:
         owner.closed = True
+        self.peer_watchers.pop(owner, None)
         for sg in list(owner.taps):
             self._drop_tap(owner, sg)
         self._owners.pop(owner.name, None)
