@@ -433,7 +433,7 @@ def cmd_join(args: argparse.Namespace) -> int:
     try:
         identity = asyncio.run(join(args.code, args.peer, args.name))
     except PairingError as exc:
-        raise CliError(f"pairing failed ({exc.qualifier}): {exc}") from exc
+        raise CliError(f"pairing with {args.peer} failed ({exc.qualifier}): {exc.message or exc.qualifier}") from exc
     identity.save(home.path)
     home.add_peer(args.peer)
     if args.json:
@@ -570,6 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
+        sys.stdout.flush()  # whatever was said before stays on its own line, above the error
         err_console.print(f"hum: {exc}", markup=False)
         return 2
     except KeyboardInterrupt:

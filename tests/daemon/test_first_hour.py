@@ -1,10 +1,12 @@
 """The first hour of a new user, with real `hum` processes: `hum attach` following a hum through
-the loss of its home."""
+the loss of its home, and pairing codes that say plainly what became of them."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +96,59 @@ def test_attach_follows_the_hum_through_the_loss_and_return_of_its_home(devices)
     assert petal_wanes(tones) == list(range(1, finish["wane"] + 1))  # nothing missed, nothing twice
     assert [t["qualifier"] for t in tones if t["chi"] == "error" and "wane" not in t] == ["peer-loss"]
     assert follow.interrupt() == 130
+
+
+def test_a_wrong_pairing_code_spends_it_and_both_sides_say_so_plainly(devices):
+    laptop, phone = devices
+    laptop_port = free_port()
+    laptop.up("--init", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
+    peer = f"127.0.0.1:{laptop_port}"
+    pair = laptop.start("pair")
+    code = pairing_code(pair)
+    wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
+    line = one_line_error(phone.run("join", "--code", wrong, "--peer", peer))
+    assert "(bad-code)" in line and "does not match" in line and "hum pair" in line
+    host = one_line_error(pair)
+    assert "wrong code" in host and "hum pair" in host
+    assert pair.out[-1].startswith("on the new device:")  # said before the error, on its own line
+
+    # the right code, too late: the laptop's own words reach the phone
+    line = one_line_error(phone.run("join", "--code", code, "--peer", peer))
+    assert "(used-code)" in line and "already used" in line and "wrong code" in line and "hum pair" in line
+    assert "aborted" not in line and "no-pairing" not in line
+    assert not (phone.home / "device.key").exists()
+
+    # a fresh code works
+    pair = laptop.start("pair")
+    joined = phone.run("join", "--code", pairing_code(pair), "--peer", peer)
+    assert joined.returncode == 0, joined.stderr
+    assert pair.wait() == 0
+    line = one_line_error(Device(phone.home.parent / "tablet").run("join", "--code", code, "--peer", peer))
+    assert "(used-code)" in line and "already used to add a device" in line
+
+
+# A code that expires while the test watches: `hum up` with the code's lifetime cut short,
+# in a child process of its own (the constant is the one PairingCode reads).
+SHORT_LIVED_UP = "import sys, hum.ensemble.pairing as p; p.PAIRING_CODE_TTL = 1.5; from hum.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_an_expired_pairing_code_says_it_expired_on_both_sides(devices):
+    laptop, phone = devices
+    laptop_port = free_port()
+    laptop.start("operator", "init").wait()
+    up = subprocess.Popen(
+        [sys.executable, "-c", SHORT_LIVED_UP, "up", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=laptop.env,
+    )
+    try:
+        json.loads(up.stdout.readline())  # up
+        pair = laptop.start("pair")
+        code = pairing_code(pair)
+        host = one_line_error(pair)
+        assert "expired unused" in host and "hum pair" in host
+        assert [line.split(":")[0] for line in pair.out] == ["pairing code", "on the new device"]
+        line = one_line_error(phone.run("join", "--code", code, "--peer", f"127.0.0.1:{laptop_port}"))
+        assert "(expired-code)" in line and "expired unused" in line and "hum pair" in line
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=STEP_TIMEOUT)
