@@ -1,9 +1,11 @@
-"""The first hour of a new user, with real `hum` processes: `hum attach` following a hum through
-the loss of its home, and pairing codes that say plainly what became of them."""
+"""The first hour of a new user, with real `hum` processes: the README's two-device walkthrough as
+written, `hum attach` following a hum through the loss of its home, and pairing codes that say
+plainly what became of them."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +26,75 @@ def devices(tmp_path) -> Iterator[tuple[Device, Device]]:
     yield laptop, phone
     phone.stop_all()
     laptop.stop_all()
+
+
+def walkthrough_commands() -> list[str]:
+    """The `hum ...` lines of the README's "Two devices" section, comments dropped."""
+    text = README.read_text()
+    section = text[text.index("## Two devices") : text.index("## The roam story")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("hum ")]
+
+
+def test_the_readme_two_device_walkthrough_works_as_written(devices):
+    laptop, phone = devices
+    # what the README tells a person to type, in order; each step below runs one of them
+    assert walkthrough_commands() == [
+        "hum up --init --listen 0.0.0.0:7433",
+        'hum prompt --sid walk "tell me a story"',
+        "hum pair",
+        "hum join --code K7QX-M2PD --peer laptop.local:7433",
+        "hum up",
+        "hum peers",
+        "hum hums",
+        "hum attach <sigil>",
+        'hum prompt --sigil <sigil> "and then?"',
+    ]
+    # two devices on one machine: loopback ports of their own, as the README's note says
+    laptop_port, phone_port = free_port(), free_port()
+    on_this_machine = ["--http", "127.0.0.1:0", "--worker", "scripted"]
+
+    laptop_up = laptop.up("--init", "--listen", f"127.0.0.1:{laptop_port}", *on_this_machine)
+    assert any("created an operator key" in line for line in laptop_up.out)
+    story = laptop.run("prompt", "--sid", "walk", "tell me a story")
+    assert story.returncode == 0, story.stderr
+    sigil = story.stdout.splitlines()[-1].removeprefix("sigil ").strip()
+    assert re.fullmatch(r"[0-9a-f]{12}", sigil), story.stdout
+
+    pair = laptop.start("pair")
+    code = pairing_code(pair)
+    hint = pair.wait_line(lambda line: line.startswith("on the new device:"))
+    assert f"hum join --code {code} --peer" in hint and hint.endswith(f":{laptop_port}")
+    joined = phone.run("join", "--code", code, "--peer", f"127.0.0.1:{laptop_port}")
+    assert joined.returncode == 0, joined.stderr
+    assert "joined" in joined.stdout and "hum up" in joined.stdout
+    assert pair.wait() == 0 and pair.out[-1].startswith("paired ")
+
+    phone_up = phone.up("--listen", f"127.0.0.1:{phone_port}", *on_this_machine)
+    assert phone.wait_peers(lambda p: p == [laptop.humd_id])
+    peers = phone.run("peers")
+    assert peers.returncode == 0 and peers.stdout.split() == [laptop.humd_id]
+    hums = phone.run("hums")
+    assert hums.returncode == 0 and hums.stdout.startswith(sigil) and "sid walk" in hums.stdout
+
+    phone_attach = phone.start("attach", sigil)
+    phone_attach.wait_line(lambda line: "tell me a story" in line)  # the conversation so far
+    done_so_far = phone_attach.wait_line(lambda line: line.startswith("-- stop"))
+    laptop_attach = laptop.start("attach", sigil, "--since", done_so_far.rsplit(" ", 1)[-1])
+    more = phone.run("prompt", "--sigil", sigil, "and then?")
+    assert more.returncode == 0, more.stderr
+    assert more.stdout.splitlines()[-1] == f"sigil {sigil}"
+    # answered on both, each saying where the prompt was typed
+    phone_prompt = phone_attach.wait_line(lambda line: "and then?" in line)
+    assert "from this device" in phone_prompt
+    laptop_prompt = laptop_attach.wait_line(lambda line: "and then?" in line)
+    assert f"from device {phone.humd_id[:8]}" in laptop_prompt
+    first_prompt = next(line for line in phone_attach.out if "tell me a story" in line)
+    assert f"from hum-cli on device {laptop.humd_id[:8]}" in first_prompt
+    for attach in (phone_attach, laptop_attach):
+        attach.wait_line(lambda line: line.startswith("-- stop"), after=attach.out.index(next(x for x in attach.out if "and then?" in x)))
+        assert attach.interrupt() == 130 and not attach.err
+    assert phone_up.interrupt() == 0 and laptop_up.interrupt() == 0
 
 
 def start_paired(laptop: Device, phone: Device) -> tuple[Running, int]:
