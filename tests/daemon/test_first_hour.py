@@ -4,11 +4,14 @@ plainly what became of them."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import signal
 import subprocess
 import sys
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +226,23 @@ def test_an_expired_pairing_code_says_it_expired_on_both_sides(devices):
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=STEP_TIMEOUT)
+
+
+# Ctrl-C must stop `hum up` about this fast even with a page open (aiohttp's default made it two minutes).
+CTRL_C_WITHIN = 5.0
+
+
+def test_ctrl_c_stops_hum_up_promptly_while_a_web_chat_is_open(devices):
+    laptop, _ = devices
+    up = laptop.up("--init", "--listen", f"127.0.0.1:{free_port()}", "--http", "127.0.0.1:0", "--worker", "scripted")
+    web = urllib.parse.urlsplit(json.loads(laptop.run("status", "--json").stdout)["urls"]["web"])
+    page = http.client.HTTPConnection(web.hostname, web.port, timeout=STEP_TIMEOUT)
+    try:
+        page.request("GET", "/api/events")  # what an open web chat holds
+        events = page.getresponse()
+        assert events.status == 200 and events.readline().startswith(b"event: peers")
+        asked = time.monotonic()
+        assert up.interrupt() == 0
+        assert time.monotonic() - asked < CTRL_C_WITHIN
+    finally:
+        page.close()
