@@ -8,11 +8,12 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,63 @@ def test_ctrl_c_stops_hum_up_promptly_while_a_web_chat_is_open(devices):
         assert time.monotonic() - asked < CTRL_C_WITHIN
     finally:
         page.close()
+
+
+class RawNestler:
+    """A thrum client written from the wire contract alone: a Unix socket and JSON lines."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(STEP_TIMEOUT)
+        self.sock.connect(path)
+        self.buffer = b""
+        self.seen: list[dict] = []
+
+    def send(self, **tone: object) -> None:
+        self.sock.sendall(json.dumps(tone).encode() + b"\n")
+
+    def wait_for(self, predicate: Callable[[dict], bool], after: int = 0) -> dict:
+        """The first tone from index `after` matching `predicate`, read from the socket if not seen yet."""
+        for tone in self.seen[after:]:
+            if predicate(tone):
+                return tone
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                tone = json.loads(line)
+                self.seen.append(tone)
+                if predicate(tone):
+                    return tone
+            data = self.sock.recv(65536)
+            assert data, f"the humd closed the socket; seen {self.seen[-5:]}"
+            self.buffer += data
+
+
+def test_a_raw_thrum_client_hears_its_home_come_back_and_resumes_from_its_wane(devices):
+    laptop, phone = devices
+    laptop_up, laptop_port = start_paired(laptop, phone)
+    first = json.loads(laptop.run("prompt", "--sid", "raw", "hello", "--json").stdout.splitlines()[-1])
+    sigil = first["sigil"]
+    raw = RawNestler(json.loads(phone.run("status", "--json").stdout)["thrum"])
+    raw.send(chi="hello", bee="raw", protoVersion=1)
+    raw.send(chi="peers", rid="w", watch=True)
+    assert raw.wait_for(lambda t: t["chi"] == "peers")["peers"] == [laptop.humd_id]
+    raw.send(chi="attach", sigil=sigil, since=0)
+    seen = raw.wait_for(lambda t: t["chi"] == "finish")["wane"]
+
+    mark = len(raw.seen)
+    laptop_up.kill()
+    assert raw.wait_for(lambda t: t["chi"] == "error", mark)["qualifier"] == "peer-loss"
+    raw.wait_for(lambda t: t["chi"] == "peers" and t["peers"] == [], mark)
+    laptop.up("--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
+    back = raw.wait_for(lambda t: t["chi"] == "peers" and t["peers"], mark)
+    assert back["peers"] == [laptop.humd_id] and "rid" not in back  # told, not asked
+
+    mark = len(raw.seen)
+    raw.send(chi="attach", sigil=sigil, since=seen)
+    assert raw.wait_for(lambda t: t["chi"] == "hello", mark)["home"] == laptop.humd_id
+    more = json.loads(laptop.run("prompt", "--sigil", sigil, "again", "--json").stdout.splitlines()[-1])
+    raw.wait_for(lambda t: t["chi"] == "finish" and t["wane"] == more["wane"], mark)
+    resumed = [t["wane"] for t in raw.seen[mark:] if "wane" in t and t["chi"] != "hello"]
+    assert resumed == list(range(seen + 1, more["wane"] + 1))
+    raw.sock.close()
