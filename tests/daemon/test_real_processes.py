@@ -271,6 +271,7 @@ def test_a_frozen_home_is_caught_by_heartbeats_and_resumed_when_it_thaws(running
         ("claude-cli", {"PATH": "/usr/bin:/bin"}, "claude CLI is not installed"),
         ("local", {"HUM_LOCAL_MODEL": "/nowhere/model.gguf"}, "model file not found"),
         ("nonsense", {}, "unknown worker"),
+        ("scripted", {"HUM_SCRIPTED_TPS": "fast"}, "HUM_SCRIPTED_TPS must be a number"),
     ],
 )
 def test_a_worker_that_cannot_start_is_a_one_line_error_at_start_up(laptop_home, worker, env, words):
