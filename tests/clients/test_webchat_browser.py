@@ -20,9 +20,11 @@ from hum.wire.tones import sigil
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium start-up, two blooms, the laptop away for a while and a reconnect.
 BROWSER_TIMEOUT = 90.0
-# Words per answer and their pace: 4 s per bloom, room to reload and to scroll back mid-way,
-# and enough text that the conversation is taller than a phone's screen.
+# Words per answer and their pace: 4 s per bloom, room to reload mid-way, and enough text
+# that the conversation is taller than a phone's screen; the follow-up the page sends gets
+# twice as long, room to scroll back and jump down mid-way on a busy machine.
 REPLY_WORDS = 160
+FOLLOW_UP = "and then?"
 REPLY_TPS = 40
 # A first prompt of this many lines: a conversation much taller than the screen from the start.
 PROMPT_LINES = 25
@@ -33,7 +35,7 @@ LIVE_AGAIN_WITHIN = 2.0
 
 
 def long_reply(prompt: str) -> str:
-    return default_reply(prompt, REPLY_WORDS)
+    return default_reply(prompt, 2 * REPLY_WORDS if prompt == FOLLOW_UP else REPLY_WORDS)
 
 
 async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, tmp_path):
@@ -58,6 +60,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             "HUM_NPM_DIR": str(base),
             "HUM_URL": srv.url,
             "HUM_SIGIL": sg,
+            "HUM_FOLLOW_UP": FOLLOW_UP,
             "HUM_SHOTS": str(TEST_OUTPUT),
             "HUM_USER_DATA": str(tmp_path / "chromium"),
         },
@@ -93,7 +96,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert finished["overflows"] and finished["atBottom"]  # opened at the newest line of a long hum
 
             first_finish = await oc.wait_for(lambda t: t.chi == "finish")
-            await go()  # the page sends "and then?"
+            await go()  # the page sends the follow-up
             sent = await step()
             assert sent["step"] == "sent"
             assert sent["followed"]  # the view follows the answer being written
@@ -101,7 +104,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert sent["jumped"]  # "↓ new" takes them to the newest text
             assert sent["origins"] == [f"from opencode on device {laptop.id[:8]}", "from this device"]
             asked = await oc.wait_for(lambda t: t.chi == "prompt" and t["wane"] > first_finish.tone["wane"])
-            assert asked.tone["text"] == "and then?" and asked.tone["from"] == phone.id
+            assert asked.tone["text"] == FOLLOW_UP and asked.tone["from"] == phone.id
             assert laptop.hums[sg].bloom_open  # still answering
             await sim.kill(laptop)
             await go()

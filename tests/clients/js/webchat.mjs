@@ -58,7 +58,7 @@ try {
   say({ step: "finished", ...after });
 
   await waitGo(); // the reader types a follow-up on the phone and sends it
-  await page.fill("#prompt", "and then?");
+  await page.fill("#prompt", process.env.HUM_FOLLOW_UP);
   await page.click("#send");
   await page.waitForFunction(answerLength, 1);
   const followed = await page.waitForFunction(atBottom, null, { timeout: 2000 }).then(() => true, () => false);
