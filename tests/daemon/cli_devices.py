@@ -18,6 +18,10 @@ from typing import Any
 HUM = [sys.executable, "-m", "hum.cli"]
 # Any one command, or any one expected line of a running one; a hang fails in seconds.
 STEP_TIMEOUT = 30.0
+# How often `hum peers` is asked again while waiting for a link: a process start costs more.
+PEERS_POLL = 0.05
+# A waiting reader wakes at least this often to notice that its command has exited.
+EXIT_CHECK = 0.5
 
 
 def free_port() -> int:
@@ -61,7 +65,7 @@ class Running:
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)):
                     raise AssertionError(f"no such line; stdout {self.out[-20:]}, stderr {self.err[-20:]}, exit {self.proc.poll()}")
-                self._changed.wait(min(left, 0.5))
+                self._changed.wait(min(left, EXIT_CHECK))
 
     def json_lines(self) -> list[dict[str, Any]]:
         with self._changed:
@@ -121,7 +125,7 @@ class Device:
         while not predicate(peers := self.peers()):
             if time.monotonic() > deadline:
                 raise AssertionError(f"peers of {self.home.name} stayed {peers}")
-            time.sleep(0.05)  # a poll of a condition with a deadline, not a wait for time to pass
+            time.sleep(PEERS_POLL)  # a poll of a condition with a deadline, not a wait for time to pass
         return peers
 
     def stop_all(self) -> None:
@@ -129,7 +133,7 @@ class Device:
             if running.proc.poll() is None:
                 running.proc.send_signal(signal.SIGINT)
                 try:
-                    running.wait(10)
+                    running.wait()
                 except subprocess.TimeoutExpired:
                     running.kill()
 
