@@ -178,6 +178,8 @@ def test_a_wrong_pairing_code_spends_it_and_both_sides_say_so_plainly(devices):
     laptop_port = free_port()
     laptop.up("--init", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
     peer = f"127.0.0.1:{laptop_port}"
+    line = one_line_error(phone.run("join", "--code", "ABCD-EFGH", "--peer", peer))
+    assert "(no-pairing)" in line and "no pairing code is open" in line and "hum pair" in line
     pair = laptop.start("pair")
     code = pairing_code(pair)
     wrong = "ZZZZ-ZZZZ" if code != "ZZZZ-ZZZZ" else "YYYY-YYYY"
