@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from hum.daemon.home import Home, HomeError, default_home
+from hum.wire.tones import Tone, rid
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -187,41 +189,73 @@ def cmd_hums(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _stream(client: Any, sigil: str | None, *, until_finish: bool, as_json: bool) -> dict[str, Any] | None:
-    """Print a hum's tones until its bloom finishes (or forever); returns the last finish."""
-    from hum.errors import RouteError
+# A nestler's own name in a prompt's `from` is cut to this many characters: a UI label, not a log.
+FROM_NAME_CHARS = 24
 
-    while True:
-        tone = await client.receive()
-        if sigil is not None and tone.get("sigil") not in (None, sigil):
-            continue
-        if as_json:
+
+def _device(humd_id: str, me: str | None) -> str:
+    from hum.ensemble.certificates import HumdId
+
+    return "this device" if humd_id == me else f"device {HumdId(humd_id).short}"
+
+
+def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
+    """Where a prompt was typed, short: a HumdId (routed from another humd) or a nestler's name on the home."""
+    from hum.ensemble.certificates import HumdId
+    from hum.errors import IdentityError
+
+    text = str(origin or "?")
+    try:
+        return _device(HumdId.parse(text), me)
+    except IdentityError:
+        name = text[:FROM_NAME_CHARS]
+        return f"{name} on {_device(home, me)}" if home else name
+
+
+class HumView:
+    """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
+
+    def __init__(self, as_json: bool, me: str | None) -> None:
+        self.as_json = as_json
+        self.me = me  # this humd's HumdId, from the breath
+        self.home: str | None = None  # the hum's home, from its hello
+
+    def show(self, tone: Tone) -> None:
+        chi = tone.chi
+        if chi == "hello":
+            self.home = str(tone.get("home") or "") or None
+        if self.as_json:
             _print_json(tone)
             sys.stdout.flush()
-        chi = tone.chi
-        if chi == "error" and "wane" not in tone:
-            if not as_json:
-                console.print()
-            raise RouteError(str(tone.get("qualifier")), str(tone.get("message")))
-        if as_json:
-            if chi in ("finish", "error") and until_finish:
-                return tone
-            continue
+            return
         if chi == "prompt":
-            console.print(f"\n[bold cyan]> {tone.get('text')}[/]  [dim]({str(tone.get('from'))[:12]})[/]")
+            where = prompt_origin(tone.get("from"), self.home, self.me)
+            console.print(f"\n[bold cyan]> {escape(str(tone.get('text')))}[/]  [dim](from {escape(where)})[/]")
         elif chi == "chunk" and tone.get("chunkType", "text_delta") == "text_delta":
             console.out(tone.get("delta", ""), end="", highlight=False)
         elif chi == "finish":
             usage = tone.get("usage", {})
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
-            if until_finish:
-                return tone
-        elif chi == "error":
-            console.print(f"\n[red]error[/] {tone.get('qualifier')}: {tone.get('message')}")
-            if until_finish:
-                return tone
+        elif chi == "error" and "wane" in tone:
+            console.print(f"\n[red]error[/] {tone.get('qualifier')}: {escape(str(tone.get('message')))}")
         elif chi == "drone":
-            console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {tone.get('message')}")
+            console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {escape(str(tone.get('message')))}")
+
+    def end_line(self) -> None:
+        """Close a line of streamed text before something else is said (on stderr, say)."""
+        if not self.as_json:
+            console.print()
+            sys.stdout.flush()
+
+
+def _refusal(tone: Tone) -> Exception:
+    from hum.errors import RouteError
+
+    return RouteError(str(tone.get("qualifier")), str(tone.get("message")))
+
+
+def _closes_bloom(tone: Tone) -> bool:
+    return tone.chi in ("finish", "error") and "wane" in tone
 
 
 def _as_nestler(session: Coroutine[Any, Any, int]) -> int:
@@ -237,12 +271,11 @@ def _as_nestler(session: Coroutine[Any, Any, int]) -> int:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    from hum.errors import RouteError
     from hum.surfaces.thrum import ThrumClient
-    from hum.wire.tones import Tone, rid
 
     async def go() -> int:
-        client, _ = await ThrumClient.connect(_thrum_path(_home(args)))
+        client, breath = await ThrumClient.connect(_thrum_path(_home(args)))
+        view = HumView(args.json, breath.get("humdId"))
         # reqId rides in the prompt petal's body, so we can tell our own petal apart
         fields: dict[str, Any] = {"text": args.text, "rid": rid(), "reqId": rid()}
         if args.sigil:
@@ -256,34 +289,115 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         while hello.chi not in ("hello", "error"):
             hello = await client.receive()
         if hello.chi == "error":
-            raise RouteError(str(hello.get("qualifier")), str(hello.get("message")))
+            raise _refusal(hello)
         sigil = str(hello["sigil"])
         if args.no_wait:
             _print_json({"sigil": sigil}) if args.json else console.print(sigil)
             return 0
-        # our own prompt petal marks where our bloom starts
+        # our own prompt petal (not shown: it was just typed) marks where our bloom starts;
+        # the first petal closing a bloom after it is ours
+        ours = False
         while True:
             tone = await client.receive()
-            if tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]:
+            if tone.get("sigil") not in (None, sigil):
+                continue
+            if tone.chi == "error" and "wane" not in tone:
+                view.show(tone) if args.json else view.end_line()
+                raise _refusal(tone)
+            if not ours:
+                ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
+                continue
+            view.show(tone)
+            if _closes_bloom(tone):
                 break
-        finish = await _stream(client, sigil, until_finish=True, as_json=args.json)
         if not args.json:
             console.print(f"sigil {sigil}")
         client.close()
-        return 0 if finish is not None and finish.chi == "finish" else 1
+        return 0 if tone.chi == "finish" else 1
 
     return _as_nestler(go())
 
 
+class Attachment:
+    """`hum attach`: one tap, followed through the loss of the hum's home.
+
+    At a peer-loss the tap has ended; this humd tells us (a `peers` watch) when
+    the set of linked peers changes, and once the home is among them again we
+    attach anew from the last wane shown, so nothing is shown twice or missed.
+    """
+
+    def __init__(self, client: Any, view: HumView, sigil: str, since: int, *, follow: bool, until_finish: bool) -> None:
+        self.client = client
+        self.view = view
+        self.sigil = sigil
+        self.last_wane = since  # the last petal shown: where a re-attach starts
+        self.follow = follow
+        self.until_finish = until_finish
+        self.granted_at: int | None = None  # the home's tip at the first hello: petals up to it are replay
+        self.linked: list[str] | None = None  # this humd's peers, as last told
+        self.lost = False  # the home is gone; waiting for it
+
+    def attach(self) -> None:
+        self.client.send(Tone(chi="attach", sigil=self.sigil, since=self.last_wane, rid=rid()))
+
+    async def run(self) -> int:
+        if self.follow:
+            self.client.send(Tone(chi="peers", rid=rid(), watch=True))
+        self.attach()
+        while True:
+            tone = await self.client.receive()
+            if tone.chi == "peers":
+                self.linked = [str(p) for p in tone.get("peers") or []]
+                self._maybe_back()
+                continue
+            if tone.get("sigil") not in (None, self.sigil) or tone.chi in ("breath", "hums"):
+                continue
+            if tone.chi == "error" and "wane" not in tone:
+                self._not_a_petal(tone)
+                continue
+            if tone.chi == "hello" and self.granted_at is None:
+                self.granted_at = int(tone.get("wane") or 0)
+            self.view.show(tone)
+            if "wane" in tone and tone.chi != "hello":
+                self.last_wane = max(self.last_wane, int(tone["wane"]))
+                if self.until_finish and _closes_bloom(tone) and tone["wane"] > (self.granted_at or 0):
+                    return 0 if tone.chi == "finish" else 1
+
+    def _not_a_petal(self, tone: Tone) -> None:
+        """A refusal, or the home lost: follow it through, or end with a one-line error."""
+        qualifier = tone.get("qualifier")
+        if self.view.as_json:
+            self.view.show(tone)
+        again = self.follow and self.granted_at is not None and qualifier in ("peer-loss", "no-route")
+        if not again:
+            self.view.end_line()
+            raise _refusal(tone)
+        if not self.lost:
+            self.lost = True
+            self.view.end_line()
+            home = f" on {_device(self.view.home, self.view.me)}" if self.view.home else ""
+            err_console.print(
+                f"hum: lost hum {self.sigil}{home} ({tone.get('message')}); waiting for it to come back, then going on from wane {self.last_wane}",
+                markup=False,
+            )
+        self._maybe_back()
+
+    def _maybe_back(self) -> None:
+        home = self.view.home
+        if not self.lost or self.linked is None or (home is not None and home not in self.linked):
+            return
+        self.lost = False
+        err_console.print(f"hum: {_device(home, self.view.me) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
+        self.attach()
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from hum.surfaces.thrum import ThrumClient
-    from hum.wire.tones import Tone, rid
 
     async def go() -> int:
-        client, _ = await ThrumClient.connect(_thrum_path(_home(args)))
-        client.send(Tone(chi="attach", sigil=args.sigil, since=args.since, rid=rid()))
-        finish = await _stream(client, args.sigil, until_finish=args.until_finish, as_json=args.json)
-        return 0 if finish is None or finish.chi == "finish" else 1
+        client, breath = await ThrumClient.connect(_thrum_path(_home(args)))
+        view = HumView(args.json, breath.get("humdId"))
+        return await Attachment(client, view, args.sigil, args.since, follow=not args.no_follow, until_finish=args.until_finish).run()
 
     return _as_nestler(go())
 
@@ -321,7 +435,7 @@ def cmd_join(args: argparse.Namespace) -> int:
     try:
         identity = asyncio.run(join(args.code, args.peer, args.name))
     except PairingError as exc:
-        raise CliError(f"pairing failed ({exc.qualifier}): {exc}") from exc
+        raise CliError(f"pairing with {args.peer} failed ({exc.qualifier}): {exc.message or exc.qualifier}") from exc
     identity.save(home.path)
     home.add_peer(args.peer)
     if args.json:
@@ -425,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     attach = sub.add_parser("attach", parents=[common, as_json], help="stream a hum live")
     attach.add_argument("sigil")
     attach.add_argument("--since", type=int, default=0, help="wane already seen (default 0: the whole hum)")
-    attach.add_argument("--until-finish", action="store_true", help="return after the next finish")
+    attach.add_argument("--until-finish", action="store_true", help="return when the bloom open now (or else the next one) ends; replayed ones do not count")
+    attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
     attach.set_defaults(func=cmd_attach)
 
     pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
@@ -458,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
+        sys.stdout.flush()  # whatever was said before stays on its own line, above the error
         err_console.print(f"hum: {exc}", markup=False)
         return 2
     except KeyboardInterrupt:

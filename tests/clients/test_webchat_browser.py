@@ -6,18 +6,36 @@ import asyncio
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
 from surface_helpers import assistant_texts, scripted_brood
 
+from hum.brood.scripted import default_reply
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import sigil
 
 CHROMIUM = Path("/usr/bin/chromium")
-# Chromium start-up, two blooms and a reconnect.
+# Chromium start-up, two blooms, the laptop away for a while and a reconnect.
 BROWSER_TIMEOUT = 90.0
+# Words per answer and their pace: 4 s per bloom, room to reload mid-way, and enough text
+# that the conversation is taller than a phone's screen; the follow-up the page sends gets
+# twice as long, room to scroll back and jump down mid-way on a busy machine.
+REPLY_WORDS = 160
+FOLLOW_UP = "and then?"
+REPLY_TPS = 40
+# A first prompt of this many lines: a conversation much taller than the screen from the start.
+PROMPT_LINES = 25
+# How long the laptop stays away: longer than a first timed retry (2 s) would wait, as a walk would be.
+HOME_AWAY_SECONDS = 2.5
+# The page must be live again this soon after the laptop is linked again.
+LIVE_AGAIN_WITHIN = 2.0
+
+
+def long_reply(prompt: str) -> str:
+    return default_reply(prompt, 2 * REPLY_WORDS if prompt == FOLLOW_UP else REPLY_WORDS)
 
 
 async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, tmp_path):
@@ -25,7 +43,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
     laptop_db = tmp_path / "laptop.db"  # on disk, so the laptop can come back with its hum
-    laptop = await sim.spawn("laptop", brood=scripted_brood(15), store=SqliteStore(laptop_db))  # ~3 s per bloom: room to reload mid-way
+    laptop = await sim.spawn("laptop", brood=scripted_brood(REPLY_TPS, long_reply), store=SqliteStore(laptop_db))
     phone = await sim.spawn("phone")
     await sim.link(laptop, phone)
     oc = sim.nestler(laptop, "opencode")
@@ -42,6 +60,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             "HUM_NPM_DIR": str(base),
             "HUM_URL": srv.url,
             "HUM_SIGIL": sg,
+            "HUM_FOLLOW_UP": FOLLOW_UP,
             "HUM_SHOTS": str(TEST_OUTPUT),
             "HUM_USER_DATA": str(tmp_path / "chromium"),
         },
@@ -64,7 +83,8 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
     try:
         async with asyncio.timeout(BROWSER_TIMEOUT):
             assert (await step())["step"] == "ready"  # the browser is up: bloom now
-            oc.send("prompt", sid="walk", text="tell me about the walk home")
+            walk = "tell me about the walk home\n" + "\n".join(f"step {n}" for n in range(1, PROMPT_LINES))
+            oc.send("prompt", sid="walk", text=walk)
             await oc.wait_for(lambda t: t.chi == "chunk", timeout=10)
             await go()
             finished = await step()
@@ -73,9 +93,19 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert 0 < len(finished["midText"]) < len(text)  # the reload really was mid-bloom
             assert finished["finalText"] == text  # nothing lost, nothing twice
             assert (finished["users"], finished["assistants"]) == (1, 1)
+            assert finished["overflows"] and finished["atBottom"]  # opened at the newest line of a long hum
 
-            oc.send("prompt", sigil=sg, text="and then?")
-            await oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] > 43, timeout=10)  # wane 43 is the new prompt
+            first_finish = await oc.wait_for(lambda t: t.chi == "finish")
+            await go()  # the page sends the follow-up
+            sent = await step()
+            assert sent["step"] == "sent"
+            assert sent["followed"]  # the view follows the answer being written
+            assert sent["stayedUp"]  # ...but not while the reader scrolls back
+            assert sent["jumped"]  # "↓ new" takes them to the newest text
+            assert sent["origins"] == [f"from opencode on device {laptop.id[:8]}", "from this device"]
+            asked = await oc.wait_for(lambda t: t.chi == "prompt" and t["wane"] > first_finish.tone["wane"])
+            assert asked.tone["text"] == FOLLOW_UP and asked.tone["from"] == phone.id
+            assert laptop.hums[sg].bloom_open  # still answering
             await sim.kill(laptop)
             await go()
             lost = await step()
@@ -83,12 +113,15 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert "Lost the device that hosts this hum" in lost["banner"]
             assert lost["assistants"] == 2  # the text so far stays on screen
 
-            # the laptop comes back from its store; the page notices by itself
-            back = await sim.spawn("laptop", identity=laptop.identity, brood=scripted_brood(15), store=SqliteStore(laptop_db))
+            # the laptop stays away a while, then comes back from its store; the page notices by itself
+            await asyncio.sleep(HOME_AWAY_SECONDS)  # the scenario's time passing, not a wait for anything
+            back = await sim.spawn("laptop", identity=laptop.identity, brood=scripted_brood(REPLY_TPS, long_reply), store=SqliteStore(laptop_db))
             await sim.link(back, phone)
+            relinked_at = time.time()
             await go()
             healed = await step()
             assert healed["step"] == "recovered"
+            assert healed["liveAt"] / 1000 - relinked_at < LIVE_AGAIN_WITHIN
             assert "interrupted" in healed["notice"]  # the home closed the bloom it lost
             assert healed["assistants"] == 2 and healed["status"] == "live"
             proc.stdin.close()

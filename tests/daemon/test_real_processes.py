@@ -80,10 +80,20 @@ def test_status_peers_and_hums_answer_from_the_running_daemon(running_laptop):
     assert tones[-1]["chi"] == "finish" and tones[-1]["usage"]["output_tokens"] > 0
     hums = json.loads(hum("hums", "--json", home=running_laptop.home).stdout)["hums"]
     assert [h["sigil"] for h in hums] == [tones[-1]["sigil"]]
-    # the whole hum, replayed by a second nestler
-    attached = hum("attach", tones[-1]["sigil"], "--json", "--until-finish", home=running_laptop.home)
-    replay = [json.loads(line) for line in attached.stdout.splitlines()]
-    assert [t["wane"] for t in replay if "wane" in t and t["chi"] != "hello"] == list(range(1, tones[-1]["wane"] + 1))
+    # the whole hum, replayed by a second nestler, which waits for the next bloom's finish
+    sigil = tones[-1]["sigil"]
+    attach = subprocess.Popen([*HUM, "attach", sigil, "--json", "--until-finish", "--home", str(running_laptop.home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert json.loads(attach.stdout.readline())["chi"] == "hello"
+        more = hum("prompt", "--sigil", sigil, "and more", "--json", home=running_laptop.home)
+        last = json.loads(more.stdout.splitlines()[-1])
+        # read through the same buffered pipe as the first line (communicate() would skip what it holds)
+        replay = [json.loads(line) for line in attach.stdout]
+        attach.wait(CLI_TIMEOUT)
+    finally:
+        attach.kill()
+    assert attach.returncode == 0 and replay[-1] == last
+    assert [t["wane"] for t in replay if "wane" in t] == list(range(1, last["wane"] + 1))
 
 
 def test_thrum_socket_is_private_and_answers_bad_tones_on_the_same_connection(running_laptop):
@@ -263,6 +273,7 @@ def test_a_frozen_home_is_caught_by_heartbeats_and_resumed_when_it_thaws(running
         ("claude-cli", {"PATH": "/usr/bin:/bin"}, "claude CLI is not installed"),
         ("local", {"HUM_LOCAL_MODEL": "/nowhere/model.gguf"}, "model file not found"),
         ("nonsense", {}, "unknown worker"),
+        ("scripted", {"HUM_SCRIPTED_TPS": "fast"}, "HUM_SCRIPTED_TPS must be a number"),
     ],
 )
 def test_a_worker_that_cannot_start_is_a_one_line_error_at_start_up(laptop_home, worker, env, words):

@@ -11,7 +11,8 @@ prompts without a `modelId`), plus every other kind the environment configures:
                 HUM_ANTHROPIC_BASE_URL.
     claude-cli  HUM_CLAUDE_BIN (or `claude` on PATH when it is the default),
                 optional HUM_CLAUDE_MODEL, HUM_CLAUDE_CWD.
-    scripted    only when named: the deterministic worker of the sim.
+    scripted    only when named: the deterministic worker of the sim;
+                HUM_SCRIPTED_TPS sets its pace (tokens per second).
 
 A prompt's `modelId` is one of these kind names.
 """
@@ -30,6 +31,9 @@ from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
 from hum.errors import WorkerError
 
 WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
+
+# The scripted worker's pace (tokens per second) when set: a slower bloom is one a person can watch.
+SCRIPTED_PACE_ENV = "HUM_SCRIPTED_TPS"
 
 # Options that shape the pool rather than a worker.
 BROOD_OPTIONS = ("max_cells", "idle_evict_seconds", "stall_seconds", "cancel_grace_seconds")
@@ -99,7 +103,8 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
     if kind == "scripted":
         from hum.brood.scripted import ScriptedWorker
 
-        return partial(ScriptedWorker, **options)
+        opts = {"tokens_per_second": _pace(env), **options} if env.get(SCRIPTED_PACE_ENV) else dict(options)
+        return partial(ScriptedWorker, **opts)
     raise WorkerError(
         "unknown-worker", f"unknown worker {kind!r}; choose one of {', '.join(WORKER_KINDS)}"
     )
@@ -150,6 +155,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _pace(env: Mapping[str, str]) -> float:
+    """The scripted worker's tokens per second from the environment (slow it down to watch a bloom)."""
+    raw = env.get(SCRIPTED_PACE_ENV, "")
+    try:
+        pace = float(raw)
+    except ValueError:
+        raise WorkerError("bad-config", f"{SCRIPTED_PACE_ENV} must be a number of tokens per second, not {raw!r}") from None
+    if not pace > 0:
+        raise WorkerError("bad-config", f"{SCRIPTED_PACE_ENV} must be above 0")
+    return pace
+
+
 def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
     """Start-up problems of the default worker as one-line WorkerErrors; cheap: no network, no model load."""
     if worker not in WORKER_KINDS:
@@ -157,6 +174,8 @@ def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
             "unknown-worker", f"unknown worker {worker!r}; choose one of {', '.join(WORKER_KINDS)}"
         )
     _int(env, "HUM_BROOD_MAX_CELLS", DEFAULT_MAX_CELLS)
+    if worker == "scripted" and env.get(SCRIPTED_PACE_ENV):
+        _pace(env)
     if worker == "local":
         if importlib.util.find_spec("llama_cpp") is None:
             raise WorkerError(

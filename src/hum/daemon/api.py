@@ -80,14 +80,18 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
         assert daemon.desk is not None
         ticket = daemon.desk.ticket
         if ticket is None:
-            return _error(404, "no-pairing", "no pairing code is open")
+            return _error(404, "no-pairing", "no pairing code is open; run `hum pair` to show one")
         left = max(0.0, ticket.code.expires_at - time.time())
         try:
             humd_id = await asyncio.wait_for(asyncio.shield(ticket.done), left)
         except TimeoutError:
-            return _error(410, "expired-code", "the pairing code expired unused")
+            return _error(410, "expired-code", "the pairing code expired unused; run `hum pair` again for a new one")
         except PairingError as exc:
-            return _error(400, exc.qualifier, str(exc) or exc.qualifier)
+            if exc.qualifier == "bad-code":
+                message = "a device tried a wrong code, and that spends it; run `hum pair` again for a new one"
+            else:
+                message = f"pairing failed ({exc.qualifier}): {exc.message or exc.qualifier}"
+            return _error(400, exc.qualifier, message)
         return web.json_response({"paired": humd_id})
 
     async def revoke(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
-from hum.ensemble.pairing import PairingCode, PairingGuest, PairingHost
+from hum.ensemble.pairing import EXPIRED_CODE, USED_CODE, PairingCode, PairingGuest, PairingHost
 from hum.ensemble.tcp import CONNECT_TIMEOUT
 from hum.ensemble.tls import pairing_client_context
 from hum.errors import PairingError
@@ -50,8 +50,17 @@ class PairingDesk:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One guest's exchange, on a TLS connection that presented no certificate."""
         ticket = self.ticket
-        if ticket is None or self.operator_key is None or ticket.done.done():
-            await _send(writer, {"chi": "pair-error", "qualifier": "no-pairing", "message": "no pairing code is open on this device"})
+        if ticket is None or self.operator_key is None:
+            await _send(writer, _refusal("no-pairing", "no pairing code is open on that device; run `hum pair` there to show one"))
+            return
+        if ticket.done.done():
+            failure = ticket.done.exception()
+            if failure is None:
+                await _send(writer, _refusal("used-code", "this pairing code was already used to add a device; run `hum pair` again to add another"))
+            elif isinstance(failure, PairingError) and failure.qualifier == "expired-code":
+                await _send(writer, _refusal("expired-code", EXPIRED_CODE))
+            else:
+                await _send(writer, _refusal("used-code", USED_CODE))
             return
         host = PairingHost(self.operator_key, ticket.code)
         try:
@@ -95,6 +104,10 @@ async def join(code: str, address: str, name: str) -> Identity:
     finally:
         writer.close()
     return guest.result
+
+
+def _refusal(qualifier: str, message: str) -> dict[str, Any]:
+    return {"chi": "pair-error", "qualifier": qualifier, "message": message}
 
 
 async def _send(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "0.0.0.0:7433"  # the ensemble port: other devices must reach it
 DEFAULT_HTTP = "127.0.0.1:7434"  # surfaces stay on this device unless asked
+# At shutdown, HTTP requests still running get this long to end. Streams (a web
+# chat left open, a client following a hum) never end by themselves, and with
+# aiohttp's default of 60 s (twice over) Ctrl-C on `hum up` hung for two minutes.
+HTTP_SHUTDOWN_GRACE = 1.0
 
 
 @dataclass
@@ -109,7 +113,7 @@ class Daemon:
         token = None if loopback else self.home.token()
         app = make_app(self.humd, token=token, loopback_only=loopback)
         add_daemon_routes(app, self)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -52,6 +52,7 @@ from hum.ensemble.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
 from hum.errors import IdentityError, PairingError
 
 __all__ = [
+    "EXPIRED_CODE",
     "PAIRING_CODE_BITS",
     "PAIRING_CODE_CHARS",
     "PAIRING_CODE_TTL",
@@ -62,6 +63,8 @@ __all__ = [
     "PairingGuest",
     "PairingHost",
     "QUALIFIERS",
+    "USED_CODE",
+    "WRONG_CODE",
     "normalize_code",
 ]
 
@@ -84,6 +87,11 @@ _GROUP = 4
 # short enough that a code left on a screen or in a photo is soon worthless.
 PAIRING_CODE_TTL = 300.0
 
+# What a person reads when a code cannot be used; each says what to do next.
+USED_CODE = "this pairing code was already used (perhaps by an attempt with a wrong code); run `hum pair` again for a new one"
+EXPIRED_CODE = f"this pairing code expired unused (a code lasts {PAIRING_CODE_TTL / 60:g} minutes); run `hum pair` again for a new one"
+WRONG_CODE = "the code does not match the one shown on the other device (a typo?); it is spent now: run `hum pair` there again for a new one"
+
 # Once the code is consumed, the guest must finish within a minute: every step
 # after the first is automatic, so a slower session is stalled or being played with.
 PAIRING_CONFIRM_TIMEOUT = 60.0
@@ -95,7 +103,7 @@ _PAKE_MESSAGE_BYTES = 33
 # from making us base64-decode and decrypt megabytes.
 _MAX_BOX_BYTES = 8192
 
-# A peer's free-text error message is logged, so it is cut to one log line.
+# A peer's free-text error message is shown and logged, so it is cut to one line.
 _MAX_PEER_MESSAGE = 200
 
 # SPAKE2 identities bind the run to this protocol, version and role.
@@ -116,6 +124,7 @@ QUALIFIERS = frozenset(
         "bad-message",  # malformed, oversized, undecryptable or out-of-order message
         "bad-certificate",  # the host returned certificates that do not fit the guest
         "timeout",
+        "no-pairing",  # the host has no code open: nothing was shown, or it was withdrawn
         "aborted",  # the peer gave up for a reason it did not name in our vocabulary
     }
 )
@@ -148,9 +157,9 @@ class PairingCode:
     def consume(self, now: float) -> None:
         """Spend the code on one attempt, whatever its outcome; raise if it cannot be spent."""
         if self.used:
-            raise PairingError("used-code", "this pairing code was already used")
+            raise PairingError("used-code", USED_CODE)
         if self.expired(now):
-            raise PairingError("expired-code", "this pairing code has expired")
+            raise PairingError("expired-code", EXPIRED_CODE)
         self.used = True
 
     def __str__(self) -> str:
@@ -210,8 +219,10 @@ def _peer_error(msg: dict[str, Any]) -> PairingError:
     text = msg.get("message")
     text = text[:_MAX_PEER_MESSAGE] if isinstance(text, str) else ""
     if qualifier not in QUALIFIERS:
-        return PairingError("aborted", f"peer aborted: {str(qualifier)[:ECHO_CHARS]}")
-    return PairingError(qualifier, f"peer: {text}" if text else "reported by peer")
+        named = f"the other device gave up ({str(qualifier)[:ECHO_CHARS]})"
+        return PairingError("aborted", f"{named}: {text}" if text else named)
+    # the peer's own words: they say what happened there and what to do next
+    return PairingError(qualifier, text or "reported by the other device")
 
 
 def _chi(msg: object) -> str:
@@ -313,7 +324,7 @@ class PairingHost:
         if self.finished:
             # A finished session never restarts; a new hello means a reused code.
             if isinstance(msg, dict) and msg.get("chi") == "pair-hello":
-                return [_error(PairingError("used-code", "this pairing code was already used"))]
+                return [_error(PairingError("used-code", USED_CODE))]
             return []
         try:
             chi = _chi(msg)
@@ -477,7 +488,7 @@ class PairingGuest:
         if not keys.check_mac(keys.host_confirm, _unb64(msg, "confirm", _KEY_BYTES, exact=True)):
             # Still send our own confirmation (never the box): the host then detects
             # the mismatch with its own key instead of trusting our word for it.
-            self._fail(PairingError("bad-code", "the pairing code does not match"))
+            self._fail(PairingError("bad-code", WRONG_CODE))
             return confirm
         raw = self.device_key.public_key.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw

@@ -7,7 +7,7 @@ import logging
 from hum.core.drone import Verdict
 from hum.ensemble.certificates import HumdId
 from hum.errors import IdentityError, RouteError
-from hum.node.effects import CutLink, Effect, PeersChanged, Revoked
+from hum.node.effects import CutLink, Effect, Revoked
 from hum.node.owners import Owner, OwnerKind
 from hum.node.replication import Replication
 from hum.wire.tones import Tone
@@ -34,7 +34,7 @@ class Linking(Replication):
             self._link_lost(existing)
         owner = Owner(OwnerKind.PEER, peer)
         self.ensemble.link_up(peer, self.clock.monotonic(), owner, name)
-        self._emit(PeersChanged())
+        self._peers_changed()
         self.drone.link_heard(peer, self.clock.monotonic())
         mine = [h.summary() for h in self.hums.values() if h.home == self.me]
         for start in range(0, max(len(mine), 1), ANNOUNCE_BATCH):
@@ -66,7 +66,7 @@ class Linking(Replication):
         if not self.ensemble.is_linked(peer) or self.ensemble.owner(peer) is not owner:
             return  # a link already replaced or never up: nothing of ours stood on it
         self.ensemble.link_down(peer)
-        self._emit(PeersChanged())
+        self._peers_changed()
         owner.closed = True
         for tap in self.taps.of_owner(owner):
             self._drop_tap(owner, tap.sigil)

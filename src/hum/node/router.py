@@ -157,12 +157,15 @@ class Router(Linking):
         self._reply(owner, Tone(chi="hums", rid=tone.get("rid"), hums=page, next=nxt))
 
     def _peers_tone(self, owner: Owner, tone: Tone) -> None:
-        peers = self.peers()
-        self._reply(owner, Tone(chi="peers", rid=tone.get("rid"), peers=peers, names={p: self.ensemble.names.get(p, "") for p in peers}))
+        self._reply(owner, self._peers_reply(tone.get("rid")))
+        if tone.get("watch") is True:
+            # a fresh `peers` tone at every change, so a nestler can tell when a home is back
+            self.peer_watchers[owner] = self.peers()
 
     def close_owner(self, owner: Owner) -> list[Effect]:
         """A nestler went away (or a link's owner is retired): its taps go, the hums live on."""
         owner.closed = True
+        self.peer_watchers.pop(owner, None)
         for tap in self.taps.of_owner(owner):
             self._drop_tap(owner, tap.sigil)
         for seek in self.seeks.values():

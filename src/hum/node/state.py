@@ -17,7 +17,7 @@ from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import HumError
 from hum.interfaces import Clock
-from hum.node.effects import Effect, Persist, Wake
+from hum.node.effects import Effect, PeersChanged, Persist, Wake
 from hum.node.owners import Owner
 from hum.node.taps import TapBook
 from hum.wire.tones import Tone
@@ -66,6 +66,7 @@ class NodeState:
         self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
+        self.peer_watchers: dict[Owner, list[str]] = {}  # nestler -> the peers it was last told
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
@@ -128,6 +129,20 @@ class NodeState:
 
     def peers(self) -> list[str]:
         return self.ensemble.peers()
+
+    def _peers_reply(self, rid: Any = None) -> Tone:
+        """A `peers` tone: who is linked now, and what their people call them."""
+        peers = self.peers()
+        return Tone.make("peers", rid=rid, peers=peers, names={p: self.ensemble.names.get(p, "") for p in peers})
+
+    def _peers_changed(self) -> None:
+        """A link came or went: the shell's waiters look again, and every watching nestler is told."""
+        self._emit(PeersChanged())
+        peers = self.peers()
+        for watcher, told in list(self.peer_watchers.items()):
+            if told != peers:
+                self.peer_watchers[watcher] = peers
+                self._reply(watcher, self._peers_reply())
 
     def _appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log (authored here or mirrored): the store makes it durable first."""

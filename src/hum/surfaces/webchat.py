@@ -2,11 +2,15 @@
 
 The page reads a hum through `/v1/hums/{sigil}/events` (petals with their
 wane as the SSE id), so a reload or a reconnect rebuilds the same text from
-the log: nothing lost, nothing twice.
+the log: nothing lost, nothing twice. `/api/events` tells it when the set of
+linked peers changes, so a page that lost a hum's home reconnects as soon as
+that device is back, not on a timer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,13 +18,18 @@ from aiohttp import web
 
 from hum.surfaces.http import (
     HUMD_KEY,
+    KEEPALIVE_SECONDS,
     HumTap,
     HumTarget,
     SurfaceError,
     need_hum,
     new_sid,
+    open_sse,
     read_json,
+    sse_data,
+    write_or_gone,
 )
+from hum.wire.tones import PROTO_VERSION, Tone
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -36,6 +45,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
+    app.router.add_get("/api/events", events)
     app.router.add_post("/api/hums", new_hum)
     app.router.add_post("/api/hums/{sigil}/prompt", prompt_hum)
     app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
@@ -117,3 +127,27 @@ async def cancel_hum(request: web.Request) -> web.Response:
     finally:
         tap.close()
     return web.json_response({"sigil": sg, "cancelled": True}, status=202)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """SSE `event: peers` with `{humdId, peers}` now and at every change of the linked peers."""
+    humd = request.app[HUMD_KEY]
+    session = humd.open_nestler(f"http-web-events-{secrets.token_hex(3)}")
+    try:
+        session.receive(Tone(chi="hello", bee="hum-web", protoVersion=PROTO_VERSION))
+        session.receive(Tone(chi="peers", rid="web-events", watch=True))
+        resp = await open_sse(request)
+        while True:
+            try:
+                tones = await asyncio.wait_for(session.next_tones(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                if not await write_or_gone(resp, b": keepalive\n\n"):
+                    return resp
+                continue
+            for tone in tones:
+                if tone.chi != "peers":
+                    continue  # the breath
+                if not await write_or_gone(resp, sse_data({"humdId": humd.id, "peers": tone.get("peers") or []}, event="peers")):
+                    return resp
+    finally:
+        session.close()

@@ -4,14 +4,26 @@
 // wane as the SSE id, so a reconnect (Last-Event-ID) or a reload (replay from
 // wane 0 into an empty page) rebuilds the same text, with nothing lost and
 // nothing twice. `lastWane` guards against a petal ever being drawn twice.
+//
+// /api/events says, at once and then at every change, which devices this humd
+// is linked with: a page that lost the device hosting its hum reconnects the
+// moment that device is linked again, not on a timer.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [], retry: null, retryDelay: 0 };
+const state = {
+  sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [],
+  home: null, // the open hum's home (HumdId), from its hello
+  me: null, // this humd's HumdId, from /api/events
+  peers: null, peersSeen: 0, triedAt: -1, // linked devices, how many updates so far, the update we last retried on
+  lost: false, // the hum's home is gone; waiting for it
+  stick: true, lastTop: 0, // follow the newest text unless the reader scrolled up
+};
 
-// After a loss the page tries again by itself: soon at first, then every half minute.
-const RETRY_FIRST_MS = 2000;
-const RETRY_MAX_MS = 30000;
+// "At the bottom" allows this much: a finger's slack, and a line still being drawn.
+const BOTTOM_SLACK_PX = 48;
+// A prompt's `from` names a client; its name is cut to fit a phone's line.
+const FROM_NAME_CHARS = 24;
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -73,6 +85,7 @@ function closeHum() {
   if (state.source) state.source.close();
   state.source = null;
   state.sigil = null;
+  state.home = null;
   recovered(); // no retries for a hum nobody is looking at
 }
 
@@ -88,6 +101,9 @@ function openHum(sigil) {
   $("back").hidden = false;
   $("title").textContent = sigil;
   $("prompt").placeholder = "Say something…";
+  state.stick = true;
+  state.lastTop = 0;
+  $("jump").hidden = true;
   follow(0);
 }
 
@@ -120,20 +136,28 @@ function lost(message) {
   state.source = null;
   setBlooming(false);
   setStatus("offline");
-  const banner = $("banner");
-  if (banner.hidden || !state.retry) {
-    // a failed automatic retry keeps the first, truer message on screen
+  if (!state.lost) {
+    // a failed attempt to reconnect keeps the first, truer message on screen
+    const banner = $("banner");
     banner.replaceChildren(message);
     const retry = document.createElement("button");
     retry.type = "button";
     retry.textContent = "Try again";
-    retry.onclick = () => { state.retryDelay = 0; tryAgain(); };
+    retry.onclick = tryAgain;
     banner.append(retry);
     banner.hidden = false;
+    state.lost = true;
   }
-  clearTimeout(state.retry);
-  state.retryDelay = Math.min(RETRY_MAX_MS, state.retryDelay ? state.retryDelay * 2 : RETRY_FIRST_MS);
-  state.retry = setTimeout(tryAgain, state.retryDelay);
+  homeMayBeBack();
+}
+
+// Try again once per change of the linked devices that includes the hum's home
+// (or any change, while the home is not known yet).
+function homeMayBeBack() {
+  if (!state.lost || !state.sigil || state.peers === null || state.triedAt === state.peersSeen) return;
+  if (state.home && state.home !== state.me && !state.peers.includes(state.home)) return;
+  state.triedAt = state.peersSeen;
+  tryAgain();
 }
 
 function tryAgain() {
@@ -143,10 +167,61 @@ function tryAgain() {
 }
 
 function recovered() {
-  clearTimeout(state.retry);
-  state.retry = null;
-  state.retryDelay = 0;
+  state.lost = false;
   $("banner").hidden = true;
+}
+
+function watchPeers() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("peers", (ev) => {
+    const data = JSON.parse(ev.data);
+    if (data.humdId !== state.me) { state.me = data.humdId; relabel(); }
+    state.peers = data.peers;
+    state.peersSeen += 1;
+    homeMayBeBack();
+  });
+}
+
+// -- following the newest text ------------------------------------------------------
+
+function atBottom() {
+  const view = $("hum-view");
+  return view.scrollHeight - view.scrollTop - view.clientHeight <= BOTTOM_SLACK_PX;
+}
+
+function toBottom() {
+  const view = $("hum-view");
+  view.scrollTop = view.scrollHeight;
+  state.stick = true;
+  $("jump").hidden = true;
+}
+
+let scrollQueued = false;
+// Something was drawn: keep it in sight, or offer to jump to it.
+function drew() {
+  if (!state.stick) {
+    $("jump").hidden = false;
+    return;
+  }
+  if (scrollQueued) return;
+  scrollQueued = true; // once per frame, however many petals arrived in it
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    if (state.stick) toBottom();
+  });
+}
+
+// Only the reader moves the view up (drawing only adds below), so a move up
+// means they want to read back: stop following until they are at the bottom again.
+function scrolled() {
+  const view = $("hum-view");
+  if (atBottom()) {
+    state.stick = true;
+    $("jump").hidden = true;
+  } else if (view.scrollTop < state.lastTop) {
+    state.stick = false;
+  }
+  state.lastTop = view.scrollTop;
 }
 
 function add(cls, text) {
@@ -154,9 +229,27 @@ function add(cls, text) {
   li.className = cls;
   li.textContent = text;
   $("log").append(li);
-  const view = $("hum-view");
-  if (view.scrollHeight - view.scrollTop - view.clientHeight < 120) li.scrollIntoView({ block: "end" });
+  drew();
   return li;
+}
+
+// -- where a prompt came from ---------------------------------------------------
+
+function device(humdId) {
+  return humdId === state.me ? "this device" : `device ${String(humdId).slice(0, 8)}`;
+}
+
+// A HumdId when the prompt was routed from another humd, else the name of the client on the home.
+function origin(from) {
+  const text = String(from || "?");
+  const id = text.replace(/^humd_/, "");
+  if (/^[0-9a-f]{64}$/.test(id)) return `from ${device(id)}`;
+  const name = text.slice(0, FROM_NAME_CHARS);
+  return state.home ? `from ${name} on ${device(state.home)}` : `from ${name}`;
+}
+
+function relabel() {
+  for (const li of document.querySelectorAll("#log .origin")) li.textContent = origin(li.dataset.from);
 }
 
 function setBlooming(on) {
@@ -168,6 +261,7 @@ function setBlooming(on) {
 function onTone(tone) {
   if (tone.chi === "hello") {
     $("title").textContent = tone.sid || tone.sigil;
+    if (tone.home && tone.home !== state.home) { state.home = tone.home; relabel(); }
     return;
   }
   if (tone.chi === "error" && tone.wane === undefined) {
@@ -188,6 +282,8 @@ function onTone(tone) {
     const shown = tone.text || (results ? `(${results} tool result${results === 1 ? "" : "s"})` : "");
     const user = add("msg user", shown);
     user.dataset.wane = tone.wane;
+    const where = add("origin", origin(tone.from));
+    where.dataset.from = String(tone.from || "");
     state.bubble = add("msg assistant", "");
     state.bubble.dataset.prompt = tone.wane;
     setBlooming(true);
@@ -197,6 +293,7 @@ function onTone(tone) {
       add("meta", tone.delta || "");
     } else if (!tone.chunkType || tone.chunkType === "text_delta") {
       state.bubble.textContent += tone.delta || "";
+      drew();
     } else if (tone.chunkType === "tool_call") {
       let name = "a tool";
       try { name = JSON.parse(tone.delta || "{}").name || name; } catch (e) { /* shown generically */ }
@@ -220,6 +317,7 @@ async function send(ev) {
   const text = box.value.trim();
   if (!text) return;
   $("send").disabled = true;
+  toBottom(); // whoever sends wants to see their words and the answer
   try {
     if (state.sigil) {
       await api("POST", `/api/hums/${encodeURIComponent(state.sigil)}/prompt`, { text });
@@ -256,5 +354,8 @@ $("stop").addEventListener("click", () => {
   if (state.sigil) api("POST", `/api/hums/${encodeURIComponent(state.sigil)}/cancel`).catch(() => {});
 });
 $("back").addEventListener("click", () => { location.hash = ""; });
+$("hum-view").addEventListener("scroll", scrolled, { passive: true });
+$("jump").addEventListener("click", toBottom);
 window.addEventListener("hashchange", route);
+watchPeers();
 route();
