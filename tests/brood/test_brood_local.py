@@ -12,6 +12,7 @@ from hum.brood.local import LocalWorker, load_llama
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.brood.worker import NOTE, Delta, Turn, WorkerError
+from hum.surfaces.openai import tools_system
 
 pytestmark = pytest.mark.slow
 
@@ -120,19 +121,45 @@ async def test_a_transcript_longer_than_the_window_is_trimmed_with_a_note(llm):
     await brood.close()
     notes = [d for d in deltas if d.chunk_type == NOTE]
     assert len(notes) == 1 and deltas[0] is notes[0]
-    assert "earlier turns left out" in notes[0].text and "512-token window" in notes[0].text
+    assert "earlier turns" in notes[0].text and "512-token window" in notes[0].text
     assert "paris" in text_of(deltas).lower()
     assert done.usage.input_tokens + 32 <= TEST_N_CTX
+
+
+async def test_a_system_prompt_too_big_gives_way_before_the_question(llm):
+    # a coding agent's system prompt: instructions, then the text protocol's tool list
+    rules = " ".join(f"Rule {i}: keep the code tidy and explain each change." for i in range(60))
+    tools = tools_system([{"type": "function", "function": {"name": f"tool_{i}", "description": "does a thing " * 20}} for i in range(10)])
+    system = f"You are a careful assistant. {rules}\n\nAnswer in English.\n\n{tools}"
+    earlier = [Turn("user", "Hello there"), Turn("assistant", "Hi! How can I help?")]
+    transcript = [Turn("system", system), *earlier, Turn("user", "What is the capital of France?")]
+    worker = LocalWorker(llama=llm, max_tokens=32)
+    await worker.warm()
+    prompt = worker.prompt(transcript)
+    read = llm.detokenize(prompt.tokens).decode()
+    assert "What is the capital of France?" in read  # the question is whole
+    assert "tool_0" not in read and "Hello there" not in read
+    assert read.count("You are a careful assistant.") == 1 and "Answer in English." in read  # head and tail kept
+    assert prompt.dropped_turns == 2 and prompt.tools_dropped and prompt.system_cut > 0
+    brood = brood_on(llm, max_tokens=32)
+    deltas, _ = await asyncio.wait_for(collect(brood.bloom("s1", transcript)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert deltas[0].chunk_type == NOTE
+    assert deltas[0].text == (
+        f"hum: left out 2 earlier turns, the tool descriptions and {prompt.system_cut:,} tokens"
+        " from the middle of the system prompt to fit the local model's 512-token window"
+    )
+    assert "paris" in text_of(deltas).lower()
 
 
 async def test_one_message_bigger_than_the_window_keeps_its_end(llm):
     huge = " ".join(["blah"] * 1500) + " What is the capital of France?"
     brood = brood_on(llm, max_tokens=24)
     deltas, done = await asyncio.wait_for(
-        collect(brood.bloom("s1", [Turn("user", huge)])), TEST_TIMEOUT_SECONDS
+        collect(brood.bloom("s1", [Turn("system", "You are brief."), Turn("user", huge)])), TEST_TIMEOUT_SECONDS
     )
     await brood.close()
-    assert "start of the last message cut" in deltas[0].text
+    assert deltas[0].text.endswith("left out the system prompt and the start of the last message to fit the local model's 512-token window")
     assert done.finish_reason in ("stop", "length")
     assert done.usage.input_tokens <= TEST_N_CTX
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hum.brood.transcript import without_tools
 from hum.brood.worker import NOTE, Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
 
 if TYPE_CHECKING:
@@ -39,6 +40,13 @@ DEFAULT_MAX_TOKENS = 512
 # Room kept free for the reply when trimming a long transcript: a quarter of
 # the window, so a trimmed hum still gets a real answer, not a single word.
 REPLY_SHARE = 4
+
+# A system prompt cut to fewer tokens than this says nothing useful (a head
+# and a tail of a few words each): it is left out instead.
+MIN_SYSTEM_TOKENS = 64
+
+# Where a system prompt's middle was left out; the model reads it as a gap.
+SYSTEM_CUT_MARK = "\n\n[...]\n\n"
 
 # SmolLM2-Instruct's recommended sampling: low temperature keeps a 135M model coherent.
 DEFAULT_TEMPERATURE = 0.2
@@ -93,11 +101,18 @@ def load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> Llama
 
 @dataclass(frozen=True)
 class Prompt:
-    """A transcript rendered for the model: its tokens and what trimming cost."""
+    """A transcript rendered for the model: its tokens and what trimming left out."""
 
     tokens: list[int]
-    dropped_turns: int
-    clipped: bool
+    dropped_turns: int = 0
+    tools_dropped: bool = False
+    system_cut: int = 0  # tokens left out of the middle of the system prompt
+    system_dropped: bool = False
+    clipped: bool = False  # the newest message alone overflowed: its start was cut
+
+    @property
+    def trimmed(self) -> bool:
+        return bool(self.dropped_turns or self.tools_dropped or self.system_cut or self.system_dropped or self.clipped)
 
 
 class LocalWorker(Worker):
@@ -156,28 +171,78 @@ class LocalWorker(Worker):
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def prompt(self, transcript: Sequence[Turn]) -> Prompt:
-        """The transcript's tokens, oldest turns dropped until a reply still fits the window."""
+        """The transcript's tokens, trimmed so that a reply still fits the window.
+
+        The newest message (the question) is kept whole. What gives way, in
+        order: the oldest turns, then the tool list of the system prompt, then
+        the system prompt's middle (its head and tail stay), then the system
+        prompt. Only a newest message bigger than the window on its own loses
+        its start.
+        """
         assert self.llm is not None
         budget = self.n_ctx - self._reply_room()
-        system = [t for t in transcript if t.role == "system"]
+        systems = [t.text for t in transcript if t.role == "system"]
         rest = [t for t in transcript if t.role != "system"]
-        dropped = 0
-        tokens = self._render(system + rest)
-        while len(tokens) > budget and len(rest) > 1:
-            rest = rest[1:]
-            dropped += 1
-            tokens = self._render(system + rest)
-        if len(tokens) <= budget:
-            return Prompt(tokens, dropped, clipped=False)
-        # One turn alone overflows the window: keep its end, the part being asked about.
-        last = rest[-1] if rest else Turn("user", "")
+        question = rest[-1] if rest else Turn("user", "")
+        history = rest[:-1]
+
+        def render(system: Sequence[str], kept: Sequence[Turn], last: Turn = question) -> list[int]:
+            return self._render([Turn("system", s) for s in system if s] + list(kept) + [last])
+
+        def fits(tokens: list[int]) -> bool:
+            return len(tokens) <= budget
+
+        def fewest_dropped(system: Sequence[str]) -> tuple[list[int], int] | None:
+            """The prompt with the fewest oldest turns left out, or None if no turn can stay."""
+            tokens = render(system, history)
+            if fits(tokens):
+                return tokens, 0
+            if not fits(render(system, [])):
+                return None
+            lo, hi = 1, len(history)  # dropping `hi` turns fits; find the least that does
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fits(render(system, history[mid:])):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return render(system, history[lo:]), lo
+
+        found = fewest_dropped(systems)
+        if found is not None:
+            return Prompt(found[0], dropped_turns=found[1])
+        bare = [without_tools(s) for s in systems]
+        tools_dropped = bare != systems
+        if tools_dropped:
+            found = fewest_dropped(bare)
+            if found is not None:
+                return Prompt(found[0], dropped_turns=found[1], tools_dropped=True)
+        everything = len(history)
+        body = self.llm.tokenize("\n\n".join(s for s in bare if s).encode("utf-8"), add_bos=False, special=False)
+
+        def cut(keep: int) -> str:
+            head, tail = body[: keep - keep // 2], body[len(body) - keep // 2 :]
+            return self.llm.detokenize(head).decode("utf-8", "ignore") + SYSTEM_CUT_MARK + self.llm.detokenize(tail).decode("utf-8", "ignore")
+
+        lo, hi = MIN_SYSTEM_TOKENS, len(body) - 1  # the most system tokens that still fit
+        if lo <= hi and fits(render([cut(lo)], [])):
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fits(render([cut(mid)], [])):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            return Prompt(render([cut(lo)], []), everything, tools_dropped, system_cut=len(body) - lo)
+        system_dropped = bool(body)
+        tokens = render([], [])
+        if fits(tokens):
+            return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped)
+        # The newest message alone overflows the window: keep its end, the part being asked about.
         overflow = len(tokens) - budget
-        body = self.llm.tokenize(last.text.encode("utf-8"), add_bos=False, special=False)
-        kept = self.llm.detokenize(body[overflow + 1 :]).decode("utf-8", errors="ignore")
-        tokens = self._render(system + [Turn(last.role, kept)])
-        if len(tokens) > budget:  # the system prompt alone is too big: drop it too
-            tokens = self._render([Turn(last.role, kept)])[-budget:]
-        return Prompt(tokens, dropped, clipped=True)
+        words = self.llm.tokenize(question.text.encode("utf-8"), add_bos=False, special=False)
+        kept = self.llm.detokenize(words[overflow + 1 :]).decode("utf-8", errors="ignore")
+        tokens = render([], [], Turn(question.role, kept))[-budget:]
+        return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped, clipped=True)
 
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
@@ -194,7 +259,7 @@ class LocalWorker(Worker):
         assert self.llm is not None
         try:
             prompt = self.prompt(transcript)
-            if prompt.dropped_turns or prompt.clipped:
+            if prompt.trimmed:
                 emit(Delta(_trim_note(prompt, self.n_ctx), chunk_type=NOTE))
             limit = min(self.max_tokens, self.n_ctx - len(prompt.tokens))
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -270,13 +335,20 @@ class LocalWorker(Worker):
 
 
 def _trim_note(prompt: Prompt, n_ctx: int) -> str:
-    parts = []
+    left_out = []
     if prompt.dropped_turns:
         s = "" if prompt.dropped_turns == 1 else "s"
-        parts.append(f"{prompt.dropped_turns} earlier turn{s} left out")
+        left_out.append(f"{prompt.dropped_turns} earlier turn{s}")
+    if prompt.tools_dropped:
+        left_out.append("the tool descriptions")
+    if prompt.system_cut:
+        left_out.append(f"{prompt.system_cut:,} tokens from the middle of the system prompt")
+    if prompt.system_dropped:
+        left_out.append("the system prompt")
     if prompt.clipped:
-        parts.append("the start of the last message cut")
-    return f"[hum: {' and '.join(parts)} to fit the local model's {n_ctx}-token window]"
+        left_out.append("the start of the last message")
+    listed = left_out[0] if len(left_out) == 1 else ", ".join(left_out[:-1]) + " and " + left_out[-1]
+    return f"hum: left out {listed} to fit the local model's {n_ctx:,}-token window"
 
 
 def _chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:

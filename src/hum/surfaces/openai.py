@@ -28,6 +28,7 @@ from aiohttp import web
 from hum.brood.transcript import (
     TOOL_CLOSE,
     TOOL_OPEN,
+    TOOLS_INTRO,
     call_id,
     render_call,
     render_result,
@@ -187,7 +188,7 @@ def tools_system(tools: list[Any]) -> str:
     if not specs:
         return ""
     return (
-        "You can call tools. To call one, reply with nothing but "
+        f"{TOOLS_INTRO} To call one, reply with nothing but "
         f'{TOOL_OPEN}{{"name": "<tool name>", "arguments": {{...}}}}{TOOL_CLOSE} '
         "(one block per call). The results come back in the next user turn. Tools:\n"
         + json.dumps(specs)
