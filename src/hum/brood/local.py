@@ -199,14 +199,16 @@ class LocalWorker(Worker):
                 return tokens, 0
             if not fits(render(system, [])):
                 return None
-            lo, hi = 1, len(history)  # dropping `hi` turns fits; find the least that does
+            # what is kept starts with a user turn: an answer without its question misleads
+            cuts = [k for k in range(1, len(history)) if history[k].role == "user"] + [len(history)]
+            lo, hi = 0, len(cuts) - 1  # dropping `cuts[hi]` turns fits; find the least cut that does
             while lo < hi:
                 mid = (lo + hi) // 2
-                if fits(render(system, history[mid:])):
+                if fits(render(system, history[cuts[mid] :])):
                     hi = mid
                 else:
                     lo = mid + 1
-            return render(system, history[lo:]), lo
+            return render(system, history[cuts[lo] :]), cuts[lo]
 
         found = fewest_dropped(systems)
         if found is not None:
