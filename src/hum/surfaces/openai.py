@@ -34,6 +34,7 @@ from hum.brood.transcript import (
     render_result,
     tool_calls,
 )
+from hum.brood.worker import NOTE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
@@ -454,6 +455,9 @@ async def _stream(
         if tone.chi == "chunk":
             if tone.get("chunkType") == "tool_call":
                 sieve.native(str(tone.get("delta", "")))
+            elif tone.get("chunkType") == NOTE:  # hum's word, not the answer's: an SSE comment clients skip
+                if not await write_or_gone(resp, f": note: {' '.join(str(tone.get('delta', '')).split())}\n\n".encode()):
+                    return resp
             elif tone.get("chunkType", "text_delta") == "text_delta":
                 out = sieve.feed(str(tone.get("delta", "")))
         elif tone.chi == "finish":
