@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 
-from hum.brood.local import LocalWorker, load_llama
-from hum.brood.pool import Brood
+from hum.brood.local import LocalWorker, PromptCache, cells, load_llama
+from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.brood.worker import NOTE, Delta, Turn, WorkerError
 from hum.surfaces.openai import tools_system
@@ -203,3 +203,51 @@ async def test_a_decode_failure_is_worker_crash_and_the_cell_is_replaced(llm, mo
     assert done.finish_reason in ("stop", "length")
     assert len(made) == 2
     await brood.close()
+
+
+def reading_notes(deltas: list[Delta]) -> list[str]:
+    return [d.text for d in deltas if d.chunk_type == NOTE and "earlier tokens" in d.text]
+
+
+# A read this long gets a note in these tests (the 512-token window cannot hold the default's 512).
+TEST_LONG_READ = 128
+
+STORY = [Turn("user", "Tell me about lighthouses. " + " ".join(["The keeper climbs the stairs every night."] * 20))]
+
+
+async def test_a_hum_picks_up_its_saved_prompt_after_its_cell_was_evicted(model_path):
+    now = [0.0]
+    brood = Brood(
+        {"local": cells(model_path=model_path, n_ctx=TEST_N_CTX, n_threads=TEST_THREADS, max_tokens=16, long_read_tokens=TEST_LONG_READ)},
+        "local",
+        clock=lambda: now[0],
+        reap=False,
+    )
+    first, _ = await asyncio.wait_for(collect(brood.bloom("s1", STORY)), TEST_TIMEOUT_SECONDS)
+    (note,) = reading_notes(first)
+    assert note.startswith("hum: reading ") and note.endswith(" earlier tokens before answering")
+    assert int(note.split()[2]) > len(STORY[0].text.split())  # the whole story is read
+
+    now[0] += IDLE_EVICT_SECONDS  # a long pause: the cell gives its model back
+    assert brood.evict_idle() == ["s1"]
+    follow_up = STORY + [Turn("assistant", text_of(first)), Turn("user", "What is the capital of France?")]
+    second, done = await asyncio.wait_for(collect(brood.bloom("s1", follow_up)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert reading_notes(second) == []  # a new cell, yet only the new turn is read
+    assert "paris" in text_of(second).lower()
+    assert done.finish_reason in ("stop", "length")
+
+
+async def test_hums_sharing_one_model_each_keep_their_prompt(llm):
+    cache = PromptCache()
+    brood = Brood({"local": lambda hum: LocalWorker(llama=llm, hum=hum, prompt_cache=cache, max_tokens=16, long_read_tokens=TEST_LONG_READ)}, "local")
+    other = [Turn("user", "Tell me about the sea. " + " ".join(["The waves roll in from far away."] * 20))]
+    a1, _ = await asyncio.wait_for(collect(brood.bloom("a", STORY)), TEST_TIMEOUT_SECONDS)
+    b1, _ = await asyncio.wait_for(collect(brood.bloom("b", other)), TEST_TIMEOUT_SECONDS)
+    assert len(reading_notes(a1)) == len(reading_notes(b1)) == 1
+    follow_up = STORY + [Turn("assistant", text_of(a1)), Turn("user", "What is the capital of France?")]
+    a2, _ = await asyncio.wait_for(collect(brood.bloom("a", follow_up)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert reading_notes(a2) == []  # hum b used the model in between; hum a's prompt came back from the cache
+    assert "paris" in text_of(a2).lower()
+    assert 0 < cache.size() <= cache.capacity_bytes and len(cache) == 2

