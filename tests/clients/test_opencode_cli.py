@@ -6,11 +6,13 @@ import asyncio
 import json
 import logging
 import os
+import time
 
 import pytest
 from client_helpers import need_npm
 
 from hum.brood.config import build_brood
+from hum.brood.pool import IDLE_EVICT_SECONDS
 from hum.wire.tones import sigil
 
 # opencode boots a whole agent runtime (about 10 s here); one run, bounded.
@@ -45,14 +47,15 @@ def opencode_env(home: str, base_url: str, model: str = "scripted") -> dict[str,
     }
 
 
-async def opencode_run(base_url: str, home, prompt: str, model: str = "scripted") -> str:
-    """`opencode run -m hum/<model> <prompt>` against `base_url`; its stdout, or a failed test."""
+async def opencode_run(base_url: str, home, prompt: str, model: str = "scripted", *flags: str) -> str:
+    """`opencode run -m hum/<model> [flags] <prompt>` against `base_url`; its stdout, or a failed test."""
     base = need_npm("opencode-ai")
     proc = await asyncio.create_subprocess_exec(
         str(base / "node_modules" / ".bin" / "opencode"),
         "run",
         "-m",
         f"hum/{model}",
+        *flags,
         prompt,
         env=opencode_env(str(home), base_url, model),
         cwd=home,
@@ -96,22 +99,34 @@ async def test_opencode_run_makes_a_hum_a_second_humd_can_attach(sim, served, tm
     assert "".join(t.get("delta", "") for t in watcher.tones("chunk")) == reply
 
 
+def notes_of(humd, sg: str, wane: int = 0) -> list[str]:
+    return [p.body["delta"] for p in humd.hums[sg].petals[wane:] if p.chi == "chunk" and p.body["chunkType"] == "note"]
+
+
 @pytest.mark.slow
-async def test_opencode_on_the_default_local_model_answers_the_question(sim, served, tmp_path):
+async def test_opencode_on_the_default_local_model_answers_and_comes_back_warm(sim, served, tmp_path):
     # what `hum up` runs by default: the embedded SmolLM2 in its 4096-token window,
     # while opencode's system prompt and tool list alone are about 7,500 tokens
     brood = build_brood("local", {})
     try:
         laptop = await sim.spawn("laptop", brood=brood)
         srv = await served(laptop)
-        out = await opencode_run(f"{srv.url}/v1", tmp_path, "What is the capital of France?", model="default")
+        out = await opencode_run(f"{srv.url}/v1", tmp_path, "What is the capital of France?", "default")
+        assert "Paris" in out
+        (sg,) = laptop.hums
+        trimmed, reading = notes_of(laptop, sg)
+        assert "the tool descriptions" in trimmed
+        assert "earlier turn" not in trimmed and "system prompt" not in trimmed  # the question and the system prompt were kept
+        assert reading.startswith("hum: reading ")  # opencode's instructions take seconds to read: said before the wait
+        assert trimmed not in out and reading not in out  # notes are hum's word, not the answer's
+
+        # a long pause: the hum's cell gives its model back; the session goes on warm all the same
+        assert brood.evict_idle(time.monotonic() + IDLE_EVICT_SECONDS) == [sg]
+        tip = laptop.hums[sg].tip
+        out = await opencode_run(f"{srv.url}/v1", tmp_path, "What is the capital of Italy?", "default", "--continue")
     finally:
         await brood.close()
-    assert "Paris" in out
-    (sg,) = laptop.hums
-    chunks = [p.body for p in laptop.hums[sg].petals if p.chi == "chunk"]
-    trimmed, reading = [c["delta"] for c in chunks if c["chunkType"] == "note"]
-    assert "the tool descriptions" in trimmed
-    assert "earlier turn" not in trimmed and "system prompt" not in trimmed  # the question and the system prompt were kept
-    assert reading.startswith("hum: reading ")  # opencode's instructions take seconds to read: said before the wait
-    assert trimmed not in out and reading not in out  # notes are hum's word, not the answer's
+    assert list(laptop.hums) == [sg]
+    assert "Rome" in out
+    (trimmed,) = notes_of(laptop, sg, tip)  # the tool list still does not fit, but nothing is read again
+    assert "the tool descriptions" in trimmed and "earlier turn" not in trimmed

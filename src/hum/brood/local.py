@@ -143,7 +143,7 @@ class PromptCache:
             self._states.pop(hum, None)
             if state is not None and state.llama_state_size <= self.capacity_bytes:
                 self._states[hum] = state
-                while self.size() > self.capacity_bytes:
+                while self._size() > self.capacity_bytes:
                     self._states.popitem(last=False)
             saving = self._saving.pop(hum, None)
         if saving is not None:
@@ -159,10 +159,16 @@ class PromptCache:
             return self._states.pop(hum, None)
 
     def size(self) -> int:
+        """Bytes of saved state, all hums together."""
+        with self._lock:
+            return self._size()
+
+    def _size(self) -> int:
         return sum(state.llama_state_size for state in self._states.values())
 
     def __len__(self) -> int:
-        return len(self._states)
+        with self._lock:
+            return len(self._states)
 
 
 def cells(**options: Any) -> Callable[[str], LocalWorker]:
