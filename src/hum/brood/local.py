@@ -58,9 +58,9 @@ DEFAULT_TOP_P = 0.9
 DEFAULT_REPEAT_PENALTY = 1.1
 
 # RAM for the hums' saved prompt states (their KV caches), all hums together.
-# SmolLM2-135M keeps about 23 KB a token, so this holds about 23,000 tokens: a
-# handful of long hums that a new cell picks up without reading them again.
-PROMPT_CACHE_BYTES = 512 * 1024 * 1024
+# SmolLM2-135M keeps about 23 KB a token, so this holds about 11,000 tokens: a
+# few long hums (3,000 tokens each) that a new cell picks up without reading again.
+PROMPT_CACHE_BYTES = 256 * 1024 * 1024
 
 # How long a new cell waits for the state its hum's closing cell is saving: a
 # save is one copy of the KV cache (under 0.1 s for a full window here).
