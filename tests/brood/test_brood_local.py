@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
+from llama_cpp import LlamaState
 
 from hum.brood.local import LocalWorker, PromptCache, cells, load_llama
 from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
@@ -251,3 +253,18 @@ async def test_hums_sharing_one_model_each_keep_their_prompt(llm):
     assert reading_notes(a2) == []  # hum b used the model in between; hum a's prompt came back from the cache
     assert "paris" in text_of(a2).lower()
     assert 0 < cache.size() <= cache.capacity_bytes and len(cache) == 2
+
+
+async def test_a_saved_prompt_the_model_refuses_is_read_again_not_a_crash(llm):
+    cache = PromptCache()
+    brood = Brood({"local": lambda hum: LocalWorker(llama=llm, hum=hum, prompt_cache=cache, max_tokens=16, long_read_tokens=TEST_LONG_READ)}, "local")
+    worker = await brood.cell("a")
+    tokens = worker.prompt(STORY).tokens
+    ids = np.zeros(TEST_N_CTX, dtype=np.intc)
+    ids[: len(tokens)] = tokens
+    garbage = b"not a llama.cpp state"
+    cache.put("a", LlamaState(input_ids=ids, scores=np.zeros((1, llm.n_vocab()), dtype=np.single), n_tokens=len(tokens), llama_state=garbage, llama_state_size=len(garbage), seed=42))
+    deltas, done = await asyncio.wait_for(collect(brood.bloom("a", STORY)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert len(reading_notes(deltas)) == 1 and text_of(deltas).strip()
+    assert done.finish_reason in ("stop", "length")

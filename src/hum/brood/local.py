@@ -350,7 +350,11 @@ class LocalWorker(Worker):
         if saved is not None:
             kept = Llama.longest_token_prefix(saved.input_ids[: saved.n_tokens].tolist(), tokens)
             if kept > held:
-                self.llm.load_state(saved)
+                try:
+                    self.llm.load_state(saved)
+                except RuntimeError:  # a state this context refuses: read it all, from a clean context
+                    self.llm.reset()
+                    return 0
                 return kept
         return held
 
