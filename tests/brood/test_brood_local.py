@@ -263,6 +263,7 @@ async def test_a_saved_prompt_the_model_refuses_is_read_again_not_a_crash(llm):
     ids = np.zeros(TEST_N_CTX, dtype=np.intc)
     ids[: len(tokens)] = tokens
     garbage = b"not a llama.cpp state"
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
     cache.put("a", LlamaState(input_ids=ids, scores=np.zeros((1, llm.n_vocab()), dtype=np.single), n_tokens=len(tokens), llama_state=garbage, llama_state_size=len(garbage), seed=42))
     deltas, done = await asyncio.wait_for(collect(brood.bloom("a", STORY)), TEST_TIMEOUT_SECONDS)
     await brood.close()
