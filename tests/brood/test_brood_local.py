@@ -241,6 +241,7 @@ async def test_a_hum_picks_up_its_saved_prompt_after_its_cell_was_evicted(model_
 
 
 async def test_hums_sharing_one_model_each_keep_their_prompt(llm):
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
     cache = PromptCache()
     brood = Brood({"local": lambda hum: LocalWorker(llama=llm, hum=hum, prompt_cache=cache, max_tokens=16, long_read_tokens=TEST_LONG_READ)}, "local")
     other = [Turn("user", "Tell me about the sea. " + " ".join(["The waves roll in from far away."] * 20))]
