@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
+from llama_cpp import LlamaState
 
-from hum.brood.local import LocalWorker, load_llama
-from hum.brood.pool import Brood
+from hum.brood.local import LocalWorker, PromptCache, cells, load_llama
+from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Turn
+from hum.surfaces.openai import tools_system
 
 pytestmark = pytest.mark.slow
 
@@ -121,19 +124,45 @@ async def test_a_transcript_longer_than_the_window_is_trimmed_with_a_note(llm):
     await brood.close()
     notes = [d for d in deltas if d.chunk_type == NOTE]
     assert len(notes) == 1 and deltas[0] is notes[0]
-    assert "earlier turns left out" in notes[0].text and "512-token window" in notes[0].text
+    assert "earlier turns" in notes[0].text and "512-token window" in notes[0].text
     assert "paris" in text_of(deltas).lower()
     assert done.usage.input_tokens + 32 <= TEST_N_CTX
+
+
+async def test_a_system_prompt_too_big_gives_way_before_the_question(llm):
+    # a coding agent's system prompt: instructions, then the text protocol's tool list
+    rules = " ".join(f"Rule {i}: keep the code tidy and explain each change." for i in range(60))
+    tools = tools_system([{"type": "function", "function": {"name": f"tool_{i}", "description": "does a thing " * 20}} for i in range(10)])
+    system = f"You are a careful assistant. {rules}\n\nAnswer in English.\n\n{tools}"
+    earlier = [Turn("user", "Hello there"), Turn("assistant", "Hi! How can I help?")]
+    transcript = [Turn("system", system), *earlier, Turn("user", "What is the capital of France?")]
+    worker = LocalWorker(llama=llm, max_tokens=32)
+    await worker.warm()
+    prompt = worker.prompt(transcript)
+    read = llm.detokenize(prompt.tokens).decode()
+    assert "What is the capital of France?" in read  # the question is whole
+    assert "tool_0" not in read and "Hello there" not in read
+    assert read.count("You are a careful assistant.") == 1 and "Answer in English." in read  # head and tail kept
+    assert prompt.dropped_turns == 2 and prompt.tools_dropped and prompt.system_cut > 0
+    brood = brood_on(llm, max_tokens=32)
+    deltas, _ = await asyncio.wait_for(collect(brood.bloom("s1", transcript)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert deltas[0].chunk_type == NOTE
+    assert deltas[0].text == (
+        f"hum: left out 2 earlier turns, the tool descriptions and {prompt.system_cut:,} tokens"
+        " from the middle of the system prompt to fit the local model's 512-token window"
+    )
+    assert "paris" in text_of(deltas).lower()
 
 
 async def test_one_message_bigger_than_the_window_keeps_its_end(llm):
     huge = " ".join(["blah"] * 1500) + " What is the capital of France?"
     brood = brood_on(llm, max_tokens=24)
     deltas, done = await asyncio.wait_for(
-        collect(brood.bloom("s1", [Turn("user", huge)])), TEST_TIMEOUT_SECONDS
+        collect(brood.bloom("s1", [Turn("system", "You are brief."), Turn("user", huge)])), TEST_TIMEOUT_SECONDS
     )
     await brood.close()
-    assert "start of the last message cut" in deltas[0].text
+    assert deltas[0].text.endswith("left out the system prompt and the start of the last message to fit the local model's 512-token window")
     assert done.finish_reason in ("stop", "length")
     assert done.usage.input_tokens <= TEST_N_CTX
 
@@ -177,3 +206,68 @@ async def test_a_decode_failure_is_worker_crash_and_the_cell_is_replaced(llm, mo
     assert done.finish_reason in ("stop", "length")
     assert len(made) == 2
     await brood.close()
+
+
+def reading_notes(deltas: list[Delta]) -> list[str]:
+    return [d.text for d in deltas if d.chunk_type == NOTE and "earlier tokens" in d.text]
+
+
+# A read this long gets a note in these tests (the 512-token window cannot hold the default's 512).
+TEST_LONG_READ = 128
+
+STORY = [Turn("user", "Tell me about lighthouses. " + " ".join(["The keeper climbs the stairs every night."] * 20))]
+
+
+async def test_a_hum_picks_up_its_saved_prompt_after_its_cell_was_evicted(model_path):
+    now = [0.0]
+    brood = Brood(
+        {"local": cells(model_path=model_path, n_ctx=TEST_N_CTX, n_threads=TEST_THREADS, max_tokens=16, long_read_tokens=TEST_LONG_READ)},
+        "local",
+        clock=lambda: now[0],
+        reap=False,
+    )
+    first, _ = await asyncio.wait_for(collect(brood.bloom("s1", STORY)), TEST_TIMEOUT_SECONDS)
+    (note,) = reading_notes(first)
+    assert note.startswith("hum: reading ") and note.endswith(" earlier tokens before answering")
+    assert int(note.split()[2]) > len(STORY[0].text.split())  # the whole story is read
+
+    now[0] += IDLE_EVICT_SECONDS  # a long pause: the cell gives its model back
+    assert brood.evict_idle() == ["s1"]
+    follow_up = STORY + [Turn("assistant", text_of(first)), Turn("user", "What is the capital of France?")]
+    second, done = await asyncio.wait_for(collect(brood.bloom("s1", follow_up)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert reading_notes(second) == []  # a new cell, yet only the new turn is read
+    assert "paris" in text_of(second).lower()
+    assert done.finish_reason in ("stop", "length")
+
+
+async def test_hums_sharing_one_model_each_keep_their_prompt(llm):
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
+    cache = PromptCache()
+    brood = Brood({"local": lambda hum: LocalWorker(llama=llm, hum=hum, prompt_cache=cache, max_tokens=16, long_read_tokens=TEST_LONG_READ)}, "local")
+    other = [Turn("user", "Tell me about the sea. " + " ".join(["The waves roll in from far away."] * 20))]
+    a1, _ = await asyncio.wait_for(collect(brood.bloom("a", STORY)), TEST_TIMEOUT_SECONDS)
+    b1, _ = await asyncio.wait_for(collect(brood.bloom("b", other)), TEST_TIMEOUT_SECONDS)
+    assert len(reading_notes(a1)) == len(reading_notes(b1)) == 1
+    follow_up = STORY + [Turn("assistant", text_of(a1)), Turn("user", "What is the capital of France?")]
+    a2, _ = await asyncio.wait_for(collect(brood.bloom("a", follow_up)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert reading_notes(a2) == []  # hum b used the model in between; hum a's prompt came back from the cache
+    assert "paris" in text_of(a2).lower()
+    assert 0 < cache.size() <= cache.capacity_bytes and len(cache) == 2
+
+
+async def test_a_saved_prompt_the_model_refuses_is_read_again_not_a_crash(llm):
+    cache = PromptCache()
+    brood = Brood({"local": lambda hum: LocalWorker(llama=llm, hum=hum, prompt_cache=cache, max_tokens=16, long_read_tokens=TEST_LONG_READ)}, "local")
+    worker = await brood.cell("a")
+    tokens = worker.prompt(STORY).tokens
+    ids = np.zeros(TEST_N_CTX, dtype=np.intc)
+    ids[: len(tokens)] = tokens
+    garbage = b"not a llama.cpp state"
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
+    cache.put("a", LlamaState(input_ids=ids, scores=np.zeros((1, llm.n_vocab()), dtype=np.single), n_tokens=len(tokens), llama_state=garbage, llama_state_size=len(garbage), seed=42))
+    deltas, done = await asyncio.wait_for(collect(brood.bloom("a", STORY)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert len(reading_notes(deltas)) == 1 and text_of(deltas).strip()
+    assert done.finish_reason in ("stop", "length")

@@ -7,4 +7,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "surfaces"))
 
-from surface_helpers import served, sim  # noqa: E402, F401 - fixtures
+from surface_helpers import local_laptop, served, sim  # noqa: E402, F401 - fixtures

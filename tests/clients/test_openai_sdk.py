@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import openai
+import pytest
 from surface_helpers import assistant_texts, scripted_brood
 
 
@@ -89,3 +90,22 @@ async def test_tools_round_trip(sim, served):
     (hum,) = laptop.hums.values()
     prompts = [p.body for p in hum.petals if p.chi == "prompt"]
     assert prompts[1]["toolResults"] == [{"toolCallId": call["id"], "content": '{"celsius": 21}'}]
+
+
+@pytest.mark.slow
+async def test_a_note_is_an_sse_comment_never_the_answer(local_laptop, served):
+    laptop = local_laptop
+    srv = await served(laptop)
+    rules = " ".join(f"Rule {i}: be kind and brief." for i in range(200))  # far more than the window
+    messages = [{"role": "system", "content": rules}, {"role": "user", "content": "What is the capital of France?"}]
+    async with client(srv.url).chat.completions.with_streaming_response.create(model="default", messages=messages, stream=True) as resp:
+        lines = [line async for line in resp.iter_lines()]
+    parsed = await client(srv.url).chat.completions.create(model="default", messages=messages)
+    sg = next(iter(laptop.hums))
+    notes = [p.body["delta"] for p in laptop.hums[sg].petals if p.chi == "chunk" and p.body["chunkType"] == "note"]
+    assert notes and "middle of the system prompt" in notes[0]
+    assert [line for line in lines if line.startswith(":")] == [f": note: {notes[0]}"]
+    chunks = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == assistant_texts(laptop, sg)[0] and "Paris" in text
+    assert "left out" not in parsed.choices[0].message.content

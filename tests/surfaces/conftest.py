@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from surface_helpers import WAIT, served, sim  # noqa: F401 - fixtures
+from surface_helpers import WAIT, local_laptop, served, sim  # noqa: F401 - fixtures
 
 from hum.node.humd import Humd
 from hum.sim.harness import Sim

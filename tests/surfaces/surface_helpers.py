@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hum.brood.config import build_brood
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.node.humd import Humd
@@ -45,6 +46,22 @@ async def served() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     yield start
     for s in servers:
         await s.close()
+
+
+# A small window for the real local model, so a few hundred words already overflow it.
+SMALL_N_CTX = 512
+# Short answers keep the real model's blooms to a second or two.
+SHORT_REPLY_TOKENS = 32
+
+
+@pytest.fixture
+async def local_laptop(sim: Sim) -> AsyncIterator[Humd]:
+    """A humd on the real embedded model (as `hum up` runs it) in a small window."""
+    brood = build_brood("local", {}, n_ctx=SMALL_N_CTX, max_tokens=SHORT_REPLY_TOKENS)
+    try:
+        yield await sim.spawn("laptop", brood=brood)
+    finally:
+        await brood.close()
 
 
 def scripted_brood(tps: float, reply: Callable[[str], str] | None = None) -> Brood:

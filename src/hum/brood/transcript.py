@@ -24,9 +24,19 @@ from hum.interfaces import TOOL_CALL, ToolCall, Turn
 TOOL_OPEN = "<tool_call>"
 TOOL_CLOSE = "</tool_call>"
 
+# How the text protocol's tool list begins; the OpenAI surface appends it last
+# to the system prompt, so a worker short of room can leave it out (`without_tools`).
+TOOLS_INTRO = "You can call tools."
+
 # What a model is told of a call the conversation went on from without its
 # result: the native APIs refuse an assistant call that no tool turn answers.
 NO_RESULT = "(no result: the conversation went on without one)"
+
+
+def without_tools(system: str) -> str:
+    """A system prompt without the text protocol's tool list (the whole text when it has none)."""
+    at = system.find(TOOLS_INTRO)
+    return system if at < 0 else system[:at].rstrip()
 
 
 def call_id(sigil: str, wane: int, n: int) -> str:

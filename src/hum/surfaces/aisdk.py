@@ -1,9 +1,10 @@
-"""The AI SDK UI message stream (`useChat` / `DefaultChatTransport`): `/api/chat` and its resume.
+"""The AI SDK UI message stream (`useChat` / `DefaultChatTransport`): `/api/chat`, its resume and history.
 
-The chat `id` names the hum: an id that is a known sigil is that hum; any
-other id is taken as the hum's sid (so the first POST mints the hum and every
-later one finds it again). Only the last user message is prompted: the hum
-already holds the conversation.
+The chat `id` names the hum: an id that is a known sigil is that hum; an id
+shaped like a sigil that names no hum is a typo (404); any other id is taken as
+the hum's sid (so the first POST mints the hum and every later one finds it
+again). Only the last user message is prompted: the hum already holds the
+conversation, and `GET /api/chat/{id}/messages` gives it back as UI messages.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hum.interfaces import NOTE
 from hum.surfaces.http import (
     BLOOM_SILENCE_SECONDS,
     FIRST_TONE_SECONDS,
@@ -23,6 +25,7 @@ from hum.surfaces.http import (
     find_hum,
     finish_sse,
     known_hum,
+    looks_like_sigil,
     open_sse,
     read_json,
     sse_data,
@@ -37,6 +40,11 @@ if TYPE_CHECKING:
 # The header the AI SDK client checks to know it is reading a UI message stream.
 UI_STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "Connection": "keep-alive"}
 
+# The UI data part a `note` chunk becomes (`data-*` parts are the AI SDK's app-defined parts).
+NOTE_PART = "data-hum-note"
+# The data part that ends a bloom an error closed, in a hum's history.
+ERROR_PART = "data-hum-error"
+
 # Worker finish reasons -> the `finish` part's enum (the client rejects any other value).
 _FINISH = {"stop": "stop", "end_turn": "stop", "length": "length", "max_tokens": "length", "cancelled": "interrupted", "tool_calls": "tool-calls", "tool_use": "tool-calls"}
 
@@ -44,13 +52,21 @@ _FINISH = {"stop": "stop", "end_turn": "stop", "length": "length", "max_tokens":
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/chat", post_chat)
     app.router.add_get("/api/chat/{id}/stream", resume_chat)
+    app.router.add_get("/api/chat/{id}/messages", chat_messages)
 
 
 async def chat_target(humd: Humd, chat_id: str) -> HumTarget:
-    """A chat id that is a known sigil is that hum; otherwise it is the hum's sid."""
+    """A chat id that is a known sigil is that hum; otherwise it is the hum's sid.
+
+    An id shaped like a sigil that names no hum anywhere in the ensemble (and
+    no hum by that sid) is a mistyped or stale sigil: 404, not a new hum.
+    """
     if await find_hum(humd, chat_id):
         return HumTarget(chat_id)
-    return HumTarget.for_sid(humd, chat_id)
+    target = HumTarget.for_sid(humd, chat_id)
+    if looks_like_sigil(chat_id) and not known_hum(humd, target.sigil):
+        raise SurfaceError(404, f"no hum with sigil {chat_id!r} is known in this ensemble", code="unknown-hum")
+    return target
 
 
 def message_text(message: Any) -> str:
@@ -93,18 +109,22 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
 
 
 async def resume_chat(request: web.Request) -> web.StreamResponse:
-    """Replay the open bloom from its start, then follow it live; 204 when nothing is blooming."""
+    """Replay the hum's last bloom and follow it live while it runs; 204 when it finished and nothing runs.
+
+    A last bloom closed by an error petal (a home restarted mid-bloom, a
+    worker that failed) is replayed too, so the chat says how it ended.
+    """
     humd = request.app[HUMD_KEY]
     target = await chat_target(humd, request.match_info["id"])
-    if not known_hum(humd, target.sigil):
-        return web.Response(status=204)
+    if target.sid is not None and not known_hum(humd, target.sigil):
+        return web.Response(status=204)  # a chat id no prompt has used yet
     tap = HumTap(humd, "aisdk-resume")
     try:
         tap.attach(target.sigil, 0)
-        bloom = await _open_bloom(tap)
-        if bloom is None:
+        last = _last_bloom(await read_log(tap))
+        if last is None or last[-1].chi == "finish":
             return web.Response(status=204)
-        prompt, replay = bloom
+        prompt, *replay = last
         resp = await open_sse(request, {**UI_STREAM_HEADERS, "X-Hum-Sigil": target.sigil})
         await stream_ui(resp, prompt, _replay_then_live(tap, replay))
         return resp
@@ -112,31 +132,81 @@ async def resume_chat(request: web.Request) -> web.StreamResponse:
         tap.close()
 
 
-async def _open_bloom(tap: HumTap) -> tuple[Tone, list[Tone]] | None:
-    """Read the hum up to its tip; the open bloom's prompt and the petals since, or None."""
+async def chat_messages(request: web.Request) -> web.Response:
+    """The hum as `{"messages": UIMessage[]}`, for `useChat({ messages })`; a running bloom's answer comes by resume."""
+    humd = request.app[HUMD_KEY]
+    chat_id = request.match_info["id"]
+    target = await chat_target(humd, chat_id)
+    if not await find_hum(humd, target.sigil):
+        raise SurfaceError(404, f"no hum for chat id {chat_id!r} is known in this ensemble", code="unknown-hum")
+    tap = HumTap(humd, "aisdk-history")
+    try:
+        tap.attach(target.sigil, 0)
+        log = await read_log(tap)
+    finally:
+        tap.close()
+    return web.json_response({"messages": ui_messages(log)}, headers={"X-Hum-Sigil": target.sigil})
+
+
+async def read_log(tap: HumTap) -> list[Tone]:
+    """The petals of the attached hum (attached from 0), up to the tip its `hello` names."""
     tip: int | None = None
-    prompt: Tone | None = None
-    since: list[Tone] = []
-    seen = 0
-    while tip is None or seen < tip:
+    petals: list[Tone] = []
+    while tip is None or len(petals) < tip:
         tone = await tap.next(FIRST_TONE_SECONDS)
         if tone is None:
             raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
         if tone.chi == "hello":
             tip = int(tone.get("wane") or 0)
-            continue
-        if tone.chi == "error" and "wane" not in tone:
+        elif tone.chi == "error" and "wane" not in tone:
             raise tone_error(tone)
-        if "wane" not in tone:
-            continue
-        seen = int(tone["wane"])
+        elif "wane" in tone:
+            petals.append(tone)
+    return petals
+
+
+def _last_bloom(log: list[Tone]) -> list[Tone] | None:
+    """The last bloom's petals (its prompt first), or None for a hum without one."""
+    starts = [i for i, tone in enumerate(log) if tone.chi == "prompt"]
+    return log[starts[-1] :] if starts else None
+
+
+def ui_messages(log: list[Tone]) -> list[dict[str, Any]]:
+    """A hum's petals as AI SDK UIMessages: each prompt a user message, each closed bloom an assistant one.
+
+    The assistant message has the id and metadata its stream had; notes are
+    `data-hum-note` parts, and a bloom closed by an error ends with a
+    `data-hum-error` part. A bloom still running is left to resume.
+    """
+    messages: list[dict[str, Any]] = []
+    answer: dict[str, Any] | None = None
+    for tone in log:
+        sg, wane = str(tone["sigil"]), int(tone["wane"])
         if tone.chi == "prompt":
-            prompt, since = tone, []
-        elif prompt is not None:
-            since.append(tone)
-    if prompt is None or any(t.chi in ("finish", "error") for t in since):
-        return None
-    return prompt, since
+            messages.append({"id": f"{sg}-{wane}-prompt", "role": "user", "parts": [{"type": "text", "text": str(tone.get("text", ""))}]})
+            answer = {"id": f"{sg}-{wane}", "role": "assistant", "parts": [], "metadata": {"sigil": sg, "promptWane": wane}}
+        elif answer is None:
+            continue
+        elif tone.chi == "chunk":
+            kind = str(tone.get("chunkType", "text_delta"))
+            if kind == NOTE:
+                answer["parts"].append(note_part(tone))
+            elif kind in ("text_delta", "reasoning_delta"):
+                part_type = "text" if kind == "text_delta" else "reasoning"
+                parts = answer["parts"]
+                if parts and parts[-1]["type"] == part_type:
+                    parts[-1]["text"] += str(tone.get("delta", ""))
+                else:
+                    parts.append({"type": part_type, "text": str(tone.get("delta", ""))})
+        elif tone.chi in ("finish", "error"):
+            if tone.chi == "finish":
+                answer["metadata"]["usage"] = _usage(tone)
+            else:
+                error = {"qualifier": tone.get("qualifier"), "message": error_text(tone)}
+                answer["parts"].append({"type": ERROR_PART, "id": f"error-{wane}", "data": error})
+            messages.append(answer)
+            answer = None
+    return messages
 
 
 async def _replay_then_live(tap: HumTap, replay: list[Tone]) -> AsyncIterator[Tone]:
@@ -151,6 +221,21 @@ async def _replay_then_live(tap: HumTap, replay: list[Tone]) -> AsyncIterator[To
         yield tone
         if tone.chi in ("finish", "error", "prompt"):
             return
+
+
+def error_text(tone: Tone) -> str:
+    """What an `error` tone (a petal, or a lost home) tells the person reading the chat."""
+    message = str(tone.get("message") or tone.get("qualifier") or "the bloom failed")
+    if tone.get("qualifier") == "peer-loss":
+        return f"lost the device that hosts this hum: {message}"
+    if tone.get("qualifier") == "interrupted":
+        return f"this answer was cut short: {message}"
+    return message
+
+
+def note_part(tone: Tone) -> dict[str, Any]:
+    """A `note` chunk as a UI data part (`data-hum-note`); its id keeps two notes of one bloom apart."""
+    return {"type": NOTE_PART, "id": f"note-{tone['wane']}", "data": {"text": str(tone.get("delta", ""))}}
 
 
 def _usage(finish: Tone) -> dict[str, int]:
@@ -179,8 +264,12 @@ async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterato
     if not (await part({"type": "start", "messageId": f"{sg}-{wane}", "messageMetadata": meta}) and await part({"type": "start-step"})):
         return
     async for tone in petals:
-        if tone.chi == "chunk":
-            kind = "reasoning" if tone.get("chunkType") == "reasoning_delta" else "text" if tone.get("chunkType", "text_delta") in ("text_delta", "note") else None
+        if tone.chi == "chunk" and tone.get("chunkType") == NOTE:
+            # hum's own word (e.g. what the local model's window left out): its own part, never the answer's text
+            if not await part(note_part(tone)):
+                return
+        elif tone.chi == "chunk":
+            kind = "reasoning" if tone.get("chunkType") == "reasoning_delta" else "text" if tone.get("chunkType", "text_delta") == "text_delta" else None
             if kind is None:
                 continue  # chunk kinds the UI stream has no part for
             if kind not in open_parts:
@@ -197,11 +286,8 @@ async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterato
             ok = ok and await part({"type": "finish", "finishReason": reason, "messageMetadata": {**meta, "usage": _usage(tone)}})
             break
         elif tone.chi == "error":
-            message = str(tone.get("message") or tone.get("qualifier") or "the bloom failed")
-            if tone.get("qualifier") == "peer-loss":
-                message = f"lost the device that hosts this hum: {message}"
             await close_parts()
-            await part({"type": "error", "errorText": message})
+            await part({"type": "error", "errorText": error_text(tone)})
             break
         elif tone.chi == "prompt":
             break

@@ -28,11 +28,13 @@ from aiohttp import web
 from hum.brood.transcript import (
     TOOL_CLOSE,
     TOOL_OPEN,
+    TOOLS_INTRO,
     call_id,
     render_call,
     render_result,
     tool_calls,
 )
+from hum.interfaces import NOTE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
@@ -187,7 +189,7 @@ def tools_system(tools: list[Any]) -> str:
     if not specs:
         return ""
     return (
-        "You can call tools. To call one, reply with nothing but "
+        f"{TOOLS_INTRO} To call one, reply with nothing but "
         f'{TOOL_OPEN}{{"name": "<tool name>", "arguments": {{...}}}}{TOOL_CLOSE} '
         "(one block per call). The results come back in the next user turn. Tools:\n"
         + json.dumps(specs)
@@ -453,6 +455,9 @@ async def _stream(
         if tone.chi == "chunk":
             if tone.get("chunkType") == "tool_call":
                 sieve.native(str(tone.get("delta", "")))
+            elif tone.get("chunkType") == NOTE:  # hum's word, not the answer's: an SSE comment clients skip
+                if not await write_or_gone(resp, f": note: {' '.join(str(tone.get('delta', '')).split())}\n\n".encode()):
+                    return resp
             elif tone.get("chunkType", "text_delta") == "text_delta":
                 out = sieve.feed(str(tone.get("delta", "")))
         elif tone.chi == "finish":
