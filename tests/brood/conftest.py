@@ -16,7 +16,7 @@ import pytest
 from anthropic_double import AnthropicDouble
 from brood_helpers import closed_port
 
-from hum.brood.local import default_model_path
+from hum.brood.llama import default_model_path
 from hum.errors import WorkerError
 
 

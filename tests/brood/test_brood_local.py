@@ -10,7 +10,8 @@ import pytest
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 from llama_cpp import LlamaState
 
-from hum.brood.local import LocalWorker, PromptCache, cells, load_llama
+from hum.brood.llama import PromptCache, load_llama
+from hum.brood.local import LocalWorker, cells
 from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.errors import WorkerError

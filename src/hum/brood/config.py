@@ -188,7 +188,7 @@ def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
             if not Path(path).is_file():
                 raise WorkerError("model-missing", f"model file not found: {path}")
         else:
-            from hum.brood.local import default_model_path
+            from hum.brood.llama import default_model_path
 
             default_model_path()
     elif worker == "openai":

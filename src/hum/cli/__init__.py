@@ -1,0 +1,98 @@
+"""`hum`: the command line. Rich output for people, `--json` for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hum.cli.common import CliError, err_console
+from hum.cli.daemon import cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
+from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
+from hum.cli.nestling import cmd_attach, cmd_prompt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="this humd's home directory (default: $HUM_HOME or the user data dir)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(prog="hum", description="One conversation that follows you across your devices.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    operator = sub.add_parser("operator", help="the operator key (first device only)")
+    op_sub = operator.add_subparsers(dest="action", required=True)
+    init = op_sub.add_parser("init", parents=[common, as_json], help="create the operator key and this device's identity")
+    init.add_argument("--name", default="laptop", help="this device's name (default: laptop)")
+    init.set_defaults(func=cmd_operator_init)
+
+    up = sub.add_parser("up", parents=[common, as_json], help="run humd in the foreground")
+    up.add_argument("--listen", default="0.0.0.0:7433", help="ensemble address HOST:PORT, or none (default 0.0.0.0:7433)")
+    up.add_argument("--http", default="127.0.0.1:7434", help="HTTP surfaces HOST:PORT, or none (default 127.0.0.1:7434)")
+    up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or run/thrum.sock in the home)")
+    up.add_argument("--peer", action="append", metavar="HOST:PORT", help="a sibling to link with (repeatable)")
+    up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
+    up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
+    up.add_argument("--name", default="laptop", help="with --init: this device's name (default: laptop)")
+    up.add_argument("-v", "--verbose", action="store_true", help="log links and blooms")
+    up.set_defaults(func=cmd_up)
+
+    for name, func, text in (("status", cmd_status, "the running humd"), ("peers", cmd_peers, "linked siblings"), ("hums", cmd_hums, "hums this humd knows")):
+        p = sub.add_parser(name, parents=[common, as_json], help=text)
+        p.set_defaults(func=func)
+
+    prompt = sub.add_parser("prompt", parents=[common, as_json], help="send a prompt and stream the answer")
+    which = prompt.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sigil", help="an existing hum")
+    which.add_argument("--sid", help="a session id: the hum is minted on first use")
+    prompt.add_argument("text")
+    prompt.add_argument("--model", help="a worker kind of the home's brood (see `hum status`)")
+    prompt.add_argument("--no-wait", action="store_true", help="print the sigil and return at once")
+    prompt.set_defaults(func=cmd_prompt)
+
+    attach = sub.add_parser("attach", parents=[common, as_json], help="stream a hum live")
+    attach.add_argument("sigil")
+    attach.add_argument("--since", type=int, default=0, help="wane already seen (default 0: the whole hum)")
+    attach.add_argument("--until-finish", action="store_true", help="return when the bloom open now (or else the next one) ends; replayed ones do not count")
+    attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
+    attach.set_defaults(func=cmd_attach)
+
+    pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
+    pair.set_defaults(func=cmd_pair)
+    join_p = sub.add_parser("join", parents=[common, as_json], help="join this device using a pairing code")
+    join_p.add_argument("--code", required=True)
+    join_p.add_argument("--peer", required=True, metavar="HOST:PORT", help="ensemble address of the device showing the code")
+    join_p.add_argument("--name", default="phone", help="this device's name (default: phone)")
+    join_p.set_defaults(func=cmd_join)
+
+    device = sub.add_parser("device", help="manage paired devices")
+    dev_sub = device.add_subparsers(dest="action", required=True)
+    revoke = dev_sub.add_parser("revoke", parents=[common, as_json], help="revoke a device")
+    revoke.add_argument("humd_id", metavar="HUMDID")
+    revoke.set_defaults(func=cmd_revoke)
+
+    demo = sub.add_parser("demo", help="run a scenario end to end")
+    demo_sub = demo.add_subparsers(dest="scenario", required=True)
+    roam = demo_sub.add_parser("roam", parents=[as_json], help="the phone-laptop-roam story")
+    roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
+    roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
+    roam.set_defaults(func=cmd_demo_roam)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Refusals and lost links are logged as warnings; commands report what matters.
+    logging.basicConfig(level=logging.ERROR, format="humd: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        sys.stdout.flush()  # whatever was said before stays on its own line, above the error
+        err_console.print(f"hum: {exc}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+

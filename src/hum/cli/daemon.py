@@ -1,0 +1,148 @@
+"""The running humd: `hum up`, `hum status`, `hum peers`, `hum hums`, and `hum demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hum.cli.common import (
+    CliError,
+    console,
+    daemon_request,
+    home_of,
+    print_json,
+)
+from hum.daemon.home import HomeError
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from hum.daemon.run import DaemonOptions, serve
+    from hum.errors import IdentityError, StoreError, WorkerError
+
+    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
+    home = home_of(args)
+    if args.init and not home.has_identity():
+        try:
+            identity = home.init_operator(args.name)
+        except HomeError as exc:
+            raise CliError(str(exc)) from exc
+        if not args.json:
+            console.print(f"first run: created an operator key and this device's identity in {home.path}")
+            console.print(f"  ({identity.humd_id[:16]}...; to join another device's ensemble instead, use `hum join` with a fresh --home)")
+    options = DaemonOptions(
+        home=home.path,
+        listen=None if args.listen == "none" else args.listen,
+        http=None if args.http == "none" else args.http,
+        thrum=Path(args.thrum) if args.thrum else None,
+        peers=list(args.peer or []),
+        worker=args.worker,
+    )
+
+    def ready(info: dict[str, Any]) -> None:
+        if args.json:
+            print_json(info)
+            sys.stdout.flush()
+            return
+        console.print(f"[bold green]humd up[/]  {info['name']}  {info['humdId']}")
+        console.print(f"  ensemble  {info['listen'] or 'not listening'}")
+        console.print(f"  thrum     {info['thrum']}")
+        for name, url in info.get("urls", {}).items():
+            console.print(f"  {name:9} {url}")
+        console.print(f"  worker    {info['worker']} (models: {', '.join(info['models'])})")
+        console.print("Ctrl-C stops it.")
+
+    try:
+        asyncio.run(serve(options, ready))
+    except (HomeError, IdentityError, StoreError) as exc:
+        raise CliError(str(exc)) from exc
+    except WorkerError as exc:
+        raise CliError(f"worker {args.worker}: {exc.message}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot start: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")) from exc
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    status = daemon_request(home, "GET", "/hum/status")
+    token_file = home.path / "token"
+    status["token"] = token_file.read_text().strip() if token_file.exists() else None
+    if args.json:
+        print_json(status)
+        return 0
+    console.print(f"[bold]{status.get('name')}[/]  {status['humdId']}  (pid {status.get('pid')})")
+    console.print(f"  ensemble  {status.get('listen')}")
+    console.print(f"  thrum     {status.get('thrum')}")
+    for name, url in status.get("urls", {}).items():
+        console.print(f"  {name:9} {url}")
+    console.print(f"  peers     {len(status['peers'])}   hums {len(status['hums'])}")
+    store = status.get("store", {"ok": True})
+    if not store["ok"]:
+        console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")
+    if status["token"]:
+        console.print(f"  token     {status['token']}")
+    return 0
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    peers = daemon_request(home_of(args), "GET", "/hum/peers")["peers"]
+    if args.json:
+        print_json({"peers": peers})
+    elif not peers:
+        console.print("no peers linked")
+    else:
+        for peer in peers:
+            console.print(peer)
+    return 0
+
+
+def cmd_hums(args: argparse.Namespace) -> int:
+    hums = daemon_request(home_of(args), "GET", "/hum/hums")["hums"]
+    if args.json:
+        print_json({"hums": hums})
+    elif not hums:
+        console.print("no hums yet")
+    else:
+        for hum in hums:
+            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {str(hum.get('home'))[:8]}")
+    return 0
+
+
+
+
+def cmd_demo_roam(args: argparse.Namespace) -> int:
+    if args.real:
+        from hum.demo.roam_real import report as real_report
+
+        result, lines = real_report(rtt=args.rtt / 1000.0)
+    else:
+        from hum.demo.roam import report
+
+        result, timeline = report(rtt=args.rtt / 1000.0)
+        lines = [f"\n[bold]{what}[/]" if who == "--" else f"{t:9.1f} ms  {who:7}  {what}" for t, who, what in timeline.lines]
+    if args.json:
+        print_json(result)
+        return 0 if result["ok"] else 1
+    where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
+    console.print(f"[bold]phone-laptop-roam[/] in {where}")
+    for line in lines:
+        console.print(line)
+    console.print()
+    for name, c in result["criteria"].items():
+        mark = "[green]ok  [/]" if c["ok"] else "[red]FAIL[/]"
+        limit = f"  (limit {c['limit']})" if c["limit"] is not None else ""
+        console.print(f"{mark} {name}: {json.dumps(c['value'])}{limit}")
+    console.print("[bold green]all criteria hold[/]" if result["ok"] else "[bold red]some criteria fail[/]")
+    return 0 if result["ok"] else 1
+
+
+# -- the parser ---------------------------------------------------------------------------
+
+

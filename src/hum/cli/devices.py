@@ -1,0 +1,102 @@
+"""Devices: `hum operator init`, `hum pair`, `hum join`, `hum device revoke`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from hum.cli.common import (
+    CliError,
+    console,
+    daemon_request,
+    home_of,
+    print_json,
+)
+from hum.daemon.home import HomeError
+
+
+def cmd_operator_init(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    try:
+        identity = home.init_operator(args.name)
+    except HomeError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print_json({"humdId": identity.humd_id, "operator": identity.operator.fingerprint, "home": str(home.path)})
+    else:
+        console.print(f"operator key and device identity created in [bold]{home.path}[/]")
+        console.print(f"  HumdId    {identity.humd_id}")
+        console.print(f"  operator  {identity.operator.fingerprint}")
+        console.print("next: [bold]hum up[/], then [bold]hum pair[/] to add another device")
+    return 0
+
+
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    home = home_of(args)
+    offer = daemon_request(home, "POST", "/hum/pair", {})
+    if args.json:
+        print_json(offer)
+        sys.stdout.flush()
+    else:
+        console.print(f"pairing code: [bold]{offer['code']}[/]  (one use, expires in 5 minutes)")
+        console.print(f"on the new device:  hum join --code {offer['code']} --peer <this-device-address>:{str(offer.get('listen', '')).rpartition(':')[2]}")
+    result = daemon_request(home, "GET", "/hum/pair/wait", timeout=600)
+    if args.json:
+        print_json(result)
+    else:
+        console.print(f"[green]paired[/] {result['paired']}")
+    return 0
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    from hum.daemon.pairing import join
+    from hum.errors import PairingError
+    from hum.wire.addresses import split_address
+
+    home = home_of(args)
+    try:
+        home.ensure()
+        split_address(args.peer)
+    except (HomeError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    if home.has_identity():
+        raise CliError(f"{home.path} already holds an identity; join with a fresh --home")
+    try:
+        identity = asyncio.run(join(args.code, args.peer, args.name))
+    except PairingError as exc:
+        raise CliError(f"pairing with {args.peer} failed ({exc.qualifier}): {exc.message or exc.qualifier}") from exc
+    identity.save(home.path)
+    home.add_peer(args.peer)
+    if args.json:
+        print_json({"humdId": identity.humd_id, "operator": identity.operator.fingerprint, "peer": args.peer})
+    else:
+        console.print(f"[green]joined[/] as {identity.humd_id}; peer {args.peer} recorded. Start with [bold]hum up[/].")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from hum.ensemble.certificates import HumdId
+    from hum.errors import IdentityError
+
+    home = home_of(args)
+    try:
+        hid = HumdId.parse(args.humd_id)
+    except IdentityError as exc:
+        raise CliError(exc.message) from exc
+    try:
+        home.runtime()
+    except HomeError:
+        home.ensure()
+        home.revoke(hid)  # no daemon running: the list is read at the next start
+    else:
+        daemon_request(home, "POST", "/hum/devices/revoke", {"humdId": hid})
+    if args.json:
+        print_json({"revoked": hid})
+    else:
+        console.print(f"revoked {hid}")
+    return 0
+
+

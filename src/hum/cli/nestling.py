@@ -1,0 +1,235 @@
+"""`hum prompt` and `hum attach`: the CLI as a nestler on the thrum socket."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from rich.markup import escape
+
+from hum.cli.common import (
+    CliError,
+    console,
+    err_console,
+    home_of,
+    print_json,
+    thrum_path,
+)
+from hum.wire.tones import Tone, rid
+
+# A nestler's own name in a prompt's `from` is cut to this many characters: a UI label, not a log.
+FROM_NAME_CHARS = 24
+
+
+def _device(humd_id: str, me: str | None) -> str:
+    from hum.ensemble.certificates import HumdId
+
+    return "this device" if humd_id == me else f"device {HumdId(humd_id).short}"
+
+
+def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
+    """Where a prompt was typed, short: a HumdId (routed from another humd) or a nestler's name on the home."""
+    from hum.ensemble.certificates import HumdId
+    from hum.errors import IdentityError
+
+    text = str(origin or "?")
+    try:
+        return _device(HumdId.parse(text), me)
+    except IdentityError:
+        name = text[:FROM_NAME_CHARS]
+        return f"{name} on {_device(home, me)}" if home else name
+
+
+class HumView:
+    """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
+
+    def __init__(self, as_json: bool, me: str | None) -> None:
+        self.as_json = as_json
+        self.me = me  # this humd's HumdId, from the breath
+        self.home: str | None = None  # the hum's home, from its hello
+
+    def show(self, tone: Tone) -> None:
+        chi = tone.chi
+        if chi == "hello":
+            self.home = str(tone.get("home") or "") or None
+        if self.as_json:
+            print_json(tone)
+            sys.stdout.flush()
+            return
+        if chi == "prompt":
+            where = prompt_origin(tone.get("from"), self.home, self.me)
+            console.print(f"\n[bold cyan]> {escape(str(tone.get('text')))}[/]  [dim](from {escape(where)})[/]")
+        elif chi == "chunk" and tone.get("chunkType", "text_delta") == "text_delta":
+            console.out(tone.get("delta", ""), end="", highlight=False)
+        elif chi == "finish":
+            usage = tone.get("usage", {})
+            console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
+        elif chi == "error" and "wane" in tone:
+            console.print(f"\n[red]error[/] {tone.get('qualifier')}: {escape(str(tone.get('message')))}")
+        elif chi == "drone":
+            console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {escape(str(tone.get('message')))}")
+
+    def end_line(self) -> None:
+        """Close a line of streamed text before something else is said (on stderr, say)."""
+        if not self.as_json:
+            console.print()
+            sys.stdout.flush()
+
+
+def _refusal(tone: Tone) -> Exception:
+    from hum.errors import RouteError
+
+    return RouteError(str(tone.get("qualifier")), str(tone.get("message")))
+
+
+def _closes_bloom(tone: Tone) -> bool:
+    return tone.chi in ("finish", "error") and "wane" in tone
+
+
+def as_nestler(session: Coroutine[Any, Any, int]) -> int:
+    """Run a thrum-socket session; a refusal or a lost daemon becomes a one-line error."""
+    from hum.errors import RouteError
+
+    try:
+        return asyncio.run(session)
+    except RouteError as exc:
+        raise CliError(f"{exc.qualifier}: {exc.message}") from exc
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    from hum.surfaces.thrum import ThrumClient
+
+    async def go() -> int:
+        client, breath = await ThrumClient.connect(thrum_path(home_of(args)))
+        view = HumView(args.json, breath.get("humdId"))
+        # reqId rides in the prompt petal's body, so we can tell our own petal apart
+        fields: dict[str, Any] = {"text": args.text, "rid": rid(), "reqId": rid()}
+        if args.sigil:
+            fields["sigil"] = args.sigil
+        else:
+            fields["sid"] = args.sid
+        if args.model:
+            fields["modelId"] = args.model
+        client.send(Tone(chi="prompt", **fields))
+        hello = await client.receive()
+        while hello.chi not in ("hello", "error"):
+            hello = await client.receive()
+        if hello.chi == "error":
+            raise _refusal(hello)
+        sigil = str(hello["sigil"])
+        if args.no_wait:
+            print_json({"sigil": sigil}) if args.json else console.print(sigil)
+            return 0
+        # our own prompt petal (not shown: it was just typed) marks where our bloom starts;
+        # the first petal closing a bloom after it is ours
+        ours = False
+        while True:
+            tone = await client.receive()
+            if tone.get("sigil") not in (None, sigil):
+                continue
+            if tone.chi == "error" and "wane" not in tone:
+                view.show(tone) if args.json else view.end_line()
+                raise _refusal(tone)
+            if not ours:
+                ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
+                continue
+            view.show(tone)
+            if _closes_bloom(tone):
+                break
+        if not args.json:
+            console.print(f"sigil {sigil}")
+        client.close()
+        return 0 if tone.chi == "finish" else 1
+
+    return as_nestler(go())
+
+
+class Attachment:
+    """`hum attach`: one tap, followed through the loss of the hum's home.
+
+    At a peer-loss the tap has ended; this humd tells us (a `peers` watch) when
+    the set of linked peers changes, and once the home is among them again we
+    attach anew from the last wane shown, so nothing is shown twice or missed.
+    """
+
+    def __init__(self, client: Any, view: HumView, sigil: str, since: int, *, follow: bool, until_finish: bool) -> None:
+        self.client = client
+        self.view = view
+        self.sigil = sigil
+        self.last_wane = since  # the last petal shown: where a re-attach starts
+        self.follow = follow
+        self.until_finish = until_finish
+        self.granted_at: int | None = None  # the home's tip at the first hello: petals up to it are replay
+        self.linked: list[str] | None = None  # this humd's peers, as last told
+        self.lost = False  # the home is gone; waiting for it
+
+    def attach(self) -> None:
+        self.client.send(Tone(chi="attach", sigil=self.sigil, since=self.last_wane, rid=rid()))
+
+    async def run(self) -> int:
+        if self.follow:
+            self.client.send(Tone(chi="peers", rid=rid(), watch=True))
+        self.attach()
+        while True:
+            tone = await self.client.receive()
+            if tone.chi == "peers":
+                self.linked = [str(p) for p in tone.get("peers") or []]
+                self._maybe_back()
+                continue
+            if tone.get("sigil") not in (None, self.sigil) or tone.chi in ("breath", "hums"):
+                continue
+            if tone.chi == "error" and "wane" not in tone:
+                self._not_a_petal(tone)
+                continue
+            if tone.chi == "hello" and self.granted_at is None:
+                self.granted_at = int(tone.get("wane") or 0)
+            self.view.show(tone)
+            if "wane" in tone and tone.chi != "hello":
+                self.last_wane = max(self.last_wane, int(tone["wane"]))
+                if self.until_finish and _closes_bloom(tone) and tone["wane"] > (self.granted_at or 0):
+                    return 0 if tone.chi == "finish" else 1
+
+    def _not_a_petal(self, tone: Tone) -> None:
+        """A refusal, or the home lost: follow it through, or end with a one-line error."""
+        qualifier = tone.get("qualifier")
+        if self.view.as_json:
+            self.view.show(tone)
+        again = self.follow and self.granted_at is not None and qualifier in ("peer-loss", "no-route")
+        if not again:
+            self.view.end_line()
+            raise _refusal(tone)
+        if not self.lost:
+            self.lost = True
+            self.view.end_line()
+            home = f" on {_device(self.view.home, self.view.me)}" if self.view.home else ""
+            err_console.print(
+                f"hum: lost hum {self.sigil}{home} ({tone.get('message')}); waiting for it to come back, then going on from wane {self.last_wane}",
+                markup=False,
+            )
+        self._maybe_back()
+
+    def _maybe_back(self) -> None:
+        home = self.view.home
+        if not self.lost or self.linked is None or (home is not None and home not in self.linked):
+            return
+        self.lost = False
+        err_console.print(f"hum: {_device(home, self.view.me) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
+        self.attach()
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from hum.surfaces.thrum import ThrumClient
+
+    async def go() -> int:
+        client, breath = await ThrumClient.connect(thrum_path(home_of(args)))
+        view = HumView(args.json, breath.get("humdId"))
+        return await Attachment(client, view, args.sigil, args.since, follow=not args.no_follow, until_finish=args.until_finish).run()
+
+    return as_nestler(go())
+
+
