@@ -166,7 +166,17 @@ class Done:
     usage: Usage
 
 
-WorkerEvent = Delta | Done
+@dataclass(frozen=True)
+class PermissionAsk:
+    """The worker wants to use a tool and waits for a person's answer (`Worker.release`)."""
+
+    permit_id: str
+    tool: str
+    input: dict[str, Any]
+    question: str
+
+
+WorkerEvent = Delta | Done | PermissionAsk
 
 # `Delta.chunk_type` values.
 TEXT_DELTA = "text_delta"
@@ -205,6 +215,9 @@ class Worker(ABC):
 
         Raises `WorkerError` for a bloom that cannot run or dies part-way.
         """
+
+    async def release(self, permit_id: str, decision: str, message: str | None) -> None:  # noqa: B027 - only asking kinds answer
+        """A person answered this bloom's `PermissionAsk` `permit_id`: `allow` or `deny` (with why)."""
 
     @abstractmethod
     async def cancel(self) -> None:

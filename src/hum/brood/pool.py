@@ -287,6 +287,12 @@ class Brood:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
 
+    async def release(self, sigil: str, permit_id: str, decision: str, message: str | None) -> None:
+        """Pass a person's answer to the cell whose bloom asked."""
+        cell = self._cells.get(sigil)
+        if cell and cell.busy:
+            await cell.worker.release(permit_id, decision, message)
+
     async def cancel(self, sigil: str) -> None:
         cell = self._cells.get(sigil)
         if cell and cell.busy:

@@ -78,7 +78,7 @@ class Hum:
         """
         if chi == "prompt" and self.bloom_open:
             raise LogError("bloom-open", "a bloom is running; queue the prompt with offer_prompt")
-        if chi in ("chunk", "finish") and not self.bloom_open:
+        if chi in ("chunk", "finish", "permission-ask", "permit") and not self.bloom_open:
             raise LogError("no-bloom", f"a {chi} needs an open bloom")
         if chi not in PETAL_CHIS:  # before the tick: a refused append must not burn a wane
             raise LogError("not-a-petal", f"{chi!r} is not a petal chi")

@@ -61,6 +61,16 @@ class CancelBloom:
 
 
 @dataclass(frozen=True)
+class ReleasePermit:
+    """Tell the worker blooming `sigil` the answer to its permission ask `permit_id`."""
+
+    sigil: str
+    permit_id: str
+    decision: str
+    message: str | None
+
+
+@dataclass(frozen=True)
 class CutLink:
     """Say goodbye on the link `owner` stands for and close it (duplicate, revoked)."""
 
@@ -80,4 +90,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | SaveHum | StartBloom | CancelBloom | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | SaveHum | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

@@ -30,6 +30,7 @@ from hum.node.effects import (
     PeersChanged,
     Persist,
     QueuePrompt,
+    ReleasePermit,
     Revoked,
     SaveHum,
     StartBloom,
@@ -150,6 +151,8 @@ class Humd:
                     task.add_done_callback(lambda _t, s=effect.sigil: self._blooming.pop(s, None))
             elif isinstance(effect, CancelBloom):
                 self._spawn(self.brood.cancel(effect.sigil))
+            elif isinstance(effect, ReleasePermit):
+                self._spawn(self.brood.release(effect.sigil, effect.permit_id, effect.decision, effect.message))
             elif isinstance(effect, CutLink):
                 cut = self._cuts.pop(effect.owner, None)
                 if cut is not None:

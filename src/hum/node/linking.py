@@ -87,7 +87,11 @@ class Linking(Replication):
         """The drone looks at blooms; what it concludes reaches the hums' taps."""
         for verdict in self.drone.tick(self.clock.monotonic(), self.me):
             self._surface(verdict)
+        self._expire_asks()
         return self._done()
+
+    def _expire_asks(self) -> None:
+        """Asks nobody answered in time are denied (`Permitting`)."""
 
     def _surface(self, verdict: Verdict) -> None:
         """A drone verdict as a tone on every local tap of the hum."""

@@ -82,6 +82,10 @@ class Replication(NodeState):
         self._seek_refused(peer, sg)
         return True
 
+    def _forwarded_refusal(self, peer: str, tone: Tone) -> bool:
+        """A refusal of a tone forwarded for one nestler; True if it was one (`Permitting`)."""
+        return False
+
     def _seek_refused(self, peer: str, sg: str) -> None:
         """`peer` does not host `sg` (it said so, or its link went); the last no refuses the waiting taps."""
         seek = self.seeks.get(sg)
@@ -157,8 +161,8 @@ class Replication(NodeState):
             raise BadTone("bad-petal", f"malformed petal: {exc}") from exc
 
     def _route_refused(self, peer: str, tone: Tone) -> None:
-        """The home refused our attach or prompt: tell the local taps waiting on it."""
-        if self._sought(peer, tone):
+        """The home refused our attach, prompt or answer: tell whoever waits on it."""
+        if self._sought(peer, tone) or self._forwarded_refusal(peer, tone):
             return
         hum = self.hums.get(str(tone.get("sigil")))
         if hum is None:

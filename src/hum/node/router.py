@@ -18,10 +18,10 @@ from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId, looks_like_humd_id
 from hum.errors import BadTone, HumError, RouteError, WorkerError
-from hum.interfaces import Delta, Done, Turn
+from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
-from hum.node.linking import Linking
 from hum.node.owners import Owner, OwnerKind
+from hum.node.permits import Permitting
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def need_since(tone: Tone) -> int:
     return since
 
 
-class Router(Linking):
+class Router(Permitting):
     """One humd's hums, taps, replicas and peers, and every decision about them.
 
     The decisions are layered by concern: `NodeState` (the facts and the
@@ -318,18 +318,22 @@ class Router(Linking):
             transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
         )
 
-    def worker_event(self, sg: str, event: Delta | Done | WorkerError) -> list[Effect]:
-        """A worker's delta, its finish, or its failure, appended to the hum's log."""
+    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
+        """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
         hum = self.hums[sg]
         if not hum.bloom_open:  # the bloom was closed already (e.g. a late event after an error)
             return self._done()
         if isinstance(event, Delta):
             body = {"chunkType": event.chunk_type, "delta": event.text, "blockIdx": event.block_idx}
             self._appended(hum, hum.append("chunk", body))
+        elif isinstance(event, PermissionAsk):
+            self._asked(hum, event)
         elif isinstance(event, Done):
             self._appended(hum, hum.append("finish", {"finishReason": event.finish_reason, "usage": event.usage.as_wire()}))
         else:
             self._appended(hum, hum.append("error", event.body()))
+        if not hum.bloom_open:
+            self._asks_closed(hum)
         self._next_prompt(hum)
         return self._done()
 
@@ -416,6 +420,7 @@ _NESTLER_TONES: dict[str, Callable[[Router, Owner, Tone], None]] = {
     "cancel": Router._cancel_tone,
     "hums": Router._hums_tone,
     "peers": Router._peers_tone,
+    "release-permit": Router._release_tone,
 }
 
 _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
@@ -429,4 +434,5 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "error": Router._route_refused,
     "revoke": Router._heard_revocation,
     "queued": Router._heard_queued,
+    "release-permit": Router._peer_release,
 }

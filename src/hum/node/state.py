@@ -66,6 +66,7 @@ class NodeState:
         self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
+        self._init_permits()
         self.peer_watchers: dict[Owner, list[str]] = {}  # nestler -> the peers it was last told
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
@@ -90,6 +91,9 @@ class NodeState:
     def _send(self, peer: str, tone: Tone) -> None:
         """Queue `tone` for `peer`; the ensemble refuses it (RouteError) if `peer` is not linked."""
         self._reply(self.ensemble.owner(self.ensemble.route(Tone(tone, to=peer))), tone)
+
+    def _init_permits(self) -> None:
+        """Where open permission asks are kept (`Permitting`)."""
 
     def _touch(self, sg: str) -> None:
         """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""

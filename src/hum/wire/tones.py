@@ -32,10 +32,13 @@ CHIS: dict[str, str] = {
     "drone": "a drone verdict about a hum (e.g. a stalled bloom)",
     "revoke": "an operator-signed revocation of a device, spread across the ensemble",
     "queued": "a prompt is stored and waits behind the running bloom (its position in line)",
+    "permission-ask": "a petal: the worker asks before it uses a tool (permitId, tool, input, question)",
+    "permit": "a petal: the answer to a permission-ask (permitId, decision, from)",
+    "release-permit": "a nestler's answer to a permission-ask, routed to the hum's home",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.
-PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error"})
+PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error", "permission-ask", "permit"})
 
 SIGIL_LENGTH = 12  # hex chars of sha256; 48 bits names one owner's hums without collision
 
