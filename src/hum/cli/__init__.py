@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hum.cli.common import CliError, err_console
-from hum.cli.daemon import cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
+from hum.cli.daemon import cmd_chaos, cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
 
@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
+
+    chaos = sub.add_parser("chaos", parents=[as_json], help="random fault schedules; counts lost, duplicated, out-of-order and unsurfaced petals")
+    chaos.add_argument("--schedules", type=int, default=100, help="how many seeded sim schedules (default 100)")
+    chaos.add_argument("--steps", type=int, default=12, help="faults and prompts per sim schedule (default 12)")
+    chaos.add_argument("--seed", type=int, default=0, help="the first schedule's seed; a failure prints its own")
+    chaos.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
+    chaos.add_argument("--rounds", type=int, default=20, help="faults dealt to the real processes (with --real)")
+    chaos.set_defaults(func=cmd_chaos)
     return parser
 
 

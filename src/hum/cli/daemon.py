@@ -146,3 +146,27 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
 # -- the parser ---------------------------------------------------------------------------
 
 
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    """Seeded fault schedules (sim) or rounds (real processes), with every promise counted."""
+    logging.disable(logging.ERROR)  # the faults are on purpose: their log lines would bury the counts
+    if args.real:
+        from hum.demo.chaos_real import run_real
+
+        result = run_real(args.rounds, seed=args.seed)
+    else:
+        from hum.demo.chaos import run_many
+
+        result = run_many(args.schedules, seed=args.seed, steps=args.steps)
+    if args.json:
+        print_json(result)
+        return 0 if result["ok"] else 1
+    runs = f"{args.rounds} rounds with two real humd processes" if args.real else f"{args.schedules} sim schedules from seed {args.seed}"
+    console.print(f"[bold]chaos[/]: {runs}")
+    for name, c in result["criteria"].items():
+        mark = "[green]ok  [/]" if c["ok"] else "[red]FAIL[/]"
+        console.print(f"{mark} {name}: {c['value']} (limit {c['limit']})")
+    for failure in result.get("failures", []):
+        console.print(f"[red]seed {failure['seed']}[/]: " + ", ".join(f"{k} {failure[k]}" for k in ("lost", "duplicated", "out_of_order", "unsurfaced")))
+    return 0 if result["ok"] else 1

@@ -254,10 +254,22 @@ def caught_up(f: Follower, tip: int) -> bool:
 
 
 def count(world: World, sg: str, home_log: list[Any], live: list[Follower], tip: int) -> Tally:
+    tally = count_streams([f.nestler.tones(sigil=sg) for f in world.followers], [p.tone(p.sigil) for p in home_log])
+    tally.unsurfaced += sum(1 for f in live if not caught_up(f, tip))
+    phone = world.phone
+    replica = phone.hums.get(sg) if phone is not None else None
+    if replica is not None and replica.petals != home_log[: replica.tip]:
+        tally.lost += sum(1 for a, b in zip(replica.petals, home_log, strict=False) if a != b) or 1
+    return tally
+
+
+def count_streams(streams: list[list[Tone]], home_log: list[Tone]) -> Tally:
+    """Lost, duplicated and out-of-order petals in what nestlers received (each stream one nestler's
+    tones on one hum), against the home's final log (its petals as tones, in wane order)."""
     tally = Tally()
-    for f in world.followers:
+    for stream in streams:
         segments: list[list[Tone]] = []
-        for tone in f.nestler.tones(sigil=sg):
+        for tone in stream:
             if tone.chi == "hello":
                 segments.append([])
             elif is_petal(tone):
@@ -281,18 +293,11 @@ def count(world: World, sg: str, home_log: list[Any], live: list[Follower], tip:
                 last = w if last is None else max(last, w)
                 if w > len(home_log) or _differs(tone, home_log[w - 1]):
                     tally.lost += 1  # shown, then not in the home's log: taken back
-    for f in live:
-        if not caught_up(f, tip):
-            tally.unsurfaced += 1
-    phone = world.phone
-    replica = phone.hums.get(sg) if phone is not None else None
-    if replica is not None and replica.petals != home_log[: replica.tip]:
-        tally.lost += sum(1 for a, b in zip(replica.petals, home_log, strict=False) if a != b) or 1
     return tally
 
 
-def _differs(tone: Tone, petal: Any) -> bool:
-    return tone.chi != petal.chi or tone.get("delta") != petal.body.get("delta") or tone.get("text") != petal.body.get("text")
+def _differs(tone: Tone, petal: Tone) -> bool:
+    return tone.chi != petal.chi or tone.get("delta") != petal.get("delta") or tone.get("text") != petal.get("text")
 
 
 def run_many(schedules: int, *, seed: int = 0, steps: int = 12) -> dict[str, Any]:

@@ -22,7 +22,16 @@ class LatencyRelay:
         self.one_way = one_way
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
+
+    def hold(self, held: bool = True) -> None:
+        """A dead Wi-Fi: bytes stay in flight (no reset, no FIN) until `hold(False)`."""
+        if held:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -63,6 +72,7 @@ class LatencyRelay:
                     continue
                 due, data = in_flight[0]
                 await asyncio.sleep(max(0.0, due - loop.time()))
+                await self._flowing.wait()
                 in_flight.popleft()
                 writer.write(data)
                 await writer.drain()

@@ -139,7 +139,7 @@ class Nestler:
         self.client.close()
 
 
-async def _cli(*args: str) -> tuple[int, str, str]:
+async def run_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(*hum_command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), STEP_TIMEOUT)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -152,7 +152,7 @@ async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = 
     )
     assert pair.stdout is not None
     offer = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
-    code, out, err = await _cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{via or laptop.port}", "--name", "phone", "--json")
+    code, out, err = await run_cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{via or laptop.port}", "--name", "phone", "--json")
     if code != 0:
         raise RuntimeError(f"hum join failed: {err.strip()}")
     paired = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
@@ -217,7 +217,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
 
     out: dict[str, Criterion] = {}
     lhome, phome = workdir / "laptop", workdir / "phone"
-    code, _, err = await _cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
+    code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
     if code != 0:
         raise RuntimeError(f"hum operator init failed: {err.strip()}")
     laptop = HumdProcess(lhome, free_port())
