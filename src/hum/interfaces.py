@@ -48,6 +48,10 @@ class Store(Protocol):
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None: ...
 
+    def orphan(self, hum: Hum, keep: int, epoch: int) -> None: ...
+
+    def orphans(self, sigil: str) -> list[dict[str, Any]]: ...
+
     def flush(self) -> None:
         """Commit everything appended so far and report it durable."""
 

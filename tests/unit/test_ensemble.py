@@ -109,6 +109,8 @@ def test_learn_takes_a_peers_own_hums() -> None:
         "home": PHONE,
         "wane": 3,
         "nest": "local",
+        "epoch": 0,  # the home's epoch: 0 until somebody adopts the hum
+        "fork": 0,
     }
     # a later announcement updates, and is not "fresh"
     assert ens.learn([{"sigil": "s1", "sid": "x", "home": PHONE, "wane": 9}], via=PHONE) == []
@@ -162,3 +164,19 @@ def test_directory_is_a_copy() -> None:
     ens.record({"sigil": "s1", "home": ME})
     ens.directory()[0]["home"] = PHONE
     assert ens.home_of("s1") == ME
+
+
+def test_a_hum_moves_only_to_a_higher_epoch_or_the_higher_id_at_the_same_epoch() -> None:
+    ens = Ensemble(ME)
+    ens.learn([{"sigil": "s1", "home": LAPTOP, "wane": 5, "epoch": 0}], via=LAPTOP)
+    assert ens.learn([{"sigil": "s1", "home": PHONE, "wane": 5, "epoch": 0}], via=PHONE) == []  # same epoch, no claim
+    assert ens.home_of("s1") == LAPTOP
+    assert ens.learn([{"sigil": "s1", "home": PHONE, "wane": 6, "epoch": 1, "fork": 5}], via=PHONE) == ["s1"]  # adopted
+    assert (ens.home_of("s1"), ens.lookup("s1")["fork"]) == (PHONE, 5)  # type: ignore[index]
+    assert ens.learn([{"sigil": "s1", "home": LAPTOP, "wane": 9, "epoch": 0}], via=LAPTOP) == []  # the old home is out
+    # two adoptions at the same epoch: the higher HumdId wins, whichever is heard first
+    low, high = sorted([PHONE, LAPTOP])
+    ens.learn([{"sigil": "s2", "home": low, "wane": 1, "epoch": 1}], via=low)
+    assert ens.learn([{"sigil": "s2", "home": high, "wane": 1, "epoch": 1}], via=high) == ["s2"]
+    assert ens.learn([{"sigil": "s2", "home": low, "wane": 2, "epoch": 1}], via=low) == []
+    assert ens.home_of("s2") == high

@@ -43,6 +43,10 @@ class Hum:
         self.pending_prompts: deque[tuple[int, dict[str, Any]]] = deque(sorted(queued, key=lambda q: q[0]))
         self.queue_seq = max((q[0] for q in self.pending_prompts), default=0)
         self.home_tip = 0  # the home's tip as last heard (equals tip at the home)
+        # The home is the pair (home, epoch): adopting a hum takes the next epoch,
+        # and `fork` is the wane its log had when that epoch began.
+        self.epoch = 0
+        self.fork = 0
         self._bloom_open = False
         for petal in petals:
             self.receive(petal)
@@ -91,8 +95,11 @@ class Hum:
         return petal
 
     def receive(self, petal: Petal) -> bool:
-        """Mirror a petal from the home. False for one already held; `gap` if one is missing."""
+        """Mirror a petal from the home. False for one already held; `gap` if one is missing;
+        `diverged` if the home's petal at a wane held here is another (a branch the home never had)."""
         if petal.wane <= self.tip:
+            if self.petals[petal.wane - 1] != petal:
+                raise LogError("diverged", f"petal {petal.wane} differs from the home's")
             return False
         if petal.wane != self.tip + 1:
             raise LogError("gap", f"petal {petal.wane} arrived with the log at {self.tip}")
@@ -115,6 +122,24 @@ class Hum:
             seq, body = self.pending_prompts.popleft()
             return seq, self.append("prompt", body)
         return None
+
+    def truncate(self, keep: int) -> list[Petal]:
+        """Cut the log back to its first `keep` petals (a branch the home does not have); returns the cut."""
+        cut, self.petals = self.petals[keep:], self.petals[:keep]
+        self._bloom_open = self._open_after_replay()
+        self.tracker.reset(self.sigil, self.tip)
+        self.home_tip = min(self.home_tip, self.tip)
+        self.durable_tip = min(self.durable_tip, self.tip)
+        return cut
+
+    def _open_after_replay(self) -> bool:
+        open_ = False
+        for petal in self.petals:
+            if petal.chi == "prompt":
+                open_ = True
+            elif petal.closes_bloom:
+                open_ = False
+        return open_
 
     def mark_durable(self, wane: int) -> None:
         self.durable_tip = max(self.durable_tip, min(wane, self.tip))
@@ -147,11 +172,11 @@ class Hum:
 
     def summary(self) -> dict[str, Any]:
         """The hum as listed in `breath` and `hums`: sigil, sid, home, wane."""
-        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest}
+        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork}
 
     def hello(self, wane: int) -> Tone:
         """The first tone of a granted tap."""
-        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane)
+        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane, epoch=self.epoch)
 
     # -- taps -------------------------------------------------------------
 

@@ -24,6 +24,10 @@ class WaneTracker:
             raise ValueError(f"wane of {sigil} would go back from {self.get(sigil)} to {wane}")
         self._wanes[sigil] = wane
 
+    def reset(self, sigil: str, wane: int) -> None:
+        """The log was cut back to `wane` (an orphaned branch left it): the counter follows."""
+        self._wanes[sigil] = wane
+
     def is_behind(self, sigil: str, remote: int) -> bool:
         """True while this humd has not yet seen the petal at `remote`."""
         return self.get(sigil) < remote

@@ -18,13 +18,16 @@ promises are counted:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hum.ensemble.identity import Identity
+from hum.errors import StoreError
 from hum.node.humd import Humd
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
@@ -39,6 +42,7 @@ STEP_KINDS = (
     ["prompt"] * 4
     + ["kill_home", "restart_phone", "partition", "heal", "latency_spike", "reconnect_storm", "stall_tap", "disk_full", "disk_back"]
     + ["follow"] * 2
+    + ["adopt"]
 )
 # Virtual seconds between steps: from "while the last fault is in flight" to "after liveness spoke".
 STEP_GAP = (0.02, 2.5)
@@ -74,7 +78,11 @@ class Follower:
 
     @property
     def last_wane(self) -> int:
-        wanes = [t["wane"] for t in self.nestler.tones() if is_petal(t)]
+        """Where to follow up from: the last wane seen, or 0 after the hum moved (a branch may have been cut)."""
+        tones = self.nestler.tones()
+        if tones and tones[-1].get("qualifier") == "moved":
+            return 0
+        wanes = [t["wane"] for t in tones if is_petal(t)]
         return max(wanes, default=self.since)
 
     def lost_home(self) -> bool:
@@ -193,6 +201,10 @@ async def run_schedule(seed: int, steps: int, workdir: Path) -> tuple[Tally, lis
         elif kind == "disk_back" and world.full and "laptop" in world.stores:
             world.stores["laptop"].hold_size(False)
             world.full = False
+        elif kind == "adopt" and phone is not None and sg in phone.hums and phone.hums[sg].tip:
+            adopter = sim.nestler(phone, f"adopter{len(world.followers)}")
+            adopter.send("adopt", sigil=sg, force=rng.random() < 0.3)
+            world.followers.append(Follower(adopter, 0, closed=True))
         elif kind == "follow":
             for f in world.followers:
                 if not f.dead and not f.closed and f.lost_home() and f.nestler.humd is world.phone:
@@ -226,7 +238,15 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_LIMIT
     await asyncio.wait_for(phone.wait_peers(lambda p: laptop.id in p), SETTLE_LIMIT)
-    home = laptop.hums[sg]
+    # after adoptions the two devices first agree on one home (the announcements take a link latency)
+    while sg in phone.hums and phone.hums[sg].home != laptop.hums[sg].home and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+    home_humd = laptop if laptop.hums[sg].home == laptop.id else phone
+    home = home_humd.hums[sg]
+    other = phone if home_humd is laptop else laptop
+    # and the other has set aside any branch the home never had (it reconciles on its own)
+    while sg in other.hums and other.hums[sg].petals != home.petals[: other.hums[sg].tip] and loop.time() < deadline:
+        await asyncio.sleep(0.1)
     while (home.bloom_open or home.pending_prompts or home.durable_tip < home.tip) and loop.time() < deadline:
         await asyncio.sleep(0.25)
     # every nestler still there that was told of a loss follows up, as a client does
@@ -254,19 +274,26 @@ def caught_up(f: Follower, tip: int) -> bool:
 
 
 def count(world: World, sg: str, home_log: list[Any], live: list[Follower], tip: int) -> Tally:
-    tally = count_streams([f.nestler.tones(sigil=sg) for f in world.followers], [p.tone(p.sigil) for p in home_log])
+    for store in world.stores.values():
+        with contextlib.suppress(StoreError):
+            store.flush()  # what the committer would commit on its next round (its retry may be seconds off)
+    kept = [Tone(o) for store in world.stores.values() for o in store.orphans(sg)]
+    tally = count_streams([f.nestler.tones(sigil=sg) for f in world.followers], [p.tone(p.sigil) for p in home_log], kept)
     tally.unsurfaced += sum(1 for f in live if not caught_up(f, tip))
-    phone = world.phone
-    replica = phone.hums.get(sg) if phone is not None else None
-    if replica is not None and replica.petals != home_log[: replica.tip]:
+    replicas = [h.hums.get(sg) for h in (world.laptop, world.phone) if h is not None and h.hums.get(sg) and h.hums[sg].home != h.id]
+    for replica in replicas:
+        if replica is None or replica.petals == home_log[: replica.tip]:
+            continue
         tally.lost += sum(1 for a, b in zip(replica.petals, home_log, strict=False) if a != b) or 1
     return tally
 
 
-def count_streams(streams: list[list[Tone]], home_log: list[Tone]) -> Tally:
+def count_streams(streams: list[list[Tone]], home_log: list[Tone], kept: Sequence[Tone] = ()) -> Tally:
     """Lost, duplicated and out-of-order petals in what nestlers received (each stream one nestler's
-    tones on one hum), against the home's final log (its petals as tones, in wane order)."""
+    tones on one hum), against the home's final log (its petals as tones, in wane order). A petal
+    kept in an orphaned branch (`kept`, with its `wane`) was set aside, not lost."""
     tally = Tally()
+    orphaned = {(o["wane"], o.get("chi"), o.get("delta"), o.get("text")) for o in kept}
     for stream in streams:
         segments: list[list[Tone]] = []
         for tone in stream:
@@ -291,8 +318,8 @@ def count_streams(streams: list[list[Tone]], home_log: list[Tone]) -> Tally:
                     tally.lost += w - last - 1
                 seen.add(w)
                 last = w if last is None else max(last, w)
-                if w > len(home_log) or _differs(tone, home_log[w - 1]):
-                    tally.lost += 1  # shown, then not in the home's log: taken back
+                if (w > len(home_log) or _differs(tone, home_log[w - 1])) and (w, tone.chi, tone.get("delta"), tone.get("text")) not in orphaned:
+                    tally.lost += 1  # shown, then neither in the home's log nor kept aside: taken back
     return tally
 
 

@@ -9,6 +9,18 @@ from hum.errors import RouteError
 ROUTE_QUALIFIERS = ("identity-mismatch", "unknown-hum", "no-route")
 
 
+def outranks(home: tuple[int, str], known: dict[str, Any]) -> bool:
+    """True when (epoch, HumdId) `home` beats the home a directory entry names.
+
+    A later epoch wins; at the same epoch only adoptions (epoch 1 and up)
+    compete, and the higher HumdId wins, so two devices that adopted the hum
+    at once agree on one home. Two humds never fight over an epoch-0 hum.
+    """
+    epoch, via = home
+    known_epoch = int(known.get("epoch") or 0)
+    return epoch > known_epoch or (epoch == known_epoch > 0 and via > str(known.get("home")))
+
+
 class Ensemble:
     """Registry of linked peers and directory of hums by sigil; routes by `to: <HumdId>`."""
 
@@ -44,25 +56,29 @@ class Ensemble:
     # -- directory ---------------------------------------------------------
 
     def learn(self, hums: list[dict[str, Any]], via: str) -> list[str]:
-        """Take a peer's announcement of the hums it is home to; returns new sigils.
+        """Take a peer's announcement of the hums it is home to; returns the sigils new or moved to it.
 
         A peer may only speak for its own hums, so entries naming another home
-        are ignored: the directory cannot be poisoned by a sibling.
+        are ignored: the directory cannot be poisoned by a sibling. A hum known
+        at another home moves only to a higher (epoch, HumdId): an adoption,
+        or the winner of two adoptions at once.
         """
-        fresh = []
+        changed = []
         for entry in hums:
             sigil = entry.get("sigil")
             if not isinstance(sigil, str) or entry.get("home") != via:
                 continue
-            known = self._directory.get(sigil)
-            if known is not None and known.get("home") != via:
+            epoch = entry.get("epoch") or 0
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
                 continue
-            if sigil not in self._directory:
-                fresh.append(sigil)
-            self._directory[sigil] = {
-                k: entry.get(k) for k in ("sigil", "sid", "home", "wane", "nest")
-            }
-        return fresh
+            known = self._directory.get(sigil)
+            if known is not None and known.get("home") != via and not outranks((epoch, via), known):
+                continue
+            if known is None or known.get("home") != via:
+                changed.append(sigil)
+            self._directory[sigil] = {k: entry.get(k) for k in ("sigil", "sid", "home", "wane", "nest")}
+            self._directory[sigil].update(epoch=epoch, fork=entry.get("fork") if isinstance(entry.get("fork"), int) else 0)
+        return changed
 
     def record(self, summary: dict[str, Any]) -> None:
         """Note a hum this humd is home to (or already knows)."""

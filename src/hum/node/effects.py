@@ -40,6 +40,15 @@ class QueuePrompt:
 
 
 @dataclass(frozen=True)
+class Orphan:
+    """Move `hum`'s stored petals after wane `keep` aside as an orphaned branch of `epoch`."""
+
+    hum: Hum
+    keep: int
+    epoch: int
+
+
+@dataclass(frozen=True)
 class SaveHum:
     """Record a hum (its sigil, sid, nest and home) in the store."""
 
@@ -90,4 +99,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | SaveHum | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

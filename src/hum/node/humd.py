@@ -27,6 +27,7 @@ from hum.node.effects import (
     CancelBloom,
     CutLink,
     Effect,
+    Orphan,
     PeersChanged,
     Persist,
     QueuePrompt,
@@ -142,6 +143,9 @@ class Humd:
                     self.apply(self.router.queued(effect.hum, effect.seq))
                 else:
                     self.store.queue_prompt(effect.hum, effect.seq, effect.body)
+            elif isinstance(effect, Orphan):
+                if self.store is not None:
+                    self.store.orphan(effect.hum, effect.keep, effect.epoch)
             elif isinstance(effect, SaveHum):
                 if self.store is not None:
                     self.store.save_hum(effect.hum)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from hum.core.drone import Verdict
+from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId
 from hum.errors import IdentityError, RouteError
 from hum.node.effects import CutLink, Effect, Revoked
@@ -41,6 +42,8 @@ class Linking(Replication):
             self._reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH]))
         for hid, signature in self.revocations.items():
             self._reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
+        for sg in list(self.unverified):  # hums that moved to this peer: compare logs now it is back
+            self._reconcile(self.hums[sg])
         log.info("linked with %s", peer[:8])
         return owner, self._done()
 
@@ -82,6 +85,8 @@ class Linking(Replication):
         hums = tone.get("hums")
         for sg in self.ensemble.learn([h for h in hums if isinstance(h, dict)] if isinstance(hums, list) else [], via=peer):
             self._touch(sg)
+            if sg in self.hums and self.hums[sg].home != peer:
+                self._home_moved(self.hums[sg])
 
     def tick(self) -> list[Effect]:
         """The drone looks at blooms; what it concludes reaches the hums' taps."""
@@ -89,6 +94,12 @@ class Linking(Replication):
             self._surface(verdict)
         self._expire_asks()
         return self._done()
+
+    def _home_moved(self, hum: Hum) -> None:
+        """Another humd is home to `hum` now (`Adopting`)."""
+
+    def _reconcile(self, hum: Hum) -> None:
+        """Compare a moved hum's log with its new home's (`Adopting`)."""
 
     def _expire_asks(self) -> None:
         """Asks nobody answered in time are denied (`Permitting`)."""

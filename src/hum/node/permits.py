@@ -19,6 +19,7 @@ from hum.interfaces import PermissionAsk
 from hum.node.effects import ReleasePermit
 from hum.node.linking import Linking
 from hum.node.owners import Owner
+from hum.node.state import not_homed_here
 from hum.wire.tones import Tone
 
 # An ask unanswered this long is denied: long enough to find the phone in a
@@ -72,7 +73,7 @@ class Permitting(Linking):
         sg, permit_id, decision, message = _answer(tone)
         hum = self.hums.get(sg)
         if hum is None or hum.home != self.me:
-            raise RouteError("unknown-hum", f"hum {sg} is not homed on {self.me[:8]}", tone.get("rid"))
+            raise not_homed_here(hum, sg, self.me, tone.get("rid"))
         self._decide(hum, permit_id, decision, message, origin=peer, rid=tone.get("rid"))
 
     def _forwarded_refusal(self, peer: str, tone: Tone) -> bool:

@@ -10,7 +10,7 @@ from hum.core.petal import Petal
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
 from hum.node.owners import Owner
-from hum.node.state import NodeState, Replica, Seek
+from hum.node.state import NodeState, Replica, Seek, not_homed_here
 from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ class Replication(NodeState):
             tap.grant(hum.home_tip)
         elif not replica.requested:
             replica.requested, replica.granted = True, False
-            self._send(home, Tone.make("attach", sigil=sg, since=hum.tip, rid=rid))
+            since = self.unverified.get(sg, hum.tip)
+            self._send(home, Tone.make("attach", sigil=sg, since=since, rid=rid))
 
     def _seek(self, owner: Owner, sg: str, since: int, rid: Any) -> None:
         """A sigil not in the directory (yet): ask every linked peer; its home answers hello.
@@ -82,6 +83,9 @@ class Replication(NodeState):
         self._seek_refused(peer, sg)
         return True
 
+    def _orphan_after(self, hum: Hum, keep: int) -> None:
+        """Petals after `keep` are a branch the home never had (`Adopting`)."""
+
     def _forwarded_refusal(self, peer: str, tone: Tone) -> bool:
         """A refusal of a tone forwarded for one nestler; True if it was one (`Permitting`)."""
         return False
@@ -123,7 +127,7 @@ class Replication(NodeState):
         sg = tone.get("sigil")
         hum = self.hums.get(sg) if isinstance(sg, str) else None
         if hum is None or hum.home != self.me:
-            raise RouteError("unknown-hum", f"hum {sg} is not homed on {self.me[:8]}", tone.get("rid"))
+            raise not_homed_here(hum, sg, self.me, tone.get("rid"))
         since = tone.get("since", 0)
         ok = isinstance(since, int) and not isinstance(since, bool) and since >= 0
         self._open_tap(hum, self.ensemble.owner(peer), since if ok else 0, granted=True)
@@ -140,9 +144,13 @@ class Replication(NodeState):
         if hum is None or hum.home != peer:
             return
         hum.sid = str(tone.get("sid", hum.sid))
-        self.replicas.setdefault(hum.sigil, Replica()).granted = True
+        replica = self.replicas.setdefault(hum.sigil, Replica())
+        replica.granted = True
         wane = tone.get("wane", 0)
-        self._grant_waiting(hum, wane if isinstance(wane, int) else 0)
+        wane = wane if isinstance(wane, int) and not isinstance(wane, bool) else 0
+        if self.unverified.pop(hum.sigil, None) is not None and wane < hum.tip:
+            self._orphan_after(hum, wane)  # we hold more than the new home ever had: a branch
+        self._grant_waiting(hum, wane)
 
     def _replica_petal(self, peer: str, tone: Tone) -> None:
         hum = self.hums.get(str(tone.get("sigil")))
@@ -151,7 +159,14 @@ class Replication(NodeState):
             return
         try:
             petal = Petal.from_tone(tone)
-            if hum.receive(petal):
+            try:
+                took = hum.receive(petal)
+            except LogError as exc:
+                if exc.qualifier != "diverged":
+                    raise
+                self._orphan_after(hum, petal.wane - 1)  # the home's log parts from ours here
+                took = hum.receive(petal)
+            if took:
                 self._appended(hum, petal)
         except LogError as exc:
             # a gap: ask the home again from what we hold; wane dedups the overlap

@@ -19,9 +19,10 @@ from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId, looks_like_humd_id
 from hum.errors import BadTone, HumError, RouteError, WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
+from hum.node.adoption import Adopting
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
 from hum.node.owners import Owner, OwnerKind
-from hum.node.permits import Permitting
+from hum.node.state import not_homed_here
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def need_since(tone: Tone) -> int:
     return since
 
 
-class Router(Permitting):
+class Router(Adopting):
     """One humd's hums, taps, replicas and peers, and every decision about them.
 
     The decisions are layered by concern: `NodeState` (the facts and the
@@ -186,6 +187,9 @@ class Router(Permitting):
                 self._appended(hum, hum.append("error", error.body()))
             if hum.home == self.me:
                 self._next_prompt(hum)  # prompts that waited when the process died go on
+            elif hum.epoch > 0:
+                # an adopted hum: what this replica holds past the fork may be a branch; compare on attach
+                self.unverified[hum.sigil] = min(hum.tip, hum.fork)
         return self._done()
 
     def mint(self, sid: str, nest: str | None = None) -> tuple[Hum, list[Effect]]:
@@ -321,7 +325,7 @@ class Router(Permitting):
     def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
         """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
         hum = self.hums[sg]
-        if not hum.bloom_open:  # the bloom was closed already (e.g. a late event after an error)
+        if not hum.bloom_open or hum.home != self.me:  # closed already, or the hum moved away mid-bloom
             return self._done()
         if isinstance(event, Delta):
             body = {"chunkType": event.chunk_type, "delta": event.text, "blockIdx": event.block_idx}
@@ -390,7 +394,7 @@ class Router(Permitting):
         sg = tone.get("sigil")
         hum = self.hums.get(sg) if isinstance(sg, str) else None
         if hum is None or hum.home != self.me:
-            raise RouteError("unknown-hum", f"hum {sg} is not homed on {self.me[:8]}", tone.get("rid"))
+            raise not_homed_here(hum, sg, self.me, tone.get("rid"))
         self._home_prompt(hum, prompt_body(tone), origin=peer)
 
     def _peer_cancel(self, peer: str, tone: Tone) -> None:
@@ -421,6 +425,7 @@ _NESTLER_TONES: dict[str, Callable[[Router, Owner, Tone], None]] = {
     "hums": Router._hums_tone,
     "peers": Router._peers_tone,
     "release-permit": Router._release_tone,
+    "adopt": Router._adopt_tone,
 }
 
 _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
@@ -435,4 +440,5 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "revoke": Router._heard_revocation,
     "queued": Router._heard_queued,
     "release-permit": Router._peer_release,
+    "orphaned": Router._heard_orphaned,
 }

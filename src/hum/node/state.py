@@ -15,7 +15,7 @@ from hum.core.wane import WaneTracker
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
-from hum.errors import HumError
+from hum.errors import HumError, RouteError
 from hum.interfaces import Clock
 from hum.node.effects import Effect, PeersChanged, Persist, Wake
 from hum.node.owners import Owner
@@ -43,6 +43,13 @@ class Seek:
     waiting: list[tuple[Owner, int, Any]] = field(default_factory=list)  # (owner, since, rid)
 
 
+def not_homed_here(hum: Hum | None, sg: Any, me: str, rid: Any) -> RouteError:
+    """The refusal of a tone meant for a hum's home by a humd that is not (or no longer) its home."""
+    if hum is None:
+        return RouteError("unknown-hum", f"hum {sg} is not homed on {me[:8]}", rid)
+    return RouteError("moved", f"hum {sg} is homed on {hum.home[:8]} (epoch {hum.epoch}), not {me[:8]}", rid)
+
+
 class NodeState:
     """Each fact once: hums (the logs), taps, replicas, searches, peers (in the ensemble), revocations.
 
@@ -67,7 +74,11 @@ class NodeState:
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
         self._init_permits()
-        self.peer_watchers: dict[Owner, list[str]] = {}  # nestler -> the peers it was last told
+        self.peer_watchers: dict[Owner, list[str]] = {}
+        # Hums that moved to another home: compare from this wane on the next attach (kept across
+        # link losses and, derived from the stored epoch, restarts), and the epoch a cut branch had.
+        self.unverified: dict[str, int] = {}
+        self.branch_epochs: dict[str, int] = {}  # nestler -> the peers it was last told
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
         self._effects: list[Effect] = []

@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS petals (
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, wane)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS orphans (
+    sigil TEXT NOT NULL REFERENCES hums(sigil),
+    epoch INTEGER NOT NULL,
+    wane  INTEGER NOT NULL,
+    chi   TEXT NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (sigil, epoch, wane)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queued (
     sigil TEXT NOT NULL REFERENCES hums(sigil),
     seq   INTEGER NOT NULL,
@@ -82,6 +90,10 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(hums)")}
+            for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue", hum, what)
@@ -100,7 +112,7 @@ class SqliteStore:
 
     def _load(self, tracker: WaneTracker) -> list[Hum]:
         hums = []
-        for sigil, sid, nest, home in self._db.execute("SELECT sigil, sid, nest, home FROM hums ORDER BY sigil"):
+        for sigil, sid, nest, home, epoch, fork in self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil"):
             rows = self._db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,))
             petals = []
             for wane, chi, body in rows:
@@ -115,6 +127,7 @@ class SqliteStore:
             queued = [(seq, json.loads(body)) for seq, body in self._db.execute("SELECT seq, body FROM queued WHERE sigil = ?", (sigil,))]
             hum = Hum(sigil, sid, nest, home, tracker, petals, queued)
             hum.home_tip = hum.tip
+            hum.epoch, hum.fork = epoch, fork
             hums.append(hum)
         return hums
 
@@ -127,6 +140,15 @@ class SqliteStore:
     def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None:
         """A prompt waiting behind the open bloom: kept across a restart until it is appended."""
         self._add("queue", hum, (seq, body))
+
+    def orphan(self, hum: Hum, keep: int, epoch: int) -> None:
+        """Petals after wane `keep` are a branch the hum's home never had: kept aside, never served."""
+        self._add("orphan", hum, (keep, epoch))
+
+    def orphans(self, sigil: str) -> list[dict[str, Any]]:
+        """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
+        rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
+        return [{**json.loads(b), "epoch": e, "wane": w, "chi": c} for e, w, c, b in rows]
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None:
         """Queued prompt `seq` became a petal (in the same commit as that petal)."""
@@ -151,10 +173,19 @@ class SqliteStore:
                     )
                 elif kind == "hum":
                     self._db.execute(
-                        "INSERT INTO hums (sigil, sid, nest, home) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT(sigil) DO UPDATE SET sid = excluded.sid WHERE hums.sid = ''",
-                        (hum.sigil, hum.sid, hum.nest, hum.home),
+                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork) VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
+                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork",
+                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork),
                     )
+                elif kind == "orphan":
+                    keep, epoch = what
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO orphans (sigil, epoch, wane, chi, body) "
+                        "SELECT sigil, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
+                        (epoch, hum.sigil, keep),
+                    )
+                    self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
                 elif kind == "queue":
                     self._db.execute(
                         "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)",

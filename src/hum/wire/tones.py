@@ -35,10 +35,14 @@ CHIS: dict[str, str] = {
     "permission-ask": "a petal: the worker asks before it uses a tool (permitId, tool, input, question)",
     "permit": "a petal: the answer to a permission-ask (permitId, decision, from)",
     "release-permit": "a nestler's answer to a permission-ask, routed to the hum's home",
+    "adopt": "make this humd the home of a hum whose home is gone (it holds a replica)",
+    "adopted": "the answer to adopt: this humd is the hum's home now, in a new epoch",
+    "orphaned": "a humd set aside petals its hum's new home never had (an orphaned branch)",
+    "note": "a petal: the home's word about the hum itself (e.g. an orphaned branch), not a model's",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.
-PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error", "permission-ask", "permit"})
+PETAL_CHIS = frozenset({"prompt", "chunk", "finish", "error", "permission-ask", "permit", "note"})
 
 SIGIL_LENGTH = 12  # hex chars of sha256; 48 bits names one owner's hums without collision
 

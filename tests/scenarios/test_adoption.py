@@ -1,0 +1,153 @@
+"""The hum outlives its home: adoption after a loss, the old home following, orphaned branches, one winner."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hum.node.humd import Humd
+from hum.sim.clock import run_virtual
+from hum.sim.harness import Sim, SimNestler
+from hum.store.sqlite import SqliteStore
+from hum.wire.tones import Tone
+
+WAIT = 30.0
+
+
+def in_sim(story) -> None:
+    run_virtual(story())
+
+
+async def blooming(sim: Sim, tmp: Path) -> tuple[Humd, Humd, SimNestler, SimNestler, str]:
+    """The roam story's start: the laptop's hum blooming, the phone attached to it."""
+    laptop = await sim.spawn("laptop", store=SqliteStore(tmp / "laptop.db"))
+    phone = await sim.spawn("phone", store=SqliteStore(tmp / "phone.db"))
+    await sim.link(phone, laptop)
+    oc = sim.nestler(laptop, "opencode")
+    oc.send("prompt", sid="roam", text="walk me through it")
+    sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+    while phone.ensemble.lookup(sg) is None:
+        await asyncio.sleep(0.01)
+    ai = sim.nestler(phone, "vercel-ai")
+    ai.send("attach", sigil=sg, since=0)
+    await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 5)
+    return laptop, phone, oc, ai, sg
+
+
+async def adopt(nestler: SimNestler, sg: str, **fields) -> Tone:
+    mark = len(nestler.seen)
+    nestler.send("adopt", sigil=sg, **fields)
+    return (await nestler.wait_for(lambda t: t.chi in ("adopted", "error") and "wane" not in t or t.chi == "adopted", after=mark)).tone
+
+
+async def converged(a: Humd, b: Humd, sg: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not (sg in a.hums and sg in b.hums and a.hums[sg].petals == b.hums[sg].petals and a.hums[sg].home == b.hums[sg].home):
+        assert loop.time() < deadline, "the two devices never agreed on the hum"
+        await asyncio.sleep(0.1)
+
+
+def test_the_phone_adopts_a_hum_whose_home_died_and_the_old_home_follows_when_it_returns(tmp_path):
+    async def story() -> None:
+        sim = Sim(rtt=0.06)
+        laptop, phone, _, ai, sg = await blooming(sim, tmp_path)
+        laptop_identity = laptop.identity
+        await sim.kill(laptop)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        held = phone.hums[sg].tip
+        adopted = await adopt(ai, sg)
+        assert (adopted.chi, adopted["home"], adopted["epoch"], adopted["wane"]) == ("adopted", phone.id, 1, held + 1)
+        # the bloom that died with the laptop is closed in the log, then the phone's own brood answers
+        closing = phone.hums[sg].petals[held]
+        assert (closing.chi, closing.body["qualifier"]) == ("error", "home-lost")
+        mark = len(ai.seen)
+        ai.send("prompt", sigil=sg, text="and now, from the phone?")
+        fin = (await ai.wait_for(lambda t: t.chi == "finish", after=mark)).tone
+        assert fin["usage"]["input_tokens"] > 10  # the worker heard the whole transcript, not just this turn
+        # the laptop comes back: it learns the hum moved and follows the phone
+        back = await sim.spawn("laptop", identity=laptop_identity, store=SqliteStore(tmp_path / "laptop.db"))
+        await sim.link(phone, back)
+        await converged(back, phone, sg)
+        assert back.hums[sg].home == phone.id and back.hums[sg].epoch == 1
+        watcher = sim.nestler(back, "watcher")
+        watcher.send("attach", sigil=sg, since=0)
+        hello = (await watcher.wait_for(lambda t: t.chi == "hello")).tone
+        assert (hello["home"], hello["epoch"]) == (phone.id, 1)
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_adopting_during_a_partition_keeps_the_old_homes_tail_as_an_orphaned_branch(tmp_path):
+    async def story() -> None:
+        sim = Sim(rtt=0.06)
+        laptop, phone, oc, ai, sg = await blooming(sim, tmp_path)
+        sim.network.partition(laptop.address, phone.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        fork = phone.hums[sg].tip
+        assert (await adopt(ai, sg))["epoch"] == 1
+        ai.send("prompt", sigil=sg, text="carry on here")
+        await ai.wait_for(lambda t: t.chi == "finish")
+        # the laptop, cut off, kept blooming: everything after the fork is a branch the phone never had
+        await oc.wait_for(lambda t: t.chi == "finish")
+        branch = laptop.hums[sg].tip - fork
+        assert branch > 0
+        sim.network.heal(laptop.address, phone.address)
+        await converged(laptop, phone, sg)
+        kept = laptop.store.orphans(sg)
+        assert len(kept) == branch and [o["wane"] for o in kept] == list(range(fork + 1, fork + branch + 1))
+        notes = [p for p in phone.hums[sg].petals if p.chi == "note"]
+        assert notes and notes[-1].body["orphaned"] == {"device": laptop.id, "count": branch, "first": fork + 1, "last": fork + branch, "epoch": 0}
+        # the nestler on the laptop was told the hum moved, and starts over
+        assert any(t.get("qualifier") == "moved" for t in oc.tones())
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_two_devices_adopting_at_once_agree_on_one_home_when_they_meet(tmp_path):
+    async def story() -> None:
+        sim = Sim(rtt=0.06)
+        laptop, phone, _, ai, sg = await blooming(sim, tmp_path)
+        tablet = await sim.spawn("tablet", store=SqliteStore(tmp_path / "tablet.db"))
+        await sim.link(tablet, laptop)
+        await sim.link(phone, tablet)
+        tab = sim.nestler(tablet, "web")
+        tab.send("attach", sigil=sg, since=0)
+        await tab.wait_for(lambda t: t.chi == "chunk")
+        await sim.kill(laptop)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        await tab.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        sim.network.partition(phone.address, tablet.address)
+        assert (await adopt(ai, sg))["epoch"] == 1
+        assert (await adopt(tab, sg))["epoch"] == 1
+        ai.send("prompt", sigil=sg, text="phone side")
+        tab.send("prompt", sigil=sg, text="tablet side")
+        await ai.wait_for(lambda t: t.chi == "finish")
+        await tab.wait_for(lambda t: t.chi == "finish")
+        sim.network.heal(phone.address, tablet.address)
+        await converged(phone, tablet, sg)
+        winner = max(phone.id, tablet.id)
+        assert phone.hums[sg].home == tablet.hums[sg].home == winner
+        loser = phone if phone.id != winner else tablet
+        assert loser.store.orphans(sg)  # its side of the fork is kept, not merged
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_adopting_while_the_home_is_alive_is_refused_unless_forced(tmp_path):
+    async def story() -> None:
+        sim = Sim(rtt=0.06)
+        laptop, phone, _, ai, sg = await blooming(sim, tmp_path)
+        refused = await adopt(ai, sg)
+        assert (refused.chi, refused["code"], refused["qualifier"]) == ("error", "route-error", "home-alive")
+        assert phone.hums[sg].home == laptop.id
+        forced = await adopt(ai, sg, force=True)
+        assert (forced.chi, forced["epoch"]) == ("adopted", 1)
+        await converged(laptop, phone, sg)
+        assert laptop.hums[sg].home == phone.id
+        await sim.close()
+
+    in_sim(story)
