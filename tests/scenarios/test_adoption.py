@@ -151,3 +151,20 @@ def test_adopting_while_the_home_is_alive_is_refused_unless_forced(tmp_path):
         await sim.close()
 
     in_sim(story)
+
+
+def test_auto_adopt_takes_a_followed_hum_once_its_home_has_been_gone_long_enough(tmp_path):
+    async def story() -> None:
+        sim = Sim(rtt=0.06)
+        laptop, phone, _, ai, sg = await blooming(sim, tmp_path)
+        phone.router.auto_adopt = 5.0
+        await sim.kill(laptop)
+        lost = await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        while phone.hums[sg].home != phone.id:
+            await asyncio.sleep(0.5)
+        adopted_after = asyncio.get_running_loop().time() - lost.at
+        assert 5.0 <= adopted_after <= 5.0 + 1.0 + 0.5  # the drone's tick, plus a poll
+        assert phone.hums[sg].epoch == 1
+        await sim.close()
+
+    in_sim(story)

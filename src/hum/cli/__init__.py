@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hum.cli.adopting import cmd_adopt, cmd_show
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import cmd_chaos, cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or run/thrum.sock in the home)")
     up.add_argument("--peer", action="append", metavar="HOST:PORT", help="a sibling to link with (repeatable)")
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
+    up.add_argument("--auto-adopt", type=float, default=None, metavar="SECONDS", help="adopt a hum followed here when its home has been lost this long (off by default)")
     up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
     up.add_argument("--name", default="laptop", help="with --init: this device's name (default: laptop)")
     up.add_argument("-v", "--verbose", action="store_true", help="log links and blooms")
@@ -72,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = dev_sub.add_parser("revoke", parents=[common, as_json], help="revoke a device")
     revoke.add_argument("humd_id", metavar="HUMDID")
     revoke.set_defaults(func=cmd_revoke)
+
+    adopt = sub.add_parser("adopt", parents=[common, as_json], help="make this device the home of a hum whose home is gone")
+    adopt.add_argument("sigil", metavar="SIGIL")
+    adopt.add_argument("--force", action="store_true", help="adopt even though the home is linked (it will follow)")
+    adopt.set_defaults(func=cmd_adopt)
+    show = sub.add_parser("show", parents=[common, as_json], help="a hum's whole log, as this device serves it")
+    show.add_argument("sigil", metavar="SIGIL")
+    show.add_argument("--orphans", action="store_true", help="also the branches kept aside after an adoption")
+    show.set_defaults(func=cmd_show)
 
     demo = sub.add_parser("demo", help="run a scenario end to end")
     demo_sub = demo.add_subparsers(dest="scenario", required=True)

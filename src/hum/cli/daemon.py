@@ -41,6 +41,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         thrum=Path(args.thrum) if args.thrum else None,
         peers=list(args.peer or []),
         worker=args.worker,
+        auto_adopt=args.auto_adopt,
     )
 
     def ready(info: dict[str, Any]) -> None:

@@ -64,6 +64,11 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
         assert daemon.humd is not None
         return web.json_response({"hums": daemon.humd.list_hums()})
 
+    async def orphans(request: web.Request) -> web.Response:
+        """The petals of a hum this device set aside as orphaned branches (kept, never served)."""
+        assert daemon.humd is not None and daemon.humd.store is not None
+        return web.json_response({"orphans": daemon.humd.store.orphans(request.match_info["sigil"])})
+
     async def pair(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
             return refused
@@ -109,6 +114,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
     app.router.add_get("/hum/status", status)
     app.router.add_get("/hum/peers", peers)
     app.router.add_get("/hum/hums", hums)
+    app.router.add_get("/hum/hums/{sigil}/orphans", orphans)
     app.router.add_post("/hum/pair", pair)
     app.router.add_get("/hum/pair/wait", pair_wait)
     app.router.add_post("/hum/devices/revoke", revoke)

@@ -47,6 +47,7 @@ class DaemonOptions:
     peers: list[str] = field(default_factory=list)
     worker: str = "local"
     worker_options: dict[str, Any] = field(default_factory=dict)
+    auto_adopt: float | None = None  # seconds a lost home may stay lost before a followed hum is adopted here
 
 
 class Daemon:
@@ -78,6 +79,7 @@ class Daemon:
         transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
         humd.router.revocations.update(self.home.signed_revocations())
+        humd.router.auto_adopt = opts.auto_adopt
         humd.on_revoked = self.home.revoke
         address = await humd.start()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))

@@ -65,6 +65,16 @@ class Adopting(Permitting):
         for peer in self.peers():
             self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
 
+    def _auto_adopt(self) -> None:
+        now = self.clock.monotonic()
+        for sg, lost in list(self.lost_at.items()):
+            hum = self.hums.get(sg)
+            if hum is None or hum.home == self.me or self.ensemble.is_linked(hum.home):
+                del self.lost_at[sg]  # adopted already, or the home came back
+            elif self.auto_adopt is not None and now - lost >= self.auto_adopt and hum.tip:
+                del self.lost_at[sg]
+                self._adopt(hum)
+
     def _home_moved(self, hum: Hum) -> None:
         """The directory says another humd is now home to `hum` (an adoption, or a winner over ours)."""
         entry = self.ensemble.lookup(hum.sigil) or {}

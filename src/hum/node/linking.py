@@ -93,7 +93,11 @@ class Linking(Replication):
         for verdict in self.drone.tick(self.clock.monotonic(), self.me):
             self._surface(verdict)
         self._expire_asks()
+        self._auto_adopt()
         return self._done()
+
+    def _auto_adopt(self) -> None:
+        """Adopt hums whose home has been lost long enough (`Adopting`)."""
 
     def _home_moved(self, hum: Hum) -> None:
         """Another humd is home to `hum` now (`Adopting`)."""
@@ -113,11 +117,15 @@ class Linking(Replication):
             tone = RouteError("peer-loss", verdict.detail).tone(sigil=hum.sigil, sid=hum.sid)
         else:
             tone = Tone(chi="drone", sigil=hum.sigil, sid=hum.sid, verdict=verdict.kind, message=verdict.detail)
+        watched = False
         for tap in self.taps.of_hum(hum.sigil):
             if tap.owner.is_peer or tap.ended:
                 continue
             tap.notify(Tone(tone), hum.tip, terminal=verdict.kind == "peer-loss")
             self._wake(tap.owner)
+            watched = True
+        if verdict.kind == "peer-loss" and watched:
+            self.lost_at[hum.sigil] = self.clock.monotonic()  # somebody here was following it
 
     def revoke(self, humd_id: str, signature: bytes | None = None) -> tuple[HumdId, list[Effect]]:
         """Refuse `humd_id` from now on and cut its link; a signed revocation spreads to all siblings.

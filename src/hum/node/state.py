@@ -78,6 +78,10 @@ class NodeState:
         # Hums that moved to another home: compare from this wane on the next attach (kept across
         # link losses and, derived from the stored epoch, restarts), and the epoch a cut branch had.
         self.unverified: dict[str, int] = {}
+        # Opt-in (`hum up --auto-adopt SECONDS`): a hum whose home has been lost this long while
+        # a nestler here followed it is adopted here. None: only on request.
+        self.auto_adopt: float | None = None
+        self.lost_at: dict[str, float] = {}  # sigil -> when its home's loss was told to a nestler here
         self.branch_epochs: dict[str, int] = {}  # nestler -> the peers it was last told
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self._names = itertools.count(1)
