@@ -119,7 +119,16 @@ def cmd_hums(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_roam(args: argparse.Namespace) -> int:
-    if args.real:
+    if args.adopt:
+        from hum.demo.adopt import real_report as adopt_real
+        from hum.demo.adopt import sim_report as adopt_sim
+
+        if args.real:
+            result, lines = adopt_real()
+        else:
+            result, story = adopt_sim(rtt=args.rtt / 1000.0)
+            lines = [f"\n[bold]{what}[/]" if who == "--" else f"{t:9.1f} ms  {who:7}  {what}" for t, who, what in story.lines]
+    elif args.real:
         from hum.demo.roam_real import report as real_report
 
         result, lines = real_report(rtt=args.rtt / 1000.0)
