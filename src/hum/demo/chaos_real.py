@@ -27,7 +27,7 @@ from hum.demo.relay import LatencyRelay
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
 from hum.wire.tones import Tone, is_petal
 
-FAULTS = ("kill_home", "stop_home", "partition", "kill_phone")
+FAULTS = ("kill_home", "stop_home", "partition", "kill_phone", "adopt")
 # Long enough for liveness to speak (missed heartbeats need 1.5 s) and a redial to come back.
 FAULT_SECONDS = 2.0
 # How long the end of a run may take to settle before a silent nestler counts as unsurfaced.
@@ -47,7 +47,11 @@ class Watcher:
 
     @property
     def last_wane(self) -> int:
-        return max((t["wane"] for t in self.all_tones() if is_petal(t)), default=self.since)
+        """Where to follow up from: the last wane seen, or 0 after the hum moved (a branch may have been cut)."""
+        tones = self.all_tones()
+        if tones and tones[-1].get("qualifier") == "moved":
+            return 0
+        return max((t["wane"] for t in tones if is_petal(t)), default=self.since)
 
     def all_tones(self) -> list[Tone]:
         return self.tones + ([t for _, t in self.nestler.seen] if self.nestler is not None else [])
@@ -162,6 +166,13 @@ class RealChaos:
             self.relay.hold()
             await asyncio.sleep(FAULT_SECONDS)
             self.relay.hold(False)
+        elif kind == "adopt":
+            # the home goes quiet (held relay), the phone takes the hum over, the laptop carries on alone
+            self.relay.hold()
+            await asyncio.sleep(FAULT_SECONDS)
+            await run_cli("adopt", self.sigil, "--home", str(self.phone.home), "--json")
+            await asyncio.sleep(self.rng.uniform(0.1, 1.0))
+            self.relay.hold(False)
         elif kind == "kill_phone":
             self.phone.kill()
             assert self.phone.proc is not None
@@ -174,9 +185,14 @@ class RealChaos:
             for w in survivors:
                 await self.follow(w.last_wane)
 
-    async def home_log(self) -> list[Tone]:
-        """The home's whole log, read by a fresh nestler from wane 0."""
-        reader = await Nestler.open(self.laptop, "auditor")
+    def home(self) -> HumdProcess:
+        """Whichever process the hum's home is now (the phone, once it adopted and won)."""
+        entry = next((h for h in self.laptop.get("/hum/hums")["hums"] if h["sigil"] == self.sigil), {})
+        return self.phone if entry.get("home") == self.phone.info["humdId"] else self.laptop
+
+    async def home_log(self, humd: HumdProcess | None = None) -> list[Tone]:
+        """A humd's whole log of the hum (the home's by default), read by a fresh nestler from wane 0."""
+        reader = await Nestler.open(humd or self.home(), "auditor")
         reader.client.send(Tone(chi="attach", sigil=self.sigil, since=0))
         _, hello = await reader.wait_for(lambda t: t.chi == "hello")
         tip = hello["wane"]
@@ -192,12 +208,21 @@ class RealChaos:
         # the last bloom ends (a queued prompt is appended in the same commit as the close before it)
         while time.monotonic() < deadline and (await self.home_log())[-1].chi not in ("finish", "error"):
             await asyncio.sleep(0.2)
+        # both devices agree on the home, and the other's log is the home's (a cut branch kept aside)
+        while time.monotonic() < deadline:
+            home = self.home()
+            other = self.phone if home is self.laptop else self.laptop
+            log, theirs = await self.home_log(home), await self.home_log(other)
+            if theirs == log[: len(theirs)] and self.phone.get("/hum/hums")["hums"] and self.home() is home:
+                break
+            await asyncio.sleep(0.2)
         await self.follow_up()
         log = await self.home_log()
         tip = len(log)
+        kept = [Tone(o) for humd in (self.laptop, self.phone) for o in humd.get(f"/hum/hums/{self.sigil}/orphans")["orphans"]]
         while time.monotonic() < deadline and not all(w.nestler is None or w.last_wane >= tip or w.lost_home() for w in self.watchers):
             await asyncio.sleep(POLL)
-        tally = count_streams([[t for t in w.all_tones() if t.get("sigil") == self.sigil] for w in self.watchers], log)
+        tally = count_streams([[t for t in w.all_tones() if t.get("sigil") == self.sigil] for w in self.watchers], log, kept)
         tally.unsurfaced += sum(1 for w in self.watchers if w.nestler is not None and not (w.last_wane >= tip or w.lost_home()))
         return tally
 
