@@ -25,6 +25,10 @@ CLI_TIMEOUT = 60
 MIN_IROH_MIB_PER_S = 40
 IROH_PAYLOAD = 16 * 1024 * 1024
 STEP_TIMEOUT = 20.0
+# A lost link is redialled with backoff up to REDIAL_MAX (5 s); a redial over
+# another transport is one more TLS handshake.
+RELINK_LIMIT = 10.0
+POLL_INTERVAL = 0.1
 
 def hum(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HUM, *args], capture_output=True, text=True, timeout=CLI_TIMEOUT)
@@ -66,10 +70,6 @@ def test_a_relay_that_goes_away_is_a_lost_link_and_the_link_comes_back_with_it(t
             await pair_devices(laptop, tmp_path / "phone")
             await phone.start()
             await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
-            nestler = await Nestler.open(phone, "watcher")
-            nestler.client.send(Tone(chi="prompt", sid="relay-loss", text="hello", rid="p1"))
-            await nestler.wait_for(lambda t: t.chi == "finish")
-            nestler.close()
             await reach.close()  # the relay process ends: both links through it are gone
             await phone.wait_peers(lambda p: p == [])
             await laptop.wait_peers(lambda p: p == [])
@@ -184,3 +184,65 @@ def test_status_shows_the_iroh_ticket_and_pair_offers_it_as_the_peer(tmp_path):
     status, offer = asyncio.run(story())
     assert status["iroh"].startswith("iroh:endpoint") and status["listen"] == ""
     assert offer["peer"] == status["iroh"]
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--iroh", "--iroh-relay", "ftp://relay"], "--iroh-relay"),
+        (["--iroh", "--iroh-bind", "nowhere"], "HOST:PORT"),
+        (["--relay", "relay.example"], "HOST:PORT"),
+    ],
+)
+def test_bad_iroh_and_relay_flags_are_one_line_errors_at_start(tmp_path, flags, words):
+    home = tmp_path / "laptop"
+    assert hum("operator", "init", "--home", str(home), "--json").returncode == 0
+    up = hum("up", "--home", str(home), "--listen", "none", "--http", "none", "--worker", "scripted", *flags)
+    assert words in one_line_error(up)
+
+
+@pytest.mark.slow
+def test_two_transports_to_one_sibling_make_one_link_and_iroh_carries_on_when_the_relay_goes(tmp_path):
+    """The phone knows the laptop by iroh and by relay: one link; when the relay goes, iroh carries on."""
+
+    async def story() -> None:
+        by_relay, by_iroh = Reach("relay"), Reach("iroh")
+        assert hum("operator", "init", "--home", str(tmp_path / "laptop"), "--json").returncode == 0
+        laptop = HumdProcess(tmp_path / "laptop", None, extra=[*by_iroh.laptop_args(), *by_relay.laptop_args()])
+        phone = HumdProcess(tmp_path / "phone", None)
+        try:
+            await by_relay.start()
+            await laptop.start()
+            await pair_devices(laptop, tmp_path / "phone")  # the offer names the iroh ticket
+            phone.extra = [*by_iroh.phone_args(), "--peer", laptop.info["relay"]]
+            await phone.start()
+            assert await phone.wait_peers(lambda p: p == [laptop.info["humdId"]]) == [laptop.info["humdId"]]
+            on_laptop = await Nestler.open(laptop, "opencode")
+            on_laptop.client.send(Tone(chi="prompt", sid="two-ways", text="a hum at home", rid="p1"))
+            sigil = (await on_laptop.wait_for(lambda t: t.chi == "hello"))[1]["sigil"]
+            await on_laptop.wait_for(lambda t: t.chi == "finish")
+            on_laptop.close()
+            await by_relay.close()
+            lost_at = time.monotonic()
+            # until the phone links again (over iroh, if the kept link ran through the relay),
+            # an attach says the laptop is not linked; poll it with a deadline
+            while True:
+                on_phone = await Nestler.open(phone, "after-the-relay")
+                on_phone.client.send(Tone(chi="attach", sigil=sigil, since=0, rid="a1"))
+                _, hello = await on_phone.wait_for(lambda t: t.chi in ("hello", "error"))
+                if hello.chi == "hello":
+                    break
+                on_phone.close()
+                assert time.monotonic() - lost_at < RELINK_LIMIT, hello
+                await asyncio.sleep(POLL_INTERVAL)
+            on_phone.client.send(Tone(chi="prompt", sigil=sigil, text="still linked?", rid="p2"))
+            _, finish = await on_phone.wait_for(lambda t: t.chi == "finish" and t["wane"] > hello["wane"])
+            assert finish["usage"]["output_tokens"] > 0
+            on_phone.close()
+            assert await laptop.wait_peers(lambda p: p == [phone.info["humdId"]]) == [phone.info["humdId"]]
+        finally:
+            await laptop.stop()
+            await phone.stop()
+            await by_relay.close()
+
+    asyncio.run(story())

@@ -20,6 +20,7 @@ from hum.daemon.pairing import PairingDesk
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.iroh import IrohTransport
 from hum.ensemble.iroh import available as iroh_available
+from hum.ensemble.iroh import check_relay as check_iroh_relay
 from hum.ensemble.relay import RelayTransport
 from hum.ensemble.tcp import TlsTransport
 from hum.ensemble.transports import AnyTransport
@@ -74,7 +75,8 @@ class Daemon:
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
         opts = self.options
-        for address in [opts.listen, opts.http, opts.relay]:
+        check_iroh_relay(opts.iroh_relay)
+        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
             if address:
                 split_address(address)  # a malformed address fails now, with its text
         for peer in opts.peers:

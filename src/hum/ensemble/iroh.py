@@ -107,7 +107,7 @@ async def bind(secret: bytes | None, relay: str, bind_address: str | None) -> An
     lib = _require()
     if relay == NO_RELAYS:
         preset, mode = lib.preset_minimal(), lib.RelayMode.disabled()
-    elif relay == DEFAULT_RELAYS:
+    elif relay == DEFAULT_RELAYS:  # (and n0's address discovery with them)
         preset, mode = lib.preset_n0(), None
     else:
         preset, mode = lib.preset_minimal(), lib.RelayMode.custom_from_urls([relay])
@@ -118,7 +118,16 @@ async def bind(secret: bytes | None, relay: str, bind_address: str | None) -> An
         options["secret_key"] = secret
     if bind_address:
         options["bind_addr"] = bind_address
-    return await asyncio.wait_for(lib.Endpoint.bind(lib.EndpointOptions(**options)), BIND_TIMEOUT)
+    try:
+        return await asyncio.wait_for(lib.Endpoint.bind(lib.EndpointOptions(**options)), BIND_TIMEOUT)
+    except (TimeoutError, lib.IrohError) as exc:
+        raise ConnectionError(f"no iroh endpoint on {bind_address or 'any address'}: {exc or 'timed out'}") from exc
+
+
+def check_relay(relay: str) -> None:
+    """ValueError unless `relay` is default, none or an http(s) URL."""
+    if relay not in (DEFAULT_RELAYS, NO_RELAYS) and not relay.startswith(("https://", "http://")):
+        raise ValueError(f"--iroh-relay {relay[:80]!r} is not default, none or an http(s) URL")
 
 
 def endpoint_addr(address: str) -> Any:
