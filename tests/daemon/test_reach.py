@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
 
 import pytest
 
+from hum.daemon.home import OPERATOR_KEY_FILE
 from hum.demo.reach import Reach
 from hum.demo.roam_real import HumdProcess, Nestler, pair_devices, run_real
 from hum.ensemble import iroh as hum_iroh
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.tls import client_context
 from hum.wire.tones import Tone
 
 HUM = [sys.executable, "-m", "hum.cli"]
@@ -246,3 +251,31 @@ def test_two_transports_to_one_sibling_make_one_link_and_iroh_carries_on_when_th
             await by_relay.close()
 
     asyncio.run(story())
+
+
+def test_a_sibling_certificate_from_an_iroh_endpoint_with_another_key_hears_nothing(tmp_path):
+    """TLS proves one device, iroh connected another: the laptop hangs up before any tone."""
+
+    async def story() -> list[bytes]:
+        reach = Reach("iroh")
+        home = tmp_path / "laptop"
+        assert hum("operator", "init", "--home", str(home), "--json").returncode == 0
+        laptop = HumdProcess(home, None, extra=reach.laptop_args())
+        operator = OperatorKey.from_private_pem((home / OPERATOR_KEY_FILE).read_bytes())
+        sibling = Identity.mint(operator, "tablet")  # a real certificate of this operator
+        try:
+            await laptop.start()
+            context = client_context(sibling, SiblingCheck(sibling.operator))
+            # device=None: the endpoint gets a fresh key, not the tablet's
+            reader, writer = await reach.open_tls(laptop.info, context, None)
+            heard = []
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                while chunk := await asyncio.wait_for(reader.read(1 << 16), STEP_TIMEOUT):
+                    heard.append(chunk)
+            writer.close()
+            assert await laptop.wait_peers(lambda p: True) == []
+            return heard
+        finally:
+            await laptop.stop()
+
+    assert asyncio.run(story()) == []
