@@ -147,6 +147,7 @@ def test_a_dead_iroh_address_is_given_up_on_in_seconds_not_thirty():
         ("iroh:not a ticket!", "iroh:<ticket or node id>"),
         ("relay:beef@127.0.0.1:4001", "relay:<HumdId>@HOST:PORT"),
         ("relay:127.0.0.1", "HOST:PORT"),
+        ("relay:127.0.0.1:4001", "relay:<HumdId>@"),
     ],
 )
 def test_a_malformed_transport_address_is_a_one_line_error(tmp_path, peer, words):

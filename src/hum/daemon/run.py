@@ -80,7 +80,9 @@ class Daemon:
             if address:
                 split_address(address)  # a malformed address fails now, with its text
         for peer in opts.peers:
-            transport_of(peer)
+            scheme, rest = transport_of(peer)
+            if scheme == RELAY and "@" not in rest:
+                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
         self.home.ensure()
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
