@@ -48,6 +48,19 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
+# iroh (`hum up --iroh`, `iroh:` peers) has binary wheels for a few platforms
+# only; where pip finds none, hum runs without it (TCP and relay links still work).
+iroh_stamp="$VENV/.iroh-$(hash_of pyproject.toml scripts/setup.sh)"
+if [[ ! -f "$iroh_stamp" ]]; then
+  if "$VENV/bin/pip" install -q --disable-pip-version-check --only-binary iroh -e ".[iroh]" >/dev/null 2>&1; then
+    say "iroh installed (hum up --iroh)"
+  else
+    say "no iroh wheel for this platform: iroh links are off here (TCP and relay links work)"
+  fi
+  rm -f "$VENV"/.iroh-*
+  touch "$iroh_stamp"
+fi
+
 (( want_test )) || exit 0
 
 # npm clients the real-client tests drive (claude, opencode, the ai SDK, playwright-core).

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 from hum.cli.adopting import cmd_adopt, cmd_show
 from hum.cli.common import CliError, err_console
-from hum.cli.daemon import cmd_chaos, cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
+from hum.cli.daemon import (
+    cmd_chaos,
+    cmd_demo_roam,
+    cmd_hums,
+    cmd_peers,
+    cmd_relay,
+    cmd_status,
+    cmd_up,
+)
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
 
@@ -33,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--listen", default="0.0.0.0:7433", help="ensemble address HOST:PORT, or none (default 0.0.0.0:7433)")
     up.add_argument("--http", default="127.0.0.1:7434", help="HTTP surfaces HOST:PORT, or none (default 127.0.0.1:7434)")
     up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or run/thrum.sock in the home)")
-    up.add_argument("--peer", action="append", metavar="HOST:PORT", help="a sibling to link with (repeatable)")
+    up.add_argument("--peer", action="append", metavar="ADDRESS", help="a sibling to link with: HOST:PORT, iroh:<ticket> or relay:<HumdId>@HOST:PORT (repeatable)")
+    up.add_argument("--iroh", action="store_true", help="also link over iroh (QUIC, hole punching, relay fallback), keyed by this device's key")
+    up.add_argument("--iroh-relay", default="default", metavar="URL", help="with --iroh: n0's public relays (default), your own relay URL, or none (direct addresses only)")
+    up.add_argument("--iroh-bind", metavar="HOST:PORT", help="with --iroh: the endpoint's UDP address (default: every interface, any port)")
+    up.add_argument("--relay", metavar="HOST:PORT", help="also wait for siblings at this transit relay (see `hum relay`)")
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
     up.add_argument("--auto-adopt", type=float, default=None, metavar="SECONDS", help="adopt a hum followed here when its home has been lost this long (off by default)")
     up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
@@ -65,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     pair.set_defaults(func=cmd_pair)
     join_p = sub.add_parser("join", parents=[common, as_json], help="join this device using a pairing code")
     join_p.add_argument("--code", required=True)
-    join_p.add_argument("--peer", required=True, metavar="HOST:PORT", help="ensemble address of the device showing the code")
+    join_p.add_argument("--peer", required=True, metavar="ADDRESS", help="the `peer` that `hum pair` showed: HOST:PORT, iroh:<ticket> or relay:<HumdId>@HOST:PORT")
     join_p.add_argument("--name", default="phone", help="this device's name (default: phone)")
     join_p.set_defaults(func=cmd_join)
 
@@ -83,12 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("sigil", metavar="SIGIL")
     show.add_argument("--orphans", action="store_true", help="also the branches kept aside after an adoption")
     show.set_defaults(func=cmd_show)
+    relay = sub.add_parser("relay", help="host a transit relay for devices that cannot reach each other")
+    relay.add_argument("--listen", default="0.0.0.0:4001", metavar="HOST:PORT", help="where the relay listens (default 0.0.0.0:4001)")
+    relay.set_defaults(func=cmd_relay)
 
     demo = sub.add_parser("demo", help="run a scenario end to end")
     demo_sub = demo.add_subparsers(dest="scenario", required=True)
     roam = demo_sub.add_parser("roam", parents=[as_json], help="the phone-laptop-roam story")
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
     roam.add_argument("--adopt", action="store_true", help="the story past its end: the laptop dies for good, the phone adopts the hum")
+    roam.add_argument("--transport", choices=("tcp", "iroh", "relay"), default="tcp", help="with --real: how the phone reaches the laptop (iroh: direct addresses only; relay: a transit relay the demo starts)")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
 

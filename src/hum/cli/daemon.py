@@ -42,6 +42,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         peers=list(args.peer or []),
         worker=args.worker,
         auto_adopt=args.auto_adopt,
+        iroh=args.iroh,
+        iroh_relay=args.iroh_relay,
+        iroh_bind=args.iroh_bind,
+        relay=args.relay,
     )
 
     def ready(info: dict[str, Any]) -> None:
@@ -51,6 +55,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             return
         console.print(f"[bold green]humd up[/]  {info['name']}  {info['humdId']}")
         console.print(f"  ensemble  {info['listen'] or 'not listening'}")
+        for way in ("iroh", "relay"):
+            if info.get(way):
+                console.print(f"  {way:9} {info[way]}")
         console.print(f"  thrum     {info['thrum']}")
         for name, url in info.get("urls", {}).items():
             console.print(f"  {name:9} {url}")
@@ -80,6 +87,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     console.print(f"[bold]{status.get('name')}[/]  {status['humdId']}  (pid {status.get('pid')})")
     console.print(f"  ensemble  {status.get('listen')}")
+    for way in ("iroh", "relay"):
+        if status.get(way):
+            console.print(f"  {way:9} {status[way]}")
     console.print(f"  thrum     {status.get('thrum')}")
     for name, url in status.get("urls", {}).items():
         console.print(f"  {name:9} {url}")
@@ -131,7 +141,7 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     elif args.real:
         from hum.demo.roam_real import report as real_report
 
-        result, lines = real_report(rtt=args.rtt / 1000.0)
+        result, lines = real_report(rtt=args.rtt / 1000.0, transport=args.transport)
     else:
         from hum.demo.roam import report
 
@@ -140,7 +150,10 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
-    where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
+    if args.real and args.transport != "tcp":
+        where = f"two real humd processes linked over {args.transport} only (loopback, no added latency)"
+    else:
+        where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
     console.print(f"[bold]phone-laptop-roam[/] in {where}")
     for line in lines:
         console.print(line)
@@ -151,6 +164,26 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
         console.print(f"{mark} {name}: {json.dumps(c['value'])}{limit}")
     console.print("[bold green]all criteria hold[/]" if result["ok"] else "[bold red]some criteria fail[/]")
     return 0 if result["ok"] else 1
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """A thin wrapper over magic-wormhole-transit-relay (`twist transitrelay`): it is the relay."""
+    import importlib.util
+    import os
+
+    from hum.wire.addresses import split_address
+
+    try:
+        host, port = split_address(args.listen)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if importlib.util.find_spec("wormhole_transit_relay") is None:
+        raise CliError("the transit relay is not installed: pip install 'hum[relay]'")
+    interface = host.replace(":", "\\:")  # a Twisted endpoint string escapes IPv6 colons
+    argv = [sys.executable, "-m", "twisted", "--log-format=text", "transitrelay", f"--port=tcp:{port}:interface={interface}"]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return 0  # not reached: the relay replaced this process
 
 
 # -- the parser ---------------------------------------------------------------------------

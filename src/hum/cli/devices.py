@@ -42,7 +42,11 @@ def cmd_pair(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         console.print(f"pairing code: [bold]{offer['code']}[/]  (one use, expires in 5 minutes)")
-        console.print(f"on the new device:  hum join --code {offer['code']} --peer <this-device-address>:{str(offer.get('listen', '')).rpartition(':')[2]}")
+        peer = str(offer.get("peer") or "")
+        if peer.startswith(("iroh:", "relay:")):
+            console.print(f"on the new device:  hum join --code {offer['code']} --peer {peer}")
+        else:
+            console.print(f"on the new device:  hum join --code {offer['code']} --peer <this-device-address>:{peer.rpartition(':')[2]}")
     result = daemon_request(home, "GET", "/hum/pair/wait", timeout=600)
     if args.json:
         print_json(result)
@@ -54,12 +58,12 @@ def cmd_pair(args: argparse.Namespace) -> int:
 def cmd_join(args: argparse.Namespace) -> int:
     from hum.daemon.pairing import join
     from hum.errors import PairingError
-    from hum.wire.addresses import split_address
+    from hum.wire.addresses import transport_of
 
     home = home_of(args)
     try:
         home.ensure()
-        split_address(args.peer)
+        transport_of(args.peer)
     except (HomeError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     if home.has_identity():

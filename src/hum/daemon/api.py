@@ -77,7 +77,11 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             ticket = daemon.desk.open()
         except PairingError as exc:
             return _error(409, exc.qualifier, str(exc))
-        return web.json_response({"code": str(ticket.code), "expiresAt": ticket.code.expires_at, "listen": daemon.info.get("listen")})
+        info = daemon.info
+        # what the new device passes to `hum join --peer`: iroh reaches across
+        # networks, the relay through one, the ensemble port only on the same network
+        peer = info.get("iroh") or info.get("relay") or info.get("listen")
+        return web.json_response({"code": str(ticket.code), "expiresAt": ticket.code.expires_at, "listen": info.get("listen"), "peer": peer})
 
     async def pair_wait(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:

@@ -8,13 +8,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hum.ensemble import iroh, relay
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
 from hum.ensemble.pairing import EXPIRED_CODE, USED_CODE, PairingCode, PairingGuest, PairingHost
-from hum.ensemble.tcp import CONNECT_TIMEOUT
+from hum.ensemble.tcp import CONNECT_TIMEOUT, SERVER_NAME
 from hum.ensemble.tls import pairing_client_context
 from hum.errors import PairingError
-from hum.wire.addresses import split_address
+from hum.wire.addresses import IROH, TCP, split_address, transport_of
 
 # Pairing messages are a few kilobytes (a certificate or two); anything larger is not ours.
 MAX_PAIRING_LINE = 64 * 1024
@@ -81,13 +82,27 @@ class PairingDesk:
             ticket.done.exception()
 
 
+async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS stream (no client certificate) to the device at `address`, over its transport."""
+    scheme, _ = transport_of(address)
+    if scheme == TCP:
+        host, port = split_address(address)
+        return await asyncio.open_connection(host, port, ssl=pairing_client_context(), server_hostname=host)
+    if scheme == IROH:
+        # a throwaway endpoint: this device has no key the ensemble knows yet
+        target = iroh.endpoint_addr(address)
+        endpoint = await iroh.bind(None, target.relay_url() or iroh.NO_RELAYS, None)
+        sock, _ = await iroh.open_stream(endpoint, address)
+    else:
+        device, relay_address = relay.parse(address)
+        sock = await relay.meet(relay_address, relay.pair_token(device), relay.MEET_TIMEOUT)
+    return await asyncio.open_connection(sock=sock, ssl=pairing_client_context(), server_hostname=SERVER_NAME)
+
+
 async def join(code: str, address: str, name: str) -> Identity:
     """Run the guest side against `address`; returns this device's new identity."""
-    host, port = split_address(address)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=pairing_client_context(), server_hostname=host), CONNECT_TIMEOUT
-        )
+        reader, writer = await asyncio.wait_for(_open(address), CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise PairingError("unreachable", f"cannot reach {address}: {exc}") from exc
     guest = PairingGuest(code, DeviceKey.generate(), name)

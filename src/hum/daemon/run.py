@@ -18,13 +18,19 @@ from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.certificates import HumdId
+from hum.ensemble.iroh import IrohTransport
+from hum.ensemble.iroh import available as iroh_available
+from hum.ensemble.iroh import check_relay as check_iroh_relay
+from hum.ensemble.relay import RelayTransport
 from hum.ensemble.tcp import TlsTransport
+from hum.ensemble.transports import AnyTransport
 from hum.errors import IdentityError
+from hum.interfaces import Transport
 from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import make_app
 from hum.surfaces.thrum import ThrumServer, default_socket_path
-from hum.wire.addresses import is_loopback, split_address
+from hum.wire.addresses import IROH, RELAY, TCP, is_loopback, split_address, transport_of
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,10 @@ class DaemonOptions:
     worker: str = "local"
     worker_options: dict[str, Any] = field(default_factory=dict)
     auto_adopt: float | None = None  # seconds a lost home may stay lost before a followed hum is adopted here
+    iroh: bool = False  # run an iroh endpoint keyed by the device key
+    iroh_relay: str = "default"  # n0's public relays, "none", or a relay URL
+    iroh_bind: str | None = None  # the endpoint's UDP socket (default: every interface)
+    relay: str | None = None  # HOST:PORT of a transit relay to wait at for siblings
 
 
 class Daemon:
@@ -66,9 +76,14 @@ class Daemon:
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
         opts = self.options
-        for address in [opts.listen, opts.http, *opts.peers]:
+        check_iroh_relay(opts.iroh_relay)
+        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
             if address:
                 split_address(address)  # a malformed address fails now, with its text
+        for peer in opts.peers:
+            scheme, rest = transport_of(peer)
+            if scheme == RELAY and "@" not in rest:
+                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
         self.home.ensure()
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
@@ -76,7 +91,7 @@ class Daemon:
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
-        transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
+        transport = self._transport(TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve))
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
         humd.router.revocations.update(self.home.signed_revocations())
         humd.router.auto_adopt = opts.auto_adopt
@@ -93,6 +108,8 @@ class Daemon:
             "name": identity.name,
             "operator": identity.operator.fingerprint,
             "listen": address,
+            "iroh": transport.addresses.get(IROH) or None,
+            "relay": transport.addresses.get(RELAY) or None,
             "thrum": str(self.thrum.path),
             "http": http_url,
             "urls": {
@@ -106,6 +123,17 @@ class Daemon:
         }
         self.home.write_runtime(self.info)
         return self.info
+
+    def _transport(self, tls: TlsTransport) -> AnyTransport:
+        """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
+        opts = self.options
+        transports: dict[str, Transport] = {TCP: tls, RELAY: RelayTransport(tls, opts.relay)}
+        wants_iroh = opts.iroh or any(transport_of(p)[0] == IROH for p in [*self.home.peers(), *opts.peers])
+        if wants_iroh:
+            if not iroh_available():
+                raise ValueError("iroh is not installed here (no wheel for this platform?): use HOST:PORT or relay: peers")
+            transports[IROH] = IrohTransport(tls, opts.iroh_relay, opts.iroh_bind, accept=opts.iroh)
+        return AnyTransport(transports)
 
     async def _start_http(self) -> str | None:
         if not self.options.http or self.humd is None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from hum.daemon.home import OPERATOR_KEY_FILE
 from hum.demo.intruder import intrude as forge_link
+from hum.demo.reach import Reach
 from hum.demo.relay import LatencyRelay
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.tls import client_context
@@ -55,15 +56,16 @@ class HumdProcess:
     """One `hum up` child process and what it printed about itself."""
 
     home: Path
-    port: int
+    port: int | None  # the ensemble's TCP port; None: no TCP listener (iroh or relay only)
     worker: str = "scripted"
+    extra: list[str] = field(default_factory=list)  # how it reaches its siblings (see demo/reach.py)
     proc: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     async def start(self) -> dict[str, Any]:
         self.proc = await asyncio.create_subprocess_exec(
-            *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}",
-            "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json",
+            *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}" if self.port else "none",
+            "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json", *self.extra,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         assert self.proc.stdout is not None
@@ -146,13 +148,17 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = None) -> str:
-    """`hum pair` on the laptop, `hum join` on the phone (through port `via`, if given); returns the phone's HumdId."""
+    """`hum pair` on the laptop, `hum join` on the phone (through port `via`, if given); returns the phone's HumdId.
+
+    A laptop without a TCP listener is joined at the `peer` its offer names (iroh or relay).
+    """
     pair = await asyncio.create_subprocess_exec(
         *hum_command(), "pair", "--home", str(laptop.home), "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     assert pair.stdout is not None
     offer = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
-    code, out, err = await run_cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{via or laptop.port}", "--name", "phone", "--json")
+    peer = f"127.0.0.1:{via or laptop.port}" if laptop.port else offer["peer"]
+    code, out, err = await run_cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", peer, "--name", "phone", "--json")
     if code != 0:
         raise RuntimeError(f"hum join failed: {err.strip()}")
     paired = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
@@ -174,15 +180,15 @@ async def _read_tones(reader: asyncio.StreamReader) -> list[Tone]:
         tones += [t for t in decoder.receive_data(data) if isinstance(t, Tone)]
 
 
-async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
-    """Two strangers dial the laptop's ensemble port over real TLS; what did each get?"""
-    host, port = "127.0.0.1", laptop.port
+async def intrude(laptop: HumdProcess, sigil: str, reach: Reach | None = None) -> dict[str, str]:
+    """Two strangers dial the laptop as a sibling would (its port, iroh ticket or relay door) over real TLS; what did each get?"""
+    reach = reach or Reach("tcp")
     result: dict[str, str] = {}
     # a device of another operator: TLS itself refuses its certificate
     stranger = Identity.mint(OperatorKey.generate(), "stranger")
     context = client_context(stranger, SiblingCheck(stranger.operator))
     try:
-        reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)
+        reader, writer = await reach.open_tls(laptop.info, context, stranger)
         tones = await _read_tones(reader)
         writer.close()
         result["foreign_operator"] = "tls-refused" if not tones else f"heard {len(tones)} tones"
@@ -192,7 +198,7 @@ async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
     operator = OperatorKey.from_private_pem((laptop.home / OPERATOR_KEY_FILE).read_bytes())
     liar = Identity.mint(operator, "liar")
     claimed = Identity.mint(operator, "victim").humd_id
-    reader, writer = await asyncio.open_connection(host, port, ssl=client_context(liar, SiblingCheck(liar.operator)), server_hostname=host)
+    reader, writer = await reach.open_tls(laptop.info, client_context(liar, SiblingCheck(liar.operator)), liar)
     tones = await forge_link(
         lambda: reader.read(65536), writer.write,
         cert_pem=liar.certificate.pem(), claimed=claimed, signer=liar.device_key, target=laptop.info["humdId"], sigil=sigil,
@@ -208,9 +214,16 @@ async def intrude(laptop: HumdProcess, sigil: str) -> dict[str, str]:
     return result
 
 
-async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) -> dict[str, Criterion]:
-    """The story between two real processes; the phone reaches the laptop through a link of `rtt`."""
+async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, transport: str = "tcp") -> dict[str, Criterion]:
+    """The story between two real processes; the phone reaches the laptop through a link of `rtt`.
+
+    Over iroh or a transit relay (`transport`) neither humd listens on TCP and
+    no latency is added (`rtt` counts only for TCP).
+    """
     t0 = time.monotonic()
+    reach = Reach(transport)
+    if not reach.over_tcp:
+        rtt = 0.0
 
     def note(who: str, what: str) -> None:
         lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
@@ -220,16 +233,20 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
     code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
     if code != 0:
         raise RuntimeError(f"hum operator init failed: {err.strip()}")
-    laptop = HumdProcess(lhome, free_port())
-    phone = HumdProcess(phome, free_port())
+    laptop = HumdProcess(lhome, free_port() if reach.over_tcp else None, extra=reach.laptop_args())
+    phone = HumdProcess(phome, free_port() if reach.over_tcp else None, extra=reach.phone_args())
     nestlers: list[Nestler] = []
-    relay = LatencyRelay(("127.0.0.1", laptop.port), rtt / 2)
+    relay = LatencyRelay(("127.0.0.1", laptop.port or 0), rtt / 2)
     try:
+        await reach.start()
         await laptop.start()
-        note("laptop", f"humd-L up at {laptop.info['listen']}")
-        await relay.start()
-        note("both", f"the phone reaches the laptop through a {rtt * 1000:g} ms RTT link")
-        phone_id = await pair_devices(laptop, phome, via=relay.port)
+        note("laptop", f"humd-L up at {laptop.info['listen'] or laptop.info.get(transport)}")
+        if reach.over_tcp:
+            await relay.start()
+            note("both", f"the phone reaches the laptop through a {rtt * 1000:g} ms RTT link")
+        else:
+            note("both", f"no TCP listener: the phone reaches the laptop over {transport} only")
+        phone_id = await pair_devices(laptop, phome, via=relay.port if reach.over_tcp else None)
         note("phone", f"paired by code: {phone_id[:12]}")
         await phone.start()
         await laptop.wait_peers(lambda p: p == [phone.info["humdId"]])
@@ -304,7 +321,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
         peers_ok.append(await phone.wait_peers(lambda p: True) == [laptop.info["humdId"]])
         out["peers_listed_throughout_no_stale"] = Criterion(all(peers_ok), len(peers_ok))
 
-        intruders = await intrude(laptop, sg)
+        intruders = await intrude(laptop, sg, reach)
         note("laptop", f"intruders refused: {intruders}")
         out["identity_mismatch_refused_no_tone_leaks"] = Criterion(
             intruders["foreign_operator"] == "tls-refused"
@@ -365,21 +382,23 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
         await laptop.stop()
         await phone.stop()
         await relay.close()
+        await reach.close()
     return out
 
 
-def report(rtt: float = DEFAULT_RTT) -> tuple[dict[str, Any], list[str]]:
+def report(rtt: float = DEFAULT_RTT, transport: str = "tcp") -> tuple[dict[str, Any], list[str]]:
     """Run the real two-process story; the same report shape as the sim's."""
     lines: list[str] = []
     workdir = Path(tempfile.mkdtemp(prefix="hum-roam-"))
     os.chmod(workdir, 0o700)
     try:
-        criteria = asyncio.run(run_real(workdir, lines, rtt))
+        criteria = asyncio.run(run_real(workdir, lines, rtt, transport))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "mode": "real",
-        "rtt_ms": rtt * 1000,
+        "transport": transport,
+        "rtt_ms": rtt * 1000 if transport == "tcp" else 0.0,
         "criteria": {k: c.as_json() for k, c in criteria.items()},
         "ok": all(c.ok for c in criteria.values()),
     }, lines

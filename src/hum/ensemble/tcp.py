@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 # A peer that cannot finish TCP + TLS in this long is not worth waiting for.
 CONNECT_TIMEOUT = 10.0
+# Over a stream that is not TCP to a host name (iroh, a relay) there is no host to
+# name; peers are checked by HumdId (`peer_identity`), never by this name.
+SERVER_NAME = "humd"
 
 OnPairing = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -64,39 +68,63 @@ class TlsTransport(Transport):
         self.on_pairing = on_pairing
         self._server: asyncio.Server | None = None
         self._client_context = client_context(identity, check)
+        self._server_context = server_context(identity, check, pairing=on_pairing is not None)
 
     async def listen(self, on_connection: OnConnection) -> str:
         if self.listen_address is None:
             return ""
         host, port = split_address(self.listen_address)
-        context = server_context(self.identity, self.check, pairing=self.on_pairing is not None)
 
         async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            ssl_object = writer.get_extra_info("ssl_object")
-            if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
-                if self.on_pairing is not None:
-                    await self.on_pairing(reader, writer)
-                writer.close()
-                return
-            try:
-                peer = peer_identity(ssl_object, self.check)
-            except IdentityError as exc:
-                log.warning("refused a link from %s: %s", writer.get_extra_info("peername"), exc)
-                writer.transport.abort()
-                return
-            await on_connection(TlsConnection(reader, writer, peer))
+            await self._accepted(reader, writer, on_connection)
 
-        self._server = await asyncio.start_server(accepted, host, port, ssl=context)
+        self._server = await asyncio.start_server(accepted, host, port, ssl=self._server_context)
         bound = self._server.sockets[0].getsockname()
         return f"{host}:{bound[1]}"
 
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, on_connection: OnConnection) -> None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
+            if self.on_pairing is not None:
+                await self.on_pairing(reader, writer)
+            writer.close()
+            return
+        try:
+            peer = peer_identity(ssl_object, self.check)
+        except IdentityError as exc:
+            log.warning("refused a link from %s: %s", writer.get_extra_info("peername"), exc)
+            writer.transport.abort()
+            return
+        await on_connection(TlsConnection(reader, writer, peer))
+
+    async def accept_socket(self, sock: socket.socket, on_connection: OnConnection) -> None:
+        """Be the TLS server on a byte stream another transport opened (iroh, a transit relay).
+
+        The same checks as a TCP listener: a sibling gets a link, a device without
+        a certificate gets the pairing desk, anyone else is cut.
+        """
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader, lambda r, w: self._accepted(r, w, on_connection))
+        try:
+            await loop.connect_accepted_socket(
+                lambda: protocol, sock, ssl=self._server_context, ssl_handshake_timeout=CONNECT_TIMEOUT
+            )
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            log.warning("refused a link over %s: %s", sock.getsockname() or "a stream", exc)
+            sock.close()
+
     async def connect(self, address: str) -> TlsConnection:
         host, port = split_address(address)
+        return await self._secure(address, asyncio.open_connection(host, port, ssl=self._client_context, server_hostname=host))
+
+    async def connect_socket(self, sock: socket.socket, address: str) -> TlsConnection:
+        """Be the TLS client on a byte stream another transport opened; `address` names it in errors."""
+        return await self._secure(address, asyncio.open_connection(sock=sock, ssl=self._client_context, server_hostname=SERVER_NAME))
+
+    async def _secure(self, address: str, opening: Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> TlsConnection:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=self._client_context, server_hostname=host),
-                CONNECT_TIMEOUT,
-            )
+            reader, writer = await asyncio.wait_for(opening, CONNECT_TIMEOUT)
         except (TimeoutError, ssl.SSLError) as exc:
             raise ConnectionError(f"no TLS link to {address}: {exc}") from exc
         try:

@@ -31,3 +31,31 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+# How a `--peer` address names its transport: `iroh:<ticket>`,
+# `relay:<HumdId>@HOST:PORT` (that device, through the transit relay at
+# HOST:PORT; `relay:HOST:PORT` alone is where a humd waits), or a bare
+# `HOST:PORT` (TLS over TCP).
+TCP, IROH, RELAY = "tcp", "iroh", "relay"
+_SCHEMES = (IROH, RELAY)
+# An iroh endpoint ticket is base32 text of a few hundred characters; this bounds
+# what a typo or a pasted page can make us parse.
+MAX_TICKET_CHARS = 4096
+
+
+def transport_of(address: str) -> tuple[str, str]:
+    """(`tcp`|`iroh`|`relay`, the rest); ValueError names what is wrong with the address."""
+    scheme, sep, rest = address.partition(":")
+    if sep and scheme in _SCHEMES:
+        if scheme == IROH:
+            if not rest or len(rest) > MAX_TICKET_CHARS or not rest.isalnum():
+                raise ValueError(f"address {address[:80]!r} is not iroh:<ticket or node id>")
+        else:
+            device, at, hostport = rest.rpartition("@")
+            if at and not (len(device) == 64 and all(c in "0123456789abcdef" for c in device)):
+                raise ValueError(f"address {address[:120]!r} is not relay:<HumdId>@HOST:PORT")
+            split_address(hostport)
+        return scheme, rest
+    split_address(address)
+    return TCP, address
