@@ -95,7 +95,7 @@ def json_error(status: int, message: str, code: str | None = None) -> web.Respon
 
 
 # route-error qualifiers (PROTOCOL.md) and what HTTP status says the same thing.
-_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502}
+_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502, "home-alive": 409, "moved": 409}
 
 
 def tone_error(tone: Tone) -> SurfaceError:
@@ -136,6 +136,12 @@ class HumTap:
 
     def attach(self, sg: str, since: int) -> None:
         self.session.receive(Tone(chi="attach", sigil=sg, since=since))
+
+    def adopt(self, sg: str) -> str:
+        """Ask this humd to become the hum's home; returns the request id its `adopted` (or `route-error`) answer carries."""
+        ask = secrets.token_hex(8)
+        self.session.receive(Tone(chi="adopt", sigil=sg, rid=ask))
+        return ask
 
     def cancel(self, sg: str) -> None:
         self.session.receive(Tone(chi="cancel", sigil=sg))

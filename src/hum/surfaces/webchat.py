@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from hum.surfaces.http import (
+    FIRST_TONE_SECONDS,
     HUMD_KEY,
     KEEPALIVE_SECONDS,
     HumTap,
@@ -27,6 +28,7 @@ from hum.surfaces.http import (
     open_sse,
     read_json,
     sse_data,
+    tone_error,
     write_or_gone,
 )
 from hum.wire.tones import PROTO_VERSION, Tone
@@ -49,6 +51,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/hums", new_hum)
     app.router.add_post("/api/hums/{sigil}/prompt", prompt_hum)
     app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
+    app.router.add_post("/api/hums/{sigil}/adopt", adopt_hum)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -115,6 +118,26 @@ async def prompt_hum(request: web.Request) -> web.Response:
     await need_hum(humd, sg)
     text = await _prompt_text(request)
     return await _send(humd, HumTarget(sg), text)
+
+
+async def adopt_hum(request: web.Request) -> web.Response:
+    """"Continue on this device": this humd becomes the home of a hum whose home is gone."""
+    humd = request.app[HUMD_KEY]
+    sg = request.match_info["sigil"]
+    tap = HumTap(humd, "web-adopt")
+    try:
+        ask = tap.adopt(sg)
+        while True:
+            tone = await tap.next(FIRST_TONE_SECONDS)
+            if tone is None:
+                raise SurfaceError(504, "this humd did not answer the adoption in time", code="timeout")
+            if tone.get("rid") == ask or tone.chi == "adopted":
+                break
+    finally:
+        tap.close()
+    if tone.chi != "adopted":
+        raise tone_error(tone)
+    return web.json_response({"sigil": sg, "home": tone["home"], "epoch": tone["epoch"], "wane": tone["wane"]})
 
 
 async def cancel_hum(request: web.Request) -> web.Response:

@@ -144,7 +144,13 @@ function lost(message) {
     retry.type = "button";
     retry.textContent = "Try again";
     retry.onclick = tryAgain;
-    banner.append(retry);
+    // the hum outlives its home: this device holds its petals and can carry it on
+    const adopt = document.createElement("button");
+    adopt.type = "button";
+    adopt.id = "adopt";
+    adopt.textContent = "Continue on this device";
+    adopt.onclick = adoptHere;
+    banner.append(retry, adopt);
     banner.hidden = false;
     state.lost = true;
   }
@@ -158,6 +164,19 @@ function homeMayBeBack() {
   if (state.home && state.home !== state.me && !state.peers.includes(state.home)) return;
   state.triedAt = state.peersSeen;
   tryAgain();
+}
+
+async function adoptHere() {
+  if (!state.sigil) return;
+  setStatus("taking the hum over…");
+  try {
+    const adopted = await api("POST", `/api/hums/${state.sigil}/adopt`);
+    state.home = adopted.home;
+    recovered();
+    follow(state.lastWane);
+  } catch (err) {
+    $("banner").replaceChildren(`could not continue here: ${err.message}`);
+  }
 }
 
 function tryAgain() {
