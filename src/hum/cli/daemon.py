@@ -102,27 +102,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def device_label(humd_id: str, names: dict[str, str]) -> str:
+    """A device as people know it: its name, with the short HumdId beside."""
+    name = names.get(humd_id)
+    return f"{name} ({humd_id[:8]})" if name else humd_id[:8]
+
+
 def cmd_peers(args: argparse.Namespace) -> int:
-    peers = daemon_request(home_of(args), "GET", "/hum/peers")["peers"]
+    answer = daemon_request(home_of(args), "GET", "/hum/peers")
+    peers, names = answer["peers"], answer.get("names", {})
     if args.json:
-        print_json({"peers": peers})
+        print_json({"peers": peers, "names": names})
     elif not peers:
         console.print("no peers linked")
     else:
         for peer in peers:
-            console.print(peer)
+            console.print(f"{device_label(peer, names)}  {peer}")
     return 0
 
 
 def cmd_hums(args: argparse.Namespace) -> int:
-    hums = daemon_request(home_of(args), "GET", "/hum/hums")["hums"]
+    answer = daemon_request(home_of(args), "GET", "/hum/hums")
+    hums, names = answer["hums"], answer.get("names", {})
     if args.json:
         print_json({"hums": hums})
     elif not hums:
         console.print("no hums yet")
     else:
         for hum in hums:
-            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {str(hum.get('home'))[:8]}")
+            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {device_label(str(hum.get('home')), names)}")
     return 0
 
 

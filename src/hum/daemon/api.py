@@ -62,7 +62,9 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
 
     async def hums(request: web.Request) -> web.Response:
         assert daemon.humd is not None
-        return web.json_response({"hums": daemon.humd.list_hums()})
+        names = {hid: name for hid, name in daemon.humd.ensemble.names.items() if name}
+        names[daemon.humd.id] = daemon.humd.name
+        return web.json_response({"hums": daemon.humd.list_hums(), "names": names})
 
     async def orphans(request: web.Request) -> web.Response:
         """The petals of a hum this device set aside as orphaned branches (kept, never served)."""
