@@ -73,7 +73,7 @@ def test_status_peers_and_hums_answer_from_the_running_daemon(running_laptop):
     assert status["humdId"] == running_laptop.info["humdId"]
     assert status["listen"] == f"127.0.0.1:{running_laptop.port}"
     assert status["urls"]["openai"].endswith("/v1")
-    assert json.loads(hum("peers", "--json", home=running_laptop.home).stdout) == {"peers": []}
+    assert json.loads(hum("peers", "--json", home=running_laptop.home).stdout) == {"peers": [], "names": {}}
     out = hum("prompt", "--sid", "cli", "hello there", "--json", home=running_laptop.home)
     assert out.returncode == 0, out.stderr
     tones = [json.loads(line) for line in out.stdout.splitlines()]
