@@ -33,8 +33,7 @@ class Adopting(Permitting):
             raise RouteError("unknown-hum", f"this device holds no petal of hum {sg}: attach to it first", rid)
         if hum.home != self.me:
             if self.ensemble.is_linked(hum.home) and tone.get("force") is not True:
-                name = self.ensemble.names.get(hum.home) or hum.home[:8]
-                raise RouteError("home-alive", f"hum {sg} lives on {name}, which is linked; adopt with force to take it anyway", rid)
+                raise RouteError("home-alive", f"hum {sg} lives on {self.device(hum.home)}, which is linked; adopt with force to take it anyway", rid)
             self._adopt(hum)
         self._reply(owner, Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.me, epoch=hum.epoch, wane=hum.tip))
 
@@ -49,7 +48,7 @@ class Adopting(Permitting):
         self._emit(SaveHum(hum))
         if hum.bloom_open:
             # the bloom died with the old home: the log says so before anything new is said
-            lost = WorkerError("home-lost", f"this bloom was running on {old[:8]}; it ended when {self.me[:8]} adopted the hum")
+            lost = WorkerError("home-lost", f"this bloom was running on {self.device(old)}; it ended when this device adopted the hum")
             self._appended(hum, hum.append("error", lost.body()))
         for tap in self.taps.of_hum(hum.sigil):  # taps still open carry on, now on the home's own log
             if tap.ended:
@@ -94,7 +93,7 @@ class Adopting(Permitting):
                 if self.ensemble.is_linked(home):
                     self._send(home, routed)
             hum.pending_prompts.clear()
-        moved = RouteError("moved", f"hum {hum.sigil} moved to {home[:8]} (epoch {epoch}); attach again")
+        moved = RouteError("moved", f"hum {hum.sigil} moved to {self.device(home)} (epoch {epoch}); attach again")
         for tap in self.taps.of_hum(hum.sigil):
             if tap.owner.is_peer:
                 self.taps.drop(tap.owner, hum.sigil)

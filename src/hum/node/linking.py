@@ -75,11 +75,11 @@ class Linking(Replication):
             self._drop_tap(owner, tap.sigil)
         for sg in list(self.seeks):
             self._seek_refused(peer, sg)
-        lost = {v.sigil: v for v in self.drone.link_lost(peer)}
+        self.drone.link_lost(peer)  # the drone stays quiet about these hums from now on
         for hum in self.hums.values():
             if hum.home == peer:
                 self.replicas.pop(hum.sigil, None)
-                self._surface(lost.get(hum.sigil) or Verdict(hum.sigil, "peer-loss", f"lost the link to home {peer[:8]}"))
+                self._surface(Verdict(hum.sigil, "peer-loss", f"lost the link to home {self.device(peer)}"))
 
     def _peer_hums(self, peer: str, tone: Tone) -> None:
         hums = tone.get("hums")

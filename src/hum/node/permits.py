@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from hum.core.hum import Hum
-from hum.errors import BadTone, RouteError
+from hum.errors import BadTone
 from hum.interfaces import PermissionAsk
 from hum.node.effects import ReleasePermit
 from hum.node.linking import Linking
@@ -62,7 +62,7 @@ class Permitting(Linking):
             self._decide(hum, permit_id, decision, message, origin=owner.bee, rid=rid)
             return
         if not self.ensemble.is_linked(home):
-            raise RouteError("no-route", f"hum {sg} lives on {home[:8]}, which is not linked", rid)
+            raise self._no_route(sg, home, rid)
         if rid is not None:
             self.forwarded[(home, rid)] = owner
             while len(self.forwarded) > FORWARDED_MAX:

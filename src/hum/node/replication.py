@@ -30,7 +30,7 @@ class Replication(NodeState):
             return
         home = hum.home if hum is not None else self.ensemble.home_of(sg, rid)
         if not self.ensemble.is_linked(home):
-            raise RouteError("no-route", f"hum {sg} lives on {home[:8]}, which is not linked", rid)
+            raise self._no_route(sg, home, rid)
         hum = self._replica_hum(sg)
         replica = self.replicas.setdefault(sg, Replica())
         tap = self._open_tap(hum, owner, since, granted=False)

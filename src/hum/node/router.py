@@ -270,7 +270,7 @@ class Router(Adopting):
             self._home_prompt(hum, body, origin=owner.bee)
             return
         if not self.ensemble.is_linked(home):
-            raise RouteError("no-route", f"hum {sg} lives on {home[:8]}, which is not linked", rid)
+            raise self._no_route(sg, home, rid)
         if self.taps.get(owner, sg) is None:
             entry = self.ensemble.lookup(sg) or {}
             known = max(hum.tip if hum is not None else 0, int(entry.get("wane") or 0))

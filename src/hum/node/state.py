@@ -110,6 +110,14 @@ class NodeState:
     def _init_permits(self) -> None:
         """Where open permission asks are kept (`Permitting`)."""
 
+    def device(self, humd_id: str) -> str:
+        """A device as people know it in a message: its name with the short HumdId, or the short HumdId."""
+        name = self.ensemble.names.get(humd_id)
+        return f"{name} ({humd_id[:8]})" if name else humd_id[:8]
+
+    def _no_route(self, sg: str, home: str, rid: Any) -> RouteError:
+        return RouteError("no-route", f"hum {sg} lives on {self.device(home)}, which is not linked", rid)
+
     def _touch(self, sg: str) -> None:
         """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""
         self.recent[sg] = None
