@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
-from hum.daemon.home import Home
+from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.identity import HumdId, IdentityError
 from hum.ensemble.tcp import TlsTransport, split_address
@@ -64,6 +64,7 @@ class Daemon:
         self.desk: PairingDesk | None = None
         self._runner: web.AppRunner | None = None
         self.info: dict[str, Any] = {}
+        self._lock: HomeLock | None = None
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -71,7 +72,10 @@ class Daemon:
         for address in [opts.listen, opts.http, *opts.peers]:
             if address:
                 split_address(address)  # a malformed address fails now, with its text
+        # one humd per home, decided before anything in it is touched
+        self._lock = self.home.lock()
         self.home.ensure()
+        self.home.make_private()
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
@@ -139,6 +143,8 @@ class Daemon:
 
     async def stop(self) -> None:
         """Clean shutdown: no new nestlers, goodbye to peers, flush the store, remove the socket."""
+        if self._lock is None:
+            return  # the home belongs to another humd (or was never reached): leave it all alone
         # inputs first, so nothing is appended after the humd's last flush
         if self.thrum is not None:
             await self.thrum.close()
@@ -150,6 +156,8 @@ class Daemon:
         if self.store is not None:
             self.store.close()
         self.home.clear_runtime()
+        self._lock.release()
+        self._lock = None
 
 
 async def serve(options: DaemonOptions, on_ready: Any = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,10 @@ from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
 
 log = logging.getLogger(__name__)
+
+# Petals are conversations: only the owner reads them. SQLite gives its -wal
+# and -shm files the database file's mode, so creating the file 0600 covers all three.
+STORE_MODE = 0o600
 
 # Under a flood, coalesce petals into one commit per interval; never hold a
 # petal back longer than a frame of a chat UI, so streaming still looks live.
@@ -54,6 +59,8 @@ class SqliteStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if str(path) != ":memory:":
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, STORE_MODE))
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
