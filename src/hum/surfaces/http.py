@@ -61,12 +61,13 @@ _names = itertools.count(1)
 class SurfaceError(Exception):
     """A request that cannot be served; becomes an OpenAI-shaped JSON error."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, type_: str | None = None) -> None:
+    def __init__(self, status: int, message: str, *, code: str | None = None, type_: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.type = type_ or _error_type(status)
+        self.param = param  # the request field at fault, as OpenAI names it
 
 
 def _error_type(status: int) -> str:
@@ -83,9 +84,9 @@ def _error_type(status: int) -> str:
     return "invalid_request_error"
 
 
-def error_body(status: int, message: str, code: str | None = None, type_: str | None = None) -> dict[str, Any]:
+def error_body(status: int, message: str, code: str | None = None, type_: str | None = None, param: str | None = None) -> dict[str, Any]:
     """The OpenAI error shape every surface answers with."""
-    return {"error": {"message": message, "type": type_ or _error_type(status), "param": None, "code": code}}
+    return {"error": {"message": message, "type": type_ or _error_type(status), "param": param, "code": code}}
 
 
 def json_error(status: int, message: str, code: str | None = None) -> web.Response:
@@ -328,7 +329,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except SurfaceError as exc:
-        return web.json_response(error_body(exc.status, exc.message, exc.code, exc.type), status=exc.status)
+        return web.json_response(error_body(exc.status, exc.message, exc.code, exc.type, exc.param), status=exc.status)
     except web.HTTPRedirection:
         raise
     except web.HTTPRequestEntityTooLarge:
