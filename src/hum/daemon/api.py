@@ -39,6 +39,7 @@ def add_daemon_routes(app: web.Application, daemon: Daemon) -> None:
             "peers": humd.peers(),
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
+            **daemon.door_counts(),
         }
 
     async def status(request: web.Request) -> web.Response:

@@ -64,6 +64,7 @@ class Daemon:
         self.desk: PairingDesk | None = None
         self._runner: web.AppRunner | None = None
         self.info: dict[str, Any] = {}
+        self.transport: TlsTransport | None = None
         self._lock: HomeLock | None = None
 
     async def start(self) -> dict[str, Any]:
@@ -82,8 +83,9 @@ class Daemon:
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
-        transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
+        self.transport = transport = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.certificate.name or "humd", store=self.store)
+        transport.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
         humd.revocations.update(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
         address = await humd.start()
@@ -129,6 +131,13 @@ class Daemon:
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{bound}"
+
+    def door_counts(self) -> dict[str, int]:
+        """How the ensemble port is holding: connections refused at accept, and those not yet proved."""
+        transport = self.transport
+        if transport is None:
+            return {"refusedConnections": 0, "unauthenticatedConnections": 0}
+        return {"refusedConnections": transport.refused_connections, "unauthenticatedConnections": transport.unauthenticated}
 
     def revoke(self, humd_id: str) -> HumdId:
         """Revoke a device: recorded in the home, refused from now on, its link cut."""
