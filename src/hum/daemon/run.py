@@ -21,7 +21,7 @@ from hum.ensemble.identity import HumdId, IdentityError
 from hum.ensemble.tcp import TlsTransport, split_address
 from hum.humd import Humd
 from hum.store.sqlite import SqliteStore
-from hum.surfaces.http import make_app
+from hum.surfaces.http import HTTP_HEADER_TIMEOUT, make_app
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Daemon:
         from hum.daemon.api import add_daemon_routes
 
         add_daemon_routes(app, self)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

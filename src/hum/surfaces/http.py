@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -46,6 +47,18 @@ FIRST_TONE_SECONDS = 120.0
 # The longest silence inside a bloom before the request gives up. The brood
 # has its own (longer) stall guard; this one only frees the HTTP request.
 BLOOM_SILENCE_SECONDS = 330.0
+
+# A client has this long from connecting to sending a whole request head
+# (and, kept alive, between requests): a browser or SDK takes milliseconds; a
+# connection that trickles or says nothing is holding a file descriptor.
+HTTP_HEADER_TIMEOUT = 30.0
+
+# A request body must arrive within this: 8 MiB (the default limit) over a
+# slow 1 Mbit/s phone link takes about 70 s.
+HTTP_BODY_TIMEOUT = 120.0
+
+# Methods that never change anything here; every other method must come from our own origin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Cookie the web chat keeps the bearer token in: EventSource cannot send headers.
 TOKEN_COOKIE = "hum_token"
@@ -262,7 +275,9 @@ def sse_data(obj: Any, *, event: str | None = None, id_: int | None = None) -> b
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413 `SurfaceError`."""
     try:
-        raw = await request.read()
+        raw = await asyncio.wait_for(request.read(), HTTP_BODY_TIMEOUT)
+    except TimeoutError as exc:
+        raise SurfaceError(408, f"the request body did not arrive within {HTTP_BODY_TIMEOUT:.0f} s", code="body-timeout") from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large") from exc
     try:
@@ -323,6 +338,29 @@ def _make_auth(token: str | None, loopback_only: bool) -> Any:
     return auth
 
 
+def _same_origin(origin: str, host: str) -> bool:
+    """`Origin` names the host and port this request was sent to (the scheme may differ behind a TLS proxy)."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and not parts.path and parts.netloc.lower() == host.lower()
+
+
+@web.middleware
+async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A state-changing request from a web page must come from our own origin, whatever its content type.
+
+    Browsers send `Origin` with every POST, so a page elsewhere (another site,
+    another port, `null` from a sandbox or a file) is refused before any
+    handler runs. Clients that are not browsers send no Origin and are let
+    through to the usual checks (loopback, bearer token).
+    """
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if (origin is not None and not _same_origin(origin, request.host)) or fetch_site not in (None, "same-origin", "none"):
+            raise SurfaceError(403, "cross-origin requests may not change anything here", code="cross-origin")
+    return await handler(request)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure answers as an OpenAI-shaped JSON error; nothing escapes as a 500 page."""
@@ -376,7 +414,7 @@ def make_app(
 
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[json_errors, _make_auth(token, loopback_only), body_limit],
+        middlewares=[json_errors, same_origin_writes, _make_auth(token, loopback_only), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body
@@ -408,7 +446,7 @@ async def serve(
     """Serve the surfaces of `humd` on `host:port` (0 picks a free port); loopback unless `host` is not."""
     loopback_only = _is_loopback(host) or host in _LOOPBACK_HOSTS
     app = make_app(humd, token=token, max_body=max_body, loopback_only=loopback_only)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=HTTP_HEADER_TIMEOUT)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
