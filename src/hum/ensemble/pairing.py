@@ -119,6 +119,7 @@ QUALIFIERS = frozenset(
         "bad-message",  # malformed, oversized, undecryptable or out-of-order message
         "bad-certificate",  # the host returned certificates that do not fit the guest
         "timeout",
+        "no-pairing",  # the host has no code open
         "aborted",  # the peer gave up for a reason it did not name in our vocabulary
     }
 )
@@ -221,7 +222,7 @@ def _peer_error(msg: dict[str, Any]) -> PairingError:
     qualifier = msg.get("qualifier")
     text = msg.get("message")
     text = text[:_MAX_PEER_MESSAGE] if isinstance(text, str) else ""
-    if qualifier not in QUALIFIERS:
+    if not isinstance(qualifier, str) or qualifier not in QUALIFIERS:
         return PairingError("aborted", f"peer aborted: {str(qualifier)[:ECHO_CHARS]}")
     return PairingError(qualifier, f"peer: {text}" if text else "reported by peer")
 
