@@ -85,3 +85,12 @@ def _closed(s: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000, b'{"text": ' + b"7" * 5000 + b"}"], ids=["deep-nesting", "huge-number"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat", "/api/hums", "/hum/devices/revoke"])
+def test_json_that_python_cannot_read_is_a_400_not_a_500(humd, path, body):
+    """Found by tests/fuzz/test_fuzz_http.py: RecursionError and the int-digits limit escaped as 500s."""
+    status, answer = humd.request("POST", path, body, JSON)
+    assert status == 400, answer
+    assert answer["error"]["message"]

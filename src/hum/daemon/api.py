@@ -85,7 +85,7 @@ def add_daemon_routes(app: web.Application, daemon: Daemon) -> None:
         try:
             body = await request.json()
             humd_id = daemon.revoke(str(body.get("humdId", "")))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return _error(400, "bad-request", 'send {"humdId": "<64 hex>"}')
         except IdentityError as exc:
             return _error(400, exc.qualifier, exc.message)

@@ -282,7 +282,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large") from exc
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise SurfaceError(400, "the request body nests too deeply", code="bad-json") from exc
+    except ValueError as exc:  # not JSON, not UTF-8, or a number too long to read
         raise SurfaceError(400, f"the request body is not valid JSON: {exc}", code="bad-json") from exc
     if not isinstance(body, dict):
         raise SurfaceError(400, "the request body must be a JSON object", code="bad-json")
