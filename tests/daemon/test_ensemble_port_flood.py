@@ -97,6 +97,7 @@ def test_a_flood_of_half_open_tls_connections_is_capped_cheap_and_cut_off(tmp_pa
                 10, "refused connections counted",
             )
             assert status["refusedConnections"] <= FLOOD
+            assert "refused" in hum("status", home=home).stdout  # said to the person too
             # the admitted ones are cut off at the handshake deadline, not held for a minute
             open_at_deadline = wait_until(
                 lambda: all(closed_by_peer(s) for s in flood) or None,
