@@ -23,6 +23,16 @@ class HumError(Exception):
         self.message = message or qualifier
         self.rid = rid
 
+    def __eq__(self, other: object) -> bool:
+        """Errors are values: the same code, qualifier, message and rid say the same thing."""
+        return type(other) is type(self) and self._said() == other._said()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self._said()[:3]))
+
+    def _said(self) -> tuple[Any, ...]:
+        return (self.code, self.qualifier, self.message, self.rid)
+
     def tone(self, **fields: Any) -> Tone:
         """The `error` tone saying this; `fields` (e.g. `sigil`, `sid`) ride along, None left out."""
         return Tone.make("error", code=self.code, qualifier=self.qualifier, message=self.message, rid=self.rid, **fields)

@@ -35,7 +35,7 @@ def devices(tmp_path) -> Iterator[tuple[Device, Device]]:
 def walkthrough_commands() -> list[str]:
     """The `hum ...` lines of the README's "Two devices" section, comments dropped."""
     text = README.read_text()
-    section = text[text.index("## Two devices") : text.index("## The roam story")]
+    section = text[text.index("## Two devices") : text.index("### Three ways to connect")]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     return [line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.startswith("hum ")]
 
@@ -77,7 +77,7 @@ def test_the_readme_two_device_walkthrough_works_as_written(devices):
     phone_up = phone.up("--listen", f"127.0.0.1:{phone_port}", *on_this_machine)
     assert phone.wait_peers(lambda p: p == [laptop.humd_id])
     peers = phone.run("peers")
-    assert peers.returncode == 0 and peers.stdout.split() == [laptop.humd_id]
+    assert peers.returncode == 0 and peers.stdout.split() == ["laptop", f"({laptop.humd_id[:8]})", laptop.humd_id]  # by name, the full id beside
     hums = phone.run("hums")
     assert hums.returncode == 0 and hums.stdout.startswith(sigil) and "sid walk" in hums.stdout
 

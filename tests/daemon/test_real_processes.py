@@ -8,31 +8,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from humd_helpers import CLI_TIMEOUT, HUM, hum, one_line_error
 
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_real
 from hum.wire.tones import Tone
-
-HUM = [sys.executable, "-m", "hum.cli"]
-CLI_TIMEOUT = 60
-
-
-def hum(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    extra = ["--home", str(home)] if home is not None else []
-    return subprocess.run([*HUM, *args, *extra], capture_output=True, text=True, timeout=CLI_TIMEOUT)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """A failed command says what is wrong in one line, on stderr, and exits 2."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("hum: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_the_roam_story_holds_between_two_real_processes(tmp_path):

@@ -94,6 +94,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, url in status.get("urls", {}).items():
         console.print(f"  {name:9} {url}")
     console.print(f"  peers     {len(status['peers'])}   hums {len(status['hums'])}")
+    if status.get("refusedConnections"):
+        console.print(f"  refused   {status['refusedConnections']} ensemble connections at accept (too many not yet authenticated)")
     store = status.get("store", {"ok": True})
     if not store["ok"]:
         console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")

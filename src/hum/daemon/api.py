@@ -50,6 +50,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
             "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
+            **daemon.door_counts(),
         }
 
     async def status(request: web.Request) -> web.Response:
@@ -111,7 +112,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
         try:
             body = await request.json()
             humd_id = daemon.revoke(str(body.get("humdId", "")))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return _error(400, "bad-request", 'send {"humdId": "<64 hex>"}')
         except IdentityError as exc:
             return _error(400, exc.qualifier, exc.message)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,17 @@ SIGNED_REVOCATIONS_FILE = "revocations.json"
 TOKEN_FILE = "token"
 RUNTIME_FILE = "humd.json"
 STORE_FILE = "hums.db"
+LOCK_FILE = "humd.lock"
 TOKEN_BYTES = 24  # 192 bits: a bearer token nobody guesses
+
+# The home holds keys and every conversation: only its owner may list or read it.
+HOME_MODE = 0o700
+# Files that hold a secret or a conversation: the keys, the token, the store
+# (with SQLite's write-ahead log and shared-memory index, which hold recent petals).
+PRIVATE_MODE = 0o600
+PRIVATE_FILES = ("device.key", OPERATOR_KEY_FILE, TOKEN_FILE, RUNTIME_FILE, STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
+
+log = logging.getLogger(__name__)
 
 
 class HomeError(HumError):
@@ -38,6 +51,31 @@ class HomeError(HumError):
 
     def __init__(self, message: str) -> None:
         super().__init__("bad-home", message)
+
+
+class HomeBusy(HomeError):
+    """Another humd already runs on this home; `pid` names it (None if it could not be read)."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid is not None else "another process"
+        super().__init__(f"a humd ({who}) is already running with home {path}; stop it first (or use another --home)")
+        self.pid = pid
+
+
+class HomeLock:
+    """An exclusive `flock` on the home's lock file, held for a humd's whole life.
+
+    The kernel drops it when the process dies however it dies, so a SIGKILLed
+    humd never leaves a stale lock behind.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
 
 
 def default_home() -> Path:
@@ -52,12 +90,50 @@ class Home:
 
     def ensure(self) -> None:
         try:
-            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.path.mkdir(parents=True, exist_ok=True, mode=HOME_MODE)
             probe = self.path / ".write-probe"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
             raise HomeError(f"home {self.path} is not writable: {exc.strerror or exc}") from exc
+
+    def lock(self) -> HomeLock:
+        """Take the home for this process: one humd per home; raises HomeBusy naming the holder.
+
+        Nothing else in the home is touched before the lock is held, so a second
+        `hum up` leaves the running humd's socket, runtime file and store alone.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=HOME_MODE)
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_MODE)
+        except OSError as exc:
+            raise HomeError(f"home {self.path} is not writable: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise HomeBusy(self.path, int(holder) if holder.isdigit() else None) from None
+        except OSError as exc:
+            os.close(fd)
+            raise HomeError(f"cannot lock home {self.path}: {exc.strerror or exc}") from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        return HomeLock(fd)
+
+    def make_private(self) -> None:
+        """Tighten the home to 0700 and its secret files to 0600, saying so once if they were open."""
+        mode = stat.S_IMODE(self.path.stat().st_mode)
+        if mode & ~HOME_MODE:
+            os.chmod(self.path, HOME_MODE)
+            log.warning("home %s was open to other users (%o); made it private (%o)", self.path, mode, HOME_MODE)
+        for name in PRIVATE_FILES:
+            path = self.path / name
+            try:
+                if stat.S_IMODE(path.lstat().st_mode) & ~PRIVATE_MODE and not path.is_symlink():
+                    os.chmod(path, PRIVATE_MODE)
+            except FileNotFoundError:
+                continue
 
     # -- identity -----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from hum.wire.addresses import IROH, TCP, split_address, transport_of
 MAX_PAIRING_LINE = 64 * 1024
 # Each step is one round trip; a person typing is not in the loop any more.
 STEP_TIMEOUT = 30.0
+# Why a message was refused goes back to the guest, cut to one readable line.
+_MAX_ERROR_ECHO = 200
 
 
 @dataclass
@@ -64,21 +67,30 @@ class PairingDesk:
                 await _send(writer, _refusal("used-code", USED_CODE))
             return
         host = PairingHost(self.operator_key, ticket.code)
+        broke_off: PairingError | None = None
         try:
             while not host.finished:
                 msg = await _receive(reader)
                 if msg is None:
+                    broke_off = PairingError("aborted", "the new device hung up mid-pairing")
                     break
                 for reply in host.receive(msg, time.time()):
                     await _send(writer, reply)
-        except (TimeoutError, ConnectionError, ValueError):
-            pass
+        except TimeoutError:
+            broke_off = PairingError("timeout", "the new device stopped answering")
+        except ConnectionError:
+            broke_off = PairingError("aborted", "the connection broke mid-pairing")
+        except (ValueError, RecursionError) as exc:  # not a pairing message: say so before hanging up
+            broke_off = PairingError("bad-message", str(exc) if isinstance(exc, ValueError) else "the message nests too deeply")
+            with contextlib.suppress(ConnectionError):
+                await _send(writer, {"chi": "pair-error", "qualifier": "bad-message", "message": broke_off.message[:_MAX_ERROR_ECHO]})
         if ticket.done.done():
             return
+        failure = host.error or (broke_off if ticket.code.used else None)  # an unspent code stays open
         if host.done and host.issued is not None:
             ticket.done.set_result(host.issued.humd_id)
-        elif host.error is not None:
-            ticket.done.set_exception(host.error)
+        elif failure is not None:
+            ticket.done.set_exception(failure)
             ticket.done.exception()
 
 
@@ -135,8 +147,11 @@ async def _receive(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     if not line:
         return None
     if len(line) > MAX_PAIRING_LINE:
-        raise ValueError("pairing message too long")
-    msg = json.loads(line)
+        raise ValueError(f"a pairing message is at most {MAX_PAIRING_LINE} bytes")
+    try:
+        msg = json.loads(line)
+    except ValueError as exc:
+        raise ValueError("a pairing message is one JSON object per line") from exc
     if not isinstance(msg, dict):
-        raise ValueError("pairing message is not an object")
+        raise ValueError("a pairing message is a JSON object")
     return msg

@@ -15,7 +15,7 @@ from aiohttp import web
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
-from hum.daemon.home import Home
+from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.iroh import IrohTransport
@@ -29,6 +29,7 @@ from hum.interfaces import Transport
 from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import make_app
+from hum.surfaces.http import HTTP_HEADER_TIMEOUT
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 from hum.wire.addresses import IROH, RELAY, TCP, is_loopback, split_address, transport_of
 
@@ -72,6 +73,8 @@ class Daemon:
         self.desk: PairingDesk | None = None
         self._runner: web.AppRunner | None = None
         self.info: dict[str, Any] = {}
+        self.transport: TlsTransport | None = None
+        self._lock: HomeLock | None = None
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -80,19 +83,24 @@ class Daemon:
         for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
             if address:
                 split_address(address)  # a malformed address fails now, with its text
+        # one humd per home, decided before anything in it is touched
+        self._lock = self.home.lock()
         for peer in opts.peers:
             scheme, rest = transport_of(peer)
             if scheme == RELAY and "@" not in rest:
                 raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
         self.home.ensure()
+        self.home.make_private()
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
-        transport = self._transport(TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve))
+        self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
+        transport = self._transport(tcp)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
+        tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
         humd.router.revocations.update(self.home.signed_revocations())
         humd.router.auto_adopt = opts.auto_adopt
         humd.on_revoked = self.home.revoke
@@ -143,13 +151,20 @@ class Daemon:
         token = None if loopback else self.home.token()
         app = make_app(self.humd, token=token, loopback_only=loopback)
         add_daemon_routes(app, self)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{bound}"
+
+    def door_counts(self) -> dict[str, int]:
+        """How the ensemble port is holding: connections refused at accept, and those not yet proved."""
+        transport = self.transport
+        if transport is None:
+            return {"refusedConnections": 0, "unauthenticatedConnections": 0}
+        return {"refusedConnections": transport.refused_connections, "unauthenticatedConnections": transport.unauthenticated}
 
     def revoke(self, humd_id: str) -> HumdId:
         """Revoke a device: recorded in the home, refused from now on, its link cut."""
@@ -164,6 +179,8 @@ class Daemon:
 
     async def stop(self) -> None:
         """Clean shutdown: no new nestlers, goodbye to peers, flush the store, remove the socket."""
+        if self._lock is None:
+            return  # the home belongs to another humd (or was never reached): leave it all alone
         # inputs first, so nothing is appended after the humd's last flush
         if self.thrum is not None:
             await self.thrum.close()
@@ -175,6 +192,8 @@ class Daemon:
         if self.store is not None:
             self.store.close()
         self.home.clear_runtime()
+        self._lock.release()
+        self._lock = None
 
 
 async def serve(options: DaemonOptions, on_ready: Any = None) -> None:

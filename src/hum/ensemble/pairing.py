@@ -218,7 +218,7 @@ def _peer_error(msg: dict[str, Any]) -> PairingError:
     qualifier = msg.get("qualifier")
     text = msg.get("message")
     text = text[:_MAX_PEER_MESSAGE] if isinstance(text, str) else ""
-    if qualifier not in QUALIFIERS:
+    if not isinstance(qualifier, str) or qualifier not in QUALIFIERS:
         named = f"the other device gave up ({str(qualifier)[:ECHO_CHARS]})"
         return PairingError("aborted", f"{named}: {text}" if text else named)
     # the peer's own words: they say what happened there and what to do next

@@ -24,6 +24,19 @@ CONNECT_TIMEOUT = 10.0
 # Over a stream that is not TCP to a host name (iroh, a relay) there is no host to
 # name; peers are checked by HumdId (`peer_identity`), never by this name.
 SERVER_NAME = "humd"
+# From accept to a link that is up (TLS, then the link's own hello and proof),
+# or to the end of a pairing exchange: a few round trips and one signature
+# each way, which a phone on poor Wi-Fi does in well under a second. Ten
+# seconds leaves room for that phone and cuts off whoever stalls on purpose.
+ENSEMBLE_HANDSHAKE_TIMEOUT = 10.0
+# Connections not yet proved to be a sibling (TLS under way, link handshake,
+# pairing). asyncio gives each TLS connection a 256 KiB buffer, so 64 of them
+# cost about 20 MB at most, while an ensemble has a handful of devices
+# dialling at once. More are closed at accept, before any TLS state exists.
+MAX_UNAUTHENTICATED = 64
+# Of those, from one address: a single host on the Wi-Fi cannot take every
+# slot, and a household behind one NAT address still has room to link.
+MAX_UNAUTHENTICATED_PER_ADDRESS = 16
 
 OnPairing = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -51,8 +64,25 @@ class TlsConnection(Connection):
         self.writer.close()
 
 
+class _Doorman(asyncio.Protocol):
+    """The first sight of an inbound TCP connection: admitted to TLS, or closed at once."""
+
+    def __init__(self, transport: TlsTransport) -> None:
+        self.owner = transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.owner._admit(transport)
+
+
 class TlsTransport(Transport):
-    """Listens and dials TCP with TLS 1.3; only T1 siblings get a `Connection`."""
+    """Listens and dials TCP with TLS 1.3; only T1 siblings get a `Connection`.
+
+    Inbound connections are counted until they prove a sibling: at most
+    MAX_UNAUTHENTICATED at once (MAX_UNAUTHENTICATED_PER_ADDRESS from one
+    address), each given ENSEMBLE_HANDSHAKE_TIMEOUT from accept. Set `linked`
+    (is this HumdId's link up?) to hold the link handshake to that deadline too.
+    """
 
     def __init__(
         self,
@@ -68,19 +98,97 @@ class TlsTransport(Transport):
         self.on_pairing = on_pairing
         self._server: asyncio.Server | None = None
         self._client_context = client_context(identity, check)
+        self.linked: Callable[[str], bool] | None = None
+        self.refused_connections = 0  # closed at accept: too many unauthenticated at once
+        self._unauthenticated: dict[str, int] = {}  # peer address -> connections not yet proved
+        self._admitted: set[asyncio.Task[None]] = set()
+        self._on_connection: OnConnection | None = None
         self._server_context = server_context(identity, check, pairing=on_pairing is not None)
+
+    @property
+    def unauthenticated(self) -> int:
+        """Inbound connections that have not yet proved a sibling (or finished pairing)."""
+        return sum(self._unauthenticated.values())
 
     async def listen(self, on_connection: OnConnection) -> str:
         if self.listen_address is None:
             return ""
         host, port = split_address(self.listen_address)
-
-        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._accepted(reader, writer, on_connection)
-
-        self._server = await asyncio.start_server(accepted, host, port, ssl=self._server_context)
+        self._on_connection = on_connection
+        # Plain TCP first: TLS state (buffers, a handshake) is made only for admitted connections.
+        self._server = await asyncio.get_running_loop().create_server(lambda: _Doorman(self), host, port)
         bound = self._server.sockets[0].getsockname()
         return f"{host}:{bound[1]}"
+
+    def _admit(self, raw: asyncio.Transport) -> None:
+        peer = raw.get_extra_info("peername")
+        address = str(peer[0]) if peer else "?"
+        waiting = self._unauthenticated.get(address, 0)
+        if self.unauthenticated >= MAX_UNAUTHENTICATED or waiting >= MAX_UNAUTHENTICATED_PER_ADDRESS:
+            self.refused_connections += 1
+            if self.refused_connections == 1 or self.refused_connections % 1000 == 0:
+                log.warning("ensemble port: %d connections refused at accept (too many unauthenticated)", self.refused_connections)
+            raw.abort()
+            return
+        raw.pause_reading()  # the bytes the peer sent so far belong to TLS, which reads them
+        self._unauthenticated[address] = waiting + 1
+        task = asyncio.get_running_loop().create_task(self._handshake(raw, address))
+        self._admitted.add(task)
+        task.add_done_callback(self._admitted.discard)
+
+    def _proved(self, address: str) -> None:
+        left = self._unauthenticated.get(address, 0) - 1
+        if left > 0:
+            self._unauthenticated[address] = left
+        else:
+            self._unauthenticated.pop(address, None)
+
+    async def _handshake(self, raw: asyncio.Transport, address: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ENSEMBLE_HANDSHAKE_TIMEOUT
+        counted = True
+        try:
+            reader = asyncio.StreamReader()
+            protocol = asyncio.StreamReaderProtocol(reader)
+            try:
+                tls = await asyncio.wait_for(
+                    loop.start_tls(raw, protocol, self._server_context, server_side=True, ssl_handshake_timeout=ENSEMBLE_HANDSHAKE_TIMEOUT),
+                    ENSEMBLE_HANDSHAKE_TIMEOUT,
+                )
+            except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
+                log.info("ensemble port: no TLS from %s: %s", address, exc or type(exc).__name__)
+                raw.abort()
+                return
+            protocol.connection_made(tls)
+            writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+            ssl_object = tls.get_extra_info("ssl_object")
+            if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
+                if self.on_pairing is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.on_pairing(reader, writer), max(0.0, deadline - loop.time()))
+                writer.close()
+                return
+            try:
+                peer = peer_identity(ssl_object, self.check)
+            except IdentityError as exc:
+                log.warning("refused a link from %s: %s", address, exc)
+                tls.abort()
+                return
+            # TLS proved a sibling; its link handshake must still end by the deadline
+            self._proved(address)
+            counted = False
+            if self.linked is not None:
+                loop.call_at(deadline, self._link_deadline, tls, peer)
+            assert self._on_connection is not None
+            await self._on_connection(TlsConnection(reader, writer, peer))
+        finally:
+            if counted:
+                self._proved(address)
+
+    def _link_deadline(self, tls: asyncio.BaseTransport, peer: str) -> None:
+        if self.linked is not None and not tls.is_closing() and not self.linked(peer):
+            log.warning("ensemble port: %s did not finish the link handshake in %.0f s", peer[:8], ENSEMBLE_HANDSHAKE_TIMEOUT)
+            tls.abort()  # type: ignore[attr-defined]
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, on_connection: OnConnection) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -138,3 +246,5 @@ class TlsTransport(Transport):
         if self._server is not None:
             self._server.close()
             self._server = None
+        for task in list(self._admitted):
+            task.cancel()

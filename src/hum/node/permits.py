@@ -63,7 +63,7 @@ class Permitting(Linking):
             return
         if not self.ensemble.is_linked(home):
             raise self._no_route(sg, home, rid)
-        if rid is not None:
+        if isinstance(rid, str | int):  # a request id is data: only a plain one can be looked up
             self.forwarded[(home, rid)] = owner
             while len(self.forwarded) > FORWARDED_MAX:
                 self.forwarded.popitem(last=False)
@@ -78,8 +78,11 @@ class Permitting(Linking):
 
     def _forwarded_refusal(self, peer: str, tone: Tone) -> bool:
         """A home refused an answer we forwarded: the nestler that sent it hears why."""
-        owner = self.forwarded.pop((peer, tone.get("rid")), None)
-        if owner is None or tone.get("rid") is None:
+        rid = tone.get("rid")
+        if not isinstance(rid, str | int):
+            return False
+        owner = self.forwarded.pop((peer, rid), None)
+        if owner is None:
             return False
         self._reply(owner, Tone(tone))
         return True

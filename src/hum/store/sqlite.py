@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 # rolled-back transaction.
 RETRY_FIRST = 0.05
 RETRY_MAX = 5.0
+
+# Petals are conversations: only the owner reads them. SQLite gives its -wal
+# and -shm files the database file's mode, so creating the file 0600 covers all three.
+STORE_MODE = 0o600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hums (
@@ -86,6 +91,8 @@ class SqliteStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if str(path) != ":memory:":
+                os.close(os.open(path, os.O_RDWR | os.O_CREAT, STORE_MODE))
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -15,6 +15,7 @@ from hum.surfaces.http import (
     body_limit,
     json_errors,
     make_auth,
+    same_origin_writes,
 )
 from hum.wire.addresses import is_loopback
 
@@ -36,7 +37,7 @@ def make_app(
         raise ValueError("serving off loopback needs a bearer token")
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[json_errors, make_auth(token, loopback_only), body_limit],
+        middlewares=[json_errors, same_origin_writes, make_auth(token, loopback_only), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -47,6 +48,18 @@ FIRST_TONE_SECONDS = 120.0
 # has its own (longer) stall guard; this one only frees the HTTP request.
 BLOOM_SILENCE_SECONDS = 330.0
 
+# A client has this long from connecting to sending a whole request head
+# (and, kept alive, between requests): a browser or SDK takes milliseconds; a
+# connection that trickles or says nothing is holding a file descriptor.
+HTTP_HEADER_TIMEOUT = 30.0
+
+# A request body must arrive within this: 8 MiB (the default limit) over a
+# slow 1 Mbit/s phone link takes about 70 s.
+HTTP_BODY_TIMEOUT = 120.0
+
+# Methods that never change anything here; every other method must come from our own origin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 # Cookie the web chat keeps the bearer token in: EventSource cannot send headers.
 TOKEN_COOKIE = "hum_token"
 
@@ -60,12 +73,13 @@ _names = itertools.count(1)
 class SurfaceError(Exception):
     """A request that cannot be served; becomes an OpenAI-shaped JSON error."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, type_: str | None = None) -> None:
+    def __init__(self, status: int, message: str, *, code: str | None = None, type_: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.type = type_ or _error_type(status)
+        self.param = param  # the request field at fault, as OpenAI names it
 
 
 def _error_type(status: int) -> str:
@@ -82,9 +96,9 @@ def _error_type(status: int) -> str:
     return "invalid_request_error"
 
 
-def error_body(status: int, message: str, code: str | None = None, type_: str | None = None) -> dict[str, Any]:
+def error_body(status: int, message: str, code: str | None = None, type_: str | None = None, param: str | None = None) -> dict[str, Any]:
     """The OpenAI error shape every surface answers with."""
-    return {"error": {"message": message, "type": type_ or _error_type(status), "param": None, "code": code}}
+    return {"error": {"message": message, "type": type_ or _error_type(status), "param": param, "code": code}}
 
 
 def json_error(status: int, message: str, code: str | None = None) -> web.Response:
@@ -266,12 +280,16 @@ def sse_data(obj: Any, *, event: str | None = None, id_: int | None = None) -> b
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413 `SurfaceError`."""
     try:
-        raw = await request.read()
+        raw = await asyncio.wait_for(request.read(), HTTP_BODY_TIMEOUT)
+    except TimeoutError as exc:
+        raise SurfaceError(408, f"the request body did not arrive within {HTTP_BODY_TIMEOUT:.0f} s", code="body-timeout") from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise SurfaceError(413, f"request body is over the limit of {request.app[MAX_BODY_KEY]} bytes", code="body-too-large") from exc
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise SurfaceError(400, "the request body nests too deeply", code="bad-json") from exc
+    except ValueError as exc:  # not JSON, not UTF-8, or a number too long to read
         raise SurfaceError(400, f"the request body is not valid JSON: {exc}", code="bad-json") from exc
     if not isinstance(body, dict):
         raise SurfaceError(400, "the request body must be a JSON object", code="bad-json")
@@ -315,13 +333,36 @@ def make_auth(token: str | None, loopback_only: bool) -> Any:
     return auth
 
 
+def _same_origin(origin: str, host: str) -> bool:
+    """`Origin` names the host and port this request was sent to (the scheme may differ behind a TLS proxy)."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and not parts.path and parts.netloc.lower() == host.lower()
+
+
+@web.middleware
+async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A state-changing request from a web page must come from our own origin, whatever its content type.
+
+    Browsers send `Origin` with every POST, so a page elsewhere (another site,
+    another port, `null` from a sandbox or a file) is refused before any
+    handler runs. Clients that are not browsers send no Origin and are let
+    through to the usual checks (loopback, bearer token).
+    """
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if (origin is not None and not _same_origin(origin, request.host)) or fetch_site not in (None, "same-origin", "none"):
+            raise SurfaceError(403, "cross-origin requests may not change anything here", code="cross-origin")
+    return await handler(request)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure answers as an OpenAI-shaped JSON error; nothing escapes as a 500 page."""
     try:
         return await handler(request)
     except SurfaceError as exc:
-        return web.json_response(error_body(exc.status, exc.message, exc.code, exc.type), status=exc.status)
+        return web.json_response(error_body(exc.status, exc.message, exc.code, exc.type, exc.param), status=exc.status)
     except web.HTTPRedirection:
         raise
     except web.HTTPRequestEntityTooLarge:

@@ -53,6 +53,7 @@ from hum.surfaces.http import (
     tone_error,
     write_or_gone,
 )
+from hum.surfaces.openai_shapes import check_messages, check_tools
 from hum.wire.tones import Tone
 
 if TYPE_CHECKING:
@@ -159,20 +160,6 @@ def conversation(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     if group:
         turns.append(("user", user_turn(group, names)))
     return turns
-
-
-def check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise SurfaceError(400, "`messages` must be a non-empty list", code="bad-messages")
-    for msg in messages:
-        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
-            raise SurfaceError(400, "every message needs a string `role`", code="bad-messages")
-        if msg["role"] not in ("system", "developer", "user", "assistant", "tool"):
-            raise SurfaceError(400, f"unknown message role {msg['role']!r}", code="bad-messages")
-    if messages[-1]["role"] not in ("user", "tool"):
-        raise SurfaceError(400, "the last message must be a user or tool turn", code="bad-messages")
-    return messages
 
 
 def system_text(messages: list[dict[str, Any]]) -> str:
@@ -365,9 +352,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     humd = request.app[HUMD_KEY]
     body = await read_json(request)
     messages = check_messages(body)
-    tools = body.get("tools") or []
-    if not isinstance(tools, list):
-        raise SurfaceError(400, "`tools` must be a list", code="bad-tools")
+    tools = check_tools(body)
     model = str(body.get("model") or "default")
     stream = bool(body.get("stream"))
     options = body.get("stream_options")

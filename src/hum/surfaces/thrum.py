@@ -37,6 +37,7 @@ class ThrumServer:
         self._server: asyncio.Server | None = None
         self._count = 0
         self._serving: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._bound = False  # the socket file is ours to remove only once we made it
 
     async def start(self) -> None:
         folder = self.path.parent
@@ -54,6 +55,7 @@ class ThrumServer:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=self.max_line + 1)
         finally:
             os.umask(old)
+        self._bound = True
         os.chmod(self.path, 0o600)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -94,8 +96,10 @@ class ThrumServer:
             writer.close()
         if self._serving:
             await asyncio.wait(list(self._serving), timeout=5)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._bound:
+            self._bound = False
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
 
 async def _socket_alive(path: Path) -> bool:

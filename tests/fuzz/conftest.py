@@ -1,0 +1,8 @@
+"""Fuzz targets: the helpers of tests/daemon (real `hum up` processes) are shared here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "daemon"))

@@ -1,0 +1,103 @@
+"""Fuzz the ensemble link and what the router does with a peer's tones: a refusal or an answer, never a crash."""
+
+from __future__ import annotations
+
+import json
+
+from fuzz_helpers import budget, json_values, raw_lines, shaped, tone_objects
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.link import Link, LinkDown, LinkUp
+from hum.node.router import Router
+from hum.wire.framing import encode
+from hum.wire.tones import PETAL_CHIS, Tone
+
+OPERATOR = OperatorKey.generate()
+LAPTOP, PHONE = Identity.mint(OPERATOR, "laptop"), Identity.mint(OPERATOR, "phone")
+STRANGER = Identity.mint(OperatorKey.generate(), "stranger")
+
+
+class StillClock:
+    def monotonic(self) -> float:
+        return 100.0
+
+    def wall_ms(self) -> float:
+        return 1_700_000_000_000.0
+
+
+def encoded(item: object) -> bytes:
+    return encode(item) if isinstance(item, dict) else json.dumps(item).encode() + b"\n"
+
+
+handshakes = st.lists(
+    st.one_of(
+        tone_objects.map(encoded),
+        raw_lines.map(lambda b: b + b"\n"),
+        st.builds(
+            lambda cert, body: encoded({"chi": "link-hello", "cert": cert, **body}),
+            st.sampled_from([PHONE.certificate.pem().decode(), STRANGER.certificate.pem().decode(), "", "-----BEGIN"]),
+            shaped({"from": st.sampled_from([PHONE.humd_id, LAPTOP.humd_id, "humd_" + PHONE.humd_id, "x"]), "nonce": st.text(max_size=70), "protoVersion": json_values(1)}),
+        ),
+    ),
+    max_size=6,
+)
+
+
+@budget(100)
+@given(handshakes)
+def test_any_bytes_during_the_handshake_refuse_or_wait_and_never_link_up_without_a_proof(lines: list[bytes]) -> None:
+    link = Link(LAPTOP, SiblingCheck(LAPTOP.operator), 0.0)
+    events = []
+    for line in lines:
+        events += link.receive_data(line, 1.0)
+    assert not any(isinstance(e, LinkUp) for e in events)  # nobody here holds the phone's key
+    assert link.state in ("handshake", "closed")
+    assert all(isinstance(e, LinkDown) for e in events)
+    assert link.peer is None or link.state != "up"
+
+
+def linked_pair() -> tuple[Link, Link]:
+    a, b = Link(LAPTOP, SiblingCheck(LAPTOP.operator), 0.0), Link(PHONE, SiblingCheck(PHONE.operator), 0.0)
+    for _ in range(4):
+        b.receive_data(a.data_to_send(), 0.0)
+        a.receive_data(b.data_to_send(), 0.0)
+    assert a.state == b.state == "up"
+    return a, b
+
+
+@budget(100)
+@given(st.lists(st.one_of(tone_objects.map(lambda t: encoded({**t, "from": PHONE.humd_id})), raw_lines.map(lambda b: b + b"\n")), max_size=8))
+def test_a_linked_peers_odd_tones_are_answered_and_the_link_stays_up(lines: list[bytes]) -> None:
+    laptop, phone = linked_pair()
+    for line in lines:
+        laptop.receive_data(line, 1.0)
+    goodbye = any(b'"chi":"goodbye"' in line or b'"chi": "goodbye"' in line for line in lines)
+    assert laptop.state == "up" or goodbye
+
+
+peer_tones = st.builds(
+    lambda chi, body: Tone({"chi": chi, **body}),
+    st.sampled_from(sorted({"hums", "attach", "detach", "prompt", "cancel", "hello", "error", "revoke", "queued", "release-permit", "orphaned", "breath", *PETAL_CHIS})),
+    shaped({
+        "sigil": st.sampled_from(["0123456789ab", ""]) | st.text(max_size=14), "wane": st.integers(-2, 50), "since": st.integers(-2, 50),
+        "hums": st.lists(shaped({"sigil": st.text(max_size=12), "home": st.sampled_from([PHONE.humd_id, LAPTOP.humd_id]), "epoch": st.integers(-1, 3), "fork": json_values(1)}), max_size=3),
+        "text": st.text(max_size=20), "delta": st.text(max_size=5), "rid": json_values(1), "permitId": st.text(max_size=4),
+        "decision": st.sampled_from(["allow", "deny", "maybe"]), "count": json_values(1), "first": json_values(1), "last": json_values(1),
+        "humdId": st.text(max_size=64), "signature": st.text(max_size=20), "dusk": json_values(1),
+    }),
+)
+
+
+@budget(100)
+@given(st.lists(peer_tones, max_size=10))
+def test_a_peers_tones_never_crash_the_router_nor_drop_the_link(tones: list[Tone]) -> None:
+    router = Router(LAPTOP, SiblingCheck(LAPTOP.operator), StillClock())
+    router.mint("s1", "local")
+    owner, _ = router.link_up(PHONE.humd_id, dialled=False)
+    assert owner is not None
+    for tone in tones:
+        router.link_tone(owner, tone)
+        router.pull(owner)
+    assert router.peers() == [PHONE.humd_id]
