@@ -11,6 +11,7 @@ from hum.cli.common import CliError, err_console
 from hum.cli.daemon import cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
+from hum.cli.permits import cmd_approve, cmd_deny
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--until-finish", action="store_true", help="return when the bloom open now (or else the next one) ends; replayed ones do not count")
     attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
     attach.set_defaults(func=cmd_attach)
+
+    for name, func, text in (("approve", cmd_approve, "let a worker use the tool it asks for"), ("deny", cmd_deny, "refuse a worker the tool it asks for")):
+        answer = sub.add_parser(name, parents=[common, as_json], help=text)
+        answer.add_argument("sigil")
+        answer.add_argument("permit_id", metavar="PERMIT_ID", help="the ask's id, as `hum attach` shows it")
+        if name == "deny":
+            answer.add_argument("--message", help="why: the worker's model is told")
+        answer.set_defaults(func=func)
 
     pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
     pair.set_defaults(func=cmd_pair)

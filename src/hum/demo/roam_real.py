@@ -57,6 +57,7 @@ class HumdProcess:
     home: Path
     port: int
     worker: str = "scripted"
+    env: dict[str, str] = field(default_factory=dict)  # on top of this process's environment
     proc: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -64,7 +65,7 @@ class HumdProcess:
         self.proc = await asyncio.create_subprocess_exec(
             *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}",
             "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **self.env},
         )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT)
