@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="scenario", required=True)
     roam = demo_sub.add_parser("roam", parents=[as_json], help="the phone-laptop-roam story")
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
+    roam.add_argument("--approvals", action="store_true", help="with --real: the laptop's worker asks before it runs a command, the phone answers")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
     return parser

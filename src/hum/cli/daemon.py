@@ -118,7 +118,13 @@ def cmd_hums(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_roam(args: argparse.Namespace) -> int:
-    if args.real:
+    if args.approvals and not args.real:
+        raise CliError("--approvals runs between real processes: add --real")
+    if args.approvals:
+        from hum.demo.roam_approvals import report as approvals_report
+
+        result, lines = approvals_report(rtt=args.rtt / 1000.0)
+    elif args.real:
         from hum.demo.roam_real import report as real_report
 
         result, lines = real_report(rtt=args.rtt / 1000.0)
@@ -130,8 +136,9 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
+    story = "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
     where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
-    console.print(f"[bold]phone-laptop-roam[/] in {where}")
+    console.print(f"[bold]{story}[/] in {where}")
     for line in lines:
         console.print(line)
     console.print()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,7 @@ class Nestler:
         self.client.close()
 
 
-async def _cli(*args: str) -> tuple[int, str, str]:
+async def run_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(*hum_command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), STEP_TIMEOUT)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -153,7 +153,7 @@ async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = 
     )
     assert pair.stdout is not None
     offer = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
-    code, out, err = await _cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{via or laptop.port}", "--name", "phone", "--json")
+    code, out, err = await run_cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", f"127.0.0.1:{via or laptop.port}", "--name", "phone", "--json")
     if code != 0:
         raise RuntimeError(f"hum join failed: {err.strip()}")
     paired = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
@@ -218,7 +218,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
 
     out: dict[str, Criterion] = {}
     lhome, phome = workdir / "laptop", workdir / "phone"
-    code, _, err = await _cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
+    code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
     if code != 0:
         raise RuntimeError(f"hum operator init failed: {err.strip()}")
     laptop = HumdProcess(lhome, free_port())
@@ -369,17 +369,21 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) ->
     return out
 
 
-def report(rtt: float = DEFAULT_RTT) -> tuple[dict[str, Any], list[str]]:
-    """Run the real two-process story; the same report shape as the sim's."""
+Story = Callable[[Path, list[str], float], Awaitable[dict[str, Criterion]]]
+
+
+def report(rtt: float = DEFAULT_RTT, story: Story | None = None, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Run a real two-process story (the roam story unless told); the same report shape as the sim's."""
     lines: list[str] = []
     workdir = Path(tempfile.mkdtemp(prefix="hum-roam-"))
     os.chmod(workdir, 0o700)
     try:
-        criteria = asyncio.run(run_real(workdir, lines, rtt))
+        criteria = asyncio.run((story or run_real)(workdir, lines, rtt))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "mode": "real",
+        **(extra or {}),
         "rtt_ms": rtt * 1000,
         "criteria": {k: c.as_json() for k, c in criteria.items()},
         "ok": all(c.ok for c in criteria.values()),
