@@ -53,7 +53,7 @@ from hum.surfaces.http import (
     tone_error,
     write_or_gone,
 )
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 if TYPE_CHECKING:
     from hum.core.hum import Hum
@@ -540,7 +540,7 @@ async def hum_events(request: web.Request) -> web.StreamResponse:
                 if not await write_or_gone(resp, b": keepalive\n\n"):
                     return resp
                 continue
-            wane = tone.get("wane") if tone.chi in ("prompt", "chunk", "finish", "error") else None
+            wane = tone.get("wane") if is_petal(tone) else None
             if not await write_or_gone(resp, sse_data(dict(tone), id_=wane)):
                 return resp
             if tone.chi == "error" and wane is None:
