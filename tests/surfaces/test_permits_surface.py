@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from surface_helpers import FAST_TPS, WAIT
-
-from hum.brood.pool import Brood
-from hum.brood.scripted import ScriptedWorker
-
-
-def asking_brood() -> Brood:
-    return Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=FAST_TPS, ask="touch approved.txt")}, "scripted")
+from surface_helpers import FAST_TPS, WAIT, asked_on_laptop
 
 
 async def test_the_phone_answers_once_and_every_bad_answer_is_a_clear_json_error(sim, served, http):
-    laptop = await sim.spawn("laptop", brood=asking_brood())
-    phone = await sim.spawn("phone")
-    await sim.link(laptop, phone)
-    oc = sim.nestler(laptop, "opencode")
-    oc.send("prompt", sid="tidy", text="tidy up")
-    ask = (await oc.wait_for(lambda t: t.chi == "permission-ask", timeout=WAIT)).tone
+    asked = await asked_on_laptop(sim, FAST_TPS)
+    laptop, phone, oc, ask = asked.laptop, asked.phone, asked.nestler, asked.ask
     sg, permit_id = ask["sigil"], ask["permitId"]
     srv = await served(phone)
     url = f"{srv.url}/api/hums/{sg}/permits"

@@ -32,9 +32,20 @@ def check_answer(decision: Any, message: Any) -> tuple[str, str | None]:
     return decision, message or None
 
 
-async def answer_ask(humd: Humd, sg: str, permit_id: str, decision: str, message: str | None, *, since: int = 0) -> Tone:
-    """Answer ask `permit_id` of hum `sg` (its petal at a wane above `since`); returns the `permit` petal our answer made."""
-    tap = HumTap(humd, "permit")
+async def answer_ask(humd: Humd, sg: str, permit_id: str, decision: str, message: str | None, *, since: int = 0, kind: str = "web") -> Tone:
+    """Answer ask `permit_id` of hum `sg` (its petal at a wane above `since`); returns the `permit` petal our answer made.
+
+    An earlier answer is a 409 `already-decided` (`settle_ask` gives the permit it made instead).
+    """
+    permit, ours = await settle_ask(humd, sg, permit_id, decision, message, since=since, kind=kind)
+    if not ours:
+        raise _decided(permit)
+    return permit
+
+
+async def settle_ask(humd: Humd, sg: str, permit_id: str, decision: str, message: str | None, *, since: int, kind: str) -> tuple[Tone, bool]:
+    """Answer the ask unless it is answered already: its `permit` petal, and whether our answer made it."""
+    tap = HumTap(humd, kind)
     try:
         tap.attach(sg, since)
         tip = None
@@ -48,18 +59,21 @@ async def answer_ask(humd: Humd, sg: str, permit_id: str, decision: str, message
                 if tone.get("permitId") == permit_id:
                     asked = asked or tone.chi == "permission-ask"
                     if tone.chi == "permit":
-                        raise _decided(tone)
+                        return tone, False
         if not asked:
             raise SurfaceError(404, f"hum {sg} has no ask {permit_id} after wane {since}", code="unknown-permit")
         rid = secrets.token_hex(8)
         tap.session.receive(Tone.make("release-permit", sigil=sg, permitId=permit_id, decision=decision, message=message, rid=rid))
+        ours = True
         while True:
             tone = await _next(tap)
             if tone.chi == "error" and tone.get("rid") == rid:
                 qualifier = str(tone.get("qualifier") or "")
-                raise SurfaceError(_REFUSAL_STATUS.get(qualifier, 502), str(tone.get("message") or qualifier), code=qualifier or None)
+                if qualifier != "already-decided":
+                    raise SurfaceError(_REFUSAL_STATUS.get(qualifier, 502), str(tone.get("message") or qualifier), code=qualifier or None)
+                ours = False  # another answer got there first: its permit petal is on its way
             if tone.chi == "permit" and tone.get("permitId") == permit_id:
-                return tone
+                return tone, ours
             if tone.chi in ("finish", "error") and "wane" in tone:
                 raise SurfaceError(404, f"the bloom that asked {permit_id} ended before the answer arrived", code="unknown-permit")
     finally:

@@ -141,7 +141,7 @@ async def answer_permit(request: web.Request) -> web.Response:
     wane = body.get("wane", 1)
     if not isinstance(wane, int) or isinstance(wane, bool) or wane < 1:
         raise SurfaceError(400, "`wane` is the ask's wane: a whole number >= 1", code="bad-wane")
-    permit = await answer_ask(humd, sg, permit_id, decision, message, since=wane - 1)
+    permit = await answer_ask(humd, sg, permit_id, decision, message, since=wane - 1, kind="web")
     return web.json_response({"sigil": sg, "permitId": permit_id, "decision": permit.get("decision"), "from": permit.get("from"), "wane": permit.get("wane")})
 
 
