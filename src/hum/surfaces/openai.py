@@ -53,6 +53,7 @@ from hum.surfaces.http import (
     tone_error,
     write_or_gone,
 )
+from hum.surfaces.permits import said_as_text
 from hum.wire.tones import Tone, is_petal
 
 if TYPE_CHECKING:
@@ -428,6 +429,8 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
             finish = tone
         elif tone.chi == "error":
             raise _petal_error(tone)
+        else:
+            text += said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
     text += sieve.end()
     calls = sieve.tool_calls(sg, wane)
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
@@ -468,6 +471,8 @@ async def _stream(
             await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
             await finish_sse(resp)
             return resp
+        else:
+            out = said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
         if out and not await write_or_gone(resp, chunk({"content": out})):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)

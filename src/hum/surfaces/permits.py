@@ -7,9 +7,11 @@ hum's home like any other; the request ends when the home has stored the
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from hum.ensemble.certificates import looks_like_humd_id
 from hum.surfaces.http import FIRST_TONE_SECONDS, HumTap, SurfaceError, tone_error
 from hum.wire.tones import Tone
 
@@ -92,3 +94,22 @@ async def _next(tap: HumTap) -> Tone:
 def _decided(permit: Tone) -> SurfaceError:
     who = permit.get("from")
     return SurfaceError(409, f"already answered ({permit.get('decision')}) by {who}", code="already-decided")
+
+
+def said_as_text(tone: Tone) -> str | None:
+    """An ask or its answer as plain text, for surfaces whose protocol has no such message (OpenAI's)."""
+    sg, permit_id = tone.get("sigil"), tone.get("permitId")
+    if tone.chi == "permission-ask":
+        what = json.dumps(tone.get("input"), ensure_ascii=False)
+        return (
+            f"\n\n[hum] {tone.get('question')}\n{tone.get('tool')} {what}\n"
+            f"Answer from any device: `hum approve {sg} {permit_id}` or `hum deny {sg} {permit_id} --message WHY`"
+            " (or the Allow / Deny buttons of the web chat).\n\n"
+        )
+    if tone.chi == "permit":
+        verb = "allowed" if tone.get("decision") == "allow" else "denied"
+        why = f": {tone.get('message')}" if tone.get("message") else ""
+        by = str(tone.get("from"))
+        by = f"device {by.removeprefix('humd_')[:8]}" if looks_like_humd_id(by) else by
+        return f"[hum] {verb} by {by}{why}\n\n"
+    return None
