@@ -173,3 +173,18 @@ async def test_the_roam_story_with_approvals_passes_every_criterion():
 async def test_approvals_without_real_processes_is_a_one_line_error():
     code, _, err = await cli("demo", "roam", "--approvals")
     assert code == 2 and err.strip() == "hum: --approvals runs between real processes: add --real"
+
+
+async def test_a_permit_timeout_that_is_not_a_number_is_a_one_line_error_at_start(tmp_path):
+    code, _, err = await cli("operator", "init", "--home", str(tmp_path / "laptop"), "--json")
+    assert code == 0, err
+    for bad in ("ten minutes", "0", "-5", "nan"):
+        proc = await asyncio.create_subprocess_exec(
+            *hum_command(), "up", "--home", str(tmp_path / "laptop"), "--listen", "none", "--http", "none",
+            "--thrum", str(tmp_path / "laptop" / "thrum.sock"), "--worker", "scripted",
+            env={**os.environ, "HUM_PERMIT_TIMEOUT": bad}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err_bytes = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
+        lines = [line for line in err_bytes.decode().splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1, (bad, lines)
+        assert lines[0].startswith("hum: HUM_PERMIT_TIMEOUT must be a number of seconds")
