@@ -250,6 +250,13 @@ function origin(from) {
 
 function relabel() {
   for (const li of document.querySelectorAll("#log .origin")) li.textContent = origin(li.dataset.from);
+  for (const p of document.querySelectorAll("#log .ask .decision[data-from]")) p.textContent = decisionText(p.dataset);
+}
+
+// "Allowed by this device", "Denied by device 1f522154: not now"... (`d`: decision, from, message)
+function decisionText(d) {
+  const by = origin(d.from).replace(/^from /, "by ");
+  return `${d.decision === "allow" ? "Allowed" : "Denied"} ${by}${d.message ? `: ${d.message}` : ""}`;
 }
 
 function setBlooming(on) {
@@ -359,15 +366,15 @@ async function answer(tone, decision, li) {
 }
 
 function showPermit(tone) {
-  const by = origin(tone.from).replace(/^from /, "by ");
-  const text = `${tone.decision === "allow" ? "Allowed" : "Denied"} ${by}${tone.message ? `: ${tone.message}` : ""}`;
   const li = [...document.querySelectorAll("#log .ask")].find((el) => el.dataset.permit === tone.permitId);
-  if (!li) { add("meta", text); return; }
+  if (!li) { add("meta", decisionText(tone)); return; }
   li.querySelector(".answer")?.remove();
   li.classList.add(tone.decision);
   const decided = document.createElement("p");
   decided.className = "decision";
-  decided.textContent = text;
+  // kept, so the label says "this device" once the page learns which device it is on
+  Object.assign(decided.dataset, { decision: tone.decision, from: String(tone.from || ""), message: tone.message || "" });
+  decided.textContent = decisionText(tone);
   li.append(decided);
   drew();
 }
