@@ -58,3 +58,40 @@ async def test_an_openai_client_reads_the_ask_as_text_with_the_command_that_answ
     assert f"`hum approve {sg} {second}` or `hum deny {sg} {second} --message WHY`" in text
     assert 'Bash {"command": "touch approved.txt"}' in text
     assert "[hum] allowed by hum-web" in text and "(ran touch approved.txt)" in text
+
+
+async def test_the_ai_sdk_stream_stops_at_an_open_ask_and_goes_on_in_the_same_message_after_the_answer(sim, served, http):
+    asked = await asked_on_laptop(sim, FAST_TPS)
+    srv = await served(asked.phone)
+    sg, first = asked.ask["sigil"], asked.ask["permitId"]
+    # a chat app opened on the phone mid-bloom resumes it: the replay stops at the open ask
+    async with http.get(f"{srv.url}/api/chat/{sg}/stream") as r:
+        parts = [e["data"] async for e in sse_events(r)]
+    kinds = [p["type"] for p in parts[:-1]]
+    assert kinds[-4:] == ["tool-input-available", "tool-approval-request", "finish-step", "finish"]
+    tool, approval, finish = parts[-5], parts[-4], parts[-2]
+    assert (tool["toolName"], tool["input"], tool["providerExecuted"]) == ("Bash", {"command": "touch approved.txt"}, True)
+    assert approval == {"type": "tool-approval-request", "approvalId": first, "toolCallId": tool["toolCallId"]}
+    assert finish["finishReason"] == "tool-calls"
+
+    def answered(approval_id: str, approved: bool, reason: str | None = None) -> dict:
+        part = {"type": "dynamic-tool", "toolName": "Bash", "toolCallId": tool["toolCallId"], "state": "approval-responded",
+                "input": tool["input"], "approval": {"id": approval_id, "approved": approved, **({"reason": reason} if reason else {})}}
+        message = {"id": parts[0]["messageId"], "role": "assistant", "metadata": parts[0]["messageMetadata"], "parts": [part]}
+        return {"id": sg, "trigger": "submit-message", "messageId": message["id"], "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "tidy up the project"}]}, message]}
+
+    async with http.post(f"{srv.url}/api/chat", json=answered("no-such-ask", True)) as r:
+        assert (r.status, (await r.json())["error"]["code"]) == (404, "unknown-permit")
+    async with http.post(f"{srv.url}/api/chat", json=answered(first, False, "not now")) as r:
+        assert r.status == 200
+        more = [e["data"] async for e in sse_events(r)]
+    assert more[0] == {"type": "start", "messageId": parts[0]["messageId"], "messageMetadata": parts[0]["messageMetadata"]}
+    assert {"type": "tool-output-denied", "toolCallId": tool["toolCallId"]} in more
+    text = "".join(p["delta"] for p in more if isinstance(p, dict) and p["type"] == "text-delta")
+    assert text.startswith(" (did not run touch approved.txt: not now)") and more[-2]["type"] == "finish"
+    # the same answer again: already decided, so the chat just reads how it went
+    async with http.post(f"{srv.url}/api/chat", json=answered(first, True)) as r:
+        again = [e["data"] async for e in sse_events(r)]
+    assert {"type": "tool-output-denied", "toolCallId": tool["toolCallId"]} in again
+    (permit,) = [p.body for p in asked.laptop.hums[sg].petals if p.chi == "permit"]
+    assert (permit["decision"], permit["from"], permit["message"]) == ("deny", asked.phone.id, "not now")
