@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from surface_helpers import FAST_TPS, WAIT, asked_on_laptop, sse_events
+
+# The HTTP surface's bloom silence limit in the test that outlasts it (the real one is 330 s).
+SHORT_SILENCE = 0.3
 
 
 async def test_the_phone_answers_once_and_every_bad_answer_is_a_clear_json_error(sim, served, http):
@@ -95,3 +100,28 @@ async def test_the_ai_sdk_stream_stops_at_an_open_ask_and_goes_on_in_the_same_me
     assert {"type": "tool-output-denied", "toolCallId": tool["toolCallId"]} in again
     (permit,) = [p.body for p in asked.laptop.hums[sg].petals if p.chi == "permit"]
     assert (permit["decision"], permit["from"], permit["message"]) == ("deny", asked.phone.id, "not now")
+
+
+async def test_an_openai_stream_waits_for_a_person_longer_than_its_silence_limit(sim, served, http, monkeypatch):
+    import hum.surfaces.http as surface_http
+
+    monkeypatch.setattr(surface_http, "BLOOM_SILENCE_SECONDS", SHORT_SILENCE)
+    asked = await asked_on_laptop(sim, FAST_TPS)
+    sg = asked.ask["sigil"]
+    asked.nestler.send("release-permit", sigil=sg, permitId=asked.ask["permitId"], decision="allow")
+    await asked.nestler.wait_for(lambda t: t.chi == "finish", timeout=WAIT)
+    srv = await served(asked.laptop)
+    body = {"model": "default", "stream": True, "messages": [{"role": "user", "content": "go on"}]}
+    async with http.post(f"{srv.url}/v1/chat/completions", json=body, headers={"x-session-id": "tidy"}) as r:
+        events = sse_events(r)
+        text = ""
+        while "hum approve" not in text:
+            text += "".join(c["delta"].get("content") or "" for c in (await anext(events))["data"]["choices"])
+        waiting = asyncio.ensure_future(anext(events))
+        done, _ = await asyncio.wait({waiting}, timeout=SHORT_SILENCE * 4)
+        assert not done  # four silence limits later the stream still waits for the answer
+        second = [p for p in asked.laptop.hums[sg].petals if p.chi == "permission-ask"][-1].body["permitId"]
+        async with http.post(f"{srv.url}/api/hums/{sg}/permits/{second}", json={"decision": "allow"}) as answered:
+            assert answered.status == 200
+        rest = [await waiting] + [e async for e in events]
+    assert rest[-1]["data"] == "[DONE]" and rest[-2]["data"]["choices"][0]["finish_reason"] == "stop"
