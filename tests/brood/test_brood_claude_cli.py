@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from anthropic_double import ToolUse
 from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 
 from hum.brood.claude_cli import ClaudeCliWorker, session_id_for
 from hum.brood.pool import Brood
 from hum.errors import WorkerError
-from hum.interfaces import Delta, Turn
+from hum.interfaces import Delta, PermissionAsk, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -216,3 +217,56 @@ async def test_a_missing_claude_is_claude_missing(tmp_path):
         await bloom(brood, [Turn("user", "hello")])
     assert err.value.qualifier == "claude-missing"
     assert "npm install" in err.value.message
+
+
+def touch_then_report(body) -> str | list[ToolUse]:
+    """The double's model: ask to run `touch approved.txt`, then say what the tool answered."""
+    last = (body.get("messages") or [{}])[-1]
+    results = [b for b in last.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_result"]
+    if not results:
+        return [ToolUse("Bash", {"command": "touch approved.txt", "description": "Create approved.txt"})]
+    result = results[0]
+    content = result.get("content")
+    text = content if isinstance(content, str) else " ".join(str(b.get("text", "")) for b in content or [])
+    return f"tool {'refused' if result.get('is_error') else 'ran'}: {text}"
+
+
+async def ask_of(stream) -> PermissionAsk:
+    async for event in stream:
+        if isinstance(event, PermissionAsk):
+            return event
+    raise AssertionError("claude never asked")
+
+
+async def test_claude_asks_before_it_runs_a_command_and_runs_it_once_allowed(
+    claude_bin, claude_env, anthropic_double, tmp_path
+):
+    anthropic_double.reply = touch_then_report
+    brood = brood_for(claude_bin, claude_env, tmp_path)
+    stream = brood.bloom(SIGIL, [Turn("user", "make the file")])
+    ask = await asyncio.wait_for(ask_of(stream), TEST_TIMEOUT_SECONDS)
+    assert ask.tool == "Bash" and ask.input["command"] == "touch approved.txt"
+    assert "Create approved.txt" in ask.question
+    assert not (tmp_path / "approved.txt").exists()  # nothing runs before the answer
+    await brood.release(SIGIL, ask.permit_id, "allow", None)
+    deltas, done = await asyncio.wait_for(collect(stream), TEST_TIMEOUT_SECONDS)
+    assert (tmp_path / "approved.txt").exists()
+    assert text_of(deltas).startswith("tool ran")
+    assert done.finish_reason == "stop"
+    await brood.close()
+
+
+async def test_a_denied_command_does_not_run_and_the_model_is_told_why(
+    claude_bin, claude_env, anthropic_double, tmp_path
+):
+    anthropic_double.reply = touch_then_report
+    brood = brood_for(claude_bin, claude_env, tmp_path)
+    stream = brood.bloom(SIGIL, [Turn("user", "make the file")])
+    ask = await asyncio.wait_for(ask_of(stream), TEST_TIMEOUT_SECONDS)
+    await brood.release(SIGIL, ask.permit_id, "deny", "not from the train")
+    deltas, done = await asyncio.wait_for(collect(stream), TEST_TIMEOUT_SECONDS)
+    assert not (tmp_path / "approved.txt").exists()
+    assert text_of(deltas) == "tool refused: not from the train"
+    (result,) = [b for b in anthropic_double.message_requests()[-1]["messages"][-1]["content"] if b.get("type") == "tool_result"]
+    assert result["is_error"] is True
+    await brood.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from client_helpers import run_node
-from surface_helpers import FAST_TPS, WAIT, assistant_texts, scripted_brood
+from surface_helpers import FAST_TPS, WAIT, asked_on_laptop, assistant_texts, scripted_brood
 
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import sigil
@@ -114,3 +114,32 @@ async def test_a_mistyped_sigil_is_an_error_on_every_chat_route(sim, served):
     assert typos["post"]["status"] == 404 and "no hum with sigil" in typos["post"]["error"]
     assert typos["resume"]["status"] == 404
     assert list(laptop.hums) == [sg] and list(phone.hums) in ([], [sg])  # nothing minted
+
+
+async def test_a_chat_app_on_the_phone_approves_with_add_tool_approval_response(sim, served):
+    asked = await asked_on_laptop(sim, FAST_TPS)
+    laptop, phone, oc, first = asked.laptop, asked.phone, asked.nestler, asked.ask
+    oc.send("release-permit", sigil=first["sigil"], permitId=first["permitId"], decision="deny", message="not yet")
+    await oc.wait_for(lambda t: t.chi == "finish", timeout=WAIT)
+    sg = first["sigil"]
+    srv = await served(phone)
+    out = await run_node("ai_sdk.mjs", {"HUM_URL": srv.url, "HUM_CASE": "approval", "HUM_SIGIL": sg}, NODE_TIMEOUT)
+
+    # the history the chat opens with: the laptop's denied ask is a denied tool part
+    denied = out["history"][1]["parts"][1]
+    assert (denied["type"], denied["state"], denied["approval"]) == ("dynamic-tool", "output-denied", {"id": first["permitId"], "approved": False, "reason": "not yet"})
+    # the phone's prompt: the stream stops at the ask, a tool part awaiting approval with exactly what would run
+    asked = out["asked"]["parts"][-1]
+    assert (asked["state"], asked["toolName"], asked["input"]) == ("approval-requested", "Bash", {"command": "touch approved.txt"})
+    assert out["statusAtAsk"] == "ready"
+    (second,) = [p for p in laptop.hums[sg].petals if p.chi == "permission-ask" and p.body["permitId"] != first["permitId"]]
+    assert asked["approval"]["id"] == second.body["permitId"]
+    # addToolApprovalResponse: the answer reached the laptop from the phone, and the bloom went on in the same message
+    (permit,) = [p.body for p in laptop.hums[sg].petals if p.chi == "permit" and p.body["permitId"] == second.body["permitId"]]
+    assert (permit["decision"], permit["from"]) == ("allow", phone.id)
+    answered = out["answered"]
+    assert answered["id"] == out["asked"]["id"] and out["count"] == 4  # no new message: the same answer went on
+    assert answered["types"] == ["step-start", "text", "dynamic-tool", "step-start", "text"]
+    assert answered["text"] == assistant_texts(laptop, sg)[1] and "(ran touch approved.txt)" in answered["text"]
+    assert answered["parts"][2]["state"] == "output-available" and answered["parts"][2]["output"]["from"] == phone.id
+    assert out["reopened"][3]["types"] == ["text", "dynamic-tool", "text"]

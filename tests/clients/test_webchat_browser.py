@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
-from surface_helpers import assistant_texts, scripted_brood
+from client_helpers import JS_DIR, TEST_OUTPUT, need_npm, run_node
+from surface_helpers import asked_on_laptop, assistant_texts, scripted_brood
 
 from hum.brood.scripted import default_reply
 from hum.store.sqlite import SqliteStore
@@ -132,3 +132,24 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             await proc.wait()
     assert proc.returncode == 0, (await proc.stderr.read()).decode()[-3000:]
     assert (TEST_OUTPUT / "webchat-phone.png").stat().st_size > 10_000
+
+
+async def test_the_phone_web_chat_allows_what_the_laptop_worker_asks(sim, served, tmp_path):
+    need_npm("playwright-core")
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
+    asked = await asked_on_laptop(sim, REPLY_TPS)
+    laptop, phone, ask = asked.laptop, asked.phone, asked.ask
+    srv = await served(phone)
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    out = await run_node("webchat_approve.mjs", {"HUM_URL": srv.url, "HUM_SIGIL": ask["sigil"], "HUM_SHOTS": str(TEST_OUTPUT), "HUM_USER_DATA": str(tmp_path / "chromium")}, BROWSER_TIMEOUT)
+
+    assert out["shown"]["question"] == "May I run `touch approved.txt`?"
+    assert '"command": "touch approved.txt"' in out["shown"]["input"] and out["shown"]["input"].startswith("Bash")
+    assert out["shown"]["buttons"] == ["Allow", "Deny"]
+    assert out["after"]["decision"] == "Allowed by this device" and out["after"]["buttonsLeft"] == 0
+    (permit,) = [p for p in laptop.hums[ask["sigil"]].petals if p.chi == "permit"]
+    assert (permit.body["decision"], permit.body["from"]) == ("allow", phone.id)
+    before, after = out["after"]["answers"]  # the answer goes on below the ask
+    assert before + " " + after == assistant_texts(laptop, ask["sigil"])[0]
+    assert after.startswith("(ran touch approved.txt)")  # the worker was told

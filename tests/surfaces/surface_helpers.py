@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -13,7 +14,7 @@ from hum.brood.config import build_brood
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.node.humd import Humd
-from hum.sim.harness import Sim
+from hum.sim.harness import Sim, SimNestler
 from hum.surfaces.app import Served, serve
 
 # Real time here (the surfaces run on a real socket): fast enough that a
@@ -69,6 +70,36 @@ def scripted_brood(tps: float, reply: Callable[[str], str] | None = None) -> Bro
     if reply is not None:
         kwargs["reply"] = reply
     return Brood({"scripted": lambda: ScriptedWorker(**kwargs)}, "scripted")
+
+
+# The command an asking worker wants to run in the approval tests.
+ASKED_COMMAND = "touch approved.txt"
+
+
+def asking_brood(tps: float) -> Brood:
+    """A scripted worker that asks leave to run `ASKED_COMMAND` half-way through each answer."""
+    return Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=tps, ask=ASKED_COMMAND)}, "scripted")
+
+
+@dataclass
+class AskedOnLaptop:
+    """A laptop whose worker asks, a linked phone, and the laptop's nestler holding the first open ask."""
+
+    laptop: Humd
+    phone: Humd
+    nestler: SimNestler
+    ask: dict[str, Any]
+
+
+async def asked_on_laptop(sim: Sim, tps: float) -> AskedOnLaptop:
+    """The laptop's nestler prompts hum `tidy`; returns once its worker's ask is open."""
+    laptop = await sim.spawn("laptop", brood=asking_brood(tps))
+    phone = await sim.spawn("phone")
+    await sim.link(laptop, phone)
+    nestler = sim.nestler(laptop, "opencode")
+    nestler.send("prompt", sid="tidy", text="tidy up the project")
+    ask = (await nestler.wait_for(lambda t: t.chi == "permission-ask", timeout=WAIT)).tone
+    return AskedOnLaptop(laptop, phone, nestler, dict(ask))
 
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:

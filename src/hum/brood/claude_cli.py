@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hum.brood.asks import ALLOW, new_permit_id
 from hum.errors import WorkerError
-from hum.interfaces import Delta, Done, Turn, Usage, Worker, WorkerEvent
+from hum.interfaces import Delta, Done, PermissionAsk, Turn, Usage, Worker, WorkerEvent
 
 # Session ids are uuid5(sigil) in this namespace: the same hum resumes the same
 # claude session after a humd restart, and no two hums share one.
@@ -27,7 +28,17 @@ BASE_ARGS = (
     "stream-json",
     "--verbose",  # stream-json output requires it
     "--include-partial-messages",  # token-level `stream_event`s, not whole messages
+    # Ask the host (us, over stdin/stdout control messages) before using a tool,
+    # as the Agent SDK does: each ask becomes a `permission-ask` petal.
+    "--permission-prompt-tool",
+    "stdio",
 )
+
+# `--permission-mode` values the CLI accepts (HUM_CLAUDE_PERMISSION_MODE).
+PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan")
+
+# What claude tells its model when a person denied a tool without saying why.
+DENIED_WITHOUT_REASON = "The user denied this tool use."
 
 # A daemon-spawned CLI must not update itself or phone home on the user's behalf.
 QUIET_ENV = {
@@ -71,6 +82,8 @@ class ClaudeCliWorker(Worker):
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         model: str | None = None,
+        permission_mode: str | None = None,
+        allowed_tools: Sequence[str] = (),
         extra_args: Sequence[str] = (),
     ) -> None:
         self.sigil = sigil
@@ -79,7 +92,11 @@ class ClaudeCliWorker(Worker):
         self.env = {**(os.environ if env is None else env), **QUIET_ENV}
         self.cwd = str(cwd) if cwd else None
         self.model = model
+        self.permission_mode = permission_mode
+        self.allowed_tools = list(allowed_tools)
         self.extra_args = list(extra_args)
+        # Open asks of the running bloom: permit id -> (claude's request id, the input shown).
+        self._asks: dict[str, tuple[str, dict[str, Any]]] = {}
         self.proc: asyncio.subprocess.Process | None = None
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -91,11 +108,20 @@ class ClaudeCliWorker(Worker):
 
     # -- process
 
-    def _session_exists(self) -> bool:
+    def _session_files(self) -> list[Path]:
         home = self.env.get("CLAUDE_CONFIG_DIR") or str(
             Path(self.env.get("HOME", "~")).expanduser() / ".claude"
         )
-        return any((Path(home) / "projects").glob(f"*/{self.session_id}.jsonl"))
+        return list((Path(home) / "projects").glob(f"*/{self.session_id}.jsonl"))
+
+    def _session_exists(self) -> bool:
+        return bool(self._session_files())
+
+    def _set_aside_empty_session(self) -> None:
+        """claude found no conversation in its session file (it died before writing one):
+        keep the file under another name, or a fresh start under the same id is refused as "in use"."""
+        for path in self._session_files():
+            path.rename(path.with_name(f"{path.name}.empty-{uuid.uuid4().hex[:8]}"))
 
     async def warm(self) -> None:
         if self.proc is None or self.proc.returncode is not None:
@@ -105,6 +131,10 @@ class ClaudeCliWorker(Worker):
         args = [*BASE_ARGS, "--resume" if resume else "--session-id", self.session_id]
         if self.model:
             args += ["--model", self.model]
+        if self.permission_mode:
+            args += ["--permission-mode", self.permission_mode]
+        if self.allowed_tools:
+            args += ["--allowedTools", ",".join(self.allowed_tools)]
         args += self.extra_args
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -194,6 +224,7 @@ class ClaudeCliWorker(Worker):
     ) -> AsyncIterator[WorkerEvent]:
         await self.warm()
         self._cancelled = False
+        self._asks.clear()
         text = self._message_for(transcript)
         message = {
             "type": "user",
@@ -206,7 +237,11 @@ class ClaudeCliWorker(Worker):
             if event is None:
                 raise await self._crash("claude exited mid-bloom")
             kind = event.get("type")
-            if kind == "stream_event":
+            if kind == "control_request":
+                ask = await self._control_request(event)
+                if ask is not None:
+                    yield ask
+            elif kind == "stream_event":
                 inner = event.get("event") or {}
                 delta = inner.get("delta") or {}
                 if (
@@ -240,6 +275,7 @@ class ClaudeCliWorker(Worker):
                     # Its session file is gone (new machine, cleared HOME): start it afresh.
                     retried_fresh = True
                     await self._stop_process()
+                    self._set_aside_empty_session()
                     await self._spawn(resume=False)
                     await self._send(
                         {
@@ -262,6 +298,40 @@ class ClaudeCliWorker(Worker):
                 yield Done(finish, _usage(event))
                 return
 
+    async def _control_request(self, event: dict[str, Any]) -> PermissionAsk | None:
+        """claude asks its host something: a `can_use_tool` becomes an ask; anything else is refused at once."""
+        request_id = str(event.get("request_id") or "")
+        request = event.get("request") or {}
+        if request.get("subtype") != "can_use_tool" or self._cancelled:
+            why = "the bloom was cancelled" if self._cancelled else f"hum does not answer {request.get('subtype')!r}"
+            if request.get("subtype") == "can_use_tool":
+                await self._answer(request_id, {"behavior": "deny", "message": why})
+            else:
+                await self._send({"type": "control_response", "response": {"subtype": "error", "request_id": request_id, "error": why}})
+            return None
+        tool = str(request.get("display_name") or request.get("tool_name") or "a tool")
+        tool_input = request.get("input") if isinstance(request.get("input"), dict) else {}
+        description = str(request.get("description") or "").strip()
+        question = f"Claude wants to use {tool}" + (f": {description}" if description else "")
+        permit_id = new_permit_id()
+        self._asks[permit_id] = (request_id, tool_input)
+        return PermissionAsk(permit_id, str(request.get("tool_name") or tool), tool_input, question)
+
+    async def _answer(self, request_id: str, decision: dict[str, Any]) -> None:
+        response = {"subtype": "success", "request_id": request_id, "response": decision}
+        await self._send({"type": "control_response", "response": response})
+
+    async def release(self, permit_id: str, decision: str, message: str | None) -> None:
+        """A person answered: claude runs the tool with exactly the input shown, or tells its model why not."""
+        asked = self._asks.pop(permit_id, None)
+        if asked is None or not self.healthy():
+            return
+        request_id, shown = asked
+        if decision == ALLOW:
+            await self._answer(request_id, {"behavior": "allow", "updatedInput": shown})
+        else:
+            await self._answer(request_id, {"behavior": "deny", "message": message or DENIED_WITHOUT_REASON})
+
     async def _drain_to_result(self) -> None:
         while (event := await self._events.get()) is not None:
             if event.get("type") == "result":
@@ -271,6 +341,9 @@ class ClaudeCliWorker(Worker):
         self._cancelled = True
         if not self.healthy():
             return
+        for permit_id in list(self._asks):  # claude waits on these: answer before interrupting
+            with contextlib.suppress(WorkerError):
+                await self.release(permit_id, "deny", "the bloom was cancelled")
         self._requests += 1
         # The SDK's interrupt: claude aborts the API request (hangs up) and ends the turn.
         interrupt = {

@@ -10,9 +10,14 @@ prompts without a `modelId`), plus every other kind the environment configures:
     anthropic   HUM_ANTHROPIC_API_KEY, HUM_ANTHROPIC_MODEL, optional
                 HUM_ANTHROPIC_BASE_URL.
     claude-cli  HUM_CLAUDE_BIN (or `claude` on PATH when it is the default),
-                optional HUM_CLAUDE_MODEL, HUM_CLAUDE_CWD.
+                optional HUM_CLAUDE_MODEL, HUM_CLAUDE_CWD,
+                HUM_CLAUDE_PERMISSION_MODE (claude's --permission-mode) and
+                HUM_CLAUDE_ALLOWED_TOOLS (comma-separated, e.g. "Read,Bash(git *)":
+                used without asking). Every other tool use is asked on the hum.
     scripted    only when named: the deterministic worker of the sim;
-                HUM_SCRIPTED_TPS sets its pace (tokens per second).
+                HUM_SCRIPTED_TPS sets its pace (tokens per second);
+                HUM_SCRIPTED_ASK (a shell command) makes each bloom ask leave
+                to run it half-way through (it never runs it).
 
 A prompt's `modelId` is one of these kind names.
 """
@@ -34,6 +39,11 @@ WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
 
 # The scripted worker's pace (tokens per second) when set: a slower bloom is one a person can watch.
 SCRIPTED_PACE_ENV = "HUM_SCRIPTED_TPS"
+
+# A command the scripted worker asks leave to run in every bloom (for demos and tests of approvals).
+SCRIPTED_ASK_ENV = "HUM_SCRIPTED_ASK"
+CLAUDE_PERMISSION_MODE_ENV = "HUM_CLAUDE_PERMISSION_MODE"
+CLAUDE_ALLOWED_TOOLS_ENV = "HUM_CLAUDE_ALLOWED_TOOLS"
 
 # Options that shape the pool rather than a worker.
 BROOD_OPTIONS = ("max_cells", "idle_evict_seconds", "stall_seconds", "cancel_grace_seconds")
@@ -99,6 +109,8 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
             "model": env.get("HUM_CLAUDE_MODEL") or None,
             "cwd": env.get("HUM_CLAUDE_CWD") or _claude_home(),
             "env": dict(env),
+            "permission_mode": _permission_mode(env),
+            "allowed_tools": allowed_tools(env),
             **options,
         }
         return partial(ClaudeCliWorker, **opts)  # called with the sigil: one session per hum
@@ -106,6 +118,8 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
         from hum.brood.scripted import ScriptedWorker
 
         opts = {"tokens_per_second": _pace(env), **options} if env.get(SCRIPTED_PACE_ENV) else dict(options)
+        if env.get(SCRIPTED_ASK_ENV, "").strip():
+            opts.setdefault("ask", env[SCRIPTED_ASK_ENV].strip())
         return partial(ScriptedWorker, **opts)
     raise WorkerError(
         "unknown-worker", f"unknown worker {kind!r}; choose one of {', '.join(WORKER_KINDS)}"
@@ -169,6 +183,20 @@ def _pace(env: Mapping[str, str]) -> float:
     return pace
 
 
+def _permission_mode(env: Mapping[str, str]) -> str | None:
+    from hum.brood.claude_cli import PERMISSION_MODES
+
+    mode = env.get(CLAUDE_PERMISSION_MODE_ENV, "").strip()
+    if mode and mode not in PERMISSION_MODES:
+        raise WorkerError("bad-config", f"{CLAUDE_PERMISSION_MODE_ENV} is one of {', '.join(PERMISSION_MODES)}, not {mode!r}")
+    return mode or None
+
+
+def allowed_tools(env: Mapping[str, str]) -> list[str]:
+    """HUM_CLAUDE_ALLOWED_TOOLS split on commas (a rule such as `Bash(git *)` holds spaces)."""
+    return [tool.strip() for tool in env.get(CLAUDE_ALLOWED_TOOLS_ENV, "").split(",") if tool.strip()]
+
+
 def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
     """Start-up problems of the default worker as one-line WorkerErrors; cheap: no network, no model load."""
     if worker not in WORKER_KINDS:
@@ -206,6 +234,7 @@ def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
         if not (options.get("model") or env.get("HUM_ANTHROPIC_MODEL")):
             raise WorkerError("bad-config", "set HUM_ANTHROPIC_MODEL (e.g. a Claude model id)")
     elif worker == "claude-cli":
+        _permission_mode(env)
         binary = str(options.get("binary") or env.get("HUM_CLAUDE_BIN") or "claude")
         if shutil.which(binary, path=env.get("PATH")) is None:
             raise WorkerError(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from hum.brood.transcript import plain
 from hum.errors import WorkerError
-from hum.interfaces import Done, ToolSpec, Turn, Usage, Worker, WorkerEvent
+from hum.interfaces import Done, PermissionAsk, ToolSpec, Turn, Usage, Worker, WorkerEvent
 
 # A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
 # for workers whose state outlives the process (claude-cli derives its session
@@ -67,6 +67,10 @@ class _Cell:
     busy: bool = False
     cancelled: bool = False
     closed: bool = False
+    # Asks of the running bloom waiting for a person: no stall while they wait.
+    asking: set[str] = field(default_factory=set)
+    # The stall guard of the event being awaited, moved when an answer arrives.
+    guard: asyncio.Timeout | None = None
 
 
 class Brood:
@@ -203,6 +207,18 @@ class Brood:
         transcript's tool calls and results as text (`transcript.plain`).
         """
         cell = await self._cell(sigil, model)
+        freed = False
+
+        def free() -> None:
+            # Once per bloom: a consumer that stops at Done leaves this generator to be
+            # closed later, maybe while the cell's next bloom runs, which must keep the cell.
+            nonlocal freed
+            if not freed:
+                freed = True
+                cell.asking.clear()
+                cell.guard = None
+                self._release(cell)
+
         await cell.lock.acquire()
         try:
             if cell.closed:  # evicted while we queued behind the previous bloom
@@ -214,10 +230,10 @@ class Brood:
                 if isinstance(event, Done):
                     # Free the cell before handing over Done: a consumer may stop
                     # iterating right after it, and the cell must not stay "busy".
-                    self._release(cell)
+                    free()
                 yield event
         finally:
-            self._release(cell)
+            free()
 
     def _release(self, cell: _Cell) -> None:
         if cell.lock.locked() and cell.busy:
@@ -244,9 +260,12 @@ class Brood:
             while True:
                 timeout = self.cancel_grace_seconds if cell.cancelled else self.stall_seconds
                 try:
-                    # asyncio.timeout, not wait_for: no task per event on the hot path
-                    async with asyncio.timeout(timeout):
+                    # asyncio.timeout, not wait_for: no task per event on the hot path;
+                    # a worker waiting for a person's answer is not stalled (the router times the ask)
+                    async with asyncio.timeout(None if cell.asking and not cell.cancelled else timeout) as guard:
+                        cell.guard = guard
                         event = await anext(stream)
+                    cell.guard = None
                 except StopAsyncIteration:
                     if cell.cancelled:  # the worker ended quietly; the hum still gets its Done
                         yield Done("cancelled", Usage(0, sent))
@@ -272,7 +291,10 @@ class Brood:
                     return
                 if cell.cancelled:  # "no further chunks after cancel" holds even for a slow worker
                     continue
-                sent += 1
+                if isinstance(event, PermissionAsk):
+                    cell.asking.add(event.permit_id)
+                else:
+                    sent += 1
                 yield event
         except WorkerError:
             if not cell.worker.healthy():
@@ -287,16 +309,26 @@ class Brood:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
 
+    def _guard_again(self, cell: _Cell, seconds: float) -> None:
+        """The bloom waits on its worker again (an answer given, a cancel): the stall guard is back on."""
+        if cell.guard is not None and not cell.asking:
+            with contextlib.suppress(RuntimeError):  # the guard just fired or ended: nothing to move
+                cell.guard.reschedule(asyncio.get_running_loop().time() + seconds)
+
     async def release(self, sigil: str, permit_id: str, decision: str, message: str | None) -> None:
         """Pass a person's answer to the cell whose bloom asked."""
         cell = self._cells.get(sigil)
         if cell and cell.busy:
+            cell.asking.discard(permit_id)
+            self._guard_again(cell, self.stall_seconds)
             await cell.worker.release(permit_id, decision, message)
 
     async def cancel(self, sigil: str) -> None:
         cell = self._cells.get(sigil)
         if cell and cell.busy:
             cell.cancelled = True
+            cell.asking.clear()
+            self._guard_again(cell, self.cancel_grace_seconds)
             try:
                 await cell.worker.cancel()
             except Exception:  # a worker that cannot even cancel is not fit to keep

@@ -20,6 +20,7 @@ from hum.cli.daemon import (
 )
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
+from hum.cli.permits import cmd_approve, cmd_deny
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
     attach.set_defaults(func=cmd_attach)
 
+    for name, func, text in (("approve", cmd_approve, "let a worker use the tool it asks for"), ("deny", cmd_deny, "refuse a worker the tool it asks for")):
+        answer = sub.add_parser(name, parents=[common, as_json], help=text)
+        answer.add_argument("sigil")
+        answer.add_argument("permit_id", metavar="PERMIT_ID", help="the ask's id, as `hum attach` shows it")
+        if name == "deny":
+            answer.add_argument("--message", help="why: the worker's model is told")
+        answer.set_defaults(func=func)
+
     pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
     pair.set_defaults(func=cmd_pair)
     join_p = sub.add_parser("join", parents=[common, as_json], help="join this device using a pairing code")
@@ -105,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
     roam.add_argument("--adopt", action="store_true", help="the story past its end: the laptop dies for good, the phone adopts the hum")
     roam.add_argument("--transport", choices=("tcp", "iroh", "relay"), default="tcp", help="with --real: how the phone reaches the laptop (iroh: direct addresses only; relay: a transit relay the demo starts)")
+    roam.add_argument("--approvals", action="store_true", help="with --real: the laptop's worker asks before it runs a command, the phone answers")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
 

@@ -139,7 +139,13 @@ def cmd_hums(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_roam(args: argparse.Namespace) -> int:
-    if args.adopt:
+    if args.approvals and not args.real:
+        raise CliError("--approvals runs between real processes: add --real")
+    if args.approvals:
+        from hum.demo.roam_approvals import report as approvals_report
+
+        result, lines = approvals_report(rtt=args.rtt / 1000.0)
+    elif args.adopt:
         from hum.demo.adopt import real_report as adopt_real
         from hum.demo.adopt import sim_report as adopt_sim
 
@@ -160,11 +166,12 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
+    story = "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
     if args.real and args.transport != "tcp":
         where = f"two real humd processes linked over {args.transport} only (loopback, no added latency)"
     else:
         where = f"two real humd processes, RTT {args.rtt:g} ms" if args.real else f"the sim, RTT {args.rtt:g} ms, virtual clock"
-    console.print(f"[bold]phone-laptop-roam[/] in {where}")
+    console.print(f"[bold]{story}[/] in {where}")
     for line in lines:
         console.print(line)
     console.print()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -43,6 +44,16 @@ def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
         return f"{name} on {_device(home, me)}" if home else name
 
 
+def shown_input(tool_input: Any) -> str:
+    """A tool's input exactly as the worker would use it: its JSON."""
+    return json.dumps(tool_input, ensure_ascii=False)
+
+
+def answer_hint(sigil: str, permit_id: str) -> str:
+    """The commands that answer one ask, as `hum attach` prints them."""
+    return f"hum approve {sigil} {permit_id}   or   hum deny {sigil} {permit_id} --message WHY"
+
+
 class HumView:
     """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
 
@@ -50,11 +61,14 @@ class HumView:
         self.as_json = as_json
         self.me = me  # this humd's HumdId, from the breath
         self.home: str | None = None  # the hum's home, from its hello
+        self.asking: set[str] = set()  # permit ids of asks shown and not yet answered
 
     def show(self, tone: Tone) -> None:
         chi = tone.chi
         if chi == "hello":
             self.home = str(tone.get("home") or "") or None
+        if chi in ("finish", "error") and "wane" in tone:
+            self.asking.clear()  # a closed bloom's asks can no longer be answered
         if self.as_json:
             print_json(tone)
             sys.stdout.flush()
@@ -69,7 +83,18 @@ class HumView:
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
         elif chi == "error" and "wane" in tone:
             console.print(f"\n[red]error[/] {tone.get('qualifier')}: {escape(str(tone.get('message')))}")
-        elif chi == "drone":
+        elif chi == "permission-ask":
+            self.asking.add(str(tone.get("permitId")))
+            console.print(f"\n[bold yellow]? {escape(str(tone.get('question')))}[/]")
+            console.print(f"  {escape(str(tone.get('tool')))} {escape(shown_input(tone.get('input')))}")
+            console.print(f"  [dim]answer from any device:[/] {escape(answer_hint(str(tone.get('sigil')), str(tone.get('permitId'))))}")
+        elif chi == "permit":
+            self.asking.discard(str(tone.get("permitId")))
+            verb = "allowed" if tone.get("decision") == "allow" else "denied"
+            why = f": {tone.get('message')}" if tone.get("message") else ""
+            where = prompt_origin(tone.get("from"), self.home, self.me)
+            console.print(f"[yellow]{verb}[/] [dim](by {escape(where)}){escape(why)}[/]")
+        elif chi == "drone" and not self.asking:  # a bloom waiting for a person is not stalled
             console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {escape(str(tone.get('message')))}")
 
     def end_line(self) -> None:

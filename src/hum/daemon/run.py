@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from hum.ensemble.transports import AnyTransport
 from hum.errors import IdentityError
 from hum.interfaces import Transport
 from hum.node.humd import Humd
+from hum.node.permits import PERMIT_TIMEOUT
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import make_app
 from hum.surfaces.http import HTTP_HEADER_TIMEOUT
@@ -41,6 +43,22 @@ DEFAULT_HTTP = "127.0.0.1:7434"  # surfaces stay on this device unless asked
 # chat left open, a client following a hum) never end by themselves, and with
 # aiohttp's default of 60 s (twice over) Ctrl-C on `hum up` hung for two minutes.
 HTTP_SHUTDOWN_GRACE = 1.0
+# Seconds an ask may wait for a person before it is denied (default: the router's ten minutes).
+PERMIT_TIMEOUT_ENV = "HUM_PERMIT_TIMEOUT"
+
+
+def permit_timeout(env: Mapping[str, str], default: float) -> float:
+    """HUM_PERMIT_TIMEOUT as seconds above 0, or `default`; anything else is a one-line ValueError."""
+    raw = env.get(PERMIT_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{PERMIT_TIMEOUT_ENV} must be a number of seconds, not {raw!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{PERMIT_TIMEOUT_ENV} must be a number of seconds above 0, not {raw!r}")
+    return seconds
 
 
 @dataclass
@@ -94,6 +112,7 @@ class Daemon:
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
+        timeout = permit_timeout(os.environ, PERMIT_TIMEOUT)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
@@ -101,6 +120,7 @@ class Daemon:
         transport = self._transport(tcp)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
         tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
+        humd.router.permit_timeout = timeout
         humd.router.revocations.update(self.home.signed_revocations())
         humd.router.auto_adopt = opts.auto_adopt
         humd.on_revoked = self.home.revoke

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from hum.ensemble.identity import DeviceKey
 from hum.ensemble.link import NONCE_BYTES, proof_payload
@@ -23,8 +24,9 @@ async def intrude(
     signer: DeviceKey,
     target: str,
     sigil: str,
+    then: Sequence[dict[str, Any]] = (),
 ) -> list[Tone]:
-    """Handshake as `claimed` with `cert_pem`, prove with `signer`, try to attach to `sigil`; every tone heard."""
+    """Handshake as `claimed` with `cert_pem`, prove with `signer`, try to attach to `sigil` (and send `then`); every tone heard."""
     decoder = LineDecoder()
     heard: list[Tone] = []
     nonce = bytes(NONCE_BYTES)
@@ -45,4 +47,6 @@ async def intrude(
                 proof = signer.sign(proof_payload(nonce, bytes.fromhex(tone["nonce"]), claimed, target))
                 write(encode({"chi": "link-proof", "from": claimed, "signature": proof.hex()}))
                 write(encode({"chi": "attach", "from": claimed, "to": target, "sigil": sigil, "since": 0, "rid": "intruder"}))
+                for tone in then:
+                    write(encode({**tone, "from": claimed, "to": target}))
                 proof_sent = True

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class HumdProcess:
     port: int | None  # the ensemble's TCP port; None: no TCP listener (iroh or relay only)
     worker: str = "scripted"
     extra: list[str] = field(default_factory=list)  # how it reaches its siblings (see demo/reach.py)
+    env: dict[str, str] = field(default_factory=dict)  # on top of this process's environment
     proc: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -66,7 +67,7 @@ class HumdProcess:
         self.proc = await asyncio.create_subprocess_exec(
             *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}" if self.port else "none",
             "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json", *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **self.env},
         )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT)
@@ -386,17 +387,21 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
     return out
 
 
-def report(rtt: float = DEFAULT_RTT, transport: str = "tcp") -> tuple[dict[str, Any], list[str]]:
-    """Run the real two-process story; the same report shape as the sim's."""
+Story = Callable[[Path, list[str], float], Awaitable[dict[str, Criterion]]]
+
+
+def report(rtt: float = DEFAULT_RTT, transport: str = "tcp", story: Story | None = None, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Run a real two-process story (the roam story unless told); the same report shape as the sim's."""
     lines: list[str] = []
     workdir = Path(tempfile.mkdtemp(prefix="hum-roam-"))
     os.chmod(workdir, 0o700)
     try:
-        criteria = asyncio.run(run_real(workdir, lines, rtt, transport))
+        criteria = asyncio.run(story(workdir, lines, rtt) if story is not None else run_real(workdir, lines, rtt, transport))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "mode": "real",
+        **(extra or {}),
         "transport": transport,
         "rtt_ms": rtt * 1000 if transport == "tcp" else 0.0,
         "criteria": {k: c.as_json() for k, c in criteria.items()},

@@ -106,8 +106,8 @@ class Permitting(Linking):
         now = self.clock.monotonic()
         for (sg, permit_id), asked_at in list(self.open_asks.items()):
             if now - asked_at >= self.permit_timeout:
-                minutes = self.permit_timeout / 60
-                self._decide(self.hums[sg], permit_id, "deny", f"nobody answered within {minutes:g} minutes", origin=self.me, rid=None)
+                waited = f"{self.permit_timeout / 60:g} minutes" if self.permit_timeout >= 60 else f"{self.permit_timeout:g} seconds"
+                self._decide(self.hums[sg], permit_id, "deny", f"nobody answered within {waited}", origin=self.me, rid=None)
 
 
 def _answer(tone: Tone) -> tuple[str, str, str, str | None]:

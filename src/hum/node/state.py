@@ -173,7 +173,9 @@ class NodeState:
 
     def _appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log (authored here or mirrored): the store makes it durable first."""
-        self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open)
+        # a bloom waiting on a person's answer is not stalled: its clock stops at the ask
+        waiting = petal.chi == "permission-ask"
+        self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open and not waiting)
         self._touch(hum.sigil)
         self._emit(Persist(hum, petal, dequeued))
 

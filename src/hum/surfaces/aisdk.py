@@ -32,6 +32,7 @@ from hum.surfaces.http import (
     tone_error,
     write_or_gone,
 )
+from hum.surfaces.permits import check_answer, settle_ask
 from hum.wire.tones import Tone
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
         raise SurfaceError(400, "`id` must be a non-empty chat id without '/'", code="bad-id")
     if not isinstance(messages, list) or not messages:
         raise SurfaceError(400, "`messages` must be a non-empty list of UI messages", code="bad-messages")
+    responses = approval_responses(messages[-1])
+    if responses:
+        return await continue_after_approval(request, chat_id, messages[-1], responses)
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     if not users:
         raise SurfaceError(400, "there is no user message to send", code="bad-messages")
@@ -103,6 +107,43 @@ async def post_chat(request: web.Request) -> web.StreamResponse:
         prompt = await anext(petals)
         resp = await open_sse(request, {**UI_STREAM_HEADERS, "X-Hum-Sigil": str(prompt["sigil"])})
         await stream_ui(resp, prompt, petals)
+        return resp
+    finally:
+        tap.close()
+
+
+def approval_responses(message: Any) -> list[tuple[str, bool, str | None]]:
+    """(approval id, approved, reason) of each tool part `addToolApprovalResponse` answered in an assistant message."""
+    if not isinstance(message, dict) or message.get("role") != "assistant" or not isinstance(message.get("parts"), list):
+        return []
+    out = []
+    for p in message["parts"]:
+        approval = p.get("approval") if isinstance(p, dict) and p.get("state") == "approval-responded" else None
+        if isinstance(approval, dict) and isinstance(approval.get("id"), str) and isinstance(approval.get("approved"), bool):
+            reason = approval.get("reason")
+            out.append((approval["id"], approval["approved"], reason if isinstance(reason, str) and reason else None))
+    return out
+
+
+async def continue_after_approval(
+    request: web.Request, chat_id: str, message: dict[str, Any], responses: list[tuple[str, bool, str | None]]
+) -> web.StreamResponse:
+    """The chat answered the hum's asks: each answer goes to the home, then the bloom's stream goes on from the first."""
+    humd = request.app[HUMD_KEY]
+    target = await chat_target(humd, chat_id)
+    meta = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    prompt_wane = meta.get("promptWane") if isinstance(meta.get("promptWane"), int) else 0
+    permits = []
+    for permit_id, approved, reason in responses:
+        decision, reason = check_answer("allow" if approved else "deny", reason)
+        # an answer from another device that got there first is no error here: its permit petal is streamed
+        permit, _ = await settle_ask(humd, target.sigil, permit_id, decision, reason, since=prompt_wane, kind="aisdk")
+        permits.append(int(permit["wane"]))
+    tap = HumTap(humd, "aisdk-approval")
+    try:
+        tap.attach(target.sigil, min(permits) - 1)
+        resp = await open_sse(request, {**UI_STREAM_HEADERS, "X-Hum-Sigil": target.sigil})
+        await stream_ui(resp, Tone(sigil=target.sigil, wane=prompt_wane), _replay_then_live(tap, []))
         return resp
     finally:
         tap.close()
@@ -125,8 +166,9 @@ async def resume_chat(request: web.Request) -> web.StreamResponse:
         if last is None or last[-1].chi == "finish":
             return web.Response(status=204)
         prompt, *replay = last
+        decided = frozenset(str(t.get("permitId")) for t in replay if t.chi == "permit")
         resp = await open_sse(request, {**UI_STREAM_HEADERS, "X-Hum-Sigil": target.sigil})
-        await stream_ui(resp, prompt, _replay_then_live(tap, replay))
+        await stream_ui(resp, prompt, _replay_then_live(tap, replay), decided)
         return resp
     finally:
         tap.close()
@@ -198,6 +240,11 @@ def ui_messages(log: list[Tone]) -> list[dict[str, Any]]:
                     parts[-1]["text"] += str(tone.get("delta", ""))
                 else:
                     parts.append({"type": part_type, "text": str(tone.get("delta", ""))})
+        elif tone.chi == "permission-ask":
+            answer["parts"].append(ask_ui_part(tone))
+        elif tone.chi == "permit":
+            call = ask_call_id(str(tone.get("permitId")))
+            answer["parts"] = [answered_ui_part(p, tone) if p.get("toolCallId") == call else p for p in answer["parts"]]
         elif tone.chi in ("finish", "error"):
             if tone.chi == "finish":
                 answer["metadata"]["usage"] = _usage(tone)
@@ -244,20 +291,24 @@ def _usage(finish: Tone) -> dict[str, int]:
     return {"inputTokens": inp, "outputTokens": out, "totalTokens": inp + out}
 
 
-async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterator[Tone]) -> None:
-    """One bloom as UI message stream parts: start, step, text, finish (usage in messageMetadata), [DONE]."""
+async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterator[Tone], decided: frozenset[str] = frozenset()) -> None:
+    """One bloom as UI message stream parts: start, step, text, finish (usage in messageMetadata), [DONE].
+
+    An open ask ends the stream as a tool part awaiting approval (the SDK's
+    `addToolApprovalResponse` answers it with the next request); an ask in
+    `decided` is already answered further on in `petals`, which go on.
+    """
     sg, wane = str(prompt["sigil"]), int(prompt["wane"])
     meta = {"sigil": sg, "promptWane": wane}
-    text_id, reasoning_id = f"text-{wane}", f"reasoning-{wane}"
-    open_parts: list[str] = []
+    open_parts: list[tuple[str, str]] = []  # (kind, id); an id is its kind and the wane of the petal that opened it
 
     async def part(obj: dict[str, Any]) -> bool:
         return await write_or_gone(resp, sse_data(obj))
 
     async def close_parts() -> bool:
         while open_parts:
-            kind = open_parts.pop()
-            if not await part({"type": f"{kind}-end", "id": text_id if kind == "text" else reasoning_id}):
+            kind, part_id = open_parts.pop()
+            if not await part({"type": f"{kind}-end", "id": part_id}):
                 return False
         return True
 
@@ -272,14 +323,23 @@ async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterato
             kind = "reasoning" if tone.get("chunkType") == "reasoning_delta" else "text" if tone.get("chunkType", "text_delta") == "text_delta" else None
             if kind is None:
                 continue  # chunk kinds the UI stream has no part for
-            if kind not in open_parts:
+            if not open_parts or open_parts[-1][0] != kind:
                 if not await close_parts():
                     return
-                open_parts.append(kind)
-                if not await part({"type": f"{kind}-start", "id": text_id if kind == "text" else reasoning_id}):
+                open_parts.append((kind, f"{kind}-{tone['wane']}"))
+                if not await part({"type": f"{kind}-start", "id": open_parts[-1][1]}):
                     return
-            if not await part({"type": f"{kind}-delta", "id": text_id if kind == "text" else reasoning_id, "delta": str(tone.get("delta", ""))}):
+            if not await part({"type": f"{kind}-delta", "id": open_parts[-1][1], "delta": str(tone.get("delta", ""))}):
                 return  # the client left; the bloom goes on, and GET .../stream resumes it
+        elif tone.chi == "permission-ask":
+            if not (await close_parts() and await part(ask_input_part(tone)) and await part(ask_approval_part(tone))):
+                return
+            if str(tone.get("permitId")) not in decided:
+                await part({"type": "finish-step"}) and await part({"type": "finish", "finishReason": "tool-calls", "messageMetadata": meta})
+                break
+        elif tone.chi == "permit":
+            if not (await close_parts() and await part(permit_part(tone))):
+                return
         elif tone.chi == "finish":
             reason = _FINISH.get(str(tone.get("finishReason")), "other")
             ok = await close_parts() and await part({"type": "finish-step"})
@@ -293,3 +353,51 @@ async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterato
             break
     await write_or_gone(resp, b"data: [DONE]\n\n")
     await finish_sse(resp)
+
+
+# -- asks as tool parts awaiting approval ------------------------------------------------
+
+
+def ask_call_id(permit_id: str) -> str:
+    """The tool call an ask stands for: the worker runs it itself (`providerExecuted`) once approved."""
+    return f"permit-{permit_id}"
+
+
+def ask_input_part(ask: Tone) -> dict[str, Any]:
+    return {
+        "type": "tool-input-available", "toolCallId": ask_call_id(str(ask["permitId"])), "toolName": str(ask.get("tool")),
+        "input": ask.get("input"), "dynamic": True, "providerExecuted": True, "title": str(ask.get("question") or ""),
+    }
+
+
+def ask_approval_part(ask: Tone) -> dict[str, Any]:
+    return {"type": "tool-approval-request", "approvalId": str(ask["permitId"]), "toolCallId": ask_call_id(str(ask["permitId"]))}
+
+
+def permit_part(permit: Tone) -> dict[str, Any]:
+    """The answer, wherever it came from: the tool part's output (allowed) or its denial."""
+    call = ask_call_id(str(permit["permitId"]))
+    if permit.get("decision") != "allow":
+        return {"type": "tool-output-denied", "toolCallId": call}
+    return {"type": "tool-output-available", "toolCallId": call, "output": _decision(permit), "dynamic": True, "providerExecuted": True}
+
+
+def _decision(permit: Tone) -> dict[str, Any]:
+    return {"decision": permit.get("decision"), "from": permit.get("from"), **({"message": permit["message"]} if permit.get("message") else {})}
+
+
+def ask_ui_part(ask: Tone) -> dict[str, Any]:
+    """An ask in a hum's history, awaiting approval until its permit petal says otherwise (`answered_ui_part`)."""
+    return {
+        "type": "dynamic-tool", "toolName": str(ask.get("tool")), "toolCallId": ask_call_id(str(ask["permitId"])),
+        "title": str(ask.get("question") or ""), "state": "approval-requested", "input": ask.get("input"),
+        "providerExecuted": True, "approval": {"id": str(ask["permitId"])},
+    }
+
+
+def answered_ui_part(asked: dict[str, Any], permit: Tone) -> dict[str, Any]:
+    approved = permit.get("decision") == "allow"
+    approval = {"id": asked["approval"]["id"], "approved": approved, **({"reason": permit["message"]} if permit.get("message") else {})}
+    if approved:
+        return {**asked, "state": "output-available", "output": _decision(permit), "approval": approval}
+    return {**asked, "state": "output-denied", "approval": approval}

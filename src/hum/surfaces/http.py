@@ -171,8 +171,9 @@ class HumTap:
         tone (no `wane`), which ends the bloom for this request.
         """
         ours = False
+        asking: set[Any] = set()  # open asks: a worker waiting for a person is not silent (the home times the ask)
         while True:
-            tone = await self.next(FIRST_TONE_SECONDS if not ours else BLOOM_SILENCE_SECONDS)
+            tone = await self.next(FIRST_TONE_SECONDS if not ours else None if asking else BLOOM_SILENCE_SECONDS)
             if tone is None:
                 raise SurfaceError(504, "the hum did not answer in time", code="timeout")
             chi = tone.chi
@@ -189,6 +190,10 @@ class HumTap:
                     yield tone
                 continue  # the tail of an earlier bloom, before our queued prompt
             yield tone
+            if chi == "permission-ask":
+                asking.add(tone.get("permitId"))
+            elif chi == "permit":
+                asking.discard(tone.get("permitId"))
             if chi in ("finish", "error"):
                 return
             if chi == "prompt":

@@ -54,7 +54,8 @@ from hum.surfaces.http import (
     write_or_gone,
 )
 from hum.surfaces.openai_shapes import check_messages, check_tools
-from hum.wire.tones import Tone
+from hum.surfaces.permits import said_as_text
+from hum.wire.tones import Tone, is_petal
 
 if TYPE_CHECKING:
     from hum.core.hum import Hum
@@ -413,6 +414,8 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
             finish = tone
         elif tone.chi == "error":
             raise _petal_error(tone)
+        else:
+            text += said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
     text += sieve.end()
     calls = sieve.tool_calls(sg, wane)
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
@@ -453,6 +456,8 @@ async def _stream(
             await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
             await finish_sse(resp)
             return resp
+        else:
+            out = said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
         if out and not await write_or_gone(resp, chunk({"content": out})):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)
@@ -525,7 +530,7 @@ async def hum_events(request: web.Request) -> web.StreamResponse:
                 if not await write_or_gone(resp, b": keepalive\n\n"):
                     return resp
                 continue
-            wane = tone.get("wane") if tone.chi in ("prompt", "chunk", "finish", "error") else None
+            wane = tone.get("wane") if is_petal(tone) else None
             if not await write_or_gone(resp, sse_data(dict(tone), id_=wane)):
                 return resp
             if tone.chi == "error" and wane is None:

@@ -31,6 +31,7 @@ from hum.surfaces.http import (
     tone_error,
     write_or_gone,
 )
+from hum.surfaces.permits import answer_ask, check_answer
 from hum.wire.tones import PROTO_VERSION, Tone
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/hums/{sigil}/prompt", prompt_hum)
     app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
     app.router.add_post("/api/hums/{sigil}/adopt", adopt_hum)
+    app.router.add_post("/api/hums/{sigil}/permits/{permit_id}", answer_permit)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -150,6 +152,20 @@ async def cancel_hum(request: web.Request) -> web.Response:
     finally:
         tap.close()
     return web.json_response({"sigil": sg, "cancelled": True}, status=202)
+
+
+async def answer_permit(request: web.Request) -> web.Response:
+    """Allow or deny a worker's ask: `{decision, message?, wane?}` (`wane`: the ask's, so only what follows is read)."""
+    humd = request.app[HUMD_KEY]
+    sg, permit_id = request.match_info["sigil"], request.match_info["permit_id"]
+    await need_hum(humd, sg)
+    body = await read_json(request)
+    decision, message = check_answer(body.get("decision"), body.get("message"))
+    wane = body.get("wane", 1)
+    if not isinstance(wane, int) or isinstance(wane, bool) or wane < 1:
+        raise SurfaceError(400, "`wane` is the ask's wane: a whole number >= 1", code="bad-wane")
+    permit = await answer_ask(humd, sg, permit_id, decision, message, since=wane - 1, kind="web")
+    return web.json_response({"sigil": sg, "permitId": permit_id, "decision": permit.get("decision"), "from": permit.get("from"), "wane": permit.get("wane")})
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -5,9 +5,14 @@
 //   history  a chat app opening a hum homed on another device: its history, the resume of a
 //            bloom the home's restart interrupted, a follow-up
 //   typo     a sigil one character off, on every /api/chat route
+//   approval a chat on the phone whose hum (on the laptop) asks before it runs a command:
+//            the ask is a tool part awaiting approval, answered with addToolApprovalResponse
 import { load } from "./resolve.mjs";
 
-const { streamText, generateText, AbstractChat, DefaultChatTransport, readUIMessageStream, validateUIMessages } = await load("ai");
+const {
+  streamText, generateText, AbstractChat, DefaultChatTransport, readUIMessageStream, validateUIMessages,
+  lastAssistantMessageIsCompleteWithApprovalResponses,
+} = await load("ai");
 const { createOpenAICompatible } = await load("@ai-sdk/openai-compatible");
 
 const url = process.env.HUM_URL;
@@ -132,5 +137,34 @@ async function typo() {
   return typos;
 }
 
-const cases = { basic, note, history, typo };
+// How long the approval case waits for the chat's automatic follow-up request to finish.
+const SETTLE_MS = 20000;
+
+async function approval() {
+  const sigil = process.env.HUM_SIGIL;
+  const { messages } = await (await fetch(`${url}/api/chat/${sigil}/messages`)).json();
+  const history = (await validateUIMessages({ messages })).map(brief);
+  const chat = new MemoryChat({
+    id: sigil, messages, transport: chatApi(),
+    sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+  });
+  await chat.sendMessage({ text: "and once more, from the phone" });
+  const asked = brief(chat.messages.at(-1));
+  const part = chat.messages.at(-1).parts.find((p) => p.type === "dynamic-tool");
+  const statusAtAsk = chat.status;
+  await chat.addToolApprovalResponse({ id: part.approval.id, approved: true });
+  const deadline = Date.now() + SETTLE_MS;
+  const tool = () => chat.messages.at(-1).parts.find((p) => p.type === "dynamic-tool");
+  while (!(chat.status === "ready" && tool()?.state === "output-available" && chat.messages.at(-1).metadata?.usage)) {
+    if (Date.now() > deadline) throw new Error(`the chat did not settle: ${chat.status} ${JSON.stringify(chat.messages.at(-1))}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const after = await (await fetch(`${url}/api/chat/${sigil}/messages`)).json();
+  return {
+    history, asked, statusAtAsk, answered: brief(chat.messages.at(-1)), count: chat.messages.length,
+    reopened: (await validateUIMessages({ messages: after.messages })).map(brief),
+  };
+}
+
+const cases = { basic, note, history, typo, approval };
 console.log(JSON.stringify(await cases[process.env.HUM_CASE || "basic"]()));

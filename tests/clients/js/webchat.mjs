@@ -5,11 +5,9 @@
 // then see a peer-loss said plainly, and the page heal when the laptop is back.
 // Talks to the Python test by lines: prints {"step": ...} JSON lines, waits for
 // "go" on stdin where asked.
-import { load } from "./resolve.mjs";
+import { openPhone } from "./phone_browser.mjs";
 import readline from "node:readline";
 
-const playwright = await load("playwright-core");
-const chromium = playwright.chromium ?? playwright.default.chromium; // a CommonJS package
 const url = process.env.HUM_URL;
 const sigil = process.env.HUM_SIGIL;
 const shots = process.env.HUM_SHOTS;
@@ -23,17 +21,7 @@ const atBottom = () => {
 };
 const answerLength = (n) => (document.querySelectorAll(".msg.assistant")[n]?.textContent || "").length;
 
-const context = await chromium.launchPersistentContext(process.env.HUM_USER_DATA, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  viewport: { width: 390, height: 844 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-});
-context.setDefaultTimeout(20000);
+const context = await openPhone(process.env.HUM_USER_DATA);
 try {
   const page = context.pages()[0] || (await context.newPage());
   say({ step: "ready" });

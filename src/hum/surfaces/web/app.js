@@ -269,6 +269,13 @@ function origin(from) {
 
 function relabel() {
   for (const li of document.querySelectorAll("#log .origin")) li.textContent = origin(li.dataset.from);
+  for (const p of document.querySelectorAll("#log .ask .decision[data-from]")) p.textContent = decisionText(p.dataset);
+}
+
+// "Allowed by this device", "Denied by device 1f522154: not now"... (`d`: decision, from, message)
+function decisionText(d) {
+  const by = origin(d.from).replace(/^from /, "by ");
+  return `${d.decision === "allow" ? "Allowed" : "Denied"} ${by}${d.message ? `: ${d.message}` : ""}`;
 }
 
 function setBlooming(on) {
@@ -307,24 +314,97 @@ function onTone(tone) {
     state.bubble.dataset.prompt = tone.wane;
     setBlooming(true);
   } else if (tone.chi === "chunk") {
-    if (!state.bubble) state.bubble = add("msg assistant", "");
+    if (!state.bubble) {
+      state.bubble = add("msg assistant", "");
+      state.bubble.classList.toggle("blooming", state.blooming);
+    }
     if (tone.chunkType === "note") {
       add("meta", tone.delta || "");
     } else if (!tone.chunkType || tone.chunkType === "text_delta") {
-      state.bubble.textContent += tone.delta || "";
+      const text = tone.delta || "";
+      state.bubble.textContent += state.bubble.textContent ? text : text.trimStart(); // a bubble after an ask starts mid-sentence
       drew();
     } else if (tone.chunkType === "tool_call") {
       let name = "a tool";
       try { name = JSON.parse(tone.delta || "{}").name || name; } catch (e) { /* shown generically */ }
       add("meta", `called ${name}`);
     }
+  } else if (tone.chi === "permission-ask") {
+    showAsk(tone);
+    if (state.bubble) state.bubble.classList.remove("blooming");
+    state.bubble = null; // what the worker says after the answer is drawn below the ask
+  } else if (tone.chi === "permit") {
+    showPermit(tone);
   } else if (tone.chi === "finish") {
+    closeAsks();
     setBlooming(false);
     const u = tone.usage || {};
     add("meta", `${u.output_tokens ?? 0} tokens${tone.finishReason && tone.finishReason !== "stop" ? " · " + tone.finishReason : ""}`);
   } else if (tone.chi === "error") {
+    closeAsks();
     setBlooming(false);
     add("notice", `The reply failed (${tone.qualifier || tone.code}): ${tone.message || ""}`);
+  }
+}
+
+// -- asks: the worker wants to use a tool, any device may answer ---------------------
+
+function showAsk(tone) {
+  const li = add("ask", "");
+  li.dataset.permit = tone.permitId;
+  const question = document.createElement("p");
+  question.className = "question";
+  question.textContent = tone.question || `The worker wants to use ${tone.tool}.`;
+  const what = document.createElement("pre"); // exactly what would run
+  what.className = "input";
+  what.textContent = `${tone.tool} ${JSON.stringify(tone.input, null, 2)}`;
+  const buttons = document.createElement("div");
+  buttons.className = "answer";
+  for (const [decision, label] of [["allow", "Allow"], ["deny", "Deny"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = decision;
+    button.textContent = label;
+    button.onclick = () => answer(tone, decision, li);
+    buttons.append(button);
+  }
+  li.append(question, what, buttons);
+  drew();
+}
+
+async function answer(tone, decision, li) {
+  const buttons = li.querySelectorAll(".answer button");
+  for (const b of buttons) b.disabled = true;
+  try {
+    const path = `/api/hums/${encodeURIComponent(state.sigil)}/permits/${encodeURIComponent(tone.permitId)}`;
+    await api("POST", path, { decision, wane: tone.wane });
+  } catch (err) {
+    setStatus(`not answered: ${err.message}`); // an earlier answer, if any, arrives as its permit petal
+    for (const b of buttons) b.disabled = false;
+  }
+}
+
+function showPermit(tone) {
+  const li = [...document.querySelectorAll("#log .ask")].find((el) => el.dataset.permit === tone.permitId);
+  if (!li) { add("meta", decisionText(tone)); return; }
+  li.querySelector(".answer")?.remove();
+  li.classList.add(tone.decision);
+  const decided = document.createElement("p");
+  decided.className = "decision";
+  // kept, so the label says "this device" once the page learns which device it is on
+  Object.assign(decided.dataset, { decision: tone.decision, from: String(tone.from || ""), message: tone.message || "" });
+  decided.textContent = decisionText(tone);
+  li.append(decided);
+  drew();
+}
+
+// The bloom closed: asks still showing buttons can no longer be answered.
+function closeAsks() {
+  for (const buttons of document.querySelectorAll("#log .ask .answer")) {
+    const closed = document.createElement("p");
+    closed.className = "decision";
+    closed.textContent = "No longer open: the answer ended first.";
+    buttons.replaceWith(closed);
   }
 }
 
