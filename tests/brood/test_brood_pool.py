@@ -78,6 +78,29 @@ class DeafWorker(Worker):
         pass
 
 
+class Careful(Worker):
+    """Refuses to bloom once closed, as an HTTP worker whose session is gone does."""
+
+    kind = "careful"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def bloom(self, transcript: Sequence[Turn], *, model=None) -> AsyncIterator[WorkerEvent]:
+        for _ in range(5):
+            if self.closed:
+                raise WorkerError("upstream-unreachable", "Connector is closed.")
+            await asyncio.sleep(0.002)
+            yield Delta("x")
+        yield Done("stop", Usage(1, 5))
+
+    async def cancel(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 async def test_blooms_of_one_hum_reuse_its_warm_cell():
     factory = Recorder()
     brood = Brood({"scripted": factory}, "scripted")
@@ -202,7 +225,7 @@ async def test_factories_may_take_the_sigil():
 
 
 async def test_blooms_beyond_the_cells_wait_in_line_with_a_note_and_run_in_order():
-    brood = Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=200)}, "scripted", max_cells=2)
+    brood = Brood({"careful": Careful}, "careful", max_cells=2)
     finished: list[str] = []
 
     async def run(sigil: str) -> tuple[list[Delta], Done]:
@@ -218,7 +241,7 @@ async def test_blooms_beyond_the_cells_wait_in_line_with_a_note_and_run_in_order
     notes = [[d.text for d in deltas if d.chunk_type == "note"] for deltas, _ in results]
     assert notes[:2] == [[], []]
     assert all(n and "waiting for a free cell" in n[0] for n in notes[2:])
-    assert all(done.finish_reason == "stop" and text_of(deltas) for deltas, done in results)
+    assert all(done.finish_reason == "stop" and text_of(deltas) == "xxxxx" for deltas, done in results)
     assert finished.index("c") < finished.index("d") < finished.index("e")
     assert len(brood.live()) == 2
     await brood.close()

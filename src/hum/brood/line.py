@@ -74,10 +74,14 @@ class Line:
             queue.remove(waiter)
         elif waiter.granted:  # the room reserved for it goes to the next in line
             waiter.granted = False
-            self.started(name)
+            self.give_back(name)
 
-    def started(self, name: str) -> None:
-        """A reserved room is spent (its cell exists, or failed to start): the next in line may go."""
+    def hatched(self, name: str) -> None:
+        """A reserved room now holds its cell (which counts from here on)."""
+        self.starting[name] -= 1
+
+    def give_back(self, name: str) -> None:
+        """A reserved room was not used (its cell failed to start): the next in line may have it."""
         self.starting[name] -= 1
         self.wake(name)
 

@@ -194,17 +194,19 @@ class Brood:
             worker = self._make(name, sigil)
             await worker.warm()
         except Exception as exc:
-            self.line.started(name)
+            self.line.give_back(name)
             if isinstance(exc, WorkerError):
                 raise
             # a factory or warm-up bug must still read as an error petal
             raise WorkerError("worker-crash", f"{name} worker failed to start: {exc!r}") from exc
         except BaseException:
-            self.line.started(name)
+            self.line.give_back(name)
             raise
         cell = _Cell(name, worker, self.clock())
+        # Not a wake-up: the room became this cell, which must not look idle
+        # (and be let go) before its bloom marks it busy.
         self._cells[sigil] = cell
-        self.line.started(name)
+        self.line.hatched(name)
         self._start_reaper()
         return cell
 
