@@ -17,5 +17,5 @@ demo:
 
 bench:
 	@scripts/setup.sh --test
-	.venv/bin/python bench/bench_local_model.py
-	.venv/bin/python bench/bench_store.py
+	@scripts/bench-setup.sh
+	.venv/bin/hum bench --json

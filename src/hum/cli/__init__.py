@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from hum.cli.bench import cmd_bench
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import cmd_demo_roam, cmd_hums, cmd_peers, cmd_status, cmd_up
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
+
+    bench = sub.add_parser("bench", parents=[as_json], help="measure the hot path against its baselines (real humds on loopback)")
+    bench.add_argument("--quick", action="store_true", help="fewer samples: done within a minute on 2 cores")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
