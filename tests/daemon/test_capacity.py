@@ -5,37 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import openai
-import pytest
+from upstream_humds import openai_humd
 
-from hum.demo.bench.upstream import FakeUpstream, ask, stamps
-from hum.demo.roam_real import HumdProcess, free_port, hum_command
+from hum.demo.bench.upstream import ask, stamps
+from hum.demo.roam_real import HumdProcess
 from hum.surfaces.thrum import ThrumClient
 from hum.wire.tones import Tone
 
 # Generous for a loaded 2-core machine: every bloom here is a few chunks long.
 DEADLINE_SECONDS = 60
 CHUNKS = 5
-
-
-@pytest.fixture
-async def upstream(monkeypatch: pytest.MonkeyPatch):
-    fake = FakeUpstream()
-    monkeypatch.setenv("HUM_OPENAI_BASE_URL", await fake.start())
-    monkeypatch.setenv("HUM_OPENAI_MODEL", "bench")
-    yield fake
-    await fake.stop()
-
-
-async def humd(tmp_path, name: str) -> HumdProcess:
-    process = HumdProcess(tmp_path / name, free_port(), worker="openai")
-    init = await asyncio.create_subprocess_exec(
-        *hum_command(), "operator", "init", "--home", str(process.home), "--name", name, "--json",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await init.communicate()
-    assert init.returncode == 0, err
-    await process.start()
-    return process
 
 
 async def bloom_on_thrum(laptop: HumdProcess, sid: str, text: str) -> list[Tone]:
@@ -52,7 +31,7 @@ async def bloom_on_thrum(laptop: HumdProcess, sid: str, text: str) -> list[Tone]
 
 
 async def test_twenty_openai_sdk_clients_at_once_all_get_their_answer(tmp_path, upstream):
-    laptop = await humd(tmp_path, "laptop")
+    laptop = await openai_humd(tmp_path / "laptop")
     api = openai.AsyncOpenAI(base_url=laptop.info["http"] + "/v1", api_key="unused-on-loopback", max_retries=0)
     clients = 20
 
@@ -80,7 +59,7 @@ async def test_twenty_openai_sdk_clients_at_once_all_get_their_answer(tmp_path, 
 
 
 async def test_eight_blooms_at_once_on_an_upstream_worker_run_side_by_side(tmp_path, upstream):
-    laptop = await humd(tmp_path, "laptop")
+    laptop = await openai_humd(tmp_path / "laptop")
     try:
         runs = [bloom_on_thrum(laptop, f"side-{i}", ask(CHUNKS, hold=8)) for i in range(8)]
         results = await asyncio.wait_for(asyncio.gather(*runs), DEADLINE_SECONDS)
@@ -92,7 +71,7 @@ async def test_eight_blooms_at_once_on_an_upstream_worker_run_side_by_side(tmp_p
 
 async def test_blooms_beyond_the_cells_wait_in_line_and_say_so(tmp_path, upstream, monkeypatch):
     monkeypatch.setenv("HUM_BROOD_MAX_UPSTREAM_CELLS", "2")
-    laptop = await humd(tmp_path, "laptop")
+    laptop = await openai_humd(tmp_path / "laptop")
     try:
         # a fifth of a second each, so the later ones find both cells blooming
         runs = [bloom_on_thrum(laptop, f"line-{i}", ask(20, pace=100)) for i in range(8)]
