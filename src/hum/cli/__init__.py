@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", parents=[as_json], help="measure the hot path against its baselines (real humds on loopback)")
     bench.add_argument("--quick", action="store_true", help="fewer samples: done within a minute on 2 cores")
+    bench.add_argument("--profile", metavar="FILE", help="first, sample the home humd with py-spy over a flat-out bloom and fan-out; raw stacks to FILE")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hum.cli.common import CliError, console, print_json
 
@@ -11,7 +12,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from hum.demo.bench.run import lines, report
 
     try:
-        result = report(quick=args.quick)
+        result = report(quick=args.quick, profile=Path(args.profile).resolve() if args.profile else None)
     except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
         raise CliError(f"the bench could not finish: {exc}") from exc
     if args.json:

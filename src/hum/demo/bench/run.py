@@ -14,6 +14,7 @@ from typing import Any
 
 from hum.demo.bench import baselines, hotpath, local_model, ttft
 from hum.demo.bench.measure import Metric, percentile, rss_kb
+from hum.demo.bench.profile import recording, summary
 from hum.demo.bench.upstream import FakeUpstream
 from hum.demo.roam_real import HumdProcess, free_port
 
@@ -49,10 +50,15 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
 
 
-async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dict[str, Any]) -> None:
+async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dict[str, Any], profile: Path | None) -> None:
     rig = hotpath.Rig(workdir)
     await rig.start()
     try:
+        if profile is not None:  # the home's time over its busiest work: a flat-out bloom, its replays, fan-out
+            async with recording(rig.laptop.info["pid"], profile):
+                await hotpath.flat_out(rig, REPLAY_SIZES[-1:])
+                await hotpath.fanout(rig, FANOUT_TAPS[-1], sizes.fanout_chunks, FANOUT_PACE)
+            out["profile"] = summary(profile)
         out["hops"] = await hotpath.hops(rig, sizes.hop_chunks, PACES)
         out["direct"] = {p: percentile(await baselines.direct(upstream.base_url, sizes.hop_chunks, p), 0.99) for p in PACES}
         out["flat"] = await hotpath.flat_out(rig, REPLAY_SIZES)
@@ -128,7 +134,7 @@ def growth(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def bench(quick: bool) -> dict[str, Any]:
+async def bench(quick: bool, profile: Path | None = None) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hum-bench-"))
@@ -142,7 +148,7 @@ async def bench(quick: bool) -> dict[str, Any]:
         await litellm.start()
         await litellm.ready()  # its start-up is heavy: not while anything is timed
         try:
-            await hot_path(workdir, upstream, sizes, raw)
+            await hot_path(workdir, upstream, sizes, raw, profile)
             await openai_path(workdir, upstream, litellm, sizes, raw)
         finally:
             await litellm.stop()
@@ -176,6 +182,7 @@ async def bench(quick: bool) -> dict[str, Any]:
             },
             "ttft_p99_10k_vs_0_hums": round(ttft_p[str(HUM_COUNTS[-1])] / ttft_p["0"], 3),
         },
+        **({"profile": raw["profile"]} if "profile" in raw else {}),
         "ok": all(m.ok for m in table.values()),
         "quick": quick,
         "seconds": round(time.monotonic() - started, 1),
@@ -183,8 +190,8 @@ async def bench(quick: bool) -> dict[str, Any]:
     }
 
 
-def report(quick: bool) -> dict[str, Any]:
-    return asyncio.run(bench(quick))
+def report(quick: bool, profile: Path | None = None) -> dict[str, Any]:
+    return asyncio.run(bench(quick, profile))
 
 
 def lines(result: dict[str, Any]) -> list[str]:
@@ -196,6 +203,10 @@ def lines(result: dict[str, Any]) -> list[str]:
         out.append(f"{name:32} {m['value']:>12g} {base:>12} {ratio:>7}  {'yes' if m['ok'] else 'NO ':3}  {m['target']} ({m['unit']})")
     for name, figures in result["growth"].items():
         out.append(f"{name:32} " + "  ".join(f"{k}: {v:g}" for k, v in figures.items()))
+    for kind in ("self_percent", "task_percent"):
+        if "profile" in result:
+            top = ", ".join(f"{f} {p:g}%" for f, p in list(result["profile"][kind].items())[:8])
+            out.append(f"profile {kind:24} {top}")
     m = result["machine"]
     out.append(f"{'ok' if result['ok'] else 'NOT ok'} in {result['seconds']:g} s on {m['cpu']} ({m['cores']} cores)")
     return out
