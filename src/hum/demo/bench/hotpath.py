@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hum.daemon.home import Home
+from hum.demo.bench import baselines
 from hum.demo.bench.measure import Tap, percentile, rss_kb
 from hum.demo.bench.upstream import ask
 from hum.demo.roam_real import HumdProcess, free_port, hum_command, pair_devices
@@ -82,22 +83,25 @@ async def attach(thrum: Path, sigil: str, since: int, bee: str) -> Tap:
     return tap
 
 
-async def hops(rig: Rig, chunks: int, paces: tuple[float, ...]) -> dict[str, dict[float, float]]:
-    """p99 (ms) of a chunk from the upstream to a laptop tap, and the phone's extra over that, per pace."""
+async def hops(rig: Rig, upstream: str, chunks: int, paces: tuple[float, ...]) -> dict[str, dict[float, float]]:
+    """p99 (ms) of a chunk from the upstream to a laptop tap, the phone's extra over that, and (at
+    the same time, so under the same load) of a client reading the upstream directly, per pace."""
     sigil, wane = await rig.mint("hops")
     local = await attach(rig.laptop.thrum, sigil, wane, "bench-local")
     remote = await attach(rig.phone.thrum, sigil, wane, "bench-remote")
-    out: dict[str, dict[float, float]] = {"local": {}, "ensemble": {}}
+    out: dict[str, dict[float, float]] = {"local": {}, "ensemble": {}, "direct": {}}
     for pace in paces:
         local.delays_ms.clear()
         local.arrivals.clear()
         remote.arrivals.clear()
         await rig.bloom(sigil, ask(chunks, pace))
-        await asyncio.gather(
+        *_, direct = await asyncio.gather(
             rig.finished(sigil),
             local.until(lambda t: t.get("chi") == "finish"),
             remote.until(lambda t: t.get("chi") == "finish"),
+            baselines.direct(upstream, chunks, pace),
         )
+        out["direct"][pace] = percentile(direct, 0.99)
         extra = [(at - local.arrivals[w]) / 1e6 for w, at in remote.arrivals.items() if w in local.arrivals]
         out["local"][pace] = percentile(local.delays_ms, 0.99)
         out["ensemble"][pace] = percentile(extra, 0.99)

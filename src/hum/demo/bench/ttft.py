@@ -55,12 +55,17 @@ async def first_token_ms(session: aiohttp.ClientSession, base_url: str, text: st
     return first
 
 
-async def samples(base_url: str, count: int, tag: str, key: str | None = None) -> list[float]:
-    """`count` first-token times of new, stateless requests, one at a time, after a warm-up."""
+async def samples(targets: list[tuple[str, str | None]], count: int, tag: str) -> list[list[float]]:
+    """`count` first-token times of new, stateless requests to each `(base_url, key)` target, after a
+    warm-up; one request at a time, the targets taking turns, so the machine's load hits them alike."""
+    times: list[list[float]] = [[] for _ in targets]
     async with aiohttp.ClientSession() as session:
-        for i in range(WARM_UP_REQUESTS):
-            await first_token_ms(session, base_url, f"{ask(2)} warm={tag}-{i}", key)
-        return [await first_token_ms(session, base_url, f"{ask(2)} n={tag}-{i}", key) for i in range(count)]
+        for i in range(WARM_UP_REQUESTS + count):
+            for (base_url, key), kept in zip(targets, times, strict=True):
+                took = await first_token_ms(session, base_url, f"{ask(2)} n={tag}-{i}", key)
+                if i >= WARM_UP_REQUESTS:
+                    kept.append(took)
+    return times
 
 
 def fill(home: Path, count: int, first: int = 0) -> None:
