@@ -282,6 +282,21 @@ async def test_a_bloom_cancelled_while_waiting_ends_cancelled_and_takes_no_cell(
     await brood.close()
 
 
+async def test_a_waiting_bloom_whose_reader_goes_away_leaves_no_cell_taken():
+    brood = Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=100)}, "scripted", max_cells=1)
+    busy = brood.bloom("a", HELLO)
+    await anext(busy)
+    gone = brood.bloom("b", HELLO)
+    assert (await anext(gone)).chunk_type == "note"
+    await gone.aclose()
+    await brood.cancel("a")
+    await collect(busy)
+    deltas, done = await asyncio.wait_for(collect(brood.bloom("c", HELLO)), TEST_TIMEOUT_SECONDS)
+    assert done.finish_reason == "stop" and deltas[0].chunk_type == "text_delta"
+    assert brood.line.waiting() == 0
+    await brood.close()
+
+
 async def test_each_worker_kind_has_its_own_cells():
     fast = lambda: ScriptedWorker(tokens_per_second=100)  # noqa: E731
     brood = Brood({"model": fast, "upstream": fast}, "model", max_cells=1, cells_per_kind={"upstream": 8})

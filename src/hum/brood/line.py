@@ -64,11 +64,12 @@ class Line:
         try:
             await waiter.ready.wait()
         except BaseException:
-            self._leave(name, waiter)
+            self.leave(name, waiter)
             raise
         return waiter.granted
 
-    def _leave(self, name: str, waiter: Waiter) -> None:
+    def leave(self, name: str, waiter: Waiter) -> None:
+        """The waiter's bloom went away (its consumer stopped listening): out of line, and any room it was given goes on."""
         queue = self._queues.get(name, deque())
         if waiter in queue:
             queue.remove(waiter)

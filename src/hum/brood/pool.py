@@ -180,12 +180,11 @@ class Brood:
 
     def _room(self, name: str) -> bool:
         """Whether one more cell of `name` fits, letting its least recently used idle cell go if need be."""
-        if self.line.starting[name] + sum(c.name == name for c in self._cells.values()) < self.limit(name):
-            return True
-        idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
-        if idle is None:
-            return False
-        self._close_soon(self._cells.pop(idle))
+        while self.line.starting[name] + sum(c.name == name for c in self._cells.values()) >= self.limit(name):
+            idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
+            if idle is None:
+                return False
+            self._close_soon(self._cells.pop(idle))
         return True
 
     async def _hatch(self, sigil: str, name: str) -> _Cell:
@@ -244,8 +243,13 @@ class Brood:
         if cell is None:
             waiter = self.line.reserve(sigil, name)
             if waiter is not None:
-                yield Delta(f"hum: waiting for a free cell (all {self.limit(name)} {name} cells are blooming)", NOTE)
-                if not await self.line.wait(name, waiter):
+                try:
+                    yield Delta(f"hum: waiting for a free cell (all {self.limit(name)} {name} cells are blooming)", NOTE)
+                    granted = await self.line.wait(name, waiter)
+                except BaseException:  # closed while in line: its place (or room) must not be lost
+                    self.line.leave(name, waiter)
+                    raise
+                if not granted:
                     yield Done("cancelled", Usage(0, 0))
                     return
             cell = await self._hatch(sigil, name)
