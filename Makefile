@@ -17,6 +17,7 @@ demo:
 
 bench:
 	@scripts/setup.sh --test
+<<<<<<< HEAD
 	.venv/bin/python bench/bench_local_model.py
 	.venv/bin/python bench/bench_store.py
 
@@ -31,3 +32,7 @@ fuzz:
 	    .venv/bin/python tests/fuzz/atheris_targets.py $$target -runs=$${HUM_FUZZ_EXAMPLES:-100000} || exit 1; \
 	  done; \
 	else echo "atheris does not install here: hypothesis targets only"; fi
+=======
+	@scripts/bench-setup.sh
+	.venv/bin/hum bench --json
+>>>>>>> bench

@@ -29,6 +29,16 @@ def test_the_named_worker_is_the_default_and_env_adds_the_others(tmp_path):
     assert brood.max_cells == 2
 
 
+def test_upstream_kinds_get_many_cells_and_model_kinds_few():
+    env = {"HUM_OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "HUM_OPENAI_MODEL": "m"}
+    brood = build_brood("local", env)
+    assert brood.limit("openai") >= 64 and brood.limit("local") == 4
+    brood = build_brood(
+        "openai", {**env, "HUM_BROOD_MAX_UPSTREAM_CELLS": "3", "HUM_BROOD_MAX_CELLS": "1", "HUM_BROOD_MAX_QUEUE": "0"}
+    )
+    assert (brood.limit("openai"), brood.limit("local"), brood.line.max_queue) == (3, 1, 0)
+
+
 def test_without_env_only_the_named_worker_and_the_local_model_exist():
     assert build_brood("local", {}).models() == ["local"]
     assert build_brood("scripted", {}).models() == ["local", "scripted"]
@@ -65,6 +75,8 @@ async def test_options_reach_the_default_worker():
             "/nonexistent/model.gguf",
         ),
         ("scripted", {"HUM_BROOD_MAX_CELLS": "many"}, "bad-config", "HUM_BROOD_MAX_CELLS"),
+        ("scripted", {"HUM_BROOD_MAX_UPSTREAM_CELLS": "0"}, "bad-config", "HUM_BROOD_MAX_UPSTREAM_CELLS"),
+        ("scripted", {"HUM_BROOD_MAX_QUEUE": "-1"}, "bad-config", "HUM_BROOD_MAX_QUEUE"),
     ],
 )
 def test_check_names_the_cause_in_one_line(worker, env, qualifier, words):

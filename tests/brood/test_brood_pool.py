@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from brood_helpers import collect
+from brood_helpers import TEST_TIMEOUT_SECONDS, collect, text_of
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
@@ -76,6 +76,29 @@ class DeafWorker(Worker):
 
     async def cancel(self) -> None:
         pass
+
+
+class Careful(Worker):
+    """Refuses to bloom once closed, as an HTTP worker whose session is gone does."""
+
+    kind = "careful"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def bloom(self, transcript: Sequence[Turn], *, model=None) -> AsyncIterator[WorkerEvent]:
+        for _ in range(5):
+            if self.closed:
+                raise WorkerError("upstream-unreachable", "Connector is closed.")
+            await asyncio.sleep(0.002)
+            yield Delta("x")
+        yield Done("stop", Usage(1, 5))
+
+    async def cancel(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 async def test_blooms_of_one_hum_reuse_its_warm_cell():
@@ -201,16 +224,87 @@ async def test_factories_may_take_the_sigil():
     await brood.close()
 
 
-async def test_a_full_brood_of_busy_cells_says_so():
+async def test_blooms_beyond_the_cells_wait_in_line_with_a_note_and_run_in_order():
+    brood = Brood({"careful": Careful}, "careful", max_cells=2)
+    finished: list[str] = []
+
+    async def run(sigil: str) -> tuple[list[Delta], Done]:
+        result = await collect(brood.bloom(sigil, HELLO))
+        finished.append(sigil)
+        return result
+
+    blooms = []
+    for sigil in ("a", "b", "c", "d", "e"):
+        blooms.append(asyncio.create_task(run(sigil)))
+        await asyncio.sleep(0)  # each bloom joins the line before the next one arrives
+    results = await asyncio.wait_for(asyncio.gather(*blooms), TEST_TIMEOUT_SECONDS)
+    notes = [[d.text for d in deltas if d.chunk_type == "note"] for deltas, _ in results]
+    assert notes[:2] == [[], []]
+    assert all(n and "waiting for a free cell" in n[0] for n in notes[2:])
+    assert all(done.finish_reason == "stop" and text_of(deltas) == "xxxxx" for deltas, done in results)
+    assert finished.index("c") < finished.index("d") < finished.index("e")
+    assert len(brood.live()) == 2
+    await brood.close()
+
+
+async def test_brood_full_only_when_the_line_is_full_too():
     brood = Brood(
-        {"scripted": lambda: ScriptedWorker(tokens_per_second=100)}, "scripted", max_cells=1
+        {"scripted": lambda: ScriptedWorker(tokens_per_second=100)}, "scripted", max_cells=1, max_queue=1
     )
     busy = brood.bloom("a", HELLO)
     await anext(busy)
+    queued = brood.bloom("b", HELLO)
+    note = await anext(queued)
+    assert note.chunk_type == "note"
     with pytest.raises(WorkerError) as err:
-        await collect(brood.bloom("b", HELLO))
-    assert err.value.qualifier == "brood-full"
+        await collect(brood.bloom("c", HELLO))
+    assert err.value.qualifier == "brood-full" and "waiting" in err.value.message
     await brood.cancel("a")
     await collect(busy)
-    await collect(brood.bloom("b", HELLO))
+    deltas, done = await asyncio.wait_for(collect(queued), TEST_TIMEOUT_SECONDS)
+    assert done.finish_reason == "stop" and text_of(deltas)
+    await brood.close()
+
+
+async def test_a_bloom_cancelled_while_waiting_ends_cancelled_and_takes_no_cell():
+    factory = Recorder(lambda: ScriptedWorker(tokens_per_second=100))
+    brood = Brood({"scripted": factory}, "scripted", max_cells=1)
+    busy = brood.bloom("a", HELLO)
+    await anext(busy)
+    queued = brood.bloom("b", HELLO)
+    await anext(queued)
+    await brood.cancel("b")
+    deltas, done = await asyncio.wait_for(collect(queued), TEST_TIMEOUT_SECONDS)
+    assert done.finish_reason == "cancelled" and not deltas
+    await brood.cancel("a")
+    await collect(busy)
+    assert list(brood.live()) == ["a"] and len(factory.made) == 1
+    await brood.close()
+
+
+async def test_a_waiting_bloom_whose_reader_goes_away_leaves_no_cell_taken():
+    brood = Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=100)}, "scripted", max_cells=1)
+    busy = brood.bloom("a", HELLO)
+    await anext(busy)
+    gone = brood.bloom("b", HELLO)
+    assert (await anext(gone)).chunk_type == "note"
+    await gone.aclose()
+    await brood.cancel("a")
+    await collect(busy)
+    deltas, done = await asyncio.wait_for(collect(brood.bloom("c", HELLO)), TEST_TIMEOUT_SECONDS)
+    assert done.finish_reason == "stop" and deltas[0].chunk_type == "text_delta"
+    assert brood.line.waiting() == 0
+    await brood.close()
+
+
+async def test_each_worker_kind_has_its_own_cells():
+    fast = lambda: ScriptedWorker(tokens_per_second=100)  # noqa: E731
+    brood = Brood({"model": fast, "upstream": fast}, "model", max_cells=1, cells_per_kind={"upstream": 8})
+    busy = brood.bloom("m", HELLO)
+    await anext(busy)
+    upstream = [brood.bloom(f"u{i}", HELLO, model="upstream") for i in range(8)]
+    firsts = [await anext(stream) for stream in upstream]
+    assert all(d.chunk_type == "text_delta" for d in firsts)  # none waited
+    for stream in (busy, *upstream):
+        await stream.aclose()
     await brood.close()

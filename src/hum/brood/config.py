@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from hum.brood.line import DEFAULT_MAX_QUEUE
 from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
 from hum.errors import WorkerError
 
@@ -46,7 +47,20 @@ CLAUDE_PERMISSION_MODE_ENV = "HUM_CLAUDE_PERMISSION_MODE"
 CLAUDE_ALLOWED_TOOLS_ENV = "HUM_CLAUDE_ALLOWED_TOOLS"
 
 # Options that shape the pool rather than a worker.
-BROOD_OPTIONS = ("max_cells", "idle_evict_seconds", "stall_seconds", "cancel_grace_seconds")
+BROOD_OPTIONS = ("max_cells", "max_queue", "idle_evict_seconds", "stall_seconds", "cancel_grace_seconds")
+
+# Kinds whose cell is an HTTP client waiting on someone else's model (the
+# scripted worker stands in for them in the sim): a cell costs a connection and
+# a few kilobytes, so one person's clients (opencode tabs, subagents, a chat
+# app, scripts) are never turned away. 64 is 8 opencode sessions each running
+# 8 subagents at once. Model kinds (local, claude-cli) keep `DEFAULT_MAX_CELLS`.
+UPSTREAM_KINDS = ("openai", "anthropic", "scripted")
+DEFAULT_MAX_UPSTREAM_CELLS = 64
+
+# The capacity settings, each read from the environment when not given.
+MAX_CELLS_ENV = "HUM_BROOD_MAX_CELLS"
+MAX_UPSTREAM_CELLS_ENV = "HUM_BROOD_MAX_UPSTREAM_CELLS"
+MAX_QUEUE_ENV = "HUM_BROOD_MAX_QUEUE"
 
 
 def _local_available(env: Mapping[str, str]) -> bool:
@@ -140,9 +154,11 @@ def build_brood(worker: str, env: Mapping[str, str], **options: Any) -> Brood:
     """The brood for `hum up --worker <worker>`.
 
     `options` go to the default worker's constructor (e.g. `n_ctx=`, `model=`,
-    `tokens_per_second=`), except `max_cells`, `idle_evict_seconds`,
+    `tokens_per_second=`), except `max_cells`, `max_queue`, `idle_evict_seconds`,
     `stall_seconds` and `cancel_grace_seconds`, which shape the pool.
-    HUM_BROOD_MAX_CELLS sets `max_cells` when not given.
+    HUM_BROOD_MAX_CELLS sets `max_cells` (cells of a model kind) when not given,
+    HUM_BROOD_MAX_UPSTREAM_CELLS the cells of each upstream kind, and
+    HUM_BROOD_MAX_QUEUE `max_queue` (blooms waiting for a cell, per kind).
     """
     if worker not in WORKER_KINDS:
         raise WorkerError(
@@ -150,15 +166,17 @@ def build_brood(worker: str, env: Mapping[str, str], **options: Any) -> Brood:
         )
     pool_opts = {k: options.pop(k) for k in BROOD_OPTIONS if k in options}
     if "max_cells" not in pool_opts:
-        pool_opts["max_cells"] = _int(env, "HUM_BROOD_MAX_CELLS", DEFAULT_MAX_CELLS)
-    factories = {
-        kind: _factory(kind, env, options if kind == worker else {})
-        for kind in configured(worker, env)
-    }
-    return Brood(factories, worker, **pool_opts)
+        pool_opts["max_cells"] = _int(env, MAX_CELLS_ENV, DEFAULT_MAX_CELLS)
+    if "max_queue" not in pool_opts:
+        pool_opts["max_queue"] = _int(env, MAX_QUEUE_ENV, DEFAULT_MAX_QUEUE, minimum=0)
+    upstream_cells = _int(env, MAX_UPSTREAM_CELLS_ENV, DEFAULT_MAX_UPSTREAM_CELLS)
+    kinds = configured(worker, env)
+    factories = {kind: _factory(kind, env, options if kind == worker else {}) for kind in kinds}
+    per_kind = {kind: upstream_cells for kind in kinds if kind in UPSTREAM_KINDS}
+    return Brood(factories, worker, cells_per_kind=per_kind, **pool_opts)
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if not raw:
         return default
@@ -166,8 +184,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise WorkerError("bad-config", f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise WorkerError("bad-config", f"{name} must be at least 1")
+    if value < minimum:
+        raise WorkerError("bad-config", f"{name} must be at least {minimum}")
     return value
 
 
@@ -203,7 +221,9 @@ def check(worker: str, env: Mapping[str, str], **options: Any) -> None:
         raise WorkerError(
             "unknown-worker", f"unknown worker {worker!r}; choose one of {', '.join(WORKER_KINDS)}"
         )
-    _int(env, "HUM_BROOD_MAX_CELLS", DEFAULT_MAX_CELLS)
+    _int(env, MAX_CELLS_ENV, DEFAULT_MAX_CELLS)
+    _int(env, MAX_UPSTREAM_CELLS_ENV, DEFAULT_MAX_UPSTREAM_CELLS)
+    _int(env, MAX_QUEUE_ENV, DEFAULT_MAX_QUEUE, minimum=0)
     if worker == "scripted" and env.get(SCRIPTED_PACE_ENV):
         _pace(env)
     if worker == "local":

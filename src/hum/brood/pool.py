@@ -10,9 +10,20 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hum.brood.line import DEFAULT_MAX_QUEUE, Line
 from hum.brood.transcript import plain
 from hum.errors import WorkerError
-from hum.interfaces import Done, PermissionAsk, ToolSpec, Turn, Usage, Worker, WorkerEvent
+from hum.interfaces import (
+    NOTE,
+    Delta,
+    Done,
+    PermissionAsk,
+    ToolSpec,
+    Turn,
+    Usage,
+    Worker,
+    WorkerEvent,
+)
 
 # A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
 # for workers whose state outlives the process (claude-cli derives its session
@@ -82,6 +93,8 @@ class Brood:
         default: str,
         *,
         max_cells: int = DEFAULT_MAX_CELLS,
+        cells_per_kind: Mapping[str, int] | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
         idle_evict_seconds: float = IDLE_EVICT_SECONDS,
         stall_seconds: float = STALL_SECONDS,
         cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
@@ -90,11 +103,14 @@ class Brood:
     ) -> None:
         if default not in factories:
             raise ValueError(f"default worker {default!r} is not one of {sorted(factories)}")
-        if max_cells < 1:
-            raise ValueError("max_cells must be at least 1")
+        if max_cells < 1 or any(n < 1 for n in (cells_per_kind or {}).values()):
+            raise ValueError("a worker kind needs at least 1 cell")
+        if max_queue < 0:
+            raise ValueError("max_queue cannot be negative")
         self.factories = dict(factories)
         self.default = default
         self.max_cells = max_cells
+        self.cells_per_kind = dict(cells_per_kind or {})
         self.idle_evict_seconds = idle_evict_seconds
         self.stall_seconds = stall_seconds
         self.cancel_grace_seconds = cancel_grace_seconds
@@ -106,6 +122,11 @@ class Brood:
         self._closing: set[asyncio.Task[None]] = set()
         # Worker name -> whether its kind takes tools natively, learnt once per name.
         self._native: dict[str, bool] = {}
+        self.line = Line(self._room, self.limit, max_queue)
+
+    def limit(self, name: str) -> int:
+        """How many cells worker `name` may have at once (`max_cells` unless `cells_per_kind` says)."""
+        return self.cells_per_kind.get(name, self.max_cells)
 
     def models(self) -> list[str]:
         return sorted(self.factories)
@@ -159,8 +180,8 @@ class Brood:
         factory = self.factories[name]
         return factory(sigil) if _takes_sigil(factory) else factory()  # type: ignore[call-arg]
 
-    async def _cell(self, sigil: str, model: str | None) -> _Cell:
-        name = self._pick(model)
+    async def _held(self, sigil: str, name: str) -> _Cell | None:
+        """The hum's own cell if it is of worker `name`; a held cell of another kind is let go."""
         held = self._cells.get(sigil)
         if held and held.name == name:
             self._cells.move_to_end(sigil)
@@ -169,25 +190,48 @@ class Brood:
             if held.busy:
                 raise WorkerError("busy", f"hum {sigil} is already blooming on {held.name}")
             await self._evict(sigil)
-        while len(self._cells) >= self.max_cells:
-            idle = next((s for s, c in self._cells.items() if not c.busy), None)
+        return None
+
+    def _room(self, name: str) -> bool:
+        """Whether one more cell of `name` fits, letting its least recently used idle cell go if need be."""
+        while self.line.starting[name] + sum(c.name == name for c in self._cells.values()) >= self.limit(name):
+            idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
             if idle is None:
-                raise WorkerError(
-                    "brood-full",
-                    f"all {self.max_cells} brood cells are blooming; try again when one finishes",
-                )
-            await self._evict(idle)
+                return False
+            self._close_soon(self._cells.pop(idle))
+        return True
+
+    async def _hatch(self, sigil: str, name: str) -> _Cell:
+        """A new warm cell for `sigil`, in the room the line reserved for it."""
         try:
             worker = self._make(name, sigil)
             await worker.warm()
-        except WorkerError:
-            raise
-        except Exception as exc:  # a factory or warm-up bug must still read as an error petal
+        except Exception as exc:
+            self.line.give_back(name)
+            if isinstance(exc, WorkerError):
+                raise
+            # a factory or warm-up bug must still read as an error petal
             raise WorkerError("worker-crash", f"{name} worker failed to start: {exc!r}") from exc
+        except BaseException:
+            self.line.give_back(name)
+            raise
         cell = _Cell(name, worker, self.clock())
+        # Not a wake-up: the room became this cell, which must not look idle
+        # (and be let go) before its bloom marks it busy.
         self._cells[sigil] = cell
+        self.line.hatched(name)
         self._start_reaper()
         return cell
+
+    async def _cell(self, sigil: str, model: str | None) -> _Cell:
+        name = self._pick(model)
+        held = await self._held(sigil, name)
+        if held:
+            return held
+        waiter = self.line.reserve(sigil, name)
+        if waiter is not None and not await self.line.wait(name, waiter):
+            raise WorkerError("cancelled", f"hum {sigil} was cancelled while waiting for a cell")
+        return await self._hatch(sigil, name)
 
     async def cell(self, sigil: str, model: str | None = None) -> Worker:
         """The warm worker for `sigil`, reusing the one from its last bloom."""
@@ -205,8 +249,24 @@ class Brood:
 
         `tools` reach only a `native_tools` worker; any other reads the
         transcript's tool calls and results as text (`transcript.plain`).
+        When every cell of its worker kind is blooming, the bloom waits in line
+        for one, saying so first in a `note` delta.
         """
-        cell = await self._cell(sigil, model)
+        name = self._pick(model)
+        cell = await self._held(sigil, name)
+        if cell is None:
+            waiter = self.line.reserve(sigil, name)
+            if waiter is not None:
+                try:
+                    yield Delta(f"hum: waiting for a free cell (all {self.limit(name)} {name} cells are blooming)", NOTE)
+                    granted = await self.line.wait(name, waiter)
+                except BaseException:  # closed while in line: its place (or room) must not be lost
+                    self.line.leave(name, waiter)
+                    raise
+                if not granted:
+                    yield Done("cancelled", Usage(0, 0))
+                    return
+            cell = await self._hatch(sigil, name)
         freed = False
 
         def free() -> None:
@@ -240,6 +300,7 @@ class Brood:
             cell.busy = False
             cell.last_used = self.clock()
             cell.lock.release()
+            self.line.wake(cell.name)
 
     async def _guarded(
         self,
@@ -324,6 +385,7 @@ class Brood:
             await cell.worker.release(permit_id, decision, message)
 
     async def cancel(self, sigil: str) -> None:
+        self.line.cancel(sigil)  # a queued bloom ends `cancelled` without ever taking a cell
         cell = self._cells.get(sigil)
         if cell and cell.busy:
             cell.cancelled = True
@@ -343,12 +405,12 @@ class Brood:
             if not cell.busy and now - cell.last_used >= self.idle_evict_seconds
         ]
         for sigil in stale:
-            cell = self._cells.pop(sigil)
-            cell.closed = True
-            self._close_soon(cell)
+            self._close_soon(self._cells.pop(sigil))
+        self.line.wake_all()
         return stale
 
     def _close_soon(self, cell: _Cell) -> None:
+        cell.closed = True
         task = asyncio.get_running_loop().create_task(self._close_cell(cell))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -371,12 +433,16 @@ class Brood:
     async def _discard(self, sigil: str, cell: _Cell) -> None:
         if self._cells.get(sigil) is cell:
             del self._cells[sigil]
+            self.line.wake(cell.name)
         await self._close_cell(cell)
 
     async def _evict(self, sigil: str) -> None:
-        await self._close_cell(self._cells.pop(sigil))
+        cell = self._cells.pop(sigil)
+        self.line.wake(cell.name)
+        await self._close_cell(cell)
 
     async def close(self) -> None:
+        self.line.close()
         if self._reaper:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hum.cli.adopting import cmd_adopt, cmd_show
+from hum.cli.bench import cmd_bench
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import (
     cmd_chaos,
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--real", action="store_true", help="two real humd processes instead of the sim")
     chaos.add_argument("--rounds", type=int, default=20, help="faults dealt to the real processes (with --real)")
     chaos.set_defaults(func=cmd_chaos)
+    bench = sub.add_parser("bench", parents=[as_json], help="measure the hot path against its baselines (real humds on loopback)")
+    bench.add_argument("--quick", action="store_true", help="fewer samples: done within a minute on 2 cores")
+    bench.add_argument("--profile", metavar="FILE", help="first, sample the home humd with py-spy over a flat-out bloom and fan-out; raw stacks to FILE")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
