@@ -16,7 +16,7 @@ from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Turn
-from hum.surfaces.openai import tools_system
+from hum.surfaces.openai_messages import tools_system
 
 pytestmark = pytest.mark.slow
 

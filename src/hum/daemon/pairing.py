@@ -12,7 +12,8 @@ from typing import Any
 from hum.ensemble import iroh, relay
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
-from hum.ensemble.pairing import EXPIRED_CODE, USED_CODE, PairingCode, PairingGuest, PairingHost
+from hum.ensemble.pairing import PairingGuest, PairingHost
+from hum.ensemble.pairing_code import EXPIRED_CODE, USED_CODE, PairingCode
 from hum.ensemble.tcp import CONNECT_TIMEOUT, SERVER_NAME
 from hum.ensemble.tls import pairing_client_context
 from hum.errors import PairingError
