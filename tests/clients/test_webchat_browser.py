@@ -102,7 +102,7 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
             assert sent["followed"]  # the view follows the answer being written
             assert sent["stayedUp"]  # ...but not while the reader scrolls back
             assert sent["jumped"]  # "↓ new" takes them to the newest text
-            assert sent["origins"] == [f"from opencode on device {laptop.id[:8]}", "from this device"]
+            assert sent["origins"] == [f"from opencode on laptop ({laptop.id[:8]})", "from this device"]  # devices by name
             asked = await oc.wait_for(lambda t: t.chi == "prompt" and t["wane"] > first_finish.tone["wane"])
             assert asked.tone["text"] == FOLLOW_UP and asked.tone["from"] == phone.id
             assert laptop.hums[sg].bloom_open  # still answering

@@ -96,3 +96,21 @@ def test_an_operator_signed_revocation_spreads_to_every_sibling_and_a_forged_one
         await sim.close()
 
     run_virtual(story())
+
+
+def test_a_sibling_lists_a_hum_with_its_petal_count_as_of_its_last_bloom():
+    async def story():
+        sim = Sim(rtt=0.06)
+        laptop = await sim.spawn("laptop")
+        phone = await sim.spawn("phone")
+        await sim.link(phone, laptop)
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="count", text="hello")
+        fin = (await oc.wait_for(lambda t: t.chi == "finish")).tone
+        # the phone never attached, yet it lists the hum as it is now, not as it was at its mint
+        while next(h for h in phone.list_hums() if h["sigil"] == fin["sigil"])["wane"] != fin["wane"]:
+            await asyncio.sleep(0.01)
+        assert fin["wane"] > 1
+        await sim.close()
+
+    run_virtual(story())

@@ -338,6 +338,9 @@ class Router(Adopting):
             self._appended(hum, hum.append("error", event.body()))
         if not hum.bloom_open:
             self._asks_closed(hum)
+            # siblings list the hum with its petal count as of now, not as of its mint
+            for peer in self.peers():
+                self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
         self._next_prompt(hum)
         return self._done()
 

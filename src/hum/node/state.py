@@ -126,9 +126,13 @@ class NodeState:
     def summary(self, sg: str) -> dict[str, Any] | None:
         """Hum `sg` as listed: this humd's own view when it holds the log, else its home's announcement."""
         hum = self.hums.get(sg)
+        entry = self.ensemble.lookup(sg)
         if hum is not None and (hum.home == self.me or hum.tip):
-            return hum.summary()
-        return self.ensemble.lookup(sg)
+            summary = hum.summary()
+            if entry is not None and hum.home != self.me and int(entry.get("wane") or 0) > summary["wane"]:
+                summary["wane"] = entry["wane"]  # a replica nobody follows now: the home's last word is newer
+            return summary
+        return entry
 
     def recent_hums(self, limit: int) -> list[dict[str, Any]]:
         """The `limit` most recently active hums, newest first."""

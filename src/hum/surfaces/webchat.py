@@ -84,7 +84,9 @@ async def list_hums(request: web.Request) -> web.Response:
                 "blooming": bool(hum and hum.bloom_open),
             }
         )
-    return web.json_response({"humdId": humd.id, "name": humd.name, "hums": out})
+    names = {hid: name for hid, name in humd.ensemble.names.items() if name}
+    names[humd.id] = humd.name
+    return web.json_response({"humdId": humd.id, "name": humd.name, "names": names, "hums": out})
 
 
 async def _prompt_text(request: web.Request) -> str:
@@ -186,7 +188,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             for tone in tones:
                 if tone.chi != "peers":
                     continue  # the breath
-                if not await write_or_gone(resp, sse_data({"humdId": humd.id, "peers": tone.get("peers") or []}, event="peers")):
+                said = {"humdId": humd.id, "peers": tone.get("peers") or [], "names": tone.get("names") or {}}
+                if not await write_or_gone(resp, sse_data(said, event="peers")):
                     return resp
     finally:
         session.close()

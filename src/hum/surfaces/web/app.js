@@ -12,7 +12,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [],
+  sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, hums: [], names: {},
   home: null, // the open hum's home (HumdId), from its hello
   me: null, // this humd's HumdId, from /api/events
   peers: null, peersSeen: 0, triedAt: -1, // linked devices, how many updates so far, the update we last retried on
@@ -49,6 +49,7 @@ async function showList() {
   $("prompt").placeholder = "Start a new hum…";
   try {
     const data = await api("GET", "/api/hums");
+    Object.assign(state.names, data.names || {});
     $("title").textContent = `hum · ${data.name}`;
     renderList(data.hums);
     setStatus("");
@@ -194,6 +195,7 @@ function watchPeers() {
   const events = new EventSource("/api/events");
   events.addEventListener("peers", (ev) => {
     const data = JSON.parse(ev.data);
+    Object.assign(state.names, data.names || {});
     if (data.humdId !== state.me) { state.me = data.humdId; relabel(); }
     state.peers = data.peers;
     state.peersSeen += 1;
@@ -255,7 +257,10 @@ function add(cls, text) {
 // -- where a prompt came from ---------------------------------------------------
 
 function device(humdId) {
-  return humdId === state.me ? "this device" : `device ${String(humdId).slice(0, 8)}`;
+  if (humdId === state.me) return "this device";
+  const short = String(humdId).slice(0, 8);
+  const name = state.names[humdId];
+  return name ? `${name} (${short})` : `device ${short}`;
 }
 
 // A HumdId when the prompt was routed from another humd, else the name of the client on the home.
@@ -292,7 +297,7 @@ function onTone(tone) {
   }
   if (tone.chi === "error" && tone.wane === undefined) {
     if (tone.qualifier === "peer-loss") {
-      lost(`Lost the device that hosts this hum (humd ${String(tone.message || "").replace(/^.*home /, "")}). ` +
+      lost(`Lost the device that hosts this hum (${String(tone.message || "").replace(/^.*home /, "")}). ` +
            `The text so far is kept; this page reconnects when that device is back.`);
     } else {
       lost(`${tone.qualifier || tone.code}: ${tone.message || "the hum refused"}`);
