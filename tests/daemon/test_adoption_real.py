@@ -115,3 +115,61 @@ def test_adopting_during_a_partition_keeps_the_old_homes_tail_aside_and_both_con
             await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())
+
+
+def test_two_devices_adopting_at_once_settle_on_one_home_when_they_meet(tmp_path):
+    """Laptop, phone and tablet: the laptop dies, phone and tablet are cut off from each other, both adopt."""
+
+    async def story() -> None:
+        laptop, phone, relay = await two_devices(tmp_path, relay_one_way=0.005)
+        assert relay is not None
+        tablet = HumdProcess(tmp_path / "tablet", free_port())
+        try:
+            await pair_devices(laptop, tablet.home)
+            await tablet.start()
+            await tablet.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            # the phone reaches the tablet through the relay, which can be held to cut them apart
+            tablet_relay = LatencyRelay(("127.0.0.1", tablet.port), 0.005)
+            await tablet_relay.start()
+            out = hum("prompt", "--sid", "both", "hello", "--json", home=laptop.home)
+            sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
+            await whole_log(phone, sg)
+            await whole_log(tablet, sg)
+            await phone.stop()
+            phone.proc = None
+            phone_relayed = HumdProcess(phone.home, phone.port, extra=["--peer", f"127.0.0.1:{tablet_relay.port}"])
+            await phone_relayed.start()
+            await phone_relayed.wait_peers(lambda p: sorted(p) == sorted([laptop.info["humdId"], tablet.info["humdId"]]))
+            laptop.kill()
+            await laptop.proc.wait()
+            tablet_relay.hold()
+            relay.hold()
+            await asyncio.sleep(0)
+            for device in (phone_relayed, tablet):
+                deadline = time.monotonic() + WAIT
+                while (await asyncio.to_thread(hum, "adopt", sg, "--json", home=device.home)).returncode != 0:
+                    assert time.monotonic() < deadline, "adoption kept being refused"
+                    await asyncio.sleep(0.2)
+            for device in (phone_relayed, tablet):
+                assert (await asyncio.to_thread(hum, "prompt", "--sigil", sg, f"on {device.home.name}", "--json", home=device.home)).returncode == 0
+            tablet_relay.hold(False)  # they meet
+            winner = max(phone_relayed.info["humdId"], tablet.info["humdId"])
+            loser = phone_relayed if phone_relayed.info["humdId"] != winner else tablet
+            deadline = time.monotonic() + WAIT
+            while True:
+                homes = {d.home.name: next(h for h in d.get("/hum/hums")["hums"] if h["sigil"] == sg)["home"] for d in (phone_relayed, tablet)}
+                logs = [await whole_log(d, sg) for d in (phone_relayed, tablet)]
+                if set(homes.values()) == {winner} and logs[0] == logs[1]:
+                    break
+                assert time.monotonic() < deadline, homes
+                await asyncio.sleep(0.2)
+            assert loser.get(f"/hum/hums/{sg}/orphans")["orphans"]  # its side of the fork is kept, not merged
+            await tablet_relay.close()
+            await phone_relayed.stop()
+        finally:
+            await relay.close()
+            await tablet.stop()
+            await phone.stop()
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())

@@ -174,3 +174,25 @@ def test_prompts_queued_behind_a_bloom_survive_kill_9(tmp_path):
                 await again.stop()
 
     run(story())
+
+
+def test_a_local_client_may_not_pass_itself_off_as_another_device(tmp_path):
+    home = tmp_path / "laptop"
+    assert hum("operator", "init", "--name", "laptop", home=home).returncode == 0
+
+    async def story() -> None:
+        laptop = HumdProcess(home, free_port())
+        await laptop.start()
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(laptop.thrum))
+            other = "ab" * 32
+            writer.write(json.dumps({"chi": "hello", "rid": "h1", "from": f"humd_{other}"}).encode() + b"\n")
+            writer.write(json.dumps({"chi": "hello", "rid": "h2", "from": "opencode"}).encode() + b"\n")
+            refused, greeted = json.loads(await reader.readline()), json.loads(await reader.readline())
+            assert (refused["code"], refused["qualifier"], refused["rid"]) == ("bad-tone", "bad-field", "h1")
+            assert (greeted["chi"], greeted["rid"]) == ("breath", "h2")  # a name of its own is fine, on the same connection
+            writer.close()
+        finally:
+            await laptop.stop()
+
+    run(story())
