@@ -104,6 +104,8 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(TARGETS)} [libFuzzer options]")
     target = TARGETS[sys.argv.pop(1)]
+    # also this file's own input builders: their branches are what lead libFuzzer to deeper shapes
+    atheris.instrument_all()
     atheris.Setup(sys.argv, target)
     atheris.Fuzz()
 
