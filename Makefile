@@ -17,9 +17,8 @@ demo:
 
 bench:
 	@scripts/setup.sh --test
-<<<<<<< HEAD
-	.venv/bin/python bench/bench_local_model.py
-	.venv/bin/python bench/bench_store.py
+	@scripts/bench-setup.sh
+	.venv/bin/hum bench --json
 
 # Every fuzz target with HUM_FUZZ_EXAMPLES inputs (100,000 unless set): the
 # hypothesis targets against real humds, then atheris on the pure parsers when
@@ -32,7 +31,3 @@ fuzz:
 	    .venv/bin/python tests/fuzz/atheris_targets.py $$target -runs=$${HUM_FUZZ_EXAMPLES:-100000} || exit 1; \
 	  done; \
 	else echo "atheris does not install here: hypothesis targets only"; fi
-=======
-	@scripts/bench-setup.sh
-	.venv/bin/hum bench --json
->>>>>>> bench
