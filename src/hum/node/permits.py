@@ -10,7 +10,6 @@ nobody answers in time is denied, and the log says so.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from hum.core.hum import Hum
@@ -35,10 +34,6 @@ class Permitting(Linking):
     """Open asks, and the answers to them from wherever they come."""
 
     permit_timeout = PERMIT_TIMEOUT
-
-    def _init_permits(self) -> None:
-        self.open_asks: dict[tuple[str, str], float] = {}  # (sigil, permitId) -> when asked
-        self.forwarded: OrderedDict[tuple[str, Any], Owner] = OrderedDict()  # (home, rid) -> who answered
 
     def _asked(self, hum: Hum, ask: PermissionAsk) -> None:
         """The worker asks: a petal everyone sees, and an ask open until answered."""

@@ -73,7 +73,8 @@ class NodeState:
         self.revocations: dict[str, str] = {}  # operator-signed: HumdId -> signature hex
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
-        self._init_permits()
+        self.open_asks: dict[tuple[str, str], float] = {}  # (sigil, permitId) -> when asked
+        self.forwarded: OrderedDict[tuple[str, Any], Owner] = OrderedDict()  # (home, rid) -> who answered there
         self.peer_watchers: dict[Owner, list[str]] = {}
         # Hums that moved to another home: compare from this wane on the next attach (kept across
         # link losses and, derived from the stored epoch, restarts), and the epoch a cut branch had.
@@ -106,9 +107,6 @@ class NodeState:
     def _send(self, peer: str, tone: Tone) -> None:
         """Queue `tone` for `peer`; the ensemble refuses it (RouteError) if `peer` is not linked."""
         self._reply(self.ensemble.owner(self.ensemble.route(Tone(tone, to=peer))), tone)
-
-    def _init_permits(self) -> None:
-        """Where open permission asks are kept (`Permitting`)."""
 
     def device(self, humd_id: str) -> str:
         """A device as people know it in a message: its name with the short HumdId, or the short HumdId."""
