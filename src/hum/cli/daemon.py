@@ -54,13 +54,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             return
         console.print(f"[bold green]humd up[/]  {info['name']}  {info['humdId']}")
-        console.print(f"  ensemble  {info['listen'] or 'not listening'}")
-        for way in ("iroh", "relay"):
-            if info.get(way):
-                console.print(f"  {way:9} {info[way]}")
-        console.print(f"  thrum     {info['thrum']}")
-        for name, url in info.get("urls", {}).items():
-            console.print(f"  {name:9} {url}")
+        print_addresses(info, info['listen'] or 'not listening')
         console.print(f"  worker    {info['worker']} (models: {', '.join(info['models'])})")
         console.print("Ctrl-C stops it.")
 
@@ -77,6 +71,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_addresses(info: dict[str, Any], ensemble: object) -> None:
+    """Where a humd can be reached, as `hum up` and `hum status` both print it."""
+    console.print(f"  ensemble  {ensemble}")
+    for way in ("iroh", "relay"):
+        if info.get(way):
+            console.print(f"  {way:9} {info[way]}")
+    console.print(f"  thrum     {info.get('thrum')}")
+    for name, url in info.get("urls", {}).items():
+        console.print(f"  {name:9} {url}")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     home = home_of(args)
     status = daemon_request(home, "GET", "/hum/status")
@@ -86,13 +91,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json(status)
         return 0
     console.print(f"[bold]{status.get('name')}[/]  {status['humdId']}  (pid {status.get('pid')})")
-    console.print(f"  ensemble  {status.get('listen')}")
-    for way in ("iroh", "relay"):
-        if status.get(way):
-            console.print(f"  {way:9} {status[way]}")
-    console.print(f"  thrum     {status.get('thrum')}")
-    for name, url in status.get("urls", {}).items():
-        console.print(f"  {name:9} {url}")
+    print_addresses(status, status.get('listen'))
     console.print(f"  peers     {len(status['peers'])}   hums {len(status['hums'])}")
     if status.get("refusedConnections"):
         console.print(f"  refused   {status['refusedConnections']} ensemble connections at accept (too many not yet authenticated)")
