@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from hum.core.bloom import Bloom, blooms
+from hum.core.bloom import EMPTY_TRANSCRIPT, TEXT_DELTA, Bloom, blooms, extend_key, text_digest
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.errors import LogError
+from hum.errors import LogError, StoreError
 from hum.wire.tones import PETAL_CHIS, Tone
+
+# How many petals a hum keeps in memory behind its tip once they are stored:
+# a tap a little behind the live edge, and the worker's recent chunks, are read
+# without touching the store; everything older is read from it on demand, so
+# memory does not grow with the length of a conversation.
+TAIL_PETALS = 512
+
+
+class PetalArchive(Protocol):
+    """Where a hum reads the stored part of its log (the store)."""
+
+    def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
+        """Stored petals of `sigil` with `after < wane <= upto`, in wane order."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the store knows of a hum's log without reading it: where it ends and where its last bloom is."""
+
+    tip: int
+    last_prompt: int  # wane of the last prompt petal, 0 if none
+    bloom_open: bool  # the last prompt has no finish or error after it
+    transcript_key: bytes  # the key over every closed bloom (`bloom.extend_key`)
 
 
 class Hum:
@@ -21,6 +46,10 @@ class Hum:
     every attached humd (which mirrors them with `receive`); a replica's log
     is always the home's log from wane 1 up to its tip. Taps are cursors the
     hum reads its log for (`read`); who holds them is the node's business.
+
+    With an `archive`, only the petals not yet stored and the last
+    `TAIL_PETALS` stored ones are held in memory; the rest are read from the
+    archive when someone reads that far back.
     """
 
     def __init__(
@@ -32,13 +61,18 @@ class Hum:
         tracker: WaneTracker,
         petals: Iterable[Petal] = (),
         queued: Iterable[tuple[int, dict[str, Any]]] = (),
+        *,
+        archive: PetalArchive | None = None,
+        stored: Stored | None = None,
     ) -> None:
         self.sigil = sigil
         self.sid = sid
         self.nest = nest
         self.home = home
         self.tracker = tracker
-        self.petals: list[Petal] = []
+        self.archive = archive
+        self._tail: list[Petal] = []  # petals after wane `_tail_start`, up to the tip
+        self._tail_start = 0
         # prompts waiting for the open bloom to close, by queue number, oldest first
         self.pending_prompts: deque[tuple[int, dict[str, Any]]] = deque(sorted(queued, key=lambda q: q[0]))
         self.queue_seq = max((q[0] for q in self.pending_prompts), default=0)
@@ -48,6 +82,19 @@ class Hum:
         self.epoch = 0
         self.fork = 0
         self._bloom_open = False
+        self.last_prompt = 0  # wane of the newest prompt petal
+        self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
+        self._prompt_digest = b""  # the open bloom's prompt text, digested
+        self._answer: Any = (
+            None  # the open bloom's text so far, hashed as it comes (a hashlib object)
+        )
+        if stored is not None:
+            self._tail_start = stored.tip
+            self.tracker.set(sigil, stored.tip)
+            self.last_prompt, self.transcript_key = stored.last_prompt, stored.transcript_key
+            if stored.bloom_open:
+                self._bloom_open = True
+                self._replay_open_bloom()
         for petal in petals:
             self.receive(petal)
         self.durable_tip = self.tip  # petals up to here are stored
@@ -56,11 +103,28 @@ class Hum:
 
     @property
     def tip(self) -> int:
-        return len(self.petals)
+        return self._tail_start + len(self._tail)
 
     def since(self, wane: int, upto: int | None = None) -> list[Petal]:
-        """Petals with `wane < w <= upto`, in wane order."""
-        return self.petals[max(wane, 0) : self.tip if upto is None else upto]
+        """Petals with `wane < w <= upto`, in wane order (the stored part read from the archive)."""
+        upto = self.tip if upto is None else min(upto, self.tip)
+        wane = max(wane, 0)
+        if wane >= upto:
+            return []
+        if wane >= self._tail_start:
+            return self._tail[wane - self._tail_start : upto - self._tail_start]
+        assert self.archive is not None  # without one the tail starts at 0
+        stored = self.archive.petals(self.sigil, wane, min(upto, self._tail_start))
+        return stored + self._tail[: max(0, upto - self._tail_start)]
+
+    @property
+    def petals(self) -> list[Petal]:
+        """The whole log (read from the archive as far as it is stored): for tests and tools, not the hot path."""
+        return self.since(0)
+
+    def petal(self, wane: int) -> Petal:
+        """The petal at `wane` (1 <= wane <= tip)."""
+        return self.since(wane - 1, wane)[0]
 
     @property
     def bloom_open(self) -> bool:
@@ -68,11 +132,34 @@ class Hum:
         return self._bloom_open
 
     def _add(self, petal: Petal) -> None:
-        self.petals.append(petal)
+        self._tail.append(petal)
+        self._follow(petal)
+
+    def _follow(self, petal: Petal) -> None:
+        """Keep the bloom state and the transcript key up with one more petal."""
         if petal.chi == "prompt":
             self._bloom_open = True
+            self.last_prompt = petal.wane
+            self._prompt_digest = text_digest(str(petal.body.get("text", "")))
+            self._answer = hashlib.sha256()
+        elif not self._bloom_open:
+            return
+        elif petal.chi == "chunk":
+            if petal.body.get("chunkType", TEXT_DELTA) == TEXT_DELTA and self._answer is not None:
+                self._answer.update(
+                    str(petal.body.get("delta", "")).encode("utf-8", "surrogatepass")
+                )
         elif petal.closes_bloom:
             self._bloom_open = False
+            answer = self._answer.digest() if self._answer is not None else text_digest("")
+            self.transcript_key = extend_key(self.transcript_key, self._prompt_digest, answer)
+            self._answer = None
+
+    def _replay_open_bloom(self) -> None:
+        """After a restart mid-bloom: the open bloom's prompt and text so far, read back."""
+        assert self.archive is not None
+        for petal in self.archive.petals(self.sigil, self.last_prompt - 1, self._tail_start):
+            self._follow(petal)
 
     def append(self, chi: str, body: Mapping[str, Any]) -> Petal:
         """Author the next petal (home only); enforces prompt-opens, finish-closes.
@@ -98,7 +185,7 @@ class Hum:
         """Mirror a petal from the home. False for one already held; `gap` if one is missing;
         `diverged` if the home's petal at a wane held here is another (a branch the home never had)."""
         if petal.wane <= self.tip:
-            if self.petals[petal.wane - 1] != petal:
+            if self.petal(petal.wane) != petal:
                 raise LogError("diverged", f"petal {petal.wane} differs from the home's")
             return False
         if petal.wane != self.tip + 1:
@@ -125,30 +212,43 @@ class Hum:
 
     def truncate(self, keep: int) -> list[Petal]:
         """Cut the log back to its first `keep` petals (a branch the home does not have); returns the cut."""
-        cut, self.petals = self.petals[keep:], self.petals[:keep]
-        self._bloom_open = self._open_after_replay()
+        cut = self.since(keep)
+        kept = self.since(
+            0, keep
+        )  # a rare event (adoption): the bloom state is read again from the start
+        if keep >= self._tail_start:
+            del self._tail[keep - self._tail_start :]
+        else:
+            self._tail, self._tail_start = [], keep
+        self._bloom_open, self.last_prompt, self.transcript_key = False, 0, EMPTY_TRANSCRIPT
+        for petal in kept:
+            self._follow(petal)
         self.tracker.reset(self.sigil, self.tip)
         self.home_tip = min(self.home_tip, self.tip)
         self.durable_tip = min(self.durable_tip, self.tip)
         return cut
 
-    def _open_after_replay(self) -> bool:
-        open_ = False
-        for petal in self.petals:
-            if petal.chi == "prompt":
-                open_ = True
-            elif petal.closes_bloom:
-                open_ = False
-        return open_
-
     def mark_durable(self, wane: int) -> None:
+        """Petals up to `wane` are stored: with an archive, the tail lets go of all but the newest of them."""
         self.durable_tip = max(self.durable_tip, min(wane, self.tip))
+        if (
+            self.archive is not None and len(self._tail) > 2 * TAIL_PETALS
+        ):  # trimmed in steps, not per petal
+            drop = min(self.durable_tip, self.tip - TAIL_PETALS) - self._tail_start
+            if drop > 0:
+                del self._tail[:drop]
+                self._tail_start += drop
 
     # -- what the log means ---------------------------------------------
 
     def blooms(self) -> list[Bloom]:
-        """The hum's turns, in order; the last may still be open."""
+        """The hum's turns, in order; the last may still be open (reads the whole log)."""
         return list(blooms(self.petals))
+
+    def last_bloom(self) -> Bloom | None:
+        """The newest bloom, open or closed (reads only that bloom)."""
+        found = list(blooms(self.since(self.last_prompt - 1))) if self.last_prompt else []
+        return found[0] if found else None
 
     def transcript(self) -> list[tuple[str, str]]:
         """(role, text) turns: each prompt (with its system text), then what its bloom said."""
@@ -208,7 +308,12 @@ class Hum:
             stop = tip if notice_at is None else min(tip, notice_at)
             if tap.cursor >= stop:
                 break
-            for petal in self.since(tap.cursor, min(stop, tap.cursor + limit - len(out))):
+            batch = self.since(tap.cursor, min(stop, tap.cursor + limit - len(out)))
+            if not batch:  # the store cannot read that far (a damaged row): said, and the tap ends there
+                out.append(StoreError("cannot-read", f"petal {tap.cursor + 1} of hum {self.sigil} does not read").tone(sigil=self.sigil))
+                tap.ended = True
+                break
+            for petal in batch:
                 out.append(petal.tone(self.sid))
                 tap.cursor = petal.wane
         return out

@@ -28,6 +28,7 @@ class Persist:
     hum: Hum
     petal: Petal
     dequeued: int | None = None
+    transcript: bytes | None = None  # the hum's transcript key, when the petal closes a bloom
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Humd:
         self.nest = nest
         self.store = store
         self.max_line = max_line
-        self.router = Router(identity, check, LoopClock(), nest=nest)
+        self.router = Router(identity, check, LoopClock(), nest=nest, archive=store)
         if store is not None:
             store.on_durable = lambda hum, wane: self.apply(self.router.durable(hum, wane))
             store.on_queued = lambda hum, seq: self.apply(self.router.queued(hum, seq))
@@ -135,7 +135,7 @@ class Humd:
                 if self.store is None:
                     self.apply(self.router.durable(effect.hum, effect.petal.wane))
                 else:
-                    self.store.append(effect.hum, effect.petal)
+                    self.store.append(effect.hum, effect.petal, effect.transcript)
                     if effect.dequeued is not None:
                         self.store.dequeue_prompt(effect.hum, effect.dequeued)
             elif isinstance(effect, QueuePrompt):

@@ -86,6 +86,7 @@ class Permitting(Linking):
         """The first answer to an open ask: a `permit` petal, and the worker is told; any later one is refused."""
         key = (hum.sigil, permit_id)
         if key not in self.open_asks:
+            # only on this refusal's path: the whole log is read back to say which refusal it is
             answered = any(p.chi == "permit" and p.body.get("permitId") == permit_id for p in hum.petals)
             if answered:
                 raise BadTone("already-decided", f"permit {permit_id} was already answered", rid)

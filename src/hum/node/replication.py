@@ -113,7 +113,7 @@ class Replication(NodeState):
         hum = self.hums.get(sg)
         if hum is None:
             entry = self.ensemble.lookup(sg) or {}
-            hum = self.hums[sg] = Hum(sg, str(entry.get("sid", "")), str(entry.get("nest", "")), str(entry["home"]), self.tracker)
+            hum = self._new_hum(sg, str(entry.get("sid", "")), str(entry.get("nest", "")), str(entry["home"]))
             self._emit(SaveHum(hum))
         return hum
 

@@ -181,6 +181,7 @@ class Router(Adopting):
             self.hums[hum.sigil] = hum
             self.ensemble.record(hum.summary())
             self._touch(hum.sigil)
+            self._index_transcript(hum)
             if hum.home == self.me and hum.bloom_open:
                 # the worker died with the process: close the bloom so the log says so
                 error = WorkerError("interrupted", "humd restarted mid-bloom")
@@ -201,7 +202,7 @@ class Router(Adopting):
         hum = self.hums.get(sg)
         if hum is not None:
             return hum
-        hum = self.hums[sg] = Hum(sg, sid, nest, self.me, self.tracker)
+        hum = self._new_hum(sg, sid, nest, self.me)
         self.ensemble.record(hum.summary())
         self._touch(sg)
         self._emit(SaveHum(hum))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.core.drone import Drone
-from hum.core.hum import Hum
+from hum.core.hum import Hum, PetalArchive
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
@@ -57,10 +57,13 @@ class NodeState:
     `_done()`; a tone for an owner waits in its outbox until the shell pulls.
     """
 
-    def __init__(self, identity: Identity, check: SiblingCheck, clock: Clock, *, nest: str = "local") -> None:
+    def __init__(
+        self, identity: Identity, check: SiblingCheck, clock: Clock, *, nest: str = "local", archive: PetalArchive | None = None
+    ) -> None:
         self.identity = identity
         self.check = check
         self.clock = clock
+        self.archive = archive  # where hums read their stored petals (None: every petal stays in memory)
         self.me: HumdId = identity.humd_id
         self.nest = nest
         self.tracker = WaneTracker()
@@ -85,6 +88,8 @@ class NodeState:
         self.lost_at: dict[str, float] = {}  # sigil -> when its home's loss was told to a nestler here
         self.branch_epochs: dict[str, int] = {}  # nestler -> the peers it was last told
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
+        self.transcripts: dict[bytes, str] = {}  # transcript key -> the hum whose log it is
+        self._indexed: dict[str, bytes] = {}  # sigil -> its key in `transcripts` (one entry a hum)
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
         self._woken: dict[Owner, None] = {}
@@ -115,6 +120,28 @@ class NodeState:
 
     def _no_route(self, sg: str, home: str, rid: Any) -> RouteError:
         return RouteError("no-route", f"hum {sg} lives on {self.device(home)}, which is not linked", rid)
+
+    def _new_hum(self, sg: str, sid: str, nest: str, home: str) -> Hum:
+        """A hum with no petals yet, reading its stored ones from this node's archive."""
+        hum = self.hums[sg] = Hum(sg, sid, nest, home, self.tracker, archive=self.archive)
+        return hum
+
+    def _index_transcript(self, hum: Hum) -> None:
+        """`hum` closed a bloom (or was loaded): find it by its transcript key from now on."""
+        old = self._indexed.pop(hum.sigil, None)
+        if old is not None and self.transcripts.get(old) == hum.sigil:
+            del self.transcripts[old]
+        if hum.transcript_key:
+            self.transcripts[hum.transcript_key] = hum.sigil
+            self._indexed[hum.sigil] = hum.transcript_key
+
+    def continuing(self, key: bytes) -> str | None:
+        """The hum whose whole log, right now, is the transcript with key `key` (see `bloom.key_of_turns`)."""
+        sg = self.transcripts.get(key)
+        hum = self.hums.get(sg) if sg is not None else None
+        if hum is None or hum.transcript_key != key or hum.bloom_open:
+            return None
+        return sg
 
     def _touch(self, sg: str) -> None:
         """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""
@@ -179,7 +206,11 @@ class NodeState:
         waiting = petal.chi == "permission-ask"
         self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open and not waiting)
         self._touch(hum.sigil)
-        self._emit(Persist(hum, petal, dequeued))
+        transcript = None
+        if petal.closes_bloom:
+            transcript = hum.transcript_key
+            self._index_transcript(hum)
+        self._emit(Persist(hum, petal, dequeued, transcript))
 
     def _open_tap(self, hum: Hum, owner: Owner, since: int, *, granted: bool) -> Tap:
         self._drop_tap(owner, hum.sigil)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hum.core.hum import Hum
+from hum.core.bloom import EMPTY_TRANSCRIPT, blooms, extend_key, text_digest
+from hum.core.hum import Hum, Stored
 from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
@@ -47,8 +48,12 @@ CREATE TABLE IF NOT EXISTS petals (
     wane  INTEGER NOT NULL,
     chi   TEXT NOT NULL,
     body  TEXT NOT NULL,
+    transcript BLOB,  -- on a petal that closes a bloom: the hum's transcript key from then on
     PRIMARY KEY (sigil, wane)
 ) WITHOUT ROWID;
+-- the turns of a hum (prompts and what closes blooms), so a restart finds its
+-- last bloom without reading its chunks; partial, so a chunk costs no index write
+CREATE INDEX IF NOT EXISTS petal_turns ON petals (sigil, wane) WHERE chi IN ('prompt', 'finish', 'error');
 CREATE TABLE IF NOT EXISTS orphans (
     sigil TEXT NOT NULL REFERENCES hums(sigil),
     epoch INTEGER NOT NULL,
@@ -101,6 +106,9 @@ class SqliteStore:
             for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            if "transcript" not in {row[1] for row in self._db.execute("PRAGMA table_info(petals)")}:
+                # stores from before transcript keys: each hum's is computed once, at its first load
+                self._db.execute("ALTER TABLE petals ADD COLUMN transcript BLOB")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue", hum, what)
@@ -111,7 +119,7 @@ class SqliteStore:
         self.on_fault: Callable[[StoreError | None], None] = lambda fault: None
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
-        """Every stored hum with its petals, the tracker set to each tip."""
+        """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
         try:
             return self._load(tracker)
         except sqlite3.Error as exc:
@@ -119,30 +127,66 @@ class SqliteStore:
 
     def _load(self, tracker: WaneTracker) -> list[Hum]:
         hums = []
-        for sigil, sid, nest, home, epoch, fork in self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil"):
-            rows = self._db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,))
-            petals = []
-            for wane, chi, body in rows:
-                try:
-                    if wane != len(petals) + 1:
-                        raise ValueError(f"a gap before wane {wane}")
-                    petals.append(Petal(sigil, wane, chi, json.loads(body)))
-                except ValueError as exc:
-                    # serve the intact prefix; the rows stay on disk for whoever investigates
-                    log.error("store: hum %s: %s; keeping the first %d petals", sigil, exc, len(petals))
-                    break
-            queued = [(seq, json.loads(body)) for seq, body in self._db.execute("SELECT seq, body FROM queued WHERE sigil = ?", (sigil,))]
-            hum = Hum(sigil, sid, nest, home, tracker, petals, queued)
+        queued: dict[str, list[tuple[int, Any]]] = {}
+        for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
+            queued.setdefault(sigil, []).append((seq, json.loads(body)))
+        rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
+        for sigil, sid, nest, home, epoch, fork in rows:
+            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=self._stored(sigil))
             hum.home_tip = hum.tip
             hum.epoch, hum.fork = epoch, fork
             hums.append(hum)
         return hums
 
+    def _stored(self, sigil: str) -> Stored:
+        """Where the hum's stored log ends, where its last bloom starts, whether it is open, its transcript key.
+
+        A few index lookups however long the log, so start-up grows with the
+        number of hums, not of petals. A damaged log (a gap, a row that does
+        not read) is found when someone reads that far (`petals`), not here.
+        """
+        (last,) = self._db.execute("SELECT COALESCE(MAX(wane), 0) FROM petals WHERE sigil = ?", (sigil,)).fetchone()
+        turns = "sigil = ? AND wane <= ? AND chi IN ('prompt', 'finish', 'error')"  # the partial index's rows
+        (last_prompt,) = self._db.execute(f"SELECT COALESCE(MAX(wane), 0) FROM petals WHERE {turns} AND chi = 'prompt'", (sigil, last)).fetchone()
+        close = self._db.execute(
+            f"SELECT wane, transcript FROM petals WHERE {turns} AND chi != 'prompt' ORDER BY wane DESC LIMIT 1", (sigil, last)
+        ).fetchone()
+        closed_at, key = close if close is not None else (0, EMPTY_TRANSCRIPT)
+        if key is None:  # closed before transcript keys were stored: computed from the log once, and kept
+            key = EMPTY_TRANSCRIPT
+            for bloom in blooms(self.petals(sigil, 0, closed_at)):
+                if not bloom.is_open:
+                    key = extend_key(key, text_digest(str(bloom.prompt.body.get("text", ""))), text_digest(bloom.text))
+            self._db.execute("UPDATE petals SET transcript = ? WHERE sigil = ? AND wane = ?", (key, sigil, closed_at))
+        return Stored(tip=last, last_prompt=last_prompt, bloom_open=last_prompt > closed_at, transcript_key=bytes(key))
+
+    def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
+        """Stored petals of `sigil` with `after < wane <= upto`, in wane order (`PetalArchive`).
+
+        A missing row or one that no longer reads (a damaged store) ends the
+        answer there: the intact part is served, and the rows stay on disk for
+        whoever investigates.
+        """
+        out = []
+        rows = self._db.execute(
+            "SELECT wane, chi, body FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane", (sigil, after, upto)
+        )
+        for wane, chi, body in rows:
+            try:
+                if wane != after + len(out) + 1:
+                    raise ValueError(f"a gap before wane {wane}")
+                out.append(Petal(sigil, wane, chi, json.loads(body)))
+            except ValueError as exc:
+                log.error("store: hum %s: petal %d does not read (%s); serving the %d before it", sigil, wane, exc, len(out))
+                break
+        return out
+
     def save_hum(self, hum: Hum) -> None:
         self._add("hum", hum, None)
 
-    def append(self, hum: Hum, petal: Petal) -> None:
-        self._add("petal", hum, petal)
+    def append(self, hum: Hum, petal: Petal, transcript: bytes | None = None) -> None:
+        """Store `petal`; `transcript` is the hum's transcript key when the petal closes a bloom."""
+        self._add("petal", hum, (petal, transcript))
 
     def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None:
         """A prompt waiting behind the open bloom: kept across a restart until it is appended."""
@@ -174,9 +218,10 @@ class SqliteStore:
             self._db.execute("BEGIN")
             for kind, hum, what in batch:
                 if kind == "petal":
+                    petal, transcript = what
                     self._db.execute(
-                        "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)",
-                        (what.sigil, what.wane, what.chi, json.dumps(what.body, separators=(",", ":"))),
+                        "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, ?)",
+                        (petal.sigil, petal.wane, petal.chi, json.dumps(petal.body, separators=(",", ":")), transcript),
                     )
                 elif kind == "hum":
                     self._db.execute(
@@ -209,7 +254,7 @@ class SqliteStore:
         tips: dict[str, tuple[Hum, int]] = {}
         for kind, hum, what in batch:
             if kind == "petal":
-                tips[hum.sigil] = (hum, max(what.wane, tips.get(hum.sigil, (hum, 0))[1]))
+                tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
             elif kind == "queue":
                 self.on_queued(hum, what[0])
         for hum, wane in tips.values():

@@ -27,6 +27,7 @@ from aiohttp import web
 from hum.brood.transcript import (
     tool_calls,
 )
+from hum.core.bloom import key_of_turns
 from hum.interfaces import NOTE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
@@ -99,10 +100,6 @@ async def hums(request: web.Request) -> web.Response:
 # -- reading a request ---------------------------------------------------------------
 
 
-def _hum_turns(hum: Hum) -> list[tuple[str, str]]:
-    return [(role, text) for role, text in hum.transcript() if role != "system"]
-
-
 def blooms_here(humd: Humd, sg: str) -> bool:
     """Whether hum `sg` blooms on this humd's brood: its home is here, or it is new (a prompt by sid mints it here)."""
     hum = humd.hums.get(sg)
@@ -123,16 +120,16 @@ def native_tools(humd: Humd, target: HumTarget, model: str) -> bool:
 
 def native_calls(hum: Hum | None) -> set[str]:
     """Ids (hum's and the worker's) of the native calls the hum's last bloom made: what a result now answers."""
-    done = hum.blooms() if hum is not None else []
-    return {cid for call, ours in tool_calls(done[-1]) for cid in (call.id, ours)} if done else set()
+    last = hum.last_bloom() if hum is not None else None
+    return {cid for call, ours in tool_calls(last) for cid in (call.id, ours)} if last is not None else set()
 
 
 def last_system(hum: Hum | None) -> str | None:
     if hum is None:
         return None
-    for petal in reversed(hum.petals):
-        if petal.chi == "prompt" and "system" in petal.body:
-            return str(petal.body["system"])
+    for bloom in reversed(hum.blooms()):
+        if "system" in bloom.prompt.body:
+            return str(bloom.prompt.body["system"])
     return None
 
 
@@ -153,10 +150,10 @@ async def choose_hum(humd: Humd, request: web.Request, messages: list[dict[str, 
                 return HumTarget(m.group(1))
     last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     earlier = conversation(messages[: last_assistant + 1])
-    if earlier:
-        for hum in reversed(list(humd.hums.values())):
-            if _hum_turns(hum) == earlier:
-                return HumTarget(hum.sigil)
+    key = key_of_turns(earlier) if earlier else None
+    continued = humd.router.continuing(key) if key is not None else None
+    if continued is not None:
+        return HumTarget(continued)
     return HumTarget.for_sid(humd, new_sid("openai"))
 
 

@@ -42,6 +42,8 @@ WEB_DIR = Path(__file__).parent / "web"
 MAX_PROMPT_CHARS = 100_000
 # How much of a hum's first prompt names it in the list.
 TITLE_CHARS = 80
+# A hum's title is its first prompt, which is its first petal unless a note came first.
+FIRST_PETALS = 4
 
 
 def add_routes(app: web.Application) -> None:
@@ -64,7 +66,7 @@ def _title(humd: Humd, sg: str) -> str | None:
     hum = humd.hums.get(sg)
     if hum is None:
         return None
-    first = next((p for p in hum.petals if p.chi == "prompt"), None)
+    first = next((p for p in hum.since(0, FIRST_PETALS) if p.chi == "prompt"), None)
     if first is None:
         return None
     text = " ".join(str(first.body.get("text", "")).split())

@@ -1,0 +1,168 @@
+"""A hum whose log lives in the store: a bounded tail in memory, the rest read on demand, a restart that reads no chunk."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hum.core.bloom import EMPTY_TRANSCRIPT, key_of_turns
+from hum.core.hum import TAIL_PETALS, Hum
+from hum.core.petal import Petal
+from hum.core.tap import Tap
+from hum.core.wane import WaneTracker
+from hum.store.sqlite import SqliteStore
+from hum.wire.tones import sigil
+
+HOME = "a" * 64
+SG = sigil("local", "long")
+
+
+class CountingArchive:
+    """The store as a hum's archive, counting the petals read back from it."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.read = 0
+
+    def petals(self, sigil_: str, after: int, upto: int) -> list[Petal]:
+        got = self.store.petals(sigil_, after, upto)
+        self.read += len(got)
+        return got
+
+
+def stored_hum(tmp_path: Path) -> tuple[Hum, SqliteStore, CountingArchive]:
+    store = SqliteStore(tmp_path / "hums.db")
+    archive = CountingArchive(store)
+    hum = Hum(SG, "long", "local", HOME, WaneTracker(), archive=archive)
+    store.on_durable = lambda h, wane: h.mark_durable(wane)
+    store.save_hum(hum)
+    return hum, store, archive
+
+
+def bloom(hum: Hum, store: SqliteStore, text: str, deltas: list[str]) -> None:
+    for chi, body in [("prompt", {"text": text})] + [("chunk", {"chunkType": "text_delta", "delta": d}) for d in deltas]:
+        store.append(hum, hum.append(chi, body))
+    finish = hum.append("finish", {"finishReason": "stop"})
+    store.append(hum, finish, hum.transcript_key)
+    store.flush()
+
+
+def test_a_long_log_is_read_back_from_the_store_in_order_and_the_live_edge_from_memory(tmp_path: Path) -> None:
+    hum, store, archive = stored_hum(tmp_path)
+    deltas = [f"d{i} " for i in range(5000)]
+    bloom(hum, store, "count", deltas)
+    assert hum.tip == 5002
+
+    live = Tap(SG, hum.tip - 10, owner="live")
+    live.grant(hum.tip)
+    tones = hum.read(live, 100, hum.durable_tip)
+    assert [t["wane"] for t in tones if "wane" in t and t["chi"] != "hello"] == list(range(4993, 5003))
+    assert archive.read == 0  # the live edge never touches the store
+
+    late = Tap(SG, 0, owner="late")
+    late.grant(hum.tip)
+    got: list[int] = []
+    while hum.owes(late, hum.durable_tip):
+        got += [t["wane"] for t in hum.read(late, 256, hum.durable_tip) if t["chi"] != "hello"]
+    assert got == list(range(1, 5003))
+    assert archive.read >= 5002 - 2 * TAIL_PETALS  # everything older than the tail came from SQLite
+    assert hum.blooms()[0].text == "".join(deltas)
+
+
+def test_a_restart_knows_the_tip_the_open_bloom_and_the_transcript_without_reading_chunks(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "one", ["un", "o"])
+    bloom(hum, store, "two", ["dos"])
+    store.append(hum, hum.append("prompt", {"text": "three"}))
+    store.append(hum, hum.append("chunk", {"chunkType": "text_delta", "delta": "tr"}))
+    store.flush()
+    key_before = hum.transcript_key
+    store.close()
+
+    again = SqliteStore(tmp_path / "hums.db")
+    (back,) = again.load(WaneTracker())
+    assert (back.tip, back.bloom_open, back.last_prompt) == (hum.tip, True, hum.tip - 1)
+    assert back.transcript_key == key_before == key_of_turns([("user", "one"), ("assistant", "uno"), ("user", "two"), ("assistant", "dos")])
+    assert back.last_bloom() is not None and back.last_bloom().text == "tr"  # type: ignore[union-attr]
+    # the open bloom goes on where it stopped: its key covers the chunk read back at the restart
+    again.append(back, back.append("chunk", {"chunkType": "text_delta", "delta": "es"}))
+    back.append("finish", {"finishReason": "stop"})
+    assert back.transcript_key == key_of_turns([("user", "one"), ("assistant", "uno"), ("user", "two"), ("assistant", "dos"), ("user", "three"), ("assistant", "tres")])
+
+
+def test_a_store_from_before_transcript_keys_gets_them_at_its_first_load(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "hi", ["hello"])
+    store.close()
+    with sqlite3.connect(tmp_path / "hums.db") as db:  # as an older humd wrote it
+        db.execute("UPDATE petals SET transcript = NULL")
+    (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
+    assert back.transcript_key == key_of_turns([("user", "hi"), ("assistant", "hello")])
+    (again,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
+    assert again.transcript_key == back.transcript_key
+
+
+def test_a_store_with_a_gap_serves_what_comes_before_it_and_says_why_it_stops(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
+    store.close()
+    with sqlite3.connect(tmp_path / "hums.db") as db:
+        db.execute("DELETE FROM petals WHERE wane = 3")
+    (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
+    assert [p.wane for p in back.since(0, 10)] == [1, 2]
+    tap = Tap(SG, 0, owner="late")
+    tap.grant(back.tip)
+    tones = []
+    while back.owes(tap, back.durable_tip):
+        tones += back.read(tap, 256, back.durable_tip)
+    assert [t["wane"] for t in tones if t["chi"] in ("prompt", "chunk")] == [1, 2]
+    assert tones[-1]["qualifier"] == "cannot-read"
+
+
+def test_cutting_a_stored_log_back_keeps_the_bloom_state_and_key_of_what_is_kept(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "one", [f"{i}" for i in range(2 * TAIL_PETALS + 50)])
+    kept = hum.tip
+    key = hum.transcript_key
+    bloom(hum, store, "two", [f"{i}" for i in range(3 * TAIL_PETALS)])
+    cut = hum.truncate(kept + 5)
+    assert [p.wane for p in cut] == list(range(kept + 6, kept + 3 * TAIL_PETALS + 3))
+    assert hum.tip == kept + 5 and hum.bloom_open and hum.transcript_key == key
+    store.orphan(hum, kept + 5, 1)
+    store.flush()
+    assert [p.wane for p in hum.petals] == list(range(1, kept + 6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(max_size=8), st.lists(st.text(max_size=4), max_size=5), st.booleans()), min_size=1, max_size=6)
+)
+def test_a_hums_transcript_key_is_the_key_of_its_transcript(blooms: list[tuple[str, list[str], bool]]) -> None:
+    hum = Hum(SG, "long", "local", HOME, WaneTracker())
+    for text, deltas, note in blooms:
+        hum.append("prompt", {"text": text, "system": "be brief"})
+        for d in deltas:
+            hum.append("chunk", {"chunkType": "text_delta", "delta": d})
+            if note:
+                hum.append("chunk", {"chunkType": "reasoning_delta", "delta": "hm"})
+        hum.append("finish", {"finishReason": "stop"})
+    turns = [(role, text) for role, text in hum.transcript() if role != "system"]
+    assert hum.transcript_key == key_of_turns(turns)
+    assert hum.transcript_key != EMPTY_TRANSCRIPT
+
+
+def test_a_petal_that_no_longer_reads_ends_the_tap_with_a_store_error(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
+    with sqlite3.connect(tmp_path / "hums.db") as db:
+        db.execute("UPDATE petals SET body = '{not json' WHERE wane = 10")
+    tap = Tap(SG, 0, owner="late")
+    tap.grant(hum.tip)
+    tones = []
+    while hum.owes(tap, hum.durable_tip):
+        tones += hum.read(tap, 256, hum.durable_tip)
+    assert [t["wane"] for t in tones if t["chi"] == "prompt" or t["chi"] == "chunk"] == list(range(1, 10))
+    assert tones[-1]["chi"] == "error" and tones[-1]["qualifier"] == "cannot-read"
