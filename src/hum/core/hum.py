@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -73,8 +72,9 @@ class Hum:
         self.archive = archive
         self._tail: list[Petal] = []  # petals after wane `_tail_start`, up to the tip
         self._tail_start = 0
-        # prompts waiting for the open bloom to close, by queue number, oldest first
-        self.pending_prompts: deque[tuple[int, dict[str, Any]]] = deque(sorted(queued, key=lambda q: q[0]))
+        # prompts waiting for the open bloom to close, by queue number, oldest first (a few at
+        # most: a list, since an empty deque costs ten times an empty list in every idle hum)
+        self.pending_prompts: list[tuple[int, dict[str, Any]]] = sorted(queued, key=lambda q: q[0])
         self.queue_seq = max((q[0] for q in self.pending_prompts), default=0)
         self.home_tip = 0  # the home's tip as last heard (equals tip at the home)
         # The home is the pair (home, epoch): adopting a hum takes the next epoch,
@@ -206,7 +206,7 @@ class Hum:
     def next_prompt(self) -> tuple[int, Petal] | None:
         """After a bloom closes: append the oldest queued prompt; its queue number and petal."""
         if self.pending_prompts and not self.bloom_open:
-            seq, body = self.pending_prompts.popleft()
+            seq, body = self.pending_prompts.pop(0)
             return seq, self.append("prompt", body)
         return None
 

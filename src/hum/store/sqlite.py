@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,8 @@ class SqliteStore:
             queued.setdefault(sigil, []).append((seq, json.loads(body)))
         rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
         for sigil, sid, nest, home, epoch, fork in rows:
+            # thousands of hums share a few homes and nests: one string each, not one a hum
+            home, nest = sys.intern(home), sys.intern(nest)
             hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=self._stored(sigil))
             hum.home_tip = hum.tip
             hum.epoch, hum.fork = epoch, fork

@@ -79,7 +79,8 @@ def fill(home: Path, count: int, first: int = 0) -> None:
         store.save_hum(hum)
         store.append(hum, hum.append("prompt", {"text": f"question {i}", "from": "bench"}))
         store.append(hum, hum.append("chunk", {"delta": f"answer {i}", "chunkType": "text_delta", "blockIdx": 0}))
-        store.append(hum, hum.append("finish", {"finishReason": "stop", "usage": {"input_tokens": 1, "output_tokens": 1}}))
+        finish = hum.append("finish", {"finishReason": "stop", "usage": {"input_tokens": 1, "output_tokens": 1}})
+        store.append(hum, finish, hum.transcript_key)
     store.flush()
     store.close()
 
