@@ -29,7 +29,7 @@ async def aiohttp_sse():
         seen = []
 
         async def handler(request):
-            seen.append(await request.json())
+            seen.append({**await request.json(), "client": request.transport.get_extra_info("peername")[1]})
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
             for chunk in chunks:
@@ -143,3 +143,19 @@ async def test_an_upstream_that_dies_mid_stream_is_an_upstream_error_not_a_hang(
     finally:
         await brood.close()
         await runner.cleanup()
+
+
+async def test_new_hums_reuse_one_kept_alive_connection_to_the_upstream(aiohttp_sse):
+    """Every stateless `/v1` request mints a hum and a cell; their first token must not wait for a new connection."""
+    from hum.brood.config import build_brood
+
+    url, seen = await aiohttp_sse([{"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}])
+    brood = build_brood("openai", {"HUM_OPENAI_BASE_URL": url, "HUM_OPENAI_MODEL": "m"})
+    try:
+        for i in range(4):
+            deltas, _ = await asyncio.wait_for(collect(brood.bloom(f"hum-{i}", QUESTION)), TEST_TIMEOUT_SECONDS)
+            assert text_of(deltas) == "hi"
+    finally:
+        await brood.close()
+    assert len(seen) == 4
+    assert len({body["client"] for body in seen}) == 1  # one client port: one connection for all four hums

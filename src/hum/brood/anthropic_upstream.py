@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
+from hum.brood.http_stream import HttpUpstreamWorker, SharedSession, parse_json, sse_events
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, ToolCall, ToolSpec, Turn, Usage, WorkerEvent
 
@@ -122,8 +122,9 @@ class AnthropicWorker(HttpUpstreamWorker):
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        sessions: SharedSession | None = None,
     ) -> None:
-        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens)
+        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens, sessions=sessions)
 
     @property
     def url(self) -> str:

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from hum.brood.factory import WorkerFactory
 from hum.brood.line import DEFAULT_MAX_QUEUE
-from hum.brood.pool import DEFAULT_MAX_CELLS, Brood, WorkerFactory
+from hum.brood.pool import DEFAULT_MAX_CELLS, Brood
 from hum.errors import WorkerError
 
 WORKER_KINDS = ("local", "openai", "anthropic", "claude-cli", "scripted")
@@ -96,22 +97,26 @@ def _factory(kind: str, env: Mapping[str, str], options: Mapping[str, Any]) -> W
         opts = {"model_path": env.get("HUM_LOCAL_MODEL") or None, **options}
         return cells(**opts)  # called with the sigil: each hum's prompt cache outlives its cell
     if kind == "openai":
+        from hum.brood.http_stream import SharedSession
         from hum.brood.openai_upstream import OpenAIWorker
 
         opts = {
             "base_url": env.get("HUM_OPENAI_BASE_URL", ""),
             "model": env.get("HUM_OPENAI_MODEL", ""),
             "api_key": env.get("HUM_OPENAI_API_KEY") or None,
+            "sessions": SharedSession(),
             **options,
         }
         return partial(OpenAIWorker, **opts)
     if kind == "anthropic":
         from hum.brood.anthropic_upstream import DEFAULT_BASE_URL, AnthropicWorker
+        from hum.brood.http_stream import SharedSession
 
         opts = {
             "base_url": env.get("HUM_ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
             "model": env.get("HUM_ANTHROPIC_MODEL", ""),
             "api_key": env.get("HUM_ANTHROPIC_API_KEY", ""),
+            "sessions": SharedSession(),
             **options,
         }
         return partial(AnthropicWorker, **opts)

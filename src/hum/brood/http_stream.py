@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -37,19 +38,54 @@ class Call:
             self.resp.close()
 
 
-class HttpUpstreamWorker(Worker):
-    """A worker that blooms by streaming from an HTTP upstream: one session per cell, hang-up to cancel."""
+class SharedSession:
+    """One aiohttp session, so one pool of kept-alive connections, for every cell of an upstream.
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None, max_tokens: int) -> None:
+    Each stateless `/v1` request mints a hum and so a new cell; with a session
+    of its own, each would open a new connection to the upstream before its
+    first token. Cells take the session when they warm and give it back when
+    they close; the last one out closes it.
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._users = 0
+
+    def take(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session, self._loop, self._users = new_session(), loop, 0
+        self._users += 1
+        return self._session
+
+    async def give_back(self, session: aiohttp.ClientSession) -> None:
+        if session is not self._session:  # from an earlier loop's session, already let go
+            await session.close()
+            return
+        self._users -= 1
+        if self._users <= 0:
+            self._session = None
+            await session.close()
+
+
+class HttpUpstreamWorker(Worker):
+    """A worker that blooms by streaming from an HTTP upstream: a shared session, hang-up to cancel."""
+
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None, max_tokens: int, sessions: SharedSession | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
         self.max_tokens = max_tokens
+        self.sessions = sessions or SharedSession()
         self._session: aiohttp.ClientSession | None = None
         self._call = Call()
 
     async def warm(self) -> None:
-        self._session = self._session or new_session()
+        if self._session is None:
+            self._session = self.sessions.take()
 
     async def _open(self, url: str, body: dict[str, Any], headers: Mapping[str, str], upstream: str) -> tuple[Call, aiohttp.ClientResponse]:
         """Start one bloom's request; a cancel that came while connecting hangs up at once."""
@@ -67,8 +103,8 @@ class HttpUpstreamWorker(Worker):
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await self.sessions.give_back(session)
 
 
 def new_session() -> aiohttp.ClientSession:

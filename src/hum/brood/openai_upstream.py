@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from hum.brood.http_stream import HttpUpstreamWorker, parse_json, sse_events
+from hum.brood.http_stream import HttpUpstreamWorker, SharedSession, parse_json, sse_events
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, ToolCall, ToolSpec, Turn, Usage, WorkerEvent
 
@@ -88,8 +88,9 @@ class OpenAIWorker(HttpUpstreamWorker):
         api_key: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float | None = None,
+        sessions: SharedSession | None = None,
     ) -> None:
-        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens)
+        super().__init__(base_url, model, api_key=api_key, max_tokens=max_tokens, sessions=sessions)
         self.temperature = temperature
 
     @property

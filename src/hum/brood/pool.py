@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hum.brood.factory import WorkerFactory, make_worker
 from hum.brood.line import DEFAULT_MAX_QUEUE, Line
 from hum.brood.transcript import plain
 from hum.errors import WorkerError
@@ -24,11 +24,6 @@ from hum.interfaces import (
     Worker,
     WorkerEvent,
 )
-
-# A factory is either `() -> Worker` or `(sigil) -> Worker`; the second kind is
-# for workers whose state outlives the process (claude-cli derives its session
-# id from the sigil). A factory with one required positional parameter gets the sigil.
-WorkerFactory = Callable[[], Worker] | Callable[[str], Worker]
 
 # Each cell can hold a model in memory; a handful is what a laptop affords.
 DEFAULT_MAX_CELLS = 4
@@ -56,13 +51,6 @@ PROBE_SIGIL = "native-tools-probe"
 CANCEL_GRACE_SECONDS = 5.0
 
 
-def _takes_sigil(factory: WorkerFactory) -> bool:
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    required = [p for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(required) == 1
 
 
 @dataclass
@@ -174,7 +162,7 @@ class Brood:
 
     def _make(self, name: str, sigil: str) -> Worker:
         factory = self.factories[name]
-        return factory(sigil) if _takes_sigil(factory) else factory()  # type: ignore[call-arg]
+        return make_worker(factory, sigil)
 
     async def _held(self, sigil: str, name: str) -> _Cell | None:
         """The hum's own cell if it is of worker `name`; a held cell of another kind is let go."""
