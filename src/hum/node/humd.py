@@ -27,6 +27,7 @@ from hum.node.effects import (
     CancelBloom,
     CutLink,
     Effect,
+    Forget,
     Orphan,
     PeersChanged,
     Persist,
@@ -148,7 +149,10 @@ class Humd:
                     self.store.orphan(effect.hum, effect.keep, effect.epoch)
             elif isinstance(effect, SaveHum):
                 if self.store is not None:
-                    self.store.save_hum(effect.hum)
+                    self.store.save_hum(effect.hum, effect.touched)
+            elif isinstance(effect, Forget):
+                if self.store is not None:
+                    self.store.forget(effect.hum)
             elif isinstance(effect, StartBloom):
                 if effect.sigil not in self._blooming:
                     task = self._blooming[effect.sigil] = self._spawn(run_blooms(self, effect.sigil))
@@ -194,6 +198,7 @@ class Humd:
         """Take back the stored hums, then listen; returns the address peers dial."""
         if self.store is not None:
             self.apply(self.router.load(self.store.load(self.router.tracker)))
+            self.router.touched.update(self.store.touched())
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
         if self.store is not None:

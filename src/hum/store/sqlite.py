@@ -101,9 +101,11 @@ class SqliteStore:
             for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            if "touched" not in columns:  # stores from before retention: NULL, the clock starts at the next load
+                self._db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
-        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue", hum, what)
+        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
         self.fault: StoreError | None = None  # the last commit failed, and why
         self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
@@ -138,8 +140,20 @@ class SqliteStore:
             hums.append(hum)
         return hums
 
-    def save_hum(self, hum: Hum) -> None:
-        self._add("hum", hum, None)
+    def save_hum(self, hum: Hum, touched: int | None = None) -> None:
+        """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
+        self._add("hum", hum, touched)
+
+    def forget(self, hum: Hum) -> None:
+        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit."""
+        self._add("forget", hum, None)
+
+    def touched(self) -> dict[str, int]:
+        """When each stored hum was last prompted or attached (wall ms); hums never touched since the column came are left out."""
+        try:
+            return dict(self._db.execute("SELECT sigil, touched FROM hums WHERE touched IS NOT NULL"))
+        except sqlite3.Error as exc:
+            raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def append(self, hum: Hum, petal: Petal) -> None:
         self._add("petal", hum, petal)
@@ -180,11 +194,15 @@ class SqliteStore:
                     )
                 elif kind == "hum":
                     self._db.execute(
-                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork) VALUES (?, ?, ?, ?, ?, ?) "
+                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
-                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork",
-                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork),
+                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
+                        "touched = COALESCE(excluded.touched, hums.touched)",
+                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
                     )
+                elif kind == "forget":
+                    for table in ("petals", "queued", "orphans", "hums"):
+                        self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
                 elif kind == "orphan":
                     keep, epoch = what
                     self._db.execute(
@@ -212,6 +230,8 @@ class SqliteStore:
                 tips[hum.sigil] = (hum, max(what.wane, tips.get(hum.sigil, (hum, 0))[1]))
             elif kind == "queue":
                 self.on_queued(hum, what[0])
+            elif kind == "forget":
+                tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
         for hum, wane in tips.values():
             self.on_durable(hum, wane)
 
