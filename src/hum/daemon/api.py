@@ -49,6 +49,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             "peers": humd.peers(),
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
+            "retention": humd.router.retention(),
             "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
             **daemon.door_counts(),
         }
