@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,7 +106,8 @@ def test_hum_forget_at_the_home_reaches_every_device_even_one_away_and_survives_
                 done.returncode == 0
                 and done.stdout.strip() == f"forgot hum {gone} everywhere (it lived here)"
             )
-            assert gone not in sigils(laptop)
+            listed = json.loads((await cli("hums", "--json", home=laptop.home)).stdout)["hums"]
+            assert {h["sigil"] for h in listed} == {keep, away}
             await until(
                 lambda: gone not in sigils(phone), "the phone never dropped the forgotten hum"
             )
@@ -140,6 +143,15 @@ def test_hum_forget_at_the_home_reaches_every_device_even_one_away_and_survives_
             await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())
+
+
+def delete(humd: HumdProcess, sg: str) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{humd.info['http']}/hum/hums/{sg}", method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def stored_hums(home: Path, touched_days_ago: dict[str, float]) -> dict[str, str]:
@@ -182,6 +194,17 @@ def test_retention_forgets_hums_untouched_for_its_days_and_hum_status_says_so(tm
                 "retain    forget hums untouched for 5 days (1 forgotten since start)"
                 in status.stdout
             )
+            # the HTTP door forgets as `hum forget` does
+            gone = {
+                "sigil": made["recent"],
+                "where": "everywhere",
+                "home": laptop.info["humdId"],
+                "homeName": "laptop",
+            }
+            assert delete(laptop, made["recent"]) == (200, gone)
+            status_code, body = delete(laptop, made["recent"])
+            assert status_code == 404 and body["error"]["code"] == "unknown-hum"
+            assert sigils(laptop) == set()
         finally:
             await laptop.stop()
         # the setting comes from HUM_RETAIN_DAYS too, and a bad one is a one-line error

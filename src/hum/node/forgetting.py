@@ -53,7 +53,7 @@ class Forgetting(Adopting):
                 )
             gone = RouteError(
                 "forgotten",
-                f"hum {sg} was forgotten at its home, {self.device(self.me)}: it is gone from every device",
+                f"hum {sg} was forgotten at its home, {self.identity.name} ({self.me[:8]}): it is gone from every device",
             )
             self._forget_everywhere(hum, gone)
             where, home = "everywhere", self.me
@@ -68,7 +68,7 @@ class Forgetting(Adopting):
             where = "this-device"
         else:
             raise RouteError("unknown-hum", f"this device knows no hum {sg}", rid)
-        name = self.ensemble.names.get(home) or None
+        name = (self.identity.name if home == self.me else self.ensemble.names.get(home)) or None
         self._reply(
             owner, Tone.make("forgotten", rid=rid, sigil=sg, where=where, home=home, homeName=name)
         )

@@ -251,6 +251,15 @@ class Humd:
         self.apply(effects)
         return hum
 
+    def forget(self, sg: str) -> Tone:
+        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer, or the `error` refusing it."""
+        owner = self.router.open_nestler("forget")
+        for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
+            self.apply(self.router.nestler_tone(owner, tone))
+        answer = next(t for t in self.router.pull(owner) if t.get("rid") == "forget")
+        self.apply(self.router.close_owner(owner))
+        return answer
+
     # -- links --------------------------------------------------------------------------
 
     def add_peer(self, address: str) -> None:
