@@ -1,13 +1,18 @@
-"""Forgetting a hum, through the router alone: at its home (everywhere), on a replica (this device), by retention."""
+"""Forgetting a hum: the router (at its home, on a replica, by retention) and the store (every row in one commit)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from test_router import Node, link, pump
 
+from hum.core.hum import Hum
+from hum.core.wane import WaneTracker
 from hum.ensemble.identity import OperatorKey
 from hum.node.effects import Forget, SaveHum
 from hum.node.forgetting import DAY_MS, RETENTION_SWEEP_EVERY
 from hum.node.owners import Owner
+from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone, sigil
 
 
@@ -217,3 +222,35 @@ def test_retention_leaves_a_followed_hum_and_keeps_everything_by_default(operato
     laptop.router.clock.now += RETENTION_SWEEP_EVERY
     laptop.settle(laptop.router.tick())
     assert sg not in laptop.router.hums
+
+
+def test_the_store_forgets_a_hums_petals_queue_branches_and_row_and_keeps_the_others(
+    tmp_path: Path,
+):
+    db = tmp_path / "hums.db"
+    store, tracker = SqliteStore(db), WaneTracker()
+    gone, kept = (
+        Hum("aaaaaaaaaaaa", "gone", "local", "me", tracker),
+        Hum("bbbbbbbbbbbb", "kept", "local", "me", tracker),
+    )
+    for hum in (gone, kept):
+        store.save_hum(hum, touched=1_000)
+        for text in ("one", "two"):
+            store.append(hum, hum.append("prompt", {"text": text}))
+            store.append(hum, hum.append("finish", {"finishReason": "stop"}))
+    store.queue_prompt(gone, 1, {"text": "later"})
+    store.orphan(gone, 2, 0)
+    store.flush()
+    assert len(store.orphans(gone.sigil)) == 2
+    durable: list[tuple[str, int]] = []
+    store.on_durable = lambda hum, wane: durable.append((hum.sigil, wane))
+    store.append(gone, gone.append("prompt", {"text": "three"}))
+    store.forget(gone)
+    store.flush()
+    assert durable == []  # nobody is owed a petal of a hum that is gone
+    assert store.orphans(gone.sigil) == [] and store.touched() == {kept.sigil: 1_000}
+    store.close()
+    again = SqliteStore(db)
+    (loaded,) = again.load(WaneTracker())
+    assert (loaded.sigil, loaded.tip, list(loaded.pending_prompts)) == (kept.sigil, 4, [])
+    again.close()
