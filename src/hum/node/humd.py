@@ -21,7 +21,7 @@ from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import HumError
-from hum.interfaces import Connection, Store, Transport
+from hum.interfaces import Clock, Connection, Store, Transport
 from hum.node.blooms import run_blooms
 from hum.node.effects import (
     CancelBloom,
@@ -75,6 +75,7 @@ class Humd:
         nest: str = "local",
         store: Store | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        clock: Clock | None = None,
     ) -> None:
         self.identity = identity
         self.check = check
@@ -85,7 +86,7 @@ class Humd:
         self.nest = nest
         self.store = store
         self.max_line = max_line
-        self.router = Router(identity, check, LoopClock(), nest=nest)
+        self.router = Router(identity, check, clock or LoopClock(), nest=nest)
         if store is not None:
             store.on_durable = lambda hum, wane: self.apply(self.router.durable(hum, wane))
             store.on_queued = lambda hum, seq: self.apply(self.router.queued(hum, seq))
