@@ -58,7 +58,7 @@ class Forgetting(Adopting):
             self._forget_everywhere(hum, gone)
             where, home = "everywhere", self.me
         elif hum is not None or entry is not None:
-            home = hum.home if hum is not None else str(entry["home"])  # type: ignore[index]
+            home = hum.home if hum is not None else str((entry or {}).get("home"))
             if hum is not None:
                 gone = RouteError(
                     "forgotten",

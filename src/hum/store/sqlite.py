@@ -101,7 +101,7 @@ class SqliteStore:
             for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-            if "touched" not in columns:  # stores from before retention: NULL, the clock starts at the next load
+            if "touched" not in columns:  # stores from before retention: NULL until retention first looks
                 self._db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
