@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from test_router import Node, link, pump
@@ -254,3 +255,19 @@ def test_the_store_forgets_a_hums_petals_queue_branches_and_row_and_keeps_the_ot
     (loaded,) = again.load(WaneTracker())
     assert (loaded.sigil, loaded.tip, list(loaded.pending_prompts)) == (kept.sigil, 4, [])
     again.close()
+
+
+def test_a_store_from_before_retention_opens_with_no_touched_times_and_keeps_its_hums(
+    tmp_path: Path,
+):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:
+        old.execute(
+            "CREATE TABLE hums (sigil TEXT PRIMARY KEY, sid TEXT NOT NULL, nest TEXT NOT NULL, home TEXT NOT NULL)"
+        )
+        old.execute("INSERT INTO hums VALUES ('aaaaaaaaaaaa', 'old', 'local', 'me')")
+    store = SqliteStore(db)
+    assert store.touched() == {} and [h.sigil for h in store.load(WaneTracker())] == [
+        "aaaaaaaaaaaa"
+    ]
+    store.close()
