@@ -49,7 +49,7 @@ class BadTone(HumError):
 
 
 class RouteError(HumError):
-    """A tone that cannot be routed (`identity-mismatch`, `unknown-hum`, `no-route`, `peer-loss`)."""
+    """A tone that cannot be routed (`identity-mismatch`, `unknown-hum`, `no-route`, `peer-loss`), or a hum gone (`forgotten`)."""
 
     code = "route-error"
 

@@ -40,7 +40,13 @@ class Store(Protocol):
     on_queued: Callable[[Hum, int], None]  # this queued prompt is stored
     on_fault: Callable[[Any], None]  # a commit failed (a StoreError), or works again (None)
 
-    def save_hum(self, hum: Hum) -> None: ...
+    def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
+
+    def forget(self, hum: Hum) -> None:
+        """Remove the hum and everything stored of it, in the next commit."""
+
+    def touched(self) -> dict[str, int]:
+        """When each stored hum was last prompted or attached (wall ms), where known."""
 
     def append(self, hum: Hum, petal: Petal, transcript: bytes | None = None) -> None: ...
 

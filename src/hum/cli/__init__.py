@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from hum.cli.adopting import cmd_adopt, cmd_show
+from hum.cli.adopting import cmd_adopt, cmd_forget, cmd_show
 from hum.cli.bench import cmd_bench
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import (
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--relay", metavar="HOST:PORT", help="also wait for siblings at this transit relay (see `hum relay`)")
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
     up.add_argument("--auto-adopt", type=float, default=None, metavar="SECONDS", help="adopt a hum followed here when its home has been lost this long (off by default)")
+    up.add_argument("--retain-days", type=float, default=None, metavar="DAYS", help="forget hums homed here that nobody prompted or attached for DAYS days (default: $HUM_RETAIN_DAYS, else keep everything)")
     up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
     up.add_argument("--name", default="laptop", help="with --init: this device's name (default: laptop)")
     up.add_argument("-v", "--verbose", action="store_true", help="log links and blooms")
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("sigil", metavar="SIGIL")
     adopt.add_argument("--force", action="store_true", help="adopt even though the home is linked (it will follow)")
     adopt.set_defaults(func=cmd_adopt)
+    forget = sub.add_parser("forget", parents=[common, as_json], help="remove a hum: everywhere if it lives here, else this device's copy")
+    forget.add_argument("sigil", metavar="SIGIL")
+    forget.set_defaults(func=cmd_forget)
     show = sub.add_parser("show", parents=[common, as_json], help="a hum's whole log, as this device serves it")
     show.add_argument("sigil", metavar="SIGIL")
     show.add_argument("--orphans", action="store_true", help="also the branches kept aside after an adoption")

@@ -1,4 +1,4 @@
-"""`hum adopt` and `hum show`: take a hum over when its home is gone, and read a hum with its orphaned branches."""
+"""`hum adopt`, `hum forget` and `hum show`: take a hum over when its home is gone, remove one, read one with its orphaned branches."""
 
 from __future__ import annotations
 
@@ -10,27 +10,47 @@ from hum.cli.nestling import _refusal, as_nestler
 from hum.wire.tones import Tone, is_petal, rid
 
 
-def cmd_adopt(args: argparse.Namespace) -> int:
+def ask_humd(args: argparse.Namespace, request: Tone) -> Tone:
+    """Send one request on the thrum socket and return its answer (the tone with its `rid`); a refusal raises."""
     from hum.surfaces.thrum import ThrumClient
 
     async def go() -> int:
         client, _ = await ThrumClient.connect(thrum_path(home_of(args)))
-        ask = rid()
-        client.send(Tone.make("adopt", rid=ask, sigil=args.sigil, force=True if args.force else None))
-        while True:
-            tone = await client.receive()
-            if tone.get("rid") == ask:
-                break
+        client.send(request)
+        while (tone := await client.receive()).get("rid") != request["rid"]:
+            pass
         client.close()
         if tone.chi == "error":
             raise _refusal(tone)
-        if args.json:
-            print_json(tone)
-        else:
-            console.print(f"hum {tone['sigil']} is homed on this device now (epoch {tone['epoch']}, from wane {tone['wane']})")
+        answers.append(tone)
         return 0
 
-    return as_nestler(go())
+    answers: list[Tone] = []
+    as_nestler(go())
+    return answers[0]
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    tone = ask_humd(args, Tone.make("adopt", rid=rid(), sigil=args.sigil, force=True if args.force else None))
+    if args.json:
+        print_json(tone)
+    else:
+        console.print(f"hum {tone['sigil']} is homed on this device now (epoch {tone['epoch']}, from wane {tone['wane']})")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Forget a hum: everywhere when it lives here, else only this device's copy (it lives on at its home)."""
+    tone = ask_humd(args, Tone(chi="forget", rid=rid(), sigil=args.sigil))
+    if args.json:
+        print_json(tone)
+    elif tone["where"] == "everywhere":
+        console.print(f"forgot hum {tone['sigil']} everywhere (it lived here)", markup=False)
+    else:
+        home = str(tone["home"])
+        where = f"{tone['homeName']} ({home[:8]})" if tone.get("homeName") else home[:8]
+        console.print(f"forgot this device's copy of hum {tone['sigil']}; it still lives on {where}", markup=False)
+    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:

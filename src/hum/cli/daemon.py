@@ -42,6 +42,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         peers=list(args.peer or []),
         worker=args.worker,
         auto_adopt=args.auto_adopt,
+        retain_days=args.retain_days,
         iroh=args.iroh,
         iroh_relay=args.iroh_relay,
         iroh_bind=args.iroh_bind,
@@ -93,6 +94,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"[bold]{status.get('name')}[/]  {status['humdId']}  (pid {status.get('pid')})")
     print_addresses(status, status.get('listen'))
     console.print(f"  peers     {len(status['peers'])}   hums {len(status['hums'])}")
+    retention = status.get("retention") or {}
+    if retention.get("days") is None:
+        console.print("  retain    keep everything")
+    else:
+        days = retention["days"]
+        console.print(f"  retain    forget hums untouched for {days:g} day{'' if days == 1 else 's'} ({retention.get('forgotten', 0)} forgotten since start)")
     if status.get("refusedConnections"):
         console.print(f"  refused   {status['refusedConnections']} ensemble connections at accept (too many not yet authenticated)")
     store = status.get("store", {"ok": True})

@@ -39,7 +39,7 @@ class DaemonView(Protocol):
 
 
 def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
-    """Mount /hum/status, /hum/peers, /hum/hums, /hum/pair and /hum/devices/revoke."""
+    """Mount /hum/status, /hum/peers, /hum/hums (DELETE one to forget it), /hum/pair and /hum/devices/revoke."""
 
     def status_body() -> dict[str, Any]:
         assert daemon.humd is not None
@@ -49,6 +49,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             "peers": humd.peers(),
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
+            "retention": humd.router.retention(),
             "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
             **daemon.door_counts(),
         }
@@ -118,10 +119,22 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             return _error(400, exc.qualifier, exc.message)
         return web.json_response({"revoked": humd_id})
 
+    async def forget(request: web.Request) -> web.Response:
+        """DELETE a hum: everywhere when it lives here, else this device's copy (as `hum forget`)."""
+        if (refused := _local_only(request)) is not None:
+            return refused
+        assert daemon.humd is not None
+        answer = daemon.humd.forget(request.match_info["sigil"])
+        if answer.chi == "error":
+            status = {"unknown-hum": 404, "bloom-open": 409}.get(str(answer.get("qualifier")), 400)
+            return _error(status, str(answer.get("qualifier")), str(answer.get("message")))
+        return web.json_response({k: answer.get(k) for k in ("sigil", "where", "home", "homeName")})
+
     app.router.add_get("/hum/status", status)
     app.router.add_get("/hum/peers", peers)
     app.router.add_get("/hum/hums", hums)
     app.router.add_get("/hum/hums/{sigil}/orphans", orphans)
+    app.router.add_delete("/hum/hums/{sigil}", forget)
     app.router.add_post("/hum/pair", pair)
     app.router.add_get("/hum/pair/wait", pair_wait)
     app.router.add_post("/hum/devices/revoke", revoke)

@@ -45,20 +45,34 @@ DEFAULT_HTTP = "127.0.0.1:7434"  # surfaces stay on this device unless asked
 HTTP_SHUTDOWN_GRACE = 1.0
 # Seconds an ask may wait for a person before it is denied (default: the router's ten minutes).
 PERMIT_TIMEOUT_ENV = "HUM_PERMIT_TIMEOUT"
+# Days a hum homed here may go untouched (no prompt, no attach) before it is forgotten
+# everywhere; `hum up --retain-days` wins over it. Unset: keep everything.
+RETAIN_DAYS_ENV = "HUM_RETAIN_DAYS"
+
+
+def above_zero(raw: str, where: str, unit: str) -> float:
+    """`raw` as a finite number above 0 of `unit`; anything else is a one-line ValueError naming `where`."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{where} must be a number of {unit}, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{where} must be a number of {unit} above 0, not {raw!r}")
+    return value
 
 
 def permit_timeout(env: Mapping[str, str], default: float) -> float:
     """HUM_PERMIT_TIMEOUT as seconds above 0, or `default`; anything else is a one-line ValueError."""
     raw = env.get(PERMIT_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{PERMIT_TIMEOUT_ENV} must be a number of seconds, not {raw!r}") from None
-    if not 0 < seconds < float("inf"):
-        raise ValueError(f"{PERMIT_TIMEOUT_ENV} must be a number of seconds above 0, not {raw!r}")
-    return seconds
+    return above_zero(raw, PERMIT_TIMEOUT_ENV, "seconds") if raw else default
+
+
+def retain_days(env: Mapping[str, str], flag: float | None) -> float | None:
+    """`--retain-days`, else HUM_RETAIN_DAYS, as days above 0; None keeps everything."""
+    if flag is not None:
+        return above_zero(str(flag), "--retain-days", "days")
+    raw = env.get(RETAIN_DAYS_ENV, "").strip()
+    return above_zero(raw, RETAIN_DAYS_ENV, "days") if raw else None
 
 
 @dataclass
@@ -73,6 +87,7 @@ class DaemonOptions:
     worker: str = "local"
     worker_options: dict[str, Any] = field(default_factory=dict)
     auto_adopt: float | None = None  # seconds a lost home may stay lost before a followed hum is adopted here
+    retain_days: float | None = None  # days a hum homed here may go untouched before it is forgotten (None: HUM_RETAIN_DAYS, else keep)
     iroh: bool = False  # run an iroh endpoint keyed by the device key
     iroh_relay: str = "default"  # n0's public relays, "none", or a relay URL
     iroh_bind: str | None = None  # the endpoint's UDP socket (default: every interface)
@@ -113,6 +128,7 @@ class Daemon:
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
         timeout = permit_timeout(os.environ, PERMIT_TIMEOUT)
+        retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
@@ -123,6 +139,7 @@ class Daemon:
         humd.router.permit_timeout = timeout
         humd.router.revocations.update(self.home.signed_revocations())
         humd.router.auto_adopt = opts.auto_adopt
+        humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
         address = await humd.start()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))

@@ -84,6 +84,10 @@ class Ensemble:
         """Note a hum this humd is home to (or already knows)."""
         self._directory[summary["sigil"]] = dict(summary)
 
+    def forget(self, sigil: str) -> None:
+        """Drop a hum from the directory: its home forgot it."""
+        self._directory.pop(sigil, None)
+
     def lookup(self, sigil: str) -> dict[str, Any] | None:
         return self._directory.get(sigil)
 

@@ -51,7 +51,15 @@ class Orphan:
 
 @dataclass(frozen=True)
 class SaveHum:
-    """Record a hum (its sigil, sid, nest and home) in the store."""
+    """Record a hum (its sigil, sid, nest and home) in the store, and when it was last touched (wall ms) if given."""
+
+    hum: Hum
+    touched: int | None = None
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Remove `hum` from the store: its petals, queued prompts, orphaned branches and its row, in one commit."""
 
     hum: Hum
 
@@ -100,4 +108,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

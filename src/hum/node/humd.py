@@ -21,12 +21,13 @@ from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import HumError
-from hum.interfaces import Connection, Store, Transport
+from hum.interfaces import Clock, Connection, Store, Transport
 from hum.node.blooms import run_blooms
 from hum.node.effects import (
     CancelBloom,
     CutLink,
     Effect,
+    Forget,
     Orphan,
     PeersChanged,
     Persist,
@@ -74,6 +75,7 @@ class Humd:
         nest: str = "local",
         store: Store | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        clock: Clock | None = None,
     ) -> None:
         self.identity = identity
         self.check = check
@@ -84,7 +86,7 @@ class Humd:
         self.nest = nest
         self.store = store
         self.max_line = max_line
-        self.router = Router(identity, check, LoopClock(), nest=nest, archive=store)
+        self.router = Router(identity, check, clock or LoopClock(), nest=nest, archive=store)
         if store is not None:
             store.on_durable = lambda hum, wane: self.apply(self.router.durable(hum, wane))
             store.on_queued = lambda hum, seq: self.apply(self.router.queued(hum, seq))
@@ -148,7 +150,10 @@ class Humd:
                     self.store.orphan(effect.hum, effect.keep, effect.epoch)
             elif isinstance(effect, SaveHum):
                 if self.store is not None:
-                    self.store.save_hum(effect.hum)
+                    self.store.save_hum(effect.hum, effect.touched)
+            elif isinstance(effect, Forget):
+                if self.store is not None:
+                    self.store.forget(effect.hum)
             elif isinstance(effect, StartBloom):
                 if effect.sigil not in self._blooming:
                     task = self._blooming[effect.sigil] = self._spawn(run_blooms(self, effect.sigil))
@@ -194,6 +199,7 @@ class Humd:
         """Take back the stored hums, then listen; returns the address peers dial."""
         if self.store is not None:
             self.apply(self.router.load(self.store.load(self.router.tracker)))
+            self.router.touched.update(self.store.touched())
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
         if self.store is not None:
@@ -245,6 +251,15 @@ class Humd:
         hum, effects = self.router.mint(sid, nest)
         self.apply(effects)
         return hum
+
+    def forget(self, sg: str) -> Tone:
+        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer, or the `error` refusing it."""
+        owner = self.router.open_nestler("forget")
+        for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
+            self.apply(self.router.nestler_tone(owner, tone))
+        answer = next(t for t in self.router.pull(owner) if t.get("rid") == "forget")
+        self.apply(self.router.close_owner(owner))
+        return answer
 
     # -- links --------------------------------------------------------------------------
 

@@ -38,8 +38,10 @@ class Linking(Replication):
         self._peers_changed()
         self.drone.link_heard(peer, self.clock.monotonic())
         mine = [h.summary() for h in self.hums.values() if h.home == self.me]
-        for start in range(0, max(len(mine), 1), ANNOUNCE_BATCH):
-            self._reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH]))
+        # numbered parts: after the last one the peer knows every hum homed here (what is missing was forgotten)
+        starts = range(0, max(len(mine), 1), ANNOUNCE_BATCH)
+        for part, start in enumerate(starts, 1):
+            self._reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts)))
         for hid, signature in self.revocations.items():
             self._reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
         for sg in list(self.unverified):  # hums that moved to this peer: compare logs now it is back

@@ -17,10 +17,10 @@ from typing import Any
 from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId, looks_like_humd_id
-from hum.errors import BadTone, HumError, RouteError, WorkerError
+from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
-from hum.node.adoption import Adopting
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
+from hum.node.forgetting import Forgetting
 from hum.node.owners import Owner, OwnerKind
 from hum.node.state import not_homed_here
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
@@ -73,7 +73,7 @@ def need_since(tone: Tone) -> int:
     return since
 
 
-class Router(Adopting):
+class Router(Forgetting):
     """One humd's hums, taps, replicas and peers, and every decision about them.
 
     The decisions are layered by concern: `NodeState` (the facts and the
@@ -112,7 +112,7 @@ class Router(Adopting):
                 if handler is None:
                     raise BadTone("wrong-direction", f"a nestler does not send {tone.chi!r}")
                 handler(self, owner, tone)
-        except RouteError as exc:
+        except (RouteError, LogError) as exc:
             exc.rid = rid
             self._reply(owner, exc.tone(sigil=tone.get("sigil")))
         except BadTone as exc:
@@ -430,6 +430,7 @@ _NESTLER_TONES: dict[str, Callable[[Router, Owner, Tone], None]] = {
     "peers": Router._peers_tone,
     "release-permit": Router._release_tone,
     "adopt": Router._adopt_tone,
+    "forget": Router._forget_tone,
 }
 
 _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
@@ -445,4 +446,5 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "queued": Router._heard_queued,
     "release-permit": Router._peer_release,
     "orphaned": Router._heard_orphaned,
+    "forget": Router._peer_forget,
 }

@@ -17,7 +17,7 @@ from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import HumError, RouteError
 from hum.interfaces import Clock
-from hum.node.effects import Effect, PeersChanged, Persist, Wake
+from hum.node.effects import Effect, PeersChanged, Persist, SaveHum, Wake
 from hum.node.owners import Owner
 from hum.node.taps import TapBook
 from hum.wire.tones import Tone
@@ -25,6 +25,9 @@ from hum.wire.tones import Tone
 # Tones pulled per wake-up: large enough to amortise a write, small enough
 # that one busy hum cannot starve the others on a link.
 PULL_BATCH = 256
+# A hum's last-touched time is stored again only once it moved this far (wall ms): retention
+# counts whole days, so a minute of slack costs nothing and spares a row write per request.
+TOUCH_STORE_STEP_MS = 60_000
 
 
 @dataclass
@@ -90,6 +93,13 @@ class NodeState:
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self.transcripts: dict[bytes, str] = {}  # transcript key -> the hum whose log it is
         self._indexed: dict[str, bytes] = {}  # sigil -> its key in `transcripts` (one entry a hum)
+        # Retention (`hum up --retain-days N`): hums homed here that nobody prompted or attached for
+        # this many days are forgotten everywhere. None keeps everything.
+        self.retain_days: float | None = None
+        self.touched: dict[str, int] = {}  # sigil -> wall ms of its last prompt or attach (hums homed here)
+        self.retention_forgot = 0  # hums retention forgot since this humd started
+        self.swept_at: float | None = None  # when retention last looked (monotonic)
+        self.listings: dict[str, tuple[int, set[str]]] = {}  # peer -> (next part, sigils) of its link-up listing
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
         self._woken: dict[Owner, None] = {}
@@ -128,12 +138,16 @@ class NodeState:
 
     def _index_transcript(self, hum: Hum) -> None:
         """`hum` closed a bloom (or was loaded): find it by its transcript key from now on."""
-        old = self._indexed.pop(hum.sigil, None)
-        if old is not None and self.transcripts.get(old) == hum.sigil:
-            del self.transcripts[old]
+        self._unindex_transcript(hum.sigil)
         if hum.transcript_key:
             self.transcripts[hum.transcript_key] = hum.sigil
             self._indexed[hum.sigil] = hum.transcript_key
+
+    def _unindex_transcript(self, sg: str) -> None:
+        """Hum `sg`'s old transcript key finds it no more (its key moved on, or it was forgotten)."""
+        old = self._indexed.pop(sg, None)
+        if old is not None and self.transcripts.get(old) == sg:
+            del self.transcripts[old]
 
     def continuing(self, key: bytes) -> str | None:
         """The hum whose whole log, right now, is the transcript with key `key` (see `bloom.key_of_turns`)."""
@@ -210,11 +224,23 @@ class NodeState:
         if petal.closes_bloom:
             transcript = hum.transcript_key
             self._index_transcript(hum)
+        elif petal.chi == "prompt":
+            self._mark_touched(hum)
         self._emit(Persist(hum, petal, dequeued, transcript))
+
+    def _mark_touched(self, hum: Hum) -> None:
+        """Somebody prompted or attached `hum`: if it is homed here, retention counts its days from now."""
+        if hum.home != self.me:
+            return
+        now, last = int(self.clock.wall_ms()), self.touched.get(hum.sigil)
+        self.touched[hum.sigil] = now
+        if last is None or now - last >= TOUCH_STORE_STEP_MS:
+            self._emit(SaveHum(hum, now))  # rides the next commit with the petals
 
     def _open_tap(self, hum: Hum, owner: Owner, since: int, *, granted: bool) -> Tap:
         self._drop_tap(owner, hum.sigil)
         tap = self.taps.open(owner, hum.sigil, since)
+        self._mark_touched(hum)
         if granted:
             tap.grant(hum.home_tip)
         self._wake(owner)

@@ -12,7 +12,7 @@ from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.memory import MemoryNetwork
-from hum.node.humd import Humd
+from hum.node.humd import Humd, LoopClock
 from hum.node.session import NestlerSession
 from hum.store.sqlite import SqliteStore
 from hum.wire.framing import LineDecoder, encode
@@ -20,6 +20,20 @@ from hum.wire.tones import Tone, rid
 
 # Waits in the sim are on virtual time: generous, yet a hang still fails fast.
 DEFAULT_WAIT = 30.0
+
+
+class SkippingClock(LoopClock):
+    """The loop's (virtual) time, and a wall clock that can jump ahead as a laptop's does after a week
+    asleep: how the sim tests what counts in days (retention) without living through them."""
+
+    def __init__(self) -> None:
+        self.skipped_ms = 0.0
+
+    def wall_ms(self) -> float:
+        return super().wall_ms() + self.skipped_ms
+
+    def skip(self, seconds: float) -> None:
+        self.skipped_ms += seconds * 1000.0
 
 
 @dataclass
@@ -108,7 +122,13 @@ class Sim:
         return Identity.mint(self.operator, name)
 
     async def spawn(
-        self, name: str, *, identity: Identity | None = None, brood: Brood | None = None, store: SqliteStore | None = None
+        self,
+        name: str,
+        *,
+        identity: Identity | None = None,
+        brood: Brood | None = None,
+        store: SqliteStore | None = None,
+        clock: SkippingClock | None = None,
     ) -> Humd:
         """A humd on the network at `mem://<name>`; give it a file `store` to survive a kill and respawn."""
         identity = identity or self.identity(name)
@@ -123,6 +143,7 @@ class Sim:
             name=name,
             # the daemon's store, in memory: the sim takes the same durable-before-delivery path
             store=store or SqliteStore(Path(":memory:")),
+            clock=clock,
         )
         await humd.start()
         self.humds[name] = humd

@@ -110,9 +110,11 @@ class SqliteStore:
             if "transcript" not in {row[1] for row in self._db.execute("PRAGMA table_info(petals)")}:
                 # stores from before transcript keys: each hum's is computed once, at its first load
                 self._db.execute("ALTER TABLE petals ADD COLUMN transcript BLOB")
+            if "touched" not in columns:  # stores from before retention: NULL until retention first looks
+                self._db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
-        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue", hum, what)
+        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
         self.fault: StoreError | None = None  # the last commit failed, and why
         self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
@@ -184,8 +186,20 @@ class SqliteStore:
                 break
         return out
 
-    def save_hum(self, hum: Hum) -> None:
-        self._add("hum", hum, None)
+    def save_hum(self, hum: Hum, touched: int | None = None) -> None:
+        """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
+        self._add("hum", hum, touched)
+
+    def forget(self, hum: Hum) -> None:
+        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit."""
+        self._add("forget", hum, None)
+
+    def touched(self) -> dict[str, int]:
+        """When each stored hum was last prompted or attached (wall ms); hums never touched since the column came are left out."""
+        try:
+            return dict(self._db.execute("SELECT sigil, touched FROM hums WHERE touched IS NOT NULL"))
+        except sqlite3.Error as exc:
+            raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def append(self, hum: Hum, petal: Petal, transcript: bytes | None = None) -> None:
         """Store `petal`; `transcript` is the hum's transcript key when the petal closes a bloom."""
@@ -228,11 +242,15 @@ class SqliteStore:
                     )
                 elif kind == "hum":
                     self._db.execute(
-                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork) VALUES (?, ?, ?, ?, ?, ?) "
+                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
-                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork",
-                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork),
+                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
+                        "touched = COALESCE(excluded.touched, hums.touched)",
+                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
                     )
+                elif kind == "forget":
+                    for table in ("petals", "queued", "orphans", "hums"):
+                        self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
                 elif kind == "orphan":
                     keep, epoch = what
                     self._db.execute(
@@ -260,6 +278,8 @@ class SqliteStore:
                 tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
             elif kind == "queue":
                 self.on_queued(hum, what[0])
+            elif kind == "forget":
+                tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
         for hum, wane in tips.values():
             self.on_durable(hum, wane)
 
