@@ -139,3 +139,12 @@ def test_humd_surfaces_peer_loss_not_a_stall_when_the_home_dies_mid_bloom() -> N
         await sim.close()
 
     run_virtual(main())
+
+
+def test_a_forgotten_hum_gets_no_verdict_when_its_home_is_lost():
+    drone = Drone(stall_after=10.0)
+    drone.bloom_seen("kept", LAPTOP, 0.0, open_=True)
+    drone.bloom_seen("gone", LAPTOP, 0.0, open_=True)
+    drone.forget("gone")
+    assert [v.sigil for v in drone.link_lost(LAPTOP)] == ["kept"]
+    assert drone.tick(100.0, ME) == []

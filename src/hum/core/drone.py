@@ -42,6 +42,12 @@ class Drone:
         else:
             self._last_petal.pop(sigil, None)
 
+    def forget(self, sigil: str) -> None:
+        """The hum is gone from this device: nothing more to watch, or to remember of it."""
+        self._home.pop(sigil, None)
+        self._last_petal.pop(sigil, None)
+        self._stall_said.discard(sigil)
+
     def link_heard(self, peer: str, now: float) -> None:
         self._link_heard[peer] = now
         self._lost.discard(peer)

@@ -104,7 +104,7 @@ class Forgetting(Adopting):
             facts.pop(sg, None)
         self._fault_said.discard(sg)
         self.tracker.reset(sg, 0)  # attached again, the replica starts from wane 0
-        self.drone.bloom_seen(sg, hum.home, self.clock.monotonic(), open_=False)
+        self.drone.forget(sg)
         self._emit(Forget(hum))
 
     # -- a home tells us ------------------------------------------------------------
