@@ -51,3 +51,7 @@ async def test_continue_on_this_device_adopts_the_hum_and_the_phone_answers(sim,
     prompts = [p for p in hum.petals if p.chi == "prompt"]
     assert prompts[-1].body["text"] == "carry on here" and hum.petals[-1].chi == "finish"
     assert seen["answers"] == 2 and seen["last"]
+    # each prompt says where it was typed, before the move and after it
+    first_origin, second_origin = seen["origins"]
+    assert "from opencode on" in first_origin and laptop.id[:8] in first_origin  # the laptop, not "this device"
+    assert "on this device" in second_origin

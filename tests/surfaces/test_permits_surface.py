@@ -38,7 +38,7 @@ async def test_the_phone_answers_once_and_every_bad_answer_is_a_clear_json_error
         assert (r.status, (await r.json())["error"]["code"]) == (409, "already-decided")
     await oc.wait_for(lambda t: t.chi == "finish", timeout=WAIT)
     (permit,) = [p.body for p in laptop.hums[sg].petals if p.chi == "permit"]
-    assert permit == {"permitId": permit_id, "decision": "deny", "from": phone.id, "message": "not now"}
+    assert permit == {"permitId": permit_id, "decision": "deny", "from": phone.id, "device": phone.id, "message": "not now"}
 
 
 async def test_an_openai_client_reads_the_ask_as_text_with_the_command_that_answers_it(sim, served, http):

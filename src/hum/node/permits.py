@@ -54,7 +54,7 @@ class Permitting(Linking):
         home = hum.home if hum is not None else self.ensemble.home_of(sg, rid)
         if home == self.me:
             assert hum is not None
-            self._decide(hum, permit_id, decision, message, origin=owner.bee, rid=rid)
+            self._decide(hum, permit_id, decision, message, origin=owner.bee, device=self.me, rid=rid)
             return
         if not self.ensemble.is_linked(home):
             raise self._no_route(sg, home, rid)
@@ -69,7 +69,7 @@ class Permitting(Linking):
         hum = self.hums.get(sg)
         if hum is None or hum.home != self.me:
             raise not_homed_here(hum, sg, self.me, tone.get("rid"))
-        self._decide(hum, permit_id, decision, message, origin=peer, rid=tone.get("rid"))
+        self._decide(hum, permit_id, decision, message, origin=peer, device=peer, rid=tone.get("rid"))
 
     def _forwarded_refusal(self, peer: str, tone: Tone) -> bool:
         """A home refused an answer we forwarded: the nestler that sent it hears why."""
@@ -82,7 +82,7 @@ class Permitting(Linking):
         self._reply(owner, Tone(tone))
         return True
 
-    def _decide(self, hum: Hum, permit_id: str, decision: str, message: str | None, *, origin: str, rid: Any) -> None:
+    def _decide(self, hum: Hum, permit_id: str, decision: str, message: str | None, *, origin: str, device: str, rid: Any) -> None:
         """The first answer to an open ask: a `permit` petal, and the worker is told; any later one is refused."""
         key = (hum.sigil, permit_id)
         if key not in self.open_asks:
@@ -92,7 +92,8 @@ class Permitting(Linking):
                 raise BadTone("already-decided", f"permit {permit_id} was already answered", rid)
             raise BadTone("unknown-permit", f"hum {hum.sigil} has no open ask {permit_id}", rid)
         del self.open_asks[key]
-        body: dict[str, Any] = {"permitId": permit_id, "decision": decision, "from": origin}
+        # `device`: where the answer was given, so it reads right after the hum moves home
+        body: dict[str, Any] = {"permitId": permit_id, "decision": decision, "from": origin, "device": device}
         if message:
             body["message"] = message
         self._appended(hum, hum.append("permit", body))
@@ -103,7 +104,7 @@ class Permitting(Linking):
         for (sg, permit_id), asked_at in list(self.open_asks.items()):
             if now - asked_at >= self.permit_timeout:
                 waited = f"{self.permit_timeout / 60:g} minutes" if self.permit_timeout >= 60 else f"{self.permit_timeout:g} seconds"
-                self._decide(self.hums[sg], permit_id, "deny", f"nobody answered within {waited}", origin=self.me, rid=None)
+                self._decide(self.hums[sg], permit_id, "deny", f"nobody answered within {waited}", origin=self.me, device=self.me, rid=None)
 
 
 def _answer(tone: Tone) -> tuple[str, str, str, str | None]:

@@ -82,14 +82,6 @@ class Router(Forgetting):
     tones, prompts, blooms, durability).
     """
 
-
-    # -- effects ------------------------------------------------------------
-
-
-
-
-
-
     # -- nestlers -----------------------------------------------------------
 
     def open_nestler(self, name: str | None = None) -> Owner:
@@ -210,9 +202,6 @@ class Router(Forgetting):
             self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
         return hum
 
-
-
-
     def store_fault(self, fault: HumError | None) -> list[Effect]:
         """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
         self.fault = fault
@@ -234,16 +223,6 @@ class Router(Forgetting):
         for tap in self.taps.of_hum(hum.sigil):
             self._wake(tap.owner)
         return self._done()
-
-    # -- taps and attach ------------------------------------------------------
-
-
-
-
-
-
-
-
 
     # -- prompts and blooms --------------------------------------------------
 
@@ -268,7 +247,7 @@ class Router(Forgetting):
             assert hum is not None
             if self.taps.get(owner, sg) is None:
                 self._open_tap(hum, owner, hum.tip, granted=True)
-            self._home_prompt(hum, body, origin=owner.bee)
+            self._home_prompt(hum, body, origin=owner.bee, device=self.me)
             return
         if not self.ensemble.is_linked(home):
             raise self._no_route(sg, home, rid)
@@ -282,8 +261,9 @@ class Router(Forgetting):
             routed["rid"] = rid
         self._send(home, routed)
 
-    def _home_prompt(self, hum: Hum, body: dict[str, Any], origin: str) -> None:
-        body["from"] = origin
+    def _home_prompt(self, hum: Hum, body: dict[str, Any], origin: str, device: str) -> None:
+        """A prompt at its home; `device` is where it was typed, which stays true after the hum moves home."""
+        body["from"], body["device"] = origin, device
         petal = hum.offer_prompt(body)
         if petal is not None:
             self._appended(hum, petal)
@@ -355,11 +335,6 @@ class Router(Forgetting):
 
     # -- links ----------------------------------------------------------------
 
-
-
-
-
-
     def link_tone(self, owner: Owner, tone: Tone) -> list[Effect]:
         """A tone from a linked peer, out of its envelope (`ToneIn.content`)."""
         peer = owner.name
@@ -381,9 +356,6 @@ class Router(Forgetting):
                 self._send(peer, exc.tone(sigil=tone.get("sigil") if isinstance(tone.get("sigil"), str) else None))
         return self._done()
 
-
-
-
     def _heard_queued(self, peer: str, tone: Tone) -> None:
         """The home queued a prompt of a hum we mirror: our nestlers on it hear so too."""
         hum = self.hums.get(str(tone.get("sigil")))
@@ -399,17 +371,10 @@ class Router(Forgetting):
         hum = self.hums.get(sg) if isinstance(sg, str) else None
         if hum is None or hum.home != self.me:
             raise not_homed_here(hum, sg, self.me, tone.get("rid"))
-        self._home_prompt(hum, prompt_body(tone), origin=peer)
+        self._home_prompt(hum, prompt_body(tone), origin=peer, device=peer)
 
     def _peer_cancel(self, peer: str, tone: Tone) -> None:
         self._cancel(need_str(tone, "sigil"), tone.get("rid"))
-
-
-
-
-    # -- the drone -------------------------------------------------------------
-
-
 
     # -- revocation --------------------------------------------------------------
 

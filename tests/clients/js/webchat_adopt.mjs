@@ -32,6 +32,7 @@ try {
     answers: await page.locator(".msg.assistant").count(),
     last: await page.locator(".msg.assistant").last().textContent(),
     status: await page.locator("#status").textContent(),
+    origins: await page.locator("#log .origin").allTextContents(),
   }));
 } finally {
   await browser.close();

@@ -263,23 +263,25 @@ function device(humdId) {
   return name ? `${name} (${short})` : `device ${short}`;
 }
 
-// A HumdId when the prompt was routed from another humd, else the name of the client on the home.
-function origin(from) {
+// A HumdId when the prompt was routed from another humd, else the name of the client on the
+// device it was typed on (`on`: the petal's `device`; older petals lack it and name the home).
+function origin(from, on) {
   const text = String(from || "?");
   const id = text.replace(/^humd_/, "");
   if (/^[0-9a-f]{64}$/.test(id)) return `from ${device(id)}`;
   const name = text.slice(0, FROM_NAME_CHARS);
-  return state.home ? `from ${name} on ${device(state.home)}` : `from ${name}`;
+  const where = on || state.home;
+  return where ? `from ${name} on ${device(where)}` : `from ${name}`;
 }
 
 function relabel() {
-  for (const li of document.querySelectorAll("#log .origin")) li.textContent = origin(li.dataset.from);
+  for (const li of document.querySelectorAll("#log .origin")) li.textContent = origin(li.dataset.from, li.dataset.device);
   for (const p of document.querySelectorAll("#log .ask .decision[data-from]")) p.textContent = decisionText(p.dataset);
 }
 
 // "Allowed by this device", "Denied by device 1f522154: not now"... (`d`: decision, from, message)
 function decisionText(d) {
-  const by = origin(d.from).replace(/^from /, "by ");
+  const by = origin(d.from, d.device).replace(/^from /, "by ");
   return `${d.decision === "allow" ? "Allowed" : "Denied"} ${by}${d.message ? `: ${d.message}` : ""}`;
 }
 
@@ -313,8 +315,9 @@ function onTone(tone) {
     const shown = tone.text || (results ? `(${results} tool result${results === 1 ? "" : "s"})` : "");
     const user = add("msg user", shown);
     user.dataset.wane = tone.wane;
-    const where = add("origin", origin(tone.from));
+    const where = add("origin", origin(tone.from, tone.device));
     where.dataset.from = String(tone.from || "");
+    where.dataset.device = String(tone.device || "");
     state.bubble = add("msg assistant", "");
     state.bubble.dataset.prompt = tone.wane;
     setBlooming(true);
@@ -397,7 +400,9 @@ function showPermit(tone) {
   const decided = document.createElement("p");
   decided.className = "decision";
   // kept, so the label says "this device" once the page learns which device it is on
-  Object.assign(decided.dataset, { decision: tone.decision, from: String(tone.from || ""), message: tone.message || "" });
+  Object.assign(decided.dataset, {
+    decision: tone.decision, from: String(tone.from || ""), device: String(tone.device || ""), message: tone.message || "",
+  });
   decided.textContent = decisionText(tone);
   li.append(decided);
   drew();
