@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS queued (
 ) WITHOUT ROWID;
 """
 
+_INSERT_PETAL = "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)"
+
 # SQLite's own ceiling on a database's pages (the default of max_page_count).
 UNLIMITED_PAGES = 4294967294
 
@@ -172,13 +174,15 @@ class SqliteStore:
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
+            rows: list[tuple[str, int, str, str]] = []  # petals in a row go in one executemany
             for kind, hum, what in batch:
                 if kind == "petal":
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)",
-                        (what.sigil, what.wane, what.chi, json.dumps(what.body, separators=(",", ":"))),
-                    )
-                elif kind == "hum":
+                    rows.append((what.sigil, what.wane, what.chi, what.body_json))  # the JSON its taps' lines hold too
+                    continue
+                if rows:
+                    self._db.executemany(_INSERT_PETAL, rows)
+                    rows = []
+                if kind == "hum":
                     self._db.execute(
                         "INSERT INTO hums (sigil, sid, nest, home, epoch, fork) VALUES (?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
@@ -200,6 +204,8 @@ class SqliteStore:
                     )
                 else:
                     self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
+            if rows:
+                self._db.executemany(_INSERT_PETAL, rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:

@@ -38,9 +38,60 @@ def parse_tone(line: bytes | str) -> Tone | BadTone:
     return Tone(obj)
 
 
+# One encoder for every line (compact, UTF-8 as is): `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text, as every tone is written (keys as given, UTF-8 not escaped)."""
+    return _ENCODER.encode(value)
+
+
 def encode(tone: dict[str, Any]) -> bytes:
     """One tone as one NDJSON line."""
-    return json.dumps(tone, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return _ENCODER.encode(tone).encode() + b"\n"
+
+
+def _sealed(tone: SealedTone, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError("a sealed tone is shared by every tap that reads it; change a copy (`Tone(tone)`)")
+
+
+class WireForms:
+    """The encodings of one sealed tone, kept by its petal and shared by every copy of the tone."""
+
+    __slots__ = ("line", "link_line")
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line  # the NDJSON line a tap is sent
+        # the same object in a link's form, without `from`/`to`: filled by the first link that sends it
+        self.link_line: bytes | None = None
+
+
+class SealedTone(Tone):
+    """A tone that never changes, with its NDJSON `line` encoded once for every reader.
+
+    A petal's tone goes to every tap and link of its hum: they all share its
+    encodings (`forms`). Changing it in place raises `TypeError`, so no reader
+    can alter what the next one is sent.
+    """
+
+    __slots__ = ("forms",)
+
+    def __init__(self, fields: dict[str, Any], forms: WireForms | None = None) -> None:
+        dict.__init__(self, fields)
+        self.forms = WireForms(encode(self)) if forms is None else forms
+
+    @property
+    def line(self) -> bytes:
+        return self.forms.line
+
+    __setitem__ = __delitem__ = __ior__ = _sealed
+    pop = popitem = setdefault = update = clear = _sealed
+
+
+def lines(tones: list[Tone]) -> bytes:
+    """Tones as NDJSON lines ready for one write; a sealed tone's line is reused, never re-encoded."""
+    return b"".join(t.line if isinstance(t, SealedTone) else encode(t) for t in tones)
 
 
 class LineDecoder:

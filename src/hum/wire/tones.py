@@ -39,6 +39,7 @@ CHIS: dict[str, str] = {
     "adopted": "the answer to adopt: this humd is the hum's home now, in a new epoch",
     "orphaned": "a humd set aside petals its hum's new home never had (an orphaned branch)",
     "note": "a petal: the home's word about the hum itself (e.g. an orphaned branch), not a model's",
+    "petals": "many petals of one hum in one link frame, from its home to a replica (in wane order)",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.
