@@ -18,7 +18,7 @@ from hum.ensemble.link import BATCH_PETALS, Link, ToneIn
 from hum.node.effects import Persist
 from hum.node.owners import Owner, OwnerKind
 from hum.store.sqlite import SqliteStore
-from hum.wire.framing import SealedTone, lines
+from hum.wire.framing import Encodings, SealedTone, lines
 from hum.wire.tones import Tone, sigil
 
 SG = sigil("local", "s1")
@@ -37,20 +37,6 @@ def a_bloom(home: str, chunks: int = 3) -> Hum:
     return hum
 
 
-@pytest.fixture
-def encodes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every JSON encoding made from now on (what was encoded, in order)."""
-    made: list[Any] = []
-    real = json.JSONEncoder.encode
-
-    def counting(self: json.JSONEncoder, value: Any) -> str:
-        made.append(value)
-        return real(self, value)
-
-    monkeypatch.setattr(json.JSONEncoder, "encode", counting)
-    return made
-
-
 def granted_taps(hum: Hum, kind: OwnerKind, count: int) -> list[Tap]:
     """`count` taps from wane 0, their hello already read (a fresh tone per tap, not a petal)."""
     taps = [Tap(SG, 0, Owner(kind, f"{kind.value}-{i}")) for i in range(count)]
@@ -60,28 +46,25 @@ def granted_taps(hum: Hum, kind: OwnerKind, count: int) -> list[Tap]:
     return taps
 
 
-def read_by(
-    hum: Hum, taps: int, links: list[Link], encodes: list[Any]
-) -> tuple[int, list[bytes], list[bytes]]:
+def read_by(hum: Hum, taps: int, links: list[Link]) -> tuple[int, list[bytes], list[bytes]]:
     """Each tap and each link reads the whole log on its own, as their tasks do: (encodings made
     for the petals, the bytes each tap got, the bytes each link sent)."""
     nestlers = granted_taps(hum, OwnerKind.NESTLER, taps)
     peers = granted_taps(hum, OwnerKind.PEER, len(links))
-    encodes.clear()
-    got = [lines(hum.read(tap, 100)) for tap in nestlers]
+    before = Encodings.count
+    # every other tap reads lines, as a session that only writes bytes does
+    got = [lines(hum.read(tap, 100, lines=i % 2 == 1)) for i, tap in enumerate(nestlers)]
     for one, tap in zip(links, peers, strict=True):
         one.send_all(hum.read(tap, 100))
-    return len(encodes), got, [one.data_to_send() for one in links]
+    return Encodings.count - before, got, [one.data_to_send() for one in links]
 
 
-def test_a_petal_is_encoded_once_however_many_taps_and_links_read_it(
-    encodes, laptop, phone, operator
-):
+def test_a_petal_is_encoded_once_however_many_taps_and_links_read_it(laptop, phone, operator):
     tablet = Identity.mint(operator, "tablet")
-    alone, _ = read_by(a_bloom(laptop.humd_id), 1, [], encodes)[:2]
+    alone, _ = read_by(a_bloom(laptop.humd_id), 1, [])[:2]
     to_phone, _ = linked(laptop, phone)
     to_tablet, _ = linked(laptop, tablet)
-    crowd, taps, sent = read_by(a_bloom(laptop.humd_id), 5, [to_phone, to_tablet], encodes)
+    crowd, taps, sent = read_by(a_bloom(laptop.humd_id), 5, [to_phone, to_tablet])
     # one body per petal, and the prompt's link form (its `from` travels as `petalFrom`): once for all
     assert alone == 5 and crowd == alone + 1
     assert all(got == taps[0] for got in taps)

@@ -41,7 +41,7 @@ class NestlerSession:
 
     async def next_bytes(self) -> bytes:
         """`next_tones`, as NDJSON lines ready for one write (a petal's line is encoded once for all taps)."""
-        return lines(await self.next_tones())
+        return lines(await self.humd.next_tones(self.owner, lines=True))
 
     def close(self) -> None:
         self.humd.close_owner(self.owner)
