@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.link import Link, LinkDown, LinkUp
+from hum.ensemble.link import Link, LinkDown, LinkUp, ToneIn
 from hum.node.router import Router
 from hum.wire.framing import encode
 from hum.wire.tones import PETAL_CHIS, Tone
@@ -101,3 +101,52 @@ def test_a_peers_tones_never_crash_the_router_nor_drop_the_link(tones: list[Tone
         router.link_tone(owner, tone)
         router.pull(owner)
     assert router.peers() == [PHONE.humd_id]
+
+
+REPLICA = "0123456789ab"  # a hum homed on the phone that the laptop mirrors
+
+petal_items = st.one_of(
+    st.builds(
+        lambda chi, wane, body: {"chi": chi, "sigil": REPLICA, "sid": "s", "wane": wane, **body},
+        st.sampled_from(sorted(PETAL_CHIS)),
+        st.integers(1, 8),
+        shaped({"delta": st.text(max_size=5), "petalFrom": st.text(max_size=5), "from": st.text(max_size=5), "to": st.text(max_size=5), "wane": json_values(1), "sigil": st.text(max_size=12)}),
+    ),
+    json_values(3),
+)
+
+
+def mirroring_laptop() -> tuple[Router, Link, Link]:
+    """The laptop's router mirroring REPLICA from the phone (granted, empty), with the link pair between them."""
+    router = Router(LAPTOP, SiblingCheck(LAPTOP.operator), StillClock())
+    owner, _ = router.link_up(PHONE.humd_id, dialled=False)
+    assert owner is not None
+    router.link_tone(owner, Tone(chi="hums", hums=[{"sigil": REPLICA, "sid": "s", "home": PHONE.humd_id, "wane": 8}]))
+    cli = router.open_nestler("cli")
+    router.nestler_tone(cli, Tone(chi="hello", bee="cli"))
+    router.nestler_tone(cli, Tone(chi="attach", sigil=REPLICA, since=0))
+    router.link_tone(owner, Tone(chi="hello", sigil=REPLICA, sid="s", home=PHONE.humd_id, wane=8))
+    router.pull(owner)
+    laptop, phone = linked_pair()
+    return router, laptop, phone
+
+
+@budget(100)
+@given(st.lists(st.lists(petal_items, max_size=6) | json_values(2), min_size=1, max_size=5))
+def test_petals_frames_of_any_shape_are_mirrored_in_order_or_answered_bad_petal_and_the_link_stays_up(frames: list[object]) -> None:
+    router, laptop, _ = mirroring_laptop()
+    owner = router.ensemble.owner(PHONE.humd_id)
+    for items in frames:
+        line = encoded({"chi": "petals", "sigil": REPLICA, "petals": items, "from": PHONE.humd_id, "to": LAPTOP.humd_id})
+        for event in laptop.receive_data(line, 1.0):
+            if isinstance(event, ToneIn):
+                router.link_tone(owner, event.content)
+        answers = router.pull(owner)
+        # a gap asks the home again, another petal at a held wane sets our branch aside: both as for single petals
+        assert all(t.chi in ("attach", "orphaned") or t.get("qualifier") == "bad-petal" for t in answers), answers
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            assert answers and answers[0].get("qualifier") == "bad-petal"  # the first bad item is answered
+    assert laptop.state == "up" and router.peers() == [PHONE.humd_id]
+    log = router.hums[REPLICA].petals
+    assert [p.wane for p in log] == list(range(1, len(log) + 1))  # a prefix of the home's log, in order
+    assert all("petalFrom" not in p.body for p in log)  # a petal's own `from` is restored on arrival

@@ -20,6 +20,10 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # while before the first token (long prompts, cold models), but not forever.
 READ_TIMEOUT_SECONDS = 120.0
 
+# One SSE line longer than this is a broken upstream, not a token: the
+# buffer that waits for the line's end stops growing here.
+MAX_SSE_LINE = 1024 * 1024
+
 # An error body is shown to the user in one line; more than this is noise.
 ERROR_BODY_CHARS = 300
 
@@ -115,24 +119,38 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=timeout)
 
 
+async def _line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The body's lines (without their `\n`), as many as each read brought: one await per read,
+    not per line, so a fast stream costs one wake-up per packet."""
+    rest = b""
+    async for chunk in resp.content.iter_any():
+        *lines, rest = (rest + chunk).split(b"\n")
+        if len(rest) > MAX_SSE_LINE:
+            raise WorkerError("upstream-error", f"the upstream sent a line longer than {MAX_SSE_LINE} bytes")
+        yield lines
+    if rest:
+        yield [rest]
+
+
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs of a `text/event-stream` body, per the WHATWG rules we need."""
     event, data = "", []
-    async for raw in resp.content:
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if not line:
-            if data:
-                yield event or "message", "\n".join(data)
-            event, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
+    async for batch in _line_batches(resp):
+        for raw in batch:
+            line = raw.decode("utf-8").rstrip("\r")
+            if not line:
+                if data:
+                    yield event or "message", "\n".join(data)
+                event, data = "", []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
     if data:
         yield event or "message", "\n".join(data)
 

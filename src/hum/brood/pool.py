@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from hum.brood.factory import WorkerFactory, make_worker
 from hum.brood.line import DEFAULT_MAX_QUEUE, Line
+from hum.brood.stall import StallGuard
 from hum.brood.transcript import plain
 from hum.errors import WorkerError
 from hum.interfaces import (
@@ -65,7 +66,7 @@ class _Cell:
     # Asks of the running bloom waiting for a person: no stall while they wait.
     asking: set[str] = field(default_factory=set)
     # The stall guard of the event being awaited, moved when an answer arrives.
-    guard: asyncio.Timeout | None = None
+    stall: StallGuard = field(default_factory=StallGuard)
 
 
 class Brood:
@@ -260,7 +261,7 @@ class Brood:
             if not freed:
                 freed = True
                 cell.asking.clear()
-                cell.guard = None
+                cell.stall.stop()
                 self._release(cell)
 
         await cell.lock.acquire()
@@ -305,12 +306,10 @@ class Brood:
             while True:
                 timeout = self.cancel_grace_seconds if cell.cancelled else self.stall_seconds
                 try:
-                    # asyncio.timeout, not wait_for: no task per event on the hot path;
+                    # a stall guard, not wait_for: no task nor timer per event on the hot path;
                     # a worker waiting for a person's answer is not stalled (the router times the ask)
-                    async with asyncio.timeout(None if cell.asking and not cell.cancelled else timeout) as guard:
-                        cell.guard = guard
+                    async with cell.stall.waiting(None if cell.asking and not cell.cancelled else timeout):
                         event = await anext(stream)
-                    cell.guard = None
                 except StopAsyncIteration:
                     if cell.cancelled:  # the worker ended quietly; the hum still gets its Done
                         yield Done("cancelled", Usage(0, sent))
@@ -356,9 +355,8 @@ class Brood:
 
     def _guard_again(self, cell: _Cell, seconds: float) -> None:
         """The bloom waits on its worker again (an answer given, a cancel): the stall guard is back on."""
-        if cell.guard is not None and not cell.asking:
-            with contextlib.suppress(RuntimeError):  # the guard just fired or ended: nothing to move
-                cell.guard.reschedule(asyncio.get_running_loop().time() + seconds)
+        if not cell.asking:
+            cell.stall.move(seconds)
 
     async def release(self, sigil: str, permit_id: str, decision: str, message: str | None) -> None:
         """Pass a person's answer to the cell whose bloom asked."""

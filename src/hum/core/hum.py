@@ -280,9 +280,10 @@ class Hum:
 
     # -- taps -------------------------------------------------------------
 
-    def read(self, tap: Tap, limit: int, upto: int | None = None) -> list[Tone]:
-        """Up to `limit` tones owed to `tap` now, in order (petals up to `upto`); advances its cursor."""
-        out: list[Tone] = []
+    def read(self, tap: Tap, limit: int, upto: int | None = None, *, lines: bool = False) -> list[Tone | bytes]:
+        """Up to `limit` tones owed to `tap` now, in order (petals up to `upto`); advances its cursor.
+        With `lines`, each petal comes as its encoded NDJSON line (a reader that writes bytes)."""
+        out: list[Tone | bytes] = []
         if tap.ended:
             return out
         if tap.notices and not tap.granted:
@@ -314,7 +315,7 @@ class Hum:
                 tap.ended = True
                 break
             for petal in batch:
-                out.append(petal.tone(self.sid))
+                out.append(petal.line(self.sid) if lines else petal.tone(self.sid))
                 tap.cursor = petal.wane
         return out
 

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.wire.tones import PETAL_CHIS, Tone
+from hum.wire.framing import SealedTone, WireForms, to_json
+from hum.wire.tones import PETAL_CHIS
 
 # Keys of a petal tone that describe the envelope, not the petal's own body.
-_ENVELOPE = ("chi", "sigil", "sid", "wane", "to", "rid", "dusk")
+_ENVELOPE = frozenset(("chi", "sigil", "sid", "wane", "to", "rid", "dusk"))
+# The keys `tone` puts before the body; a body key among them is shadowed.
+_TONE_HEAD = frozenset(("chi", "sigil", "sid", "wane"))
+# A petal keeps its encoded lines (`WireForms`) but only a weak reference to
+# its tone (the dict), so a long log costs its lines, not a second copy of
+# every body. The tones built last stay alive this long (a count, over all
+# hums): the taps and links of a fan-out read a petal one after another, and
+# share one dict while it is here. A few thousand tones are a few MB.
+RECENT_TONES = 4096
+_recent: deque[SealedTone] = deque(maxlen=RECENT_TONES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Petal:
     """One entry of a hum's log: a prompt, a chunk, a finish or an error, at its wane."""
 
@@ -19,6 +33,11 @@ class Petal:
     wane: int
     chi: str
     body: dict[str, Any] = field(default_factory=dict)
+    # Caches, not part of the petal (equality and repr ignore them).
+    _body_json: str | None = field(default=None, init=False, repr=False, compare=False)
+    _sid: str | None = field(default=None, init=False, repr=False, compare=False)  # `_forms` are for this sid
+    _forms: WireForms | None = field(default=None, init=False, repr=False, compare=False)
+    _tone: weakref.ref[SealedTone] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.chi not in PETAL_CHIS:
@@ -26,16 +45,61 @@ class Petal:
         if self.wane < 1:
             raise ValueError("wane starts at 1")
 
+    @classmethod
+    def stored(cls, sigil: str, wane: int, chi: str, body_json: str) -> Petal:
+        """A petal read back from its stored body JSON, which its tone's line then reuses as is."""
+        petal = cls(sigil, wane, chi, json.loads(body_json))
+        object.__setattr__(petal, "_body_json", body_json)
+        return petal
+
     @property
     def closes_bloom(self) -> bool:
         return self.chi in ("finish", "error")
 
-    def tone(self, sid: str) -> Tone:
-        """The petal as it goes to a tap: body plus `sigil`, `sid` and `wane`."""
-        tone = Tone(chi=self.chi, sigil=self.sigil, sid=sid, wane=self.wane)
-        for key, value in self.body.items():  # data, never keyword arguments; the envelope wins
-            tone.setdefault(key, value)
+    @property
+    def body_json(self) -> str:
+        """The body as compact JSON, encoded once: the store keeps it, and the tap line is built around it."""
+        if self._body_json is None:
+            object.__setattr__(self, "_body_json", to_json(self.body))
+        return self._body_json  # type: ignore[return-value]
+
+    def tone(self, sid: str) -> SealedTone:
+        """The petal as it goes to a tap: body plus `sigil`, `sid` and `wane`.
+
+        Encoded once (per `sid`, which a replica may learn late): every tap and
+        link that reads the petal gets the same lines, and while it is recent
+        the same sealed object.
+        """
+        held = self._tone() if self._tone is not None else None
+        if held is not None and held["sid"] == sid:
+            return held
+        # data, never keyword arguments; the envelope wins
+        tone = SealedTone.build({"chi": self.chi, "sigil": self.sigil, "sid": sid, "wane": self.wane}, self.body, self._wire(sid))
+        object.__setattr__(self, "_sid", sid)
+        object.__setattr__(self, "_forms", tone.forms)
+        object.__setattr__(self, "_tone", weakref.ref(tone))
+        _recent.append(tone)
         return tone
+
+    def line(self, sid: str) -> bytes:
+        """`tone(sid)` as its NDJSON line, for a reader that only writes bytes: no dict is built for it."""
+        forms = self._wire(sid)
+        return forms.line if forms is not None else self.tone(sid).line
+
+    def _wire(self, sid: str) -> WireForms | None:
+        """The encodings for `sid`, made now if need be; None when a body key shadows the head
+        (then `tone` encodes the whole object)."""
+        if self._sid == sid and self._forms is not None:
+            return self._forms
+        if not _TONE_HEAD.isdisjoint(self.body):
+            return None
+        # the head by hand (five times faster than the encoder): a petal chi is a plain word, a wane an int
+        text = f'{{"chi":"{self.chi}","sigil":{quoted(self.sigil)},"sid":{quoted(sid)},"wane":{int(self.wane)}'
+        forms = WireForms((text + ("," + self.body_json[1:] if self.body else "}")).encode() + b"\n")
+        object.__setattr__(self, "_body_json", None)  # in the line now; the store has had it
+        object.__setattr__(self, "_sid", sid)
+        object.__setattr__(self, "_forms", forms)
+        return forms
 
     @classmethod
     def from_tone(cls, tone: dict[str, Any]) -> Petal:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from json.encoder import encode_basestring as quoted
 from typing import Any
 
 from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
-from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,40 @@ HANDSHAKE_CHIS = frozenset({"link-hello", "link-proof"})
 # `from` (where its prompt entered) travels under this key instead.
 PETAL_FROM = "petalFrom"
 
+# A `petals` frame carries at most this many petals of one hum. The receiver
+# applies a frame in one go (one store transaction), so this bounds how long a
+# frame holds its event loop (well under a millisecond per hundred petals); it
+# equals the router's pull batch, so one pull fills at most one frame per hum.
+BATCH_PETALS = 256
+# ... and at most this many bytes of petals, so a frame stays far below the
+# 1 MiB line limit however large its petals are.
+BATCH_BYTES = 256 * 1024
+
+
+def link_line(tone: SealedTone) -> bytes:
+    """A sealed petal's line in a link's form, encoded once for every link: its own `from` as
+    `petalFrom`, no `to` (the link's envelope `from`/`to` go in front of the object's first key)."""
+    forms = tone.forms
+    if forms.link_line is None:
+        if "from" in tone or "to" in tone:
+            out = {k: v for k, v in tone.items() if k not in ("from", "to")}
+            if "from" in tone:
+                out[PETAL_FROM] = tone["from"]
+            forms.link_line = encode(out)
+        else:
+            forms.link_line = forms.line
+    return forms.link_line
+
+
+def _unwrap_petal(item: Any) -> Any:
+    """One petal of a `petals` frame out of the link's form, like a single petal's `content`."""
+    if isinstance(item, dict):
+        item.pop("to", None)
+        item.pop("from", None)
+        if PETAL_FROM in item:
+            item["from"] = item.pop(PETAL_FROM)
+    return item
+
 
 @dataclass(frozen=True)
 class LinkUp:
@@ -65,6 +100,8 @@ class ToneIn:
         out = Tone({k: v for k, v in self.tone.items() if k not in ("from", "to")})
         if PETAL_FROM in out:
             out["from"] = out.pop(PETAL_FROM)
+        if out.chi == "petals" and isinstance(out.get("petals"), list):
+            out["petals"] = [_unwrap_petal(item) for item in out["petals"]]
         return out
 
 
@@ -104,6 +141,8 @@ class Link:
         self.tls_peer = HumdId.parse(tls_peer) if tls_peer else None
         self.peer: HumdId | None = None
         self.peer_name = ""
+        self.peer_batches = False  # the peer reads `petals` frames (it said so in its link-hello)
+        self._envelope = b""  # `{"from":<us>,"to":<peer>,` once the peer is known
         self.state = "handshake"  # -> "up" -> "closed"
         self._peer_cert: DeviceCertificate | None = None
         self._peer_nonce: bytes | None = None
@@ -120,6 +159,7 @@ class Link:
                 cert=identity.certificate.pem().decode(),
                 nonce=self._nonce.hex(),
                 name=identity.name,
+                batches=True,
             )
         )
 
@@ -138,11 +178,48 @@ class Link:
         """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up."""
         if self.state != "up":
             raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
+        if isinstance(tone, SealedTone) and is_petal(tone):
+            self._out += self._envelope + link_line(tone)[1:]  # the cached object, the envelope spliced in
+            return
         out = dict(tone)
         if is_petal(out) and "from" in out:
             out[PETAL_FROM] = out.pop("from")
         out["to"] = self.peer
         self._write(out)
+
+    def send_all(self, tones: list[Tone]) -> None:
+        """Queue tones in order; when the peer reads them, each run of sealed petals of one hum
+        crosses as `petals` frames built from the petals' cached link lines."""
+        run: list[SealedTone] = []
+        for tone in tones:
+            batchable = self.peer_batches and isinstance(tone, SealedTone) and is_petal(tone)
+            if run and not (batchable and tone["sigil"] == run[0]["sigil"]):
+                self._send_run(run)
+                run = []
+            if batchable:
+                run.append(tone)  # type: ignore[arg-type]
+            else:
+                self.send(tone)
+        if run:
+            self._send_run(run)
+
+    def _send_run(self, run: list[SealedTone]) -> None:
+        if len(run) == 1:
+            self.send(run[0])
+            return
+        if self.state != "up":
+            raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
+        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]).encode() + b',"petals":['
+        items: list[bytes] = []
+        size = 0
+        for tone in run:
+            item = link_line(tone)[:-1]  # without its newline
+            if items and (len(items) == BATCH_PETALS or size + len(item) > BATCH_BYTES):
+                self._out += head + b",".join(items) + b"]}\n"
+                items, size = [], 0
+            items.append(item)
+            size += len(item) + 1
+        self._out += head + b",".join(items) + b"]}\n"
 
     def receive_data(self, data: bytes, now: float) -> list[LinkEvent]:
         if self.state == "closed":
@@ -252,6 +329,8 @@ class Link:
             except (IdentityError, ValueError) as exc:
                 return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
             self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
+            self.peer_batches = tone.get("batches") is True
+            self._envelope = f'{{"from":{quoted(self.me)},"to":{quoted(peer)},'.encode()
             name = tone.get("name")
             # only a label for people; a bad one is dropped, never a reason to refuse a sibling
             self.peer_name = name if isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS else ""

@@ -173,11 +173,11 @@ class Humd:
             elif isinstance(effect, Revoked):
                 self.on_revoked(effect.humd_id, effect.signature)
 
-    async def next_tones(self, owner: Owner) -> list[Tone]:
-        """Wait until `owner` is owed something, then take it."""
+    async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
+        """Wait until `owner` is owed something, then take it (petals as lines with `lines`: `Router.pull`)."""
         event = self._wakes.setdefault(owner, asyncio.Event())
         while True:
-            tones = self.router.pull(owner)
+            tones = self.router.pull(owner, lines=lines)
             if tones:
                 if self.router.owes(owner):
                     event.set()

@@ -112,10 +112,9 @@ class LinkRunner:
         assert owner is not None
         while True:
             tones = await self.humd.next_tones(owner)
-            for tone in tones:
-                if self.link.state != "up":
-                    return "closed"
-                self.link.send(tone)
+            if self.link.state != "up":
+                return "closed"
+            self.link.send_all(tones)  # runs of one hum's petals as `petals` frames; one write for all
             self.flush()
             await self.conn.drain()
 

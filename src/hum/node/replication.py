@@ -7,11 +7,12 @@ from typing import Any
 
 from hum.core.hum import Hum
 from hum.core.petal import Petal
+from hum.ensemble.link import BATCH_PETALS
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
 from hum.node.owners import Owner
 from hum.node.state import NodeState, Replica, Seek, not_homed_here
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,44 @@ class Replication(NodeState):
         self._grant_waiting(hum, wane)
 
     def _replica_petal(self, peer: str, tone: Tone) -> None:
+        hum = self._mirrored(peer, tone)
+        if hum is not None:
+            self._mirror(peer, hum, tone)
+
+    def _replica_petals(self, peer: str, tone: Tone) -> None:
+        """A `petals` frame: petals of one hum from its home, applied in order as one batch.
+
+        Every petal of a frame is appended before the store's committer runs
+        again, so the whole frame lands in one transaction. A bad petal is
+        answered `bad-petal` like a single one, and the link stays up.
+        """
+        items = tone.get("petals")
+        if not isinstance(items, list) or not items:
+            raise BadTone("bad-petal", "`petals` is a non-empty list of petals")
+        if len(items) > BATCH_PETALS:
+            raise BadTone("bad-petal", f"a `petals` frame carries at most {BATCH_PETALS} petals")
+        hum = self._mirrored(peer, tone)
+        if hum is None:
+            return
+        for item in items:
+            try:
+                if not isinstance(item, dict) or not is_petal(item) or item.get("sigil") != hum.sigil:
+                    raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+                if not self._mirror(peer, hum, item):
+                    break  # a gap: the home was asked again from our tip; the rest would not fit either
+            except BadTone as exc:
+                self._send(peer, exc.tone(sigil=hum.sigil))
+
+    def _mirrored(self, peer: str, tone: Tone) -> Hum | None:
+        """The replica a peer's petal is for, or None (logged) when the peer is not that hum's home."""
         hum = self.hums.get(str(tone.get("sigil")))
         if hum is None or hum.home != peer:
             log.warning("petal for %s from %s, which is not its home", tone.get("sigil"), peer[:8])
-            return
+            return None
+        return hum
+
+    def _mirror(self, peer: str, hum: Hum, tone: dict[str, Any]) -> bool:
+        """Append one of the home's petals to its replica; False at a gap (the home is asked again)."""
         try:
             petal = Petal.from_tone(tone)
             try:
@@ -172,8 +207,10 @@ class Replication(NodeState):
             # a gap: ask the home again from what we hold; wane dedups the overlap
             log.warning("%s; re-attaching %s from %d", exc.message, hum.sigil, hum.tip)
             self._send(peer, Tone(chi="attach", sigil=hum.sigil, since=hum.tip))
+            return False
         except (ValueError, KeyError, TypeError) as exc:
             raise BadTone("bad-petal", f"malformed petal: {exc}") from exc
+        return True
 
     def _route_refused(self, peer: str, tone: Tone) -> None:
         """The home refused our attach, prompt or answer: tell whoever waits on it."""

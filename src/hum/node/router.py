@@ -406,6 +406,7 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "cancel": Router._peer_cancel,
     "hello": Router._replica_granted,
     "petal": Router._replica_petal,
+    "petals": Router._replica_petals,
     "error": Router._route_refused,
     "revoke": Router._heard_revocation,
     "queued": Router._heard_queued,

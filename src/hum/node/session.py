@@ -10,7 +10,7 @@ from __future__ import annotations
 from hum.errors import BadTone
 from hum.node.owners import Owner
 from hum.node.shell import Shell
-from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, encode
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, lines
 from hum.wire.tones import Tone
 
 
@@ -40,8 +40,8 @@ class NestlerSession:
         return await self.humd.next_tones(self.owner)
 
     async def next_bytes(self) -> bytes:
-        """`next_tones`, as NDJSON lines ready to write."""
-        return b"".join(encode(t) for t in await self.next_tones())
+        """`next_tones`, as NDJSON lines ready for one write (a petal's line is encoded once for all taps)."""
+        return lines(await self.humd.next_tones(self.owner, lines=True))
 
     def close(self) -> None:
         self.humd.close_owner(self.owner)

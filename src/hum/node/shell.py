@@ -30,8 +30,8 @@ class Shell(Protocol):
     def apply(self, effects: list[Effect]) -> None:
         """Carry out what the router decided."""
 
-    async def next_tones(self, owner: Owner) -> list[Tone]:
-        """Wait until `owner` is owed something, then take it."""
+    async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
+        """Wait until `owner` is owed something, then take it (petals as `bytes` lines with `lines`)."""
 
     def close_owner(self, owner: Owner) -> None: ...
 

@@ -259,16 +259,17 @@ class NodeState:
 
     # -- what an owner is owed ------------------------------------------------
 
-    def pull(self, owner: Owner, limit: int = PULL_BATCH) -> list[Tone]:
-        """Everything `owner` can be sent now (replies first, then each tap in wane order)."""
-        out = list(owner.outbox)
+    def pull(self, owner: Owner, limit: int = PULL_BATCH, *, lines: bool = False) -> list[Tone]:
+        """Everything `owner` can be sent now (replies first, then each tap in wane order); with
+        `lines`, each petal as its encoded line (`bytes`), for an owner that only writes bytes."""
+        out: list[Tone] = list(owner.outbox)
         owner.outbox.clear()
         for tap in self.taps.of_owner(owner):
             hum = self.hums.get(tap.sigil)
             if hum is None:
                 continue
             # nobody sees a petal before it is stored: a crash never takes one back
-            out.extend(hum.read(tap, limit, hum.durable_tip))
+            out.extend(hum.read(tap, limit, hum.durable_tip, lines=lines))  # type: ignore[arg-type]
             if tap.ended:
                 self.taps.drop(owner, tap.sigil)
         return out

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS queued (
 ) WITHOUT ROWID;
 """
 
+_INSERT_PETAL = "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, ?)"
+
 # SQLite's own ceiling on a database's pages (the default of max_page_count).
 UNLIMITED_PAGES = 4294967294
 
@@ -180,7 +182,7 @@ class SqliteStore:
             try:
                 if wane != after + len(out) + 1:
                     raise ValueError(f"a gap before wane {wane}")
-                out.append(Petal(sigil, wane, chi, json.loads(body)))
+                out.append(Petal.stored(sigil, wane, chi, body))
             except ValueError as exc:
                 log.error("store: hum %s: petal %d does not read (%s); serving the %d before it", sigil, wane, exc, len(out))
                 break
@@ -233,14 +235,17 @@ class SqliteStore:
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
+            rows: list[tuple[str, int, str, str, bytes | None]] = []  # petals in a row go in one executemany
             for kind, hum, what in batch:
                 if kind == "petal":
                     petal, transcript = what
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, ?)",
-                        (petal.sigil, petal.wane, petal.chi, json.dumps(petal.body, separators=(",", ":")), transcript),
-                    )
-                elif kind == "hum":
+                    # the JSON its taps' lines hold too
+                    rows.append((petal.sigil, petal.wane, petal.chi, petal.body_json, transcript))
+                    continue
+                if rows:
+                    self._db.executemany(_INSERT_PETAL, rows)
+                    rows = []
+                if kind == "hum":
                     self._db.execute(
                         "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
@@ -266,6 +271,8 @@ class SqliteStore:
                     )
                 else:
                     self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
+            if rows:
+                self._db.executemany(_INSERT_PETAL, rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:

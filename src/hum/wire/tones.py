@@ -41,6 +41,7 @@ CHIS: dict[str, str] = {
     "forget": "remove a hum: at its home from every device (nestler request, and home -> humd on a link); elsewhere this device's copy",
     "forgotten": "the answer to forget: where the hum was removed (everywhere, or this device's copy)",
     "note": "a petal: the home's word about the hum itself (e.g. an orphaned branch), not a model's",
+    "petals": "many petals of one hum in one link frame, from its home to a replica (in wane order)",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.
