@@ -61,6 +61,9 @@ class Store(Protocol):
     def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
         """Stored petals of `sigil` with `after < wane <= upto`, in wane order (a hum's `PetalArchive`)."""
 
+    def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
+        """The same petals as their tap lines for `sid` (a hum's `PetalArchive`)."""
+
     def flush(self) -> None:
         """Commit everything appended so far and report it durable."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -29,6 +30,11 @@ class CountingArchive:
 
     def petals(self, sigil_: str, after: int, upto: int) -> list[Petal]:
         got = self.store.petals(sigil_, after, upto)
+        self.read += len(got)
+        return got
+
+    def lines(self, sigil_: str, sid: str, after: int, upto: int) -> list[bytes]:
+        got = self.store.lines(sigil_, sid, after, upto)
         self.read += len(got)
         return got
 
@@ -166,3 +172,40 @@ def test_a_petal_that_no_longer_reads_ends_the_tap_with_a_store_error(tmp_path: 
         tones += hum.read(tap, 256, hum.durable_tip)
     assert [t["wane"] for t in tones if t["chi"] == "prompt" or t["chi"] == "chunk"] == list(range(1, 10))
     assert tones[-1]["chi"] == "error" and tones[-1]["qualifier"] == "cannot-read"
+
+
+def read_all(hum: Hum, *, lines: bool) -> list:
+    tap = Tap(SG, 0, owner="late")
+    tap.grant(hum.tip)
+    out: list = []
+    while hum.owes(tap, hum.durable_tip):
+        out += hum.read(tap, 256, hum.durable_tip, lines=lines)
+    return out
+
+
+def test_a_byte_reader_far_behind_gets_from_the_store_exactly_the_lines_a_tone_reader_gets(tmp_path: Path) -> None:
+    hum, store, archive = stored_hum(tmp_path)
+    # bodies that could shadow the envelope ("wane", "sid" as keys) or only mention it in text
+    store.append(hum, hum.append("prompt", {"text": 'say "wane": 3', "from": "me"}))
+    for i in range(3 * TAIL_PETALS):
+        body = {"chunkType": "text_delta", "delta": f"{i} é"} if i % 100 else {"delta": "x", "wane": 99, "sid": "no"}
+        store.append(hum, hum.append("chunk", body))
+    store.append(hum, hum.append("finish", {}), hum.transcript_key)
+    store.flush()
+    as_lines = read_all(hum, lines=True)
+    assert archive.read >= 3 * TAIL_PETALS - 2 * TAIL_PETALS
+    as_tones = read_all(hum, lines=False)
+    assert [json.loads(line) if isinstance(line, bytes) else line for line in as_lines] == as_tones
+    assert all(t["wane"] == i for i, t in enumerate(as_tones[1:], 1))  # the envelope wins over a body's "wane"
+    assert as_tones[102]["sid"] == "long" and as_tones[102]["delta"] == "x"  # chunk 100, at wane 102
+
+
+def test_a_byte_reader_stops_at_a_damaged_row_with_a_store_error(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
+    with sqlite3.connect(tmp_path / "hums.db") as db:
+        db.execute("UPDATE petals SET body = '{not json' WHERE wane = 10")
+    got = read_all(hum, lines=True)
+    wanes = [json.loads(line)["wane"] for line in got if isinstance(line, bytes)]
+    assert wanes == list(range(1, 10))
+    assert got[-1]["chi"] == "error" and got[-1]["qualifier"] == "cannot-read"

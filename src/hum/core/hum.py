@@ -27,6 +27,9 @@ class PetalArchive(Protocol):
     def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
         """Stored petals of `sigil` with `after < wane <= upto`, in wane order."""
 
+    def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
+        """The same petals as their tap lines (for `sid`): what a reader that writes bytes is sent."""
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -309,7 +312,18 @@ class Hum:
             stop = tip if notice_at is None else min(tip, notice_at)
             if tap.cursor >= stop:
                 break
-            batch = self.since(tap.cursor, min(stop, tap.cursor + limit - len(out)))
+            end = min(stop, tap.cursor + limit - len(out))
+            if lines and tap.cursor < self._tail_start:
+                # a byte reader far behind: its lines come straight from the store, never parsed here
+                assert self.archive is not None
+                stored = self.archive.lines(self.sigil, self.sid, tap.cursor, min(end, self._tail_start))
+                out.extend(stored)
+                tap.cursor += len(stored)
+                if stored:
+                    continue
+                batch: list[Petal] = []
+            else:
+                batch = self.since(tap.cursor, end)
             if not batch:  # the store cannot read that far (a damaged row): said, and the tap ends there
                 out.append(StoreError("cannot-read", f"petal {tap.cursor + 1} of hum {self.sigil} does not read").tone(sigil=self.sigil))
                 tap.ended = True

@@ -21,9 +21,10 @@ from typing import Any
 
 from hum.core.bloom import EMPTY_TRANSCRIPT, blooms, extend_key, text_digest
 from hum.core.hum import Hum, Stored
-from hum.core.petal import Petal
+from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
+from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,22 @@ class SqliteStore:
             except ValueError as exc:
                 log.error("store: hum %s: petal %d does not read (%s); serving the %d before it", sigil, wane, exc, len(out))
                 break
+        return out
+
+    def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
+        """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built around the
+        stored body JSON: a replay from the store parses nothing in Python. SQLite checks each body
+        is JSON (`json_valid`, in C); a missing or damaged row ends the answer, as in `petals`."""
+        out: list[bytes] = []
+        rows = self._db.execute(
+            "SELECT wane, chi, body, json_valid(body) FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane",
+            (sigil, after, upto),
+        )
+        for wane, chi, body, valid in rows:
+            if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
+                log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
+                break
+            out.append(stored_line(sigil, wane, chi, sid, body))
         return out
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None:
