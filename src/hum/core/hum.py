@@ -88,9 +88,7 @@ class Hum:
         self.last_prompt = 0  # wane of the newest prompt petal
         self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
         self._prompt_digest = b""  # the open bloom's prompt text, digested
-        self._answer: Any = (
-            None  # the open bloom's text so far, hashed as it comes (a hashlib object)
-        )
+        self._answer: Any = None  # the open bloom's text so far, hashed as it comes (a hashlib object)
         if stored is not None:
             self._tail_start = stored.tip
             self.tracker.set(sigil, stored.tip)
@@ -118,6 +116,8 @@ class Hum:
             return self._tail[wane - self._tail_start : upto - self._tail_start]
         assert self.archive is not None  # without one the tail starts at 0
         stored = self.archive.petals(self.sigil, wane, min(upto, self._tail_start))
+        if len(stored) < min(upto, self._tail_start) - wane:  # the store could not read them all: no gap served
+            return stored
         return stored + self._tail[: max(0, upto - self._tail_start)]
 
     @property
