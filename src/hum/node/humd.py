@@ -41,6 +41,7 @@ from hum.node.links import LinkRunner, dial_forever
 from hum.node.owners import Owner
 from hum.node.router import Router
 from hum.node.session import NestlerSession, Pusher
+from hum.node.state import PULL_BATCH
 from hum.wire.framing import DEFAULT_MAX_LINE, lines
 from hum.wire.tones import Tone
 
@@ -199,10 +200,11 @@ class Humd:
         pusher = self._pushers.get(owner)
         if pusher is None or not pusher.ready():
             return False
-        data = lines(self.router.pull(owner, lines=True))
-        if data:
-            pusher.write(data)
-        return not self.router.owes(owner)
+        owed = self.router.pull(owner, lines=True)
+        if owed:
+            pusher.write(lines(owed))
+        # a pull short of its batch took everything owed: no need to ask again
+        return len(owed) < PULL_BATCH or not self.router.owes(owner)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
