@@ -100,6 +100,8 @@ def test_a_run_of_one_hums_petals_crosses_as_one_frame_and_arrives_as_sent(lapto
     events = b.receive_data(data, 0.1)
     [frame] = [e.content for e in events if isinstance(e, ToneIn) and e.tone.chi == "petals"]
     assert "from" not in frame and "to" not in frame  # the envelope is gone
+    again = next(e.content for e in events if isinstance(e, ToneIn) and e.tone.chi == "petals")
+    assert again["petals"] == frame["petals"]  # reading it twice changes nothing
     assert frame["petals"] == [
         dict(t) for t in tones
     ]  # the prompt's own `from` restored, in wane order

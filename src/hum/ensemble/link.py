@@ -71,13 +71,14 @@ def link_line(tone: SealedTone) -> bytes:
 
 
 def _unwrap_petal(item: Any) -> Any:
-    """One petal of a `petals` frame out of the link's form, like a single petal's `content`."""
-    if isinstance(item, dict):
-        item.pop("to", None)
-        item.pop("from", None)
-        if PETAL_FROM in item:
-            item["from"] = item.pop(PETAL_FROM)
-    return item
+    """One petal of a `petals` frame out of the link's form, like a single petal's `content`
+    (a copy: the frame itself is left as it came, so reading it twice gives the same)."""
+    if not isinstance(item, dict) or not ("from" in item or "to" in item or PETAL_FROM in item):
+        return item
+    out = {k: v for k, v in item.items() if k not in ("from", "to")}
+    if PETAL_FROM in out:
+        out["from"] = out.pop(PETAL_FROM)
+    return out
 
 
 @dataclass(frozen=True)

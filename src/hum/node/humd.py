@@ -41,8 +41,9 @@ from hum.node.effects import (
 from hum.node.links import LinkRunner, dial_forever
 from hum.node.owners import Owner
 from hum.node.router import Router
-from hum.node.session import NestlerSession
-from hum.wire.framing import DEFAULT_MAX_LINE
+from hum.node.session import NestlerSession, Pusher
+from hum.node.state import PULL_BATCH
+from hum.wire.framing import DEFAULT_MAX_LINE, lines
 from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class Humd:
         self.stopping = False
         self.on_revoked: Callable[[str, str | None], None] = lambda humd_id, signature: None
         self._wakes: dict[Owner, asyncio.Event] = {}
+        self._pushers: dict[Owner, Pusher] = {}  # owners written to straight from the wake
         self._cuts: dict[Owner, Callable[[], None]] = {}  # how to cut each live link
         self._blooming: dict[str, asyncio.Task[None]] = {}
         self._dialling: dict[str, asyncio.Task[None]] = {}
@@ -130,6 +132,8 @@ class Humd:
         """Carry out what the router decided, in order."""
         for effect in effects:
             if isinstance(effect, Wake):
+                if self._push(effect.owner):
+                    continue
                 event = self._wakes.get(effect.owner)
                 if event is not None:
                     event.set()
@@ -187,6 +191,26 @@ class Humd:
                 continue
             await event.wait()
 
+    def push_to(self, owner: Owner, pusher: Pusher) -> None:
+        """Write what `owner` is owed straight from the wake, while its transport takes bytes at once.
+
+        A fan-out then costs one write per tap, not a task switch per tap as
+        well; a tap whose transport is backed up is left to its own task (which
+        waits for it to drain), so a slow reader never makes this humd buffer more.
+        """
+        self._pushers[owner] = pusher
+
+    def _push(self, owner: Owner) -> bool:
+        """Push to `owner` now if it takes pushes; True when nothing is left for its task."""
+        pusher = self._pushers.get(owner)
+        if pusher is None or not pusher.ready():
+            return False
+        owed = self.router.pull(owner, lines=True)
+        if owed:
+            pusher.write(lines(owed))
+        # a pull short of its batch took everything owed: no need to ask again
+        return len(owed) < PULL_BATCH or not self.router.owes(owner)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -243,6 +267,7 @@ class Humd:
         return NestlerSession(self, owner, self.max_line)
 
     def close_owner(self, owner: Owner) -> None:
+        self._pushers.pop(owner, None)
         self.apply(self.router.close_owner(owner))
         self._wakes.pop(owner, None)
 

@@ -7,11 +7,22 @@ same way everywhere.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from hum.errors import BadTone
 from hum.node.owners import Owner
 from hum.node.shell import Shell
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, lines
 from hum.wire.tones import Tone
+
+
+class Pusher(Protocol):
+    """A nestler's transport as the humd may write to it straight from a wake."""
+
+    def ready(self) -> bool:
+        """True when a write now goes out without piling up (nothing backed up)."""
+
+    def write(self, data: bytes) -> None: ...
 
 
 class NestlerSession:
@@ -42,6 +53,11 @@ class NestlerSession:
     async def next_bytes(self) -> bytes:
         """`next_tones`, as NDJSON lines ready for one write (a petal's line is encoded once for all taps)."""
         return lines(await self.humd.next_tones(self.owner, lines=True))
+
+    def push_to(self, pusher: Pusher) -> None:
+        """From now on what the nestler is owed may be written as soon as it is owed (`Humd.push_to`);
+        `next_bytes` still delivers whatever a push left behind."""
+        self.humd.push_to(self.owner, pusher)
 
     def close(self) -> None:
         self.humd.close_owner(self.owner)

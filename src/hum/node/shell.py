@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from hum.brood.pool import Brood
 from hum.ensemble.certificates import HumdId
@@ -34,6 +34,9 @@ class Shell(Protocol):
         """Wait until `owner` is owed something, then take it (petals as `bytes` lines with `lines`)."""
 
     def close_owner(self, owner: Owner) -> None: ...
+
+    def push_to(self, owner: Owner, pusher: Any) -> None:
+        """Write what `owner` is owed straight from the wake while `pusher.ready()`."""
 
     def loop_time(self) -> float: ...
 

@@ -64,6 +64,7 @@ class ThrumServer:
         if task is not None:
             self._serving[task] = writer
         session = self.humd.open_nestler(f"thrum-{self._count}")
+        session.push_to(_Writer(writer))
 
         async def pump_out() -> None:
             while True:
@@ -100,6 +101,20 @@ class ThrumServer:
             self._bound = False
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+
+
+class _Writer:
+    """A thrum connection as a `Pusher`: ready while its kernel buffer takes what is written."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def ready(self) -> bool:
+        transport = self.writer.transport
+        return not transport.is_closing() and transport.get_write_buffer_size() == 0
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
 
 
 async def _socket_alive(path: Path) -> bool:
