@@ -5,13 +5,17 @@ from __future__ import annotations
 import aiohttp
 from upstream_humds import openai_humd
 
-from hum.demo.bench.measure import Tap
+from hum.demo.bench.measure import Tap, rss_kb
 from hum.demo.bench.upstream import ask
 from hum.demo.roam_real import HumdProcess, free_port
 
 # Far more petals than a hum keeps in memory (`TAIL_PETALS`), so replaying
-# from wane 0 reads most of them from the store.
-LONG_BLOOM = 20_000
+# from wane 0 reads most of them from the store; and enough that a humd holding
+# them all in memory (about 400 B each) would grow by tens of MB.
+LONG_BLOOM = 100_000
+# What the humd may grow by over the whole long bloom: its tail, SQLite's page
+# cache (2 MB by default) and the allocator's slack, not the conversation.
+RSS_GROWTH_ALLOWED_MB = 15
 
 
 async def complete(session: aiohttp.ClientSession, base: str, messages: list[dict[str, str]]) -> tuple[str, str]:
@@ -44,9 +48,13 @@ async def test_a_long_hum_replays_whole_and_in_order_before_and_after_a_restart(
     humd = await openai_humd(tmp_path / "laptop")
     try:
         prompter = await Tap.open(humd.thrum, "prompter")
+        prompter.send({"chi": "prompt", "sid": "warm-up", "text": ask(10), "rid": "w"})
+        await prompter.until(lambda t: t.get("chi") == "finish")  # the worker and its session are made
+        before = rss_kb(humd.info["pid"])
         prompter.send({"chi": "prompt", "sid": "long", "text": ask(LONG_BLOOM), "rid": "p"})
         hello = await prompter.until(lambda t: t.get("chi") == "hello")
-        finish = await prompter.until(lambda t: t.get("chi") == "finish")
+        _, _, finish = await prompter.count_until_finish()
+        grown_mb = (rss_kb(humd.info["pid"]) - before) / 1024
         prompter.close()
         wanes = await replay(humd, hello["sigil"], finish["wane"])
         assert wanes == list(range(1, finish["wane"] + 1))
@@ -57,6 +65,7 @@ async def test_a_long_hum_replays_whole_and_in_order_before_and_after_a_restart(
     finally:
         await humd.stop()
     assert finish["wane"] >= LONG_BLOOM + 2
+    assert grown_mb <= RSS_GROWTH_ALLOWED_MB, f"humd grew {grown_mb:.1f} MB over a {LONG_BLOOM}-petal bloom"
 
 
 async def replay(humd: HumdProcess, sigil: str, last: int) -> list[int]:
