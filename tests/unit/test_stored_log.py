@@ -211,3 +211,18 @@ def test_a_byte_reader_stops_at_a_damaged_row_with_a_store_error(tmp_path: Path)
     wanes = [json.loads(line)["wane"] for line in got if isinstance(line, bytes)]
     assert wanes == list(range(1, 10))
     assert got[-1]["chi"] == "error" and got[-1]["qualifier"] == "cannot-read"
+
+
+def test_the_last_system_text_is_known_as_prompts_come_and_after_a_restart(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    store.append(hum, hum.append("prompt", {"text": "one", "system": "be brief"}))
+    store.append(hum, hum.append("finish", {}), hum.transcript_key)
+    store.append(hum, hum.append("prompt", {"text": "two"}))
+    store.append(hum, hum.append("finish", {}), hum.transcript_key)
+    store.flush()
+    assert hum.last_system() == "be brief"
+    store.close()
+    (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
+    assert back.last_system() == "be brief"
+    back.append("prompt", {"text": "three", "system": "be kind"})
+    assert back.last_system() == "be kind"

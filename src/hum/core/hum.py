@@ -21,6 +21,10 @@ from hum.wire.tones import PETAL_CHIS, Tone
 TAIL_PETALS = 512
 
 
+# `Hum.last_system` before it is known: a restarted hum reads its log once to learn it.
+_UNREAD = object()
+
+
 class PetalArchive(Protocol):
     """Where a hum reads the stored part of its log (the store)."""
 
@@ -89,6 +93,8 @@ class Hum:
         self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
         self._prompt_digest = b""  # the open bloom's prompt text, digested
         self._answer: Any = None  # the open bloom's text so far, hashed as it comes (a hashlib object)
+        # the newest prompt's system text; a restarted hum learns it from its log when first asked
+        self._system: str | None | object = _UNREAD if stored is not None else None
         if stored is not None:
             self._tail_start = stored.tip
             self.tracker.set(sigil, stored.tip)
@@ -141,6 +147,8 @@ class Hum:
     def _follow(self, petal: Petal) -> None:
         """Keep the bloom state and the transcript key up with one more petal."""
         if petal.chi == "prompt":
+            if "system" in petal.body:
+                self._system = str(petal.body["system"])
             self._bloom_open = True
             self.last_prompt = petal.wane
             self._prompt_digest = text_digest(str(petal.body.get("text", "")))
@@ -223,7 +231,7 @@ class Hum:
             del self._tail[keep - self._tail_start :]
         else:
             self._tail, self._tail_start = [], keep
-        self._bloom_open, self.last_prompt, self.transcript_key = False, 0, EMPTY_TRANSCRIPT
+        self._bloom_open, self.last_prompt, self.transcript_key, self._system = False, 0, EMPTY_TRANSCRIPT, None
         for petal in kept:
             self._follow(petal)
         self.tracker.reset(self.sigil, self.tip)
@@ -247,6 +255,12 @@ class Hum:
     def blooms(self) -> list[Bloom]:
         """The hum's turns, in order; the last may still be open (reads the whole log)."""
         return list(blooms(self.petals))
+
+    def last_system(self) -> str | None:
+        """The system text of the newest prompt that had one: kept as prompts come, read from the log once after a restart."""
+        if self._system is _UNREAD:
+            self._system = next((str(b.prompt.body["system"]) for b in reversed(self.blooms()) if "system" in b.prompt.body), None)
+        return self._system  # type: ignore[return-value]
 
     def last_bloom(self) -> Bloom | None:
         """The newest bloom, open or closed (reads only that bloom)."""

@@ -127,10 +127,7 @@ def native_calls(hum: Hum | None) -> set[str]:
 def last_system(hum: Hum | None) -> str | None:
     if hum is None:
         return None
-    for bloom in reversed(hum.blooms()):
-        if "system" in bloom.prompt.body:
-            return str(bloom.prompt.body["system"])
-    return None
+    return hum.last_system()
 
 
 async def choose_hum(humd: Humd, request: web.Request, messages: list[dict[str, Any]]) -> HumTarget:
