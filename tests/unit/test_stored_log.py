@@ -51,6 +51,7 @@ def stored_hum(tmp_path: Path) -> tuple[Hum, SqliteStore, CountingArchive]:
 def bloom(hum: Hum, store: SqliteStore, text: str, deltas: list[str]) -> None:
     for chi, body in [("prompt", {"text": text})] + [("chunk", {"chunkType": "text_delta", "delta": d}) for d in deltas]:
         store.append(hum, hum.append(chi, body))
+    store.flush()  # two commits: the tail lets go only of what was stored before the last one
     finish = hum.append("finish", {"finishReason": "stop"})
     store.append(hum, finish, hum.transcript_key)
     store.flush()
@@ -192,6 +193,7 @@ def test_a_byte_reader_far_behind_gets_from_the_store_exactly_the_lines_a_tone_r
     for i in range(3 * TAIL_PETALS):
         body = {"chunkType": "text_delta", "delta": f"{i} é"} if i % 100 else {"delta": "x", "wane": 99, "sid": "no"}
         store.append(hum, hum.append("chunk", body))
+    store.flush()
     store.append(hum, hum.append("finish", {}), hum.transcript_key)
     store.flush()
     as_lines = read_all(hum, lines=True)

@@ -240,12 +240,15 @@ class Hum:
         return cut
 
     def mark_durable(self, wane: int) -> None:
-        """Petals up to `wane` are stored: with an archive, the tail lets go of all but the newest of them."""
+        """Petals up to `wane` are stored: with an archive, the tail lets go of older ones.
+
+        Only petals stored before this commit may go: the ones it just made
+        durable are what every tap reads next, from memory.
+        """
+        seen_by_taps = self.durable_tip
         self.durable_tip = max(self.durable_tip, min(wane, self.tip))
-        if (
-            self.archive is not None and len(self._tail) > 2 * TAIL_PETALS
-        ):  # trimmed in steps, not per petal
-            drop = min(self.durable_tip, self.tip - TAIL_PETALS) - self._tail_start
+        if self.archive is not None and len(self._tail) > 2 * TAIL_PETALS:  # trimmed in steps, not per petal
+            drop = min(seen_by_taps, self.tip - TAIL_PETALS) - self._tail_start
             if drop > 0:
                 del self._tail[:drop]
                 self._tail_start += drop
