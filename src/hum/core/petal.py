@@ -83,7 +83,9 @@ class Petal:
 
     def line(self, sid: str) -> bytes:
         """`tone(sid)` as its NDJSON line, for a reader that only writes bytes: no dict is built for it."""
-        forms = self._wire(sid)
+        forms = self._forms if self._sid == sid else None  # read by every tap of a fan-out: no call when cached
+        if forms is None:
+            forms = self._wire(sid)
         return forms.line if forms is not None else self.tone(sid).line
 
     def _wire(self, sid: str) -> WireForms | None:
