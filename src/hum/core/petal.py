@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.wire.framing import SealedTone, WireForms, to_json
+from hum.wire.framing import Encodings, SealedTone, WireForms, to_json
 from hum.wire.tones import PETAL_CHIS
 
 # Keys of a petal tone that describe the envelope, not the petal's own body.
@@ -60,7 +60,7 @@ class Petal:
     def body_json(self) -> str:
         """The body as compact JSON, encoded once: the store keeps it, and the tap line is built around it."""
         if self._body_json is None:
-            object.__setattr__(self, "_body_json", to_json(self.body))
+            object.__setattr__(self, "_body_json", body_json(self.body))
         return self._body_json  # type: ignore[return-value]
 
     def tone(self, sid: str) -> SealedTone:
@@ -83,7 +83,9 @@ class Petal:
 
     def line(self, sid: str) -> bytes:
         """`tone(sid)` as its NDJSON line, for a reader that only writes bytes: no dict is built for it."""
-        forms = self._wire(sid)
+        forms = self._forms if self._sid == sid else None  # read by every tap of a fan-out: no call when cached
+        if forms is None:
+            forms = self._wire(sid)
         return forms.line if forms is not None else self.tone(sid).line
 
     def _wire(self, sid: str) -> WireForms | None:
@@ -104,6 +106,21 @@ class Petal:
         """Read a replicated petal back from its tone (the inverse of `tone`)."""
         body = {k: v for k, v in tone.items() if k not in _ENVELOPE}
         return cls(sigil=tone["sigil"], wane=int(tone["wane"]), chi=tone["chi"], body=body)
+
+
+# A chunk's body as the router writes it, in this key order: most of every log.
+_CHUNK_KEYS = ("chunkType", "delta", "blockIdx")
+
+
+def body_json(body: dict[str, Any]) -> str:
+    """`to_json(body)`; a chunk's body written by hand (twice as fast as the encoder, and a
+    flat-out bloom encodes one per petal), the same text to the byte."""
+    if len(body) == 3:
+        kind, delta, block = body.get("chunkType"), body.get("delta"), body.get("blockIdx")
+        if type(kind) is str and type(delta) is str and type(block) is int and tuple(body) == _CHUNK_KEYS:
+            Encodings.count += 1
+            return f'{{"chunkType":{quoted(kind)},"delta":{quoted(delta)},"blockIdx":{block}}}'
+    return to_json(body)
 
 
 # The head keys as a body's JSON text would hold them: a body without any of

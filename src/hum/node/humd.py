@@ -207,7 +207,7 @@ class Humd:
             return False
         owed = self.router.pull(owner, lines=True)
         if owed:
-            pusher.write(lines(owed))
+            pusher.write(owed[0] if len(owed) == 1 and isinstance(owed[0], bytes) else lines(owed))
         # a pull short of its batch took everything owed: no need to ask again
         return len(owed) < PULL_BATCH or not self.router.owes(owner)
 

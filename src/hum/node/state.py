@@ -262,8 +262,10 @@ class NodeState:
     def pull(self, owner: Owner, limit: int = PULL_BATCH, *, lines: bool = False) -> list[Tone]:
         """Everything `owner` can be sent now (replies first, then each tap in wane order); with
         `lines`, each petal as its encoded line (`bytes`), for an owner that only writes bytes."""
-        out: list[Tone] = list(owner.outbox)
-        owner.outbox.clear()
+        out: list[Tone] = []
+        if owner.outbox:
+            out.extend(owner.outbox)
+            owner.outbox.clear()
         for tap in self.taps.of_owner(owner):
             hum = self.hums.get(tap.sigil)
             if hum is None:

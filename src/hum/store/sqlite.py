@@ -72,7 +72,16 @@ CREATE TABLE IF NOT EXISTS queued (
 ) WITHOUT ROWID;
 """
 
-_INSERT_PETAL = "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, ?)"
+# Petals go in as multi-row INSERTs of up to this many rows: one statement per
+# batch of rows costs SQLite (and the sqlite3 module) far less per row than
+# `executemany` (measured 1.5-1.9x the rows/s on this schema). 64 rows x 5
+# parameters stays well under SQLite's limit of 32,766 variables, and the
+# statements of 1..64 rows fit the sqlite3 module's statement cache.
+INSERT_ROWS = 64
+_INSERT_PETALS = tuple(
+    "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES " + ",".join(["(?,?,?,?,?)"] * n)
+    for n in range(INSERT_ROWS + 1)
+)
 
 # SQLite's own ceiling on a database's pages (the default of max_page_count).
 UNLIMITED_PAGES = 4294967294
@@ -252,15 +261,15 @@ class SqliteStore:
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
-            rows: list[tuple[str, int, str, str, bytes | None]] = []  # petals in a row go in one executemany
+            rows: list[Any] = []  # the parameters of the petals in a row, five a petal (`_insert_petals`)
             for kind, hum, what in batch:
                 if kind == "petal":
                     petal, transcript = what
                     # the JSON its taps' lines hold too
-                    rows.append((petal.sigil, petal.wane, petal.chi, petal.body_json, transcript))
+                    rows += (petal.sigil, petal.wane, petal.chi, petal.body_json, transcript)
                     continue
                 if rows:
-                    self._db.executemany(_INSERT_PETAL, rows)
+                    self._insert_petals(rows)
                     rows = []
                 if kind == "hum":
                     self._db.execute(
@@ -289,7 +298,7 @@ class SqliteStore:
                 else:
                     self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
             if rows:
-                self._db.executemany(_INSERT_PETAL, rows)
+                self._insert_petals(rows)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
@@ -306,6 +315,13 @@ class SqliteStore:
                 tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
         for hum, wane in tips.values():
             self.on_durable(hum, wane)
+
+    def _insert_petals(self, params: list[Any]) -> None:
+        """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""
+        step = INSERT_ROWS * 5
+        for start in range(0, len(params), step):
+            chunk = params if len(params) <= step else params[start : start + step]
+            self._db.execute(_INSERT_PETALS[len(chunk) // 5], chunk)
 
     async def run(self) -> None:
         """The committer: commit what is pending as soon as the last commit returned; retry a failed one."""

@@ -107,14 +107,14 @@ class _Writer:
     """A thrum connection as a `Pusher`: ready while its kernel buffer takes what is written."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+        # the transport itself, which `StreamWriter.write` only forwards to: a fan-out writes to every tap per petal
+        self.transport = writer.transport
 
     def ready(self) -> bool:
-        transport = self.writer.transport
-        return not transport.is_closing() and transport.get_write_buffer_size() == 0
+        return not self.transport.is_closing() and self.transport.get_write_buffer_size() == 0
 
     def write(self, data: bytes) -> None:
-        self.writer.write(data)
+        self.transport.write(data)
 
 
 async def _socket_alive(path: Path) -> bool:
