@@ -26,6 +26,8 @@ try {
   await page.locator("#send").click();
   // the phone's own worker answers: a new answer, closed by its usage line
   await page.waitForFunction(([n, m]) => document.querySelectorAll(".msg.assistant").length > n && document.querySelectorAll(".meta").length > m, [before, metas]);
+  // and the bloom has closed (its finish reached the page, so the phone holds it)
+  await page.waitForFunction(() => document.getElementById("stop").hidden);
   await page.screenshot({ path: `${process.env.HUM_SHOTS}/webchat-adopt.png` });
   console.log(JSON.stringify({
     banner,
