@@ -92,6 +92,12 @@ def test_ten_thousand_hums_keep_the_breath_small_and_every_command_answering(tmp
         finally:
             attach.terminate()
             attach.wait(10)
+        # show reads a hum's whole log; forget removes one of the ten thousand
+        shown = hum("show", finish["sigil"], "--json", home=home)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["petals"][0]["chi"] == "prompt", shown.stderr
+        forgot = hum("forget", finish["sigil"], home=home)
+        assert forgot.returncode == 0 and "everywhere" in forgot.stdout, forgot.stderr
+        assert len(json.loads(hum("hums", "--json", home=home).stdout)["hums"]) == MANY
     finally:
         loop.run_until_complete(laptop.stop())
         loop.close()
