@@ -53,9 +53,10 @@ class Hum:
     is always the home's log from wane 1 up to its tip. Taps are cursors the
     hum reads its log for (`read`); who holds them is the node's business.
 
-    With an `archive`, only the petals not yet stored and the last
-    `TAIL_PETALS` stored ones are held in memory; the rest are read from the
-    archive when someone reads that far back.
+    With an `archive`, only the petals not yet stored (or stored by the last
+    commit, which every tap reads next) and the `TAIL_PETALS` before them are
+    held in memory; the rest are read from the archive when someone reads that
+    far back.
     """
 
     def __init__(
