@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hum.core.bloom import EMPTY_TRANSCRIPT, blooms, extend_key, text_digest
+from hum.core.bloom import EMPTY_TRANSCRIPT
 from hum.core.hum import Hum, Stored
 from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
@@ -170,10 +170,8 @@ class SqliteStore:
         ).fetchone()
         closed_at, key = close if close is not None else (0, EMPTY_TRANSCRIPT)
         if key is None:  # closed before transcript keys were stored: computed from the log once, and kept
-            key = EMPTY_TRANSCRIPT
-            for bloom in blooms(self.petals(sigil, 0, closed_at)):
-                if not bloom.is_open:
-                    key = extend_key(key, text_digest(str(bloom.prompt.body.get("text", ""))), text_digest(bloom.text))
+            # the hum's own reckoning, replayed over its log in memory: one way to compute a key
+            key = Hum(sigil, "", "", "", WaneTracker(), self.petals(sigil, 0, closed_at)).transcript_key
             self._db.execute("UPDATE petals SET transcript = ? WHERE sigil = ? AND wane = ?", (key, sigil, closed_at))
         return Stored(tip=last, last_prompt=last_prompt, bloom_open=last_prompt > closed_at, transcript_key=bytes(key))
 
