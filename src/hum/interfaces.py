@@ -33,12 +33,20 @@ class Clock(Protocol):
 # -- store -----------------------------------------------------------------------
 
 
-class Store(Protocol):
-    """Where petals become durable before any tap sees them (SQLite in the home, or in memory)."""
+@dataclass
+class Commit:
+    """What one commit made durable: each hum's log up to a wane, and queued prompts (hum, seq)."""
 
-    on_durable: Callable[[Hum, int], None]  # the hum's log is stored up to this wane
-    on_queued: Callable[[Hum, int], None]  # this queued prompt is stored
-    on_fault: Callable[[Any], None]  # a commit failed (a StoreError), or works again (None)
+    durable: list[tuple[Hum, int]]
+    queued: list[tuple[Hum, int]]
+
+
+class Store(Protocol):
+    """Where petals become durable before any tap sees them (SQLite in the home, or nowhere: `InstantStore`).
+
+    Changes wait in the store until `flush` commits them and hands back what
+    became durable; the shell's committer decides when (`has_pending`, `wait_pending`).
+    """
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
 
@@ -64,13 +72,15 @@ class Store(Protocol):
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
         """The same petals as their tap lines for `sid` (a hum's `PetalArchive`)."""
 
-    def flush(self) -> None:
-        """Commit everything appended so far and report it durable."""
+    def flush(self) -> Commit:
+        """Commit everything appended so far; what became durable (raises `StoreError`, keeping the batch)."""
+
+    def has_pending(self) -> bool: ...
+
+    async def wait_pending(self) -> None:
+        """Return once something waits to be committed."""
 
     def load(self, tracker: WaneTracker) -> list[Hum]: ...
-
-    async def run(self) -> None:
-        """Commit appended petals until cancelled, reporting them through `on_durable`."""
 
 
 # -- transport -------------------------------------------------------------------

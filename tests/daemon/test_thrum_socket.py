@@ -51,7 +51,7 @@ async def test_a_nestler_that_stops_reading_does_not_hold_back_the_others(tmp_pa
         assert finish["wane"] == LONG_REPLY_WORDS + 2  # prompt + chunks + finish
         # the stalled nestler's tap only lags: its cursor is behind, nothing was dropped
         hum = humd.hums[hello["sigil"]]
-        lagging = [t for t in humd.router.taps.of_hum(hum.sigil) if t.owner.bee != "reader"]
+        lagging = [t for t in humd.router.facts.taps.of_hum(hum.sigil) if t.owner.bee != "reader"]
         assert lagging and all(t.cursor < hum.tip for t in lagging)
         # once it reads, it gets everything, in order
         wanes = []

@@ -157,7 +157,7 @@ def test_auto_adopt_takes_a_followed_hum_once_its_home_has_been_gone_long_enough
     async def story() -> None:
         sim = Sim(rtt=0.06)
         laptop, phone, _, ai, sg = await blooming(sim, tmp_path)
-        phone.router.auto_adopt = 5.0
+        phone.router.config.auto_adopt = 5.0
         await sim.kill(laptop)
         lost = await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
         while phone.hums[sg].home != phone.id:

@@ -90,7 +90,7 @@ def test_an_operator_signed_revocation_spreads_to_every_sibling_and_a_forged_one
         laptop.revoke(phone.id, sim.operator.sign_revocation(phone.id))
         await tablet.wait_peers(lambda p: p == [laptop.id])
         await phone.wait_peers(lambda p: p == [])
-        assert phone.id in tablet.check.revoked and phone.id in tablet.router.revocations
+        assert phone.id in tablet.check.revoked and phone.id in tablet.router.siblings.revocations
         await asyncio.sleep(10)  # virtual: the phone keeps redialling; nobody lets it back
         assert laptop.peers() == [tablet.id] and tablet.peers() == [laptop.id] and phone.peers() == []
         await sim.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hum.node.forgetting import RETENTION_SWEEP_EVERY
+from hum.node.retention import RETENTION_SWEEP_EVERY
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SkippingClock
 from hum.store.sqlite import SqliteStore
@@ -29,7 +29,7 @@ def test_retention_forgets_an_untouched_hum_everywhere_even_on_a_device_that_was
     async def story() -> None:
         sim, clock = Sim(tokens_per_second=1000), SkippingClock()
         laptop = await sim.spawn("laptop", clock=clock)
-        laptop.router.retain_days = 3
+        laptop.router.config.retain_days = 3
         phone_identity = sim.identity("phone")
         phone = await sim.spawn(
             "phone", identity=phone_identity, store=SqliteStore(tmp_path / "phone.db")
@@ -51,7 +51,7 @@ def test_retention_forgets_an_untouched_hum_everywhere_even_on_a_device_that_was
         assert sg in laptop.hums  # two days untouched: kept
         clock.skip(1.5 * DAY)
         await asyncio.sleep(RETENTION_SWEEP_EVERY + 2)
-        assert sg not in laptop.hums and laptop.router.retention() == {"days": 3, "forgotten": 1}
+        assert sg not in laptop.hums and laptop.router.retention.status() == {"days": 3, "forgotten": 1}
 
         back = await sim.spawn(
             "phone", identity=phone_identity, store=SqliteStore(tmp_path / "phone.db")

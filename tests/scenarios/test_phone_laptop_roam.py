@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from hum.core.drone import Drone
 from hum.demo.roam import laptop_blooming, run_roam, sim_intrude
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
@@ -112,7 +111,7 @@ def test_laptop_closes_and_the_hum_lives_on_from_the_phone_with_clean_peer_lists
         ai.send("prompt", sigil=r.sigil, text="still there?")
         fin = (await ai.wait_for(lambda t: t.chi == "finish", after=mark)).tone
         assert fin["usage"]["output_tokens"] > 0
-        assert [(t.owner.is_peer, t.owner.name) for t in r.laptop.router.taps.of_hum(r.sigil)] == [(True, r.phone.id)]
+        assert [(t.owner.is_peer, t.owner.name) for t in r.laptop.router.facts.taps.of_hum(r.sigil)] == [(True, r.phone.id)]
         assert r.laptop.peers() == [r.phone.id] and r.phone.peers() == [r.laptop.id]
         await r.sim.close()
 
@@ -124,15 +123,15 @@ def test_divergent_wane_catch_up_closes_the_gap():
         r = await laptop_blooming(rtt=0.4)  # several petals are born while the attach flies
         await r.oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         ai = r.sim.nestler(r.phone, "vercel-ai")
-        at_send = r.laptop.router.tracker.get(r.sigil)
+        at_send = r.laptop.router.facts.tracker.get(r.sigil)
         ai.send("attach", sigil=r.sigil)
         hello = (await ai.wait_for(lambda t: t.chi == "hello")).tone
         assert hello["wane"] > at_send, "the home advanced while the attach was in flight"
         await ai.wait_for(lambda t: t.get("wane") == hello["wane"] and t.chi != "hello")
-        assert not r.phone.router.tracker.is_behind(r.sigil, hello["wane"])
+        assert not r.phone.router.facts.tracker.is_behind(r.sigil, hello["wane"])
         await ai.wait_for(lambda t: t.chi == "finish")
-        assert not r.phone.router.tracker.is_behind(r.sigil, r.laptop.router.tracker.get(r.sigil))
-        assert r.phone.router.tracker.get(r.sigil) == r.laptop.router.tracker.get(r.sigil)
+        assert not r.phone.router.facts.tracker.is_behind(r.sigil, r.laptop.router.facts.tracker.get(r.sigil))
+        assert r.phone.router.facts.tracker.get(r.sigil) == r.laptop.router.facts.tracker.get(r.sigil)
         await r.sim.close()
 
     in_sim(story)
@@ -163,7 +162,7 @@ def test_reconnecting_device_gets_exactly_what_it_missed():
 def test_home_killed_mid_bloom_is_said_out_loud_as_peer_loss_and_the_drone_waits():
     async def story():
         r = await laptop_blooming()
-        r.phone.router.drone = Drone(stall_after=0.2)  # eager, yet it must not speak first
+        r.phone.router.drone.stall_after = 0.2  # eager, yet it must not speak first
         ai = r.sim.nestler(r.phone, "vercel-ai")
         ai.send("attach", sigil=r.sigil)
         await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
@@ -186,7 +185,7 @@ def test_home_killed_mid_bloom_is_said_out_loud_as_peer_loss_and_the_drone_waits
 def test_partitioned_home_is_surfaced_by_heartbeats_before_any_drone_verdict():
     async def story():
         r = await laptop_blooming()
-        r.phone.router.drone = Drone(stall_after=0.2)
+        r.phone.router.drone.stall_after = 0.2
         ai = r.sim.nestler(r.phone, "vercel-ai")
         ai.send("attach", sigil=r.sigil)
         await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 6)
@@ -219,7 +218,7 @@ def test_identity_mismatch_is_refused_and_not_one_tone_leaks(case):
         assert heard[-1]["code"] == "route-error" and heard[-1]["qualifier"] == "identity-mismatch"
         assert not any(t.get("sigil") == r.sigil for t in heard)
         assert r.laptop.peers() == [r.phone.id]
-        assert all(t.owner.name == "opencode" for t in r.laptop.router.taps.of_hum(r.sigil))
+        assert all(t.owner.name == "opencode" for t in r.laptop.router.facts.taps.of_hum(r.sigil))
         await r.sim.close()
 
     in_sim(story)

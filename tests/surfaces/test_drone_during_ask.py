@@ -2,12 +2,10 @@
 
 from surface_helpers import FAST_TPS, asking_brood
 
-from hum.core.drone import Drone
-
 
 async def test_a_bloom_waiting_for_a_persons_answer_is_not_called_stalled(sim):
     laptop = await sim.spawn("laptop", brood=asking_brood(FAST_TPS))
-    laptop.router.drone = Drone(stall_after=0.5)  # eager: a real stall would be said within a second or two
+    laptop.router.drone.stall_after = 0.5  # eager: a real stall would be said within a second or two
     oc = sim.nestler(laptop, "opencode")
     oc.send("prompt", sid="tidy", text="tidy up")
     await oc.wait_for(lambda t: t.chi == "permission-ask")

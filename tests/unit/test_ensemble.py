@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hum.ensemble.ensemble import ROUTE_QUALIFIERS, Ensemble
+from hum.ensemble.ensemble import ROUTE_QUALIFIERS, DirectoryEntry, Ensemble
 from hum.errors import RouteError
 
 ME = "a" * 64
@@ -88,7 +88,7 @@ def test_record_and_lookup_own_hums() -> None:
     ens = Ensemble(ME)
     ens.record({"sigil": "s1", "sid": "x", "home": ME, "wane": 0, "nest": "local"})
     assert ens.home_of("s1") == ME
-    assert ens.lookup("s1") == {"sigil": "s1", "sid": "x", "home": ME, "wane": 0, "nest": "local"}
+    assert ens.lookup("s1") == DirectoryEntry(sigil="s1", sid="x", home=ME, wane=0, nest="local")
     assert ens.lookup("nope") is None
 
 
@@ -103,7 +103,7 @@ def test_learn_takes_a_peers_own_hums() -> None:
     )
     assert fresh == ["s1", "s2"]
     assert ens.home_of("s1") == PHONE
-    assert ens.lookup("s1") == {
+    assert ens.lookup("s1").as_wire() == {  # type: ignore[union-attr]
         "sigil": "s1",
         "sid": "x",
         "home": PHONE,
@@ -114,8 +114,8 @@ def test_learn_takes_a_peers_own_hums() -> None:
     }
     # a later announcement updates, and is not "fresh"
     assert ens.learn([{"sigil": "s1", "sid": "x", "home": PHONE, "wane": 9}], via=PHONE) == []
-    assert ens.lookup("s1")["wane"] == 9  # type: ignore[index]
-    assert [e["sigil"] for e in ens.directory()] == ["s1", "s2"]
+    assert ens.lookup("s1").wane == 9  # type: ignore[union-attr]
+    assert [e.sigil for e in ens.directory()] == ["s1", "s2"]
 
 
 def test_learn_ignores_entries_naming_another_home() -> None:
@@ -132,7 +132,7 @@ def test_learn_ignores_entries_naming_another_home() -> None:
         via=PHONE,
     )
     assert fresh == ["ok"]
-    assert [e["sigil"] for e in ens.directory()] == ["ok"]
+    assert [e.sigil for e in ens.directory()] == ["ok"]
     for sg in ("lap", "me", "none"):
         assert ens.lookup(sg) is None
         with pytest.raises(RouteError) as exc:
@@ -156,13 +156,13 @@ def test_learn_cannot_take_over_a_hum_known_to_live_elsewhere() -> None:
     )
     assert ens.home_of("mine") == ME
     assert ens.home_of("lap") == LAPTOP
-    assert ens.lookup("lap")["wane"] == 1  # type: ignore[index]
+    assert ens.lookup("lap").wane == 1  # type: ignore[union-attr]
 
 
 def test_directory_is_a_copy() -> None:
     ens = Ensemble(ME)
     ens.record({"sigil": "s1", "home": ME})
-    ens.directory()[0]["home"] = PHONE
+    ens.directory().clear()
     assert ens.home_of("s1") == ME
 
 
@@ -172,7 +172,7 @@ def test_a_hum_moves_only_to_a_higher_epoch_or_the_higher_id_at_the_same_epoch()
     assert ens.learn([{"sigil": "s1", "home": PHONE, "wane": 5, "epoch": 0}], via=PHONE) == []  # same epoch, no claim
     assert ens.home_of("s1") == LAPTOP
     assert ens.learn([{"sigil": "s1", "home": PHONE, "wane": 6, "epoch": 1, "fork": 5}], via=PHONE) == ["s1"]  # adopted
-    assert (ens.home_of("s1"), ens.lookup("s1")["fork"]) == (PHONE, 5)  # type: ignore[index]
+    assert (ens.home_of("s1"), ens.lookup("s1").fork) == (PHONE, 5)  # type: ignore[union-attr]
     assert ens.learn([{"sigil": "s1", "home": LAPTOP, "wane": 9, "epoch": 0}], via=LAPTOP) == []  # the old home is out
     # two adoptions at the same epoch: the higher HumdId wins, whichever is heard first
     low, high = sorted([PHONE, LAPTOP])

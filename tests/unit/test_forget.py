@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from test_router import Node, link, pump
+from router_helpers import Node, link, pump
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
 from hum.ensemble.identity import OperatorKey
 from hum.node.effects import Forget, SaveHum
-from hum.node.forgetting import DAY_MS, RETENTION_SWEEP_EVERY
 from hum.node.owners import Owner
+from hum.node.retention import DAY_MS, RETENTION_SWEEP_EVERY
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone, sigil
 
@@ -109,7 +109,7 @@ def test_forgetting_on_a_replica_drops_only_this_devices_copy_and_it_can_be_atta
 ):
     laptop, phone, sg, _, ai = followed(operator)
     assert (
-        laptop.router.taps.get(laptop.links[phone.id], sg) is not None
+        laptop.router.facts.taps.get(laptop.links[phone.id], sg) is not None
     )  # the phone's replica follows the home
     phone.say(ai, "forget", sigil=sg, rid="f")
     reply = said(phone, ai, "forgotten")[0]
@@ -119,7 +119,7 @@ def test_forgetting_on_a_replica_drops_only_this_devices_copy_and_it_can_be_atta
     pump(laptop, phone)
     assert (
         sg in laptop.router.hums
-        and laptop.router.taps.get(laptop.links[phone.id], sg) is None
+        and laptop.router.facts.taps.get(laptop.links[phone.id], sg) is None
         and not forgets(laptop, sg)
     )
     phone.say(ai, "attach", sigil=sg, since=0)
@@ -185,8 +185,8 @@ def test_a_device_away_when_its_home_forgot_a_hum_drops_it_at_the_next_link_up(o
 def test_retention_forgets_a_hum_untouched_for_its_days_everywhere_on_the_clock(operator):
     laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
     link(phone, laptop)
-    laptop.router.retain_days = 2
-    clock = laptop.router.clock
+    laptop.router.config.retain_days = 2
+    clock = laptop.router.facts.clock
     sg, cli = finished_hum(laptop)
     laptop.router.close_owner(cli)
     pump(laptop, phone)
@@ -201,11 +201,11 @@ def test_retention_forgets_a_hum_untouched_for_its_days_everywhere_on_the_clock(
     laptop.router.close_owner(look)
     clock.now += 1.5 * DAY_MS / 1000
     laptop.settle(laptop.router.tick())
-    assert sg in laptop.router.hums and laptop.router.retention() == {"days": 2, "forgotten": 0}
+    assert sg in laptop.router.hums and laptop.router.retention.status() == {"days": 2, "forgotten": 0}
     clock.now += 0.6 * DAY_MS / 1000
     laptop.settle(laptop.router.tick())
     assert sg not in laptop.router.hums and forgets(laptop, sg)
-    assert laptop.router.retention() == {"days": 2, "forgotten": 1}
+    assert laptop.router.retention.status() == {"days": 2, "forgotten": 1}
     pump(laptop, phone)
     assert not listed(phone, sg)
 
@@ -213,14 +213,14 @@ def test_retention_forgets_a_hum_untouched_for_its_days_everywhere_on_the_clock(
 def test_retention_leaves_a_followed_hum_and_keeps_everything_by_default(operator):
     laptop = Node(operator, "laptop")
     sg, cli = finished_hum(laptop)
-    laptop.router.clock.now += 365 * DAY_MS / 1000
+    laptop.router.facts.clock.now += 365 * DAY_MS / 1000
     laptop.settle(laptop.router.tick())
-    assert sg in laptop.router.hums and laptop.router.retention() == {"days": None, "forgotten": 0}
-    laptop.router.retain_days = 1
+    assert sg in laptop.router.hums and laptop.router.retention.status() == {"days": None, "forgotten": 0}
+    laptop.router.config.retain_days = 1
     laptop.settle(laptop.router.tick())
     assert sg in laptop.router.hums  # a nestler still follows it
     laptop.router.close_owner(cli)
-    laptop.router.clock.now += RETENTION_SWEEP_EVERY
+    laptop.router.facts.clock.now += RETENTION_SWEEP_EVERY
     laptop.settle(laptop.router.tick())
     assert sg not in laptop.router.hums
 
@@ -243,11 +243,9 @@ def test_the_store_forgets_a_hums_petals_queue_branches_and_row_and_keeps_the_ot
     store.orphan(gone, 2, 0)
     store.flush()
     assert len(store.orphans(gone.sigil)) == 2
-    durable: list[tuple[str, int]] = []
-    store.on_durable = lambda hum, wane: durable.append((hum.sigil, wane))
     store.append(gone, gone.append("prompt", {"text": "three"}))
     store.forget(gone)
-    store.flush()
+    durable = [(hum.sigil, wane) for hum, wane in store.flush().durable]
     assert durable == []  # nobody is owed a petal of a hum that is gone
     assert store.orphans(gone.sigil) == [] and store.touched() == {kept.sigil: 1_000}
     store.close()

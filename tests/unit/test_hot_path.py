@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from router_helpers import Node, link, pump
 from test_link import linked, tones_in
-from test_router import Node, link, pump
 
 from hum.core.hum import Hum
 from hum.core.tap import Tap
@@ -183,8 +183,6 @@ def test_a_bad_petal_in_a_frame_is_answered_bad_petal_and_the_link_stays_up(oper
 def test_a_frame_lands_in_the_store_in_one_commit(operator, tmp_path: Path):
     laptop, phone, petals = mirrored_pair(operator, 40)
     store = SqliteStore(tmp_path / "phone.db")
-    durable: list[int] = []
-    store.on_durable = lambda hum, wane: durable.append(wane)
     store.save_hum(phone.router.hums[SG])
     effects = phone.router.link_tone(
         phone.links[laptop.id], petals_frame([dict(p) for p in petals])
@@ -192,7 +190,7 @@ def test_a_frame_lands_in_the_store_in_one_commit(operator, tmp_path: Path):
     for effect in effects:
         if isinstance(effect, Persist):
             store.append(effect.hum, effect.petal)
-    store.flush()
+    durable = [wane for _, wane in store.flush().durable]
     assert durable == [len(petals)]  # one commit made the whole frame durable
     assert [
         p.wane for p in SqliteStore(tmp_path / "phone.db").load(WaneTracker())[0].petals

@@ -39,11 +39,16 @@ class CountingArchive:
         return got
 
 
+def settle(store: SqliteStore) -> None:
+    """Commit, and tell each hum how far its log is durable now (the node's part)."""
+    for hum, wane in store.flush().durable:
+        hum.mark_durable(wane)
+
+
 def stored_hum(tmp_path: Path) -> tuple[Hum, SqliteStore, CountingArchive]:
     store = SqliteStore(tmp_path / "hums.db")
     archive = CountingArchive(store)
     hum = Hum(SG, "long", "local", HOME, WaneTracker(), archive=archive)
-    store.on_durable = lambda h, wane: h.mark_durable(wane)
     store.save_hum(hum)
     return hum, store, archive
 
@@ -51,10 +56,10 @@ def stored_hum(tmp_path: Path) -> tuple[Hum, SqliteStore, CountingArchive]:
 def bloom(hum: Hum, store: SqliteStore, text: str, deltas: list[str]) -> None:
     for chi, body in [("prompt", {"text": text})] + [("chunk", {"chunkType": "text_delta", "delta": d}) for d in deltas]:
         store.append(hum, hum.append(chi, body))
-    store.flush()  # two commits: the tail lets go only of what was stored before the last one
+    settle(store)  # two commits: the tail lets go only of what was stored before the last one
     finish = hum.append("finish", {"finishReason": "stop"})
     store.append(hum, finish, hum.transcript_key)
-    store.flush()
+    settle(store)
 
 
 def test_a_long_log_is_read_back_from_the_store_in_order_and_the_live_edge_from_memory(tmp_path: Path) -> None:
@@ -85,7 +90,7 @@ def test_a_restart_knows_the_tip_the_open_bloom_and_the_transcript_without_readi
     bloom(hum, store, "two", ["dos"])
     store.append(hum, hum.append("prompt", {"text": "three"}))
     store.append(hum, hum.append("chunk", {"chunkType": "text_delta", "delta": "tr"}))
-    store.flush()
+    settle(store)
     key_before = hum.transcript_key
     store.close()
     with sqlite3.connect(tmp_path / "hums.db") as db:  # a start-up that read the chunks of closed blooms would trip here
@@ -141,7 +146,7 @@ def test_cutting_a_stored_log_back_keeps_the_bloom_state_and_key_of_what_is_kept
     assert [p.wane for p in cut] == list(range(kept + 6, kept + 3 * TAIL_PETALS + 3))
     assert hum.tip == kept + 5 and hum.bloom_open and hum.transcript_key == key
     store.orphan(hum, kept + 5, 1)
-    store.flush()
+    settle(store)
     assert [p.wane for p in hum.petals] == list(range(1, kept + 6))
 
 
@@ -193,9 +198,9 @@ def test_a_byte_reader_far_behind_gets_from_the_store_exactly_the_lines_a_tone_r
     for i in range(3 * TAIL_PETALS):
         body = {"chunkType": "text_delta", "delta": f"{i} é"} if i % 100 else {"delta": "x", "wane": 99, "sid": "no"}
         store.append(hum, hum.append("chunk", body))
-    store.flush()
+    settle(store)
     store.append(hum, hum.append("finish", {}), hum.transcript_key)
-    store.flush()
+    settle(store)
     as_lines = read_all(hum, lines=True)
     assert archive.read >= 3 * TAIL_PETALS - 2 * TAIL_PETALS
     as_tones = read_all(hum, lines=False)
@@ -221,7 +226,7 @@ def test_the_last_system_text_is_known_as_prompts_come_and_after_a_restart(tmp_p
     store.append(hum, hum.append("finish", {}), hum.transcript_key)
     store.append(hum, hum.append("prompt", {"text": "two"}))
     store.append(hum, hum.append("finish", {}), hum.transcript_key)
-    store.flush()
+    settle(store)
     assert hum.last_system() == "be brief"
     store.close()
     (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())

@@ -19,7 +19,7 @@ from hum.cli.common import (
     print_json,
     thrum_path,
 )
-from hum.wire.tones import Tone, rid
+from hum.wire.tones import Tone, is_petal, rid
 
 # A nestler's own name in a prompt's `from` is cut to this many characters: a UI label, not a log.
 FROM_NAME_CHARS = 24
@@ -67,7 +67,7 @@ class HumView:
         chi = tone.chi
         if chi == "hello":
             self.home = str(tone.get("home") or "") or None
-        if chi in ("finish", "error") and "wane" in tone:
+        if chi in ("finish", "error") and is_petal(tone):
             self.asking.clear()  # a closed bloom's asks can no longer be answered
         if self.as_json:
             print_json(tone)
@@ -81,7 +81,7 @@ class HumView:
         elif chi == "finish":
             usage = tone.get("usage", {})
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
-        elif chi == "error" and "wane" in tone:
+        elif chi == "error" and is_petal(tone):
             console.print(f"\n[red]error[/] {tone.get('qualifier')}: {escape(str(tone.get('message')))}")
         elif chi == "permission-ask":
             self.asking.add(str(tone.get("permitId")))
@@ -111,7 +111,7 @@ def _refusal(tone: Tone) -> Exception:
 
 
 def _closes_bloom(tone: Tone) -> bool:
-    return tone.chi in ("finish", "error") and "wane" in tone
+    return tone.chi in ("finish", "error") and is_petal(tone)
 
 
 def as_nestler(session: Coroutine[Any, Any, int]) -> int:
@@ -157,7 +157,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
             tone = await client.receive()
             if tone.get("sigil") not in (None, sigil):
                 continue
-            if tone.chi == "error" and "wane" not in tone:
+            if tone.chi == "error" and not is_petal(tone):
                 view.show(tone) if args.json else view.end_line()
                 raise _refusal(tone)
             if not ours:
@@ -208,13 +208,13 @@ class Attachment:
                 continue
             if tone.get("sigil") not in (None, self.sigil) or tone.chi in ("breath", "hums"):
                 continue
-            if tone.chi == "error" and "wane" not in tone:
+            if tone.chi == "error" and not is_petal(tone):
                 self._not_a_petal(tone)
                 continue
             if tone.chi == "hello" and self.granted_at is None:
                 self.granted_at = int(tone.get("wane") or 0)
             self.view.show(tone)
-            if "wane" in tone and tone.chi != "hello":
+            if is_petal(tone):
                 self.last_wane = max(self.last_wane, int(tone["wane"]))
                 if self.until_finish and _closes_bloom(tone) and tone["wane"] > (self.granted_at or 0):
                     return 0 if tone.chi == "finish" else 1

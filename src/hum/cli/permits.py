@@ -7,7 +7,7 @@ from typing import Any
 
 from hum.cli.common import CliError, console, home_of, print_json, thrum_path
 from hum.cli.nestling import as_nestler, prompt_origin, shown_input
-from hum.wire.tones import Tone, rid
+from hum.wire.tones import Tone, is_petal, rid
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -57,12 +57,12 @@ async def _open_ask(client: Any, sigil: str, permit_id: str) -> Tone:
         tone = await client.receive()
         if tone.get("sigil") not in (None, sigil):
             continue
-        if tone.chi == "error" and "wane" not in tone:
+        if tone.chi == "error" and not is_petal(tone):
             raise CliError(f"{tone.get('qualifier')}: {tone.get('message')}")
         if tone.chi == "hello":
             tip = int(tone.get("wane") or 0)
             continue
-        if "wane" not in tone:
+        if not is_petal(tone):
             continue
         last = int(tone["wane"])
         if tone.get("permitId") == permit_id:
@@ -83,9 +83,9 @@ async def _permit_for(client: Any, sigil: str, permit_id: str, answer_rid: str) 
         tone = await client.receive()
         if tone.chi == "error" and tone.get("rid") == answer_rid:
             raise CliError(f"{tone.get('qualifier')}: {tone.get('message')}")
-        if tone.chi == "error" and "wane" not in tone and tone.get("sigil") == sigil:
+        if tone.chi == "error" and not is_petal(tone) and tone.get("sigil") == sigil:
             raise CliError(f"{tone.get('qualifier')}: {tone.get('message')}")
         if tone.chi == "permit" and tone.get("sigil") == sigil and tone.get("permitId") == permit_id:
             return tone
-        if tone.chi in ("finish", "error") and tone.get("sigil") == sigil and "wane" in tone:
+        if tone.chi in ("finish", "error") and tone.get("sigil") == sigil and is_petal(tone):
             raise CliError(f"unknown-permit: the bloom that asked {permit_id} ended before the answer arrived")

@@ -49,8 +49,7 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             "peers": humd.peers(),
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
-            "retention": humd.router.retention(),
-            "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
+            **humd.health(),
             **daemon.door_counts(),
         }
 
@@ -60,11 +59,11 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
     async def peers(request: web.Request) -> web.Response:
         assert daemon.humd is not None
         peers = daemon.humd.peers()
-        return web.json_response({"peers": peers, "names": {p: daemon.humd.ensemble.names.get(p, "") for p in peers}})
+        return web.json_response({"peers": peers, "names": {p: daemon.humd.device_names().get(p, "") for p in peers}})
 
     async def hums(request: web.Request) -> web.Response:
         assert daemon.humd is not None
-        names = {hid: name for hid, name in daemon.humd.ensemble.names.items() if name}
+        names = {hid: name for hid, name in daemon.humd.device_names().items() if name}
         names[daemon.humd.id] = daemon.humd.name
         return web.json_response({"hums": daemon.humd.list_hums(), "names": names})
 

@@ -28,8 +28,8 @@ from hum.ensemble.tcp import TlsTransport
 from hum.ensemble.transports import AnyTransport
 from hum.errors import IdentityError
 from hum.interfaces import Transport
+from hum.node.config import PERMIT_TIMEOUT, RouterConfig
 from hum.node.humd import Humd
-from hum.node.permits import PERMIT_TIMEOUT
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import make_app
 from hum.surfaces.http import HTTP_HEADER_TIMEOUT
@@ -135,12 +135,10 @@ class Daemon:
         self.desk = PairingDesk(self.home.operator_key())
         self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         transport = self._transport(tcp)
-        self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
+        config = RouterConfig(permit_timeout=timeout, auto_adopt=opts.auto_adopt, retain_days=retain)
+        self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store, config=config)
         tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
-        humd.router.permit_timeout = timeout
-        humd.router.revocations.update(self.home.signed_revocations())
-        humd.router.auto_adopt = opts.auto_adopt
-        humd.router.retain_days = retain
+        humd.router.load_revocations(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
         address = await humd.start()
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of

@@ -10,7 +10,6 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from hum.core.drone import Drone
 from hum.demo.intruder import intrude
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
@@ -19,7 +18,7 @@ from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 
 @dataclass
@@ -55,7 +54,7 @@ async def laptop_blooming(rtt: float = DEFAULT_RTT, *, sid: str = "roam", text: 
     laptop = await sim.spawn("laptop")
     phone = await sim.spawn("phone")
     if eager_drone:
-        phone.router.drone = Drone(stall_after=0.2)  # it must still wait for peer-loss
+        phone.router.drone.stall_after = 0.2  # it must still wait for peer-loss
     await sim.link(phone, laptop)
     oc = sim.nestler(laptop, "opencode")
     oc.send("prompt", sid=sid, text=text)
@@ -73,7 +72,7 @@ async def phone_watching(r: Roam, *, after_wane: int = 0, name: str = "vercel-ai
 
 
 def _wanes(nestler: SimNestler, sigil: str) -> list[int]:
-    return [t["wane"] for t in nestler.tones(sigil=sigil) if "wane" in t and t.chi != "hello"]
+    return [t["wane"] for t in nestler.tones(sigil=sigil) if is_petal(t)]
 
 
 def _text(tones: list[Tone]) -> str:
@@ -178,8 +177,8 @@ async def happy_path(rtt: float, timeline: Timeline) -> dict[str, Criterion]:
         fin3 = (await ai.wait_for(lambda t: t.chi == "finish", after=mark_p)).tone
         timeline.note("phone", f"third bloom, driven from the phone alone, finished at wane {fin3['wane']}")
         out["hum_lives_on_from_phone"] = Criterion(
-            [t.owner.name for t in laptop.router.taps.of_hum(sg)] == [phone.id] and fin3["usage"]["output_tokens"] > 0,
-            {"home_taps": sorted(t.owner.name for t in laptop.router.taps.of_hum(sg)), "wane": fin3["wane"]},
+            [t.owner.name for t in laptop.router.facts.taps.of_hum(sg)] == [phone.id] and fin3["usage"]["output_tokens"] > 0,
+            {"home_taps": sorted(t.owner.name for t in laptop.router.facts.taps.of_hum(sg)), "wane": fin3["wane"]},
         )
         peers_ok.append(laptop.peers() == [phone.id] and phone.peers() == [laptop.id])
         out["peers_listed_throughout_no_stale"] = Criterion(
@@ -198,19 +197,19 @@ async def divergent_wane(rtt: float, timeline: Timeline) -> Criterion:
     try:
         await r.oc.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         ai = sim.nestler(phone, "vercel-ai")
-        wane_at_send = laptop.router.tracker.get(sg)
+        wane_at_send = laptop.router.facts.tracker.get(sg)
         ai.send("attach", sigil=sg)
         hello = (await ai.wait_for(lambda t: t.chi == "hello")).tone
         granted_at = hello["wane"]
         caught_up = await ai.wait_for(lambda t: t.get("wane") == granted_at and t.chi != "hello")
-        behind_after_catch_up = phone.router.tracker.is_behind(sg, granted_at)
+        behind_after_catch_up = phone.router.facts.tracker.is_behind(sg, granted_at)
         await ai.wait_for(lambda t: t.chi == "finish")
-        settled_behind = phone.router.tracker.is_behind(sg, laptop.router.tracker.get(sg))
-        timeline.note("phone", f"divergent wane: sent at {wane_at_send}, granted at {granted_at}, settled at {phone.router.tracker.get(sg)}")
+        settled_behind = phone.router.facts.tracker.is_behind(sg, laptop.router.facts.tracker.get(sg))
+        timeline.note("phone", f"divergent wane: sent at {wane_at_send}, granted at {granted_at}, settled at {phone.router.facts.tracker.get(sg)}")
         return Criterion(
             granted_at > wane_at_send and caught_up is not None and not behind_after_catch_up and not settled_behind
-            and phone.router.tracker.get(sg) == laptop.router.tracker.get(sg),
-            {"wane_when_sent": wane_at_send, "wane_at_grant": granted_at, "phone": phone.router.tracker.get(sg), "laptop": laptop.router.tracker.get(sg), "is_behind": settled_behind},
+            and phone.router.facts.tracker.get(sg) == laptop.router.facts.tracker.get(sg),
+            {"wane_when_sent": wane_at_send, "wane_at_grant": granted_at, "phone": phone.router.facts.tracker.get(sg), "laptop": laptop.router.facts.tracker.get(sg), "is_behind": settled_behind},
         )
     finally:
         await sim.close()
@@ -233,7 +232,7 @@ async def reconnect_resumes(rtt: float, timeline: Timeline) -> Criterion:
         ai2.send("attach", sigil=sg, since=cursor)
         await ai2.wait_for(lambda t: t.chi == "finish")
         wanes = _wanes(ai2, sg)
-        tip = laptop.router.tracker.get(sg)
+        tip = laptop.router.facts.tracker.get(sg)
         timeline.note("phone", f"reconnected: resumed from wane {cursor + 1} to {tip}")
         return Criterion(_consecutive(wanes, cursor + 1, tip), {"cursor": cursor, "resumed": wanes[:1] + wanes[-1:], "tip": tip})
     finally:
@@ -328,7 +327,7 @@ async def identity_mismatch(rtt: float, timeline: Timeline) -> dict[str, Criteri
             leaked = [t for t in heard if t.get("sigil") == sg or t.chi in ("chunk", "prompt", "finish", "hello", "hums")]
             refused_ok = bool(refusals) and heard[refusals[0]].get("qualifier") == "identity-mismatch"
             out[f"identity_mismatch_{name}"] = Criterion(
-                refused_ok and not after and not leaked and laptop.peers() == [] and all(not t.owner.is_peer for t in laptop.router.taps.of_hum(sg)),
+                refused_ok and not after and not leaked and laptop.peers() == [] and all(not t.owner.is_peer for t in laptop.router.facts.taps.of_hum(sg)),
                 {"refusal": heard[refusals[0]].get("qualifier") if refusals else None, "tones_after_refusal": len(after), "hum_tones_leaked": len(leaked)},
             )
             timeline.note("laptop", f"{name}: refused ({heard[refusals[0]].get('detail') if refusals else 'NOT refused'})")

@@ -31,7 +31,7 @@ from hum.ensemble.tls import client_context
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient
 from hum.wire.framing import LineDecoder
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 # Starting a humd is a Python start-up plus key loading: well under this.
 START_TIMEOUT = 30.0
@@ -133,7 +133,7 @@ class Nestler:
                 return at, tone
 
     def wanes(self, sigil: str) -> list[int]:
-        return [t["wane"] for _, t in self.seen if t.get("sigil") == sigil and "wane" in t and t.chi != "hello"]
+        return [t["wane"] for _, t in self.seen if t.get("sigil") == sigil and is_petal(t)]
 
     def text(self, sigil: str) -> str:
         return "".join(t.get("delta", "") for _, t in self.seen if t.get("sigil") == sigil and t.chi == "chunk")
@@ -338,7 +338,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
         killed = time.monotonic()
         laptop.kill()
         note("laptop", "humd-L SIGKILLed mid-bloom")
-        at, lost = await ai.wait_for(lambda t: t.chi in ("error", "drone") and "wane" not in t, after=mark)
+        at, lost = await ai.wait_for(lambda t: t.chi in ("error", "drone") and not is_petal(t), after=mark)
         loss_ms = (at - killed) * 1000
         note("phone", f"{lost.chi} {lost.get('qualifier')} after {loss_ms:.1f} ms")
         gone = await phone.wait_peers(lambda p: p == [])
@@ -346,7 +346,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
             lost.chi == "error" and lost.get("qualifier") == "peer-loss" and loss_ms <= PEER_LOSS_LIMIT * 1000 and gone == [],
             {"ms": round(loss_ms, 3), "qualifier": lost.get("qualifier")}, PEER_LOSS_LIMIT * 1000,
         )
-        seen_by_phone = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in ai.seen if t.get("sigil") == sg and "wane" in t and t.chi != "hello"}
+        seen_by_phone = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in ai.seen if t.get("sigil") == sg and is_petal(t)}
         phone_cursor = max(seen_by_phone)
 
         await laptop.start()
@@ -355,7 +355,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
         ai2 = await Nestler.open(phone, "vercel-ai-again")
         nestlers.append(ai2)
         ai2.client.send(Tone(chi="attach", sigil=sg, since=phone_cursor, rid="a2"))
-        _, closing = await ai2.wait_for(lambda t: t.chi == "error" and "wane" in t)
+        _, closing = await ai2.wait_for(lambda t: t.chi == "error" and is_petal(t))
         resumed = ai2.wanes(sg)
         note("phone", f"re-attached from wane {phone_cursor}: got {resumed}")
         ai3 = await Nestler.open(phone, "vercel-ai-behind")
@@ -368,7 +368,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
         nestlers.append(audit)
         audit.client.send(Tone(chi="attach", sigil=sg, since=0, rid="a3"))
         await audit.wait_for(lambda t: t.get("wane") == closing["wane"] and t.chi == "error")
-        stored = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in audit.seen if "wane" in t and t.chi != "hello"}
+        stored = {t["wane"]: (t.chi, t.get("delta"), t.get("text")) for _, t in audit.seen if is_petal(t)}
         out["sigkill_loses_no_seen_petal"] = Criterion(
             all(stored.get(w) == v for w, v in seen_by_phone.items()), {"seen_by_phone": len(seen_by_phone), "stored": len(stored)}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from hum.errors import RouteError
@@ -9,7 +10,43 @@ from hum.errors import RouteError
 ROUTE_QUALIFIERS = ("identity-mismatch", "unknown-hum", "no-route")
 
 
-def outranks(home: tuple[int, str], known: dict[str, Any]) -> bool:
+def _count(value: Any) -> int:
+    """A wane, epoch or fork as announced: a whole number >= 0, anything else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """What the ensemble knows of one hum: its home (with the epoch it was adopted in), and how far it is."""
+
+    sigil: str
+    home: str
+    sid: str = ""
+    nest: str = ""
+    wane: int = 0  # the home's tip as last announced
+    epoch: int = 0  # 0 until somebody adopts the hum; each adoption takes the next
+    fork: int = 0  # the wane the current epoch's home continued from
+
+    @classmethod
+    def from_wire(cls, entry: dict[str, Any]) -> DirectoryEntry:
+        """An announced (or locally summarised) hum; fields of the wrong type read as empty."""
+        sid, nest = entry.get("sid"), entry.get("nest")
+        return cls(
+            sigil=str(entry["sigil"]),
+            home=str(entry["home"]),
+            sid=sid if isinstance(sid, str) else "",
+            nest=nest if isinstance(nest, str) else "",
+            wane=_count(entry.get("wane")),
+            epoch=_count(entry.get("epoch")),
+            fork=_count(entry.get("fork")),
+        )
+
+    def as_wire(self) -> dict[str, Any]:
+        """The entry as `breath` and `hums` list it."""
+        return asdict(self)
+
+
+def outranks(home: tuple[int, str], known: DirectoryEntry) -> bool:
     """True when (epoch, HumdId) `home` beats the home a directory entry names.
 
     A later epoch wins; at the same epoch only adoptions (epoch 1 and up)
@@ -17,8 +54,7 @@ def outranks(home: tuple[int, str], known: dict[str, Any]) -> bool:
     at once agree on one home. Two humds never fight over an epoch-0 hum.
     """
     epoch, via = home
-    known_epoch = int(known.get("epoch") or 0)
-    return epoch > known_epoch or (epoch == known_epoch > 0 and via > str(known.get("home")))
+    return epoch > known.epoch or (epoch == known.epoch > 0 and via > known.home)
 
 
 class Ensemble:
@@ -27,7 +63,7 @@ class Ensemble:
     def __init__(self, me: str) -> None:
         self.me = me
         self._peers: dict[str, tuple[float, Any, str]] = {}  # peer -> (time linked, its link's owner, its name)
-        self._directory: dict[str, dict[str, Any]] = {}  # sigil -> hum summary
+        self._directory: dict[str, DirectoryEntry] = {}
         self.names: dict[str, str] = {me: ""}  # HumdId -> the name its person gave it (kept after a link drops)
 
     # -- peers -------------------------------------------------------------
@@ -72,33 +108,34 @@ class Ensemble:
             if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
                 continue
             known = self._directory.get(sigil)
-            if known is not None and known.get("home") != via and not outranks((epoch, via), known):
+            if known is not None and known.home != via and not outranks((epoch, via), known):
                 continue
-            if known is None or known.get("home") != via:
+            if known is None or known.home != via:
                 changed.append(sigil)
-            self._directory[sigil] = {k: entry.get(k) for k in ("sigil", "sid", "home", "wane", "nest")}
-            self._directory[sigil].update(epoch=epoch, fork=entry.get("fork") if isinstance(entry.get("fork"), int) else 0)
+            self._directory[sigil] = DirectoryEntry.from_wire(entry)
         return changed
 
-    def record(self, summary: dict[str, Any]) -> None:
+    def record(self, entry: DirectoryEntry | dict[str, Any]) -> None:
         """Note a hum this humd is home to (or already knows)."""
-        self._directory[summary["sigil"]] = dict(summary)
+        if not isinstance(entry, DirectoryEntry):
+            entry = DirectoryEntry.from_wire(entry)
+        self._directory[entry.sigil] = entry
 
     def forget(self, sigil: str) -> None:
         """Drop a hum from the directory: its home forgot it."""
         self._directory.pop(sigil, None)
 
-    def lookup(self, sigil: str) -> dict[str, Any] | None:
+    def lookup(self, sigil: str) -> DirectoryEntry | None:
         return self._directory.get(sigil)
 
-    def directory(self) -> list[dict[str, Any]]:
-        return [dict(v) for _, v in sorted(self._directory.items())]
+    def directory(self) -> list[DirectoryEntry]:
+        return [v for _, v in sorted(self._directory.items())]
 
     def home_of(self, sigil: str, rid: Any = None) -> str:
         entry = self._directory.get(sigil)
         if entry is None:
             raise RouteError("unknown-hum", f"no humd in the ensemble hosts hum {sigil}", rid)
-        return str(entry["home"])
+        return entry.home
 
     # -- routing -----------------------------------------------------------
 

@@ -14,122 +14,138 @@ from __future__ import annotations
 
 from hum.core.hum import Hum
 from hum.errors import RouteError, WorkerError
+from hum.node.config import RouterConfig
 from hum.node.effects import CancelBloom, Orphan, SaveHum
+from hum.node.facts import Facts
+from hum.node.inbound import BranchReport, HumRequest
+from hum.node.journal import Journal
+from hum.node.outbox import Outbox
 from hum.node.owners import Owner
-from hum.node.permits import Permitting
-from hum.node.state import Replica
+from hum.node.peers import Peers
+from hum.node.permits import Permits
+from hum.node.replicas import Replicas
 from hum.wire.tones import Tone
 
 
-class Adopting(Permitting):
-    """Adoption, moves and orphaned branches."""
+class Adoption:
+    """Adopting a hum here, learning that one moved elsewhere, and the orphaned branches either leaves."""
 
-    def _adopt_tone(self, owner: Owner, tone: Tone) -> None:
-        sg, rid = tone.get("sigil"), tone.get("rid")
-        if not isinstance(sg, str) or not sg:
-            raise RouteError("unknown-hum", "adopt needs the `sigil` of a hum", rid)
-        hum = self.hums.get(sg)
-        if hum is None or (hum.home != self.me and hum.tip == 0):
+    def __init__(
+        self, facts: Facts, outbox: Outbox, journal: Journal, replicas: Replicas, peers: Peers, permits: Permits, config: RouterConfig
+    ) -> None:
+        self.facts = facts
+        self.outbox = outbox
+        self.journal = journal
+        self.replicas = replicas
+        self.peers = peers
+        self.permits = permits
+        self.config = config
+        self.branch_epochs: dict[str, int] = {}  # sigil -> the epoch of the home a cut branch was written under
+
+    def adopt_request(self, owner: Owner, request: HumRequest) -> None:
+        sg, rid = request.sigil, request.rid
+        hum = self.facts.hums.get(sg)
+        if hum is None or (hum.home != self.facts.me and hum.tip == 0):
             raise RouteError("unknown-hum", f"this device holds no petal of hum {sg}: attach to it first", rid)
-        if hum.home != self.me:
-            if self.ensemble.is_linked(hum.home) and tone.get("force") is not True:
-                raise RouteError("home-alive", f"hum {sg} lives on {self.device(hum.home)}, which is linked; adopt with force to take it anyway", rid)
-            self._adopt(hum)
-        self._reply(owner, Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.me, epoch=hum.epoch, wane=hum.tip))
+        if hum.home != self.facts.me:
+            if self.facts.ensemble.is_linked(hum.home) and not request.force:
+                alive = f"hum {sg} lives on {self.facts.device(hum.home)}, which is linked; adopt with force to take it anyway"
+                raise RouteError("home-alive", alive, rid)
+            self.adopt(hum)
+        self.outbox.reply(owner, Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.facts.me, epoch=hum.epoch, wane=hum.tip))
 
-    def _adopt(self, hum: Hum) -> None:
+    def adopt(self, hum: Hum) -> None:
         """This humd becomes the hum's home in the next epoch, from its replica's last stored wane."""
-        old = hum.home
-        known = self.ensemble.lookup(hum.sigil) or {}
-        hum.epoch = max(hum.epoch, int(known.get("epoch") or 0)) + 1
-        hum.home, hum.fork, hum.home_tip = self.me, hum.tip, hum.tip
-        self.replicas.pop(hum.sigil, None)
-        self.ensemble.record(hum.summary())
-        self._emit(SaveHum(hum))
+        old, known = hum.home, self.facts.entry(hum.sigil)
+        hum.epoch = max(hum.epoch, known.epoch if known is not None else 0) + 1
+        hum.home, hum.fork, hum.home_tip = self.facts.me, hum.tip, hum.tip
+        self.replicas.stop(hum.sigil)
+        self.facts.announce(hum)
+        self.outbox.emit(SaveHum(hum))
         if hum.bloom_open:
             # the bloom died with the old home: the log says so before anything new is said
-            lost = WorkerError("home-lost", f"this bloom was running on {self.device(old)}; it ended when this device adopted the hum")
-            self._appended(hum, hum.append("error", lost.body()))
-        for tap in self.taps.of_hum(hum.sigil):  # taps still open carry on, now on the home's own log
+            ended = f"this bloom was running on {self.facts.device(old)}; it ended when this device adopted the hum"
+            self.journal.append(hum, "error", WorkerError("home-lost", ended).body())
+        for tap in self.facts.taps.of_hum(hum.sigil):  # taps still open carry on, now on the home's own log
             if tap.ended:
                 continue
             if tap.cursor > hum.fork:
                 # it waits for wanes the old home had and this device never got: they will not come
                 moved = RouteError("moved", f"hum {hum.sigil} was adopted at wane {hum.fork}; attach again")
-                tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=self.me, epoch=hum.epoch), hum.tip, terminal=True)
+                tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=self.facts.me, epoch=hum.epoch), hum.tip, terminal=True)
             elif not tap.granted:
                 tap.grant(hum.tip)
-            self._wake(tap.owner)
-        self._touch(hum.sigil)
-        for peer in self.peers():
-            self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
+            self.outbox.wake(tap.owner)
+        self.facts.touch(hum.sigil)
+        self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
 
-    def _auto_adopt(self) -> None:
-        now = self.clock.monotonic()
-        for sg, lost in list(self.lost_at.items()):
-            hum = self.hums.get(sg)
-            if hum is None or hum.home == self.me or self.ensemble.is_linked(hum.home):
-                del self.lost_at[sg]  # adopted already, or the home came back
-            elif self.auto_adopt is not None and now - lost >= self.auto_adopt and hum.tip:
-                del self.lost_at[sg]
-                self._adopt(hum)
+    def auto_adopt(self) -> None:
+        """Adopt hums followed here whose home has been lost for `auto_adopt` seconds (off unless set)."""
+        now, after = self.facts.clock.monotonic(), self.config.auto_adopt
+        for sg, lost in list(self.peers.lost_at.items()):
+            hum = self.facts.hums.get(sg)
+            if hum is None or hum.home == self.facts.me or self.facts.ensemble.is_linked(hum.home):
+                del self.peers.lost_at[sg]  # adopted already, or the home came back
+            elif after is not None and now - lost >= after and hum.tip:
+                del self.peers.lost_at[sg]
+                self.adopt(hum)
 
-    def _home_moved(self, hum: Hum) -> None:
+    def home_moved(self, hum: Hum) -> None:
         """The directory says another humd is now home to `hum` (an adoption, or a winner over ours)."""
-        entry = self.ensemble.lookup(hum.sigil) or {}
-        home, epoch, fork = str(entry.get("home")), int(entry.get("epoch") or 0), int(entry.get("fork") or 0)
-        if home == hum.home:
+        entry = self.facts.entry(hum.sigil)
+        if entry is None or entry.home == hum.home:
             return
-        self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.me
-        hum.home, hum.epoch, hum.fork = home, epoch, fork
-        self._emit(SaveHum(hum))
+        self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.facts.me
+        hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
+        self.outbox.emit(SaveHum(hum))
         if was_home:
-            self._emit(CancelBloom(hum.sigil))
-            self._asks_closed(hum)
-            # prompts that waited here go on to the new home, in order; none is dropped
-            for _seq, body in hum.pending_prompts:
-                routed = Tone(body)
-                routed.update(chi="prompt", sigil=hum.sigil)
-                if self.ensemble.is_linked(home):
-                    self._send(home, routed)
-            hum.pending_prompts.clear()
-        moved = RouteError("moved", f"hum {hum.sigil} moved to {self.device(home)} (epoch {epoch}); attach again")
-        for tap in self.taps.of_hum(hum.sigil):
+            self._hand_over(hum)
+        moved = RouteError("moved", f"hum {hum.sigil} moved to {self.facts.device(entry.home)} (epoch {entry.epoch}); attach again")
+        for tap in self.facts.taps.of_hum(hum.sigil):
             if tap.owner.is_peer:
-                self.taps.drop(tap.owner, hum.sigil)
+                self.facts.taps.drop(tap.owner, hum.sigil)
             elif not tap.ended:
                 # what it saw after the fork may be a branch the new home never had: it starts over
-                tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=home, epoch=epoch), hum.tip, terminal=True)
-                self._wake(tap.owner)
-        self.unverified[hum.sigil] = min(hum.tip, fork)
-        self.replicas.pop(hum.sigil, None)
-        self._reconcile(hum)
+                tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=entry.home, epoch=entry.epoch), hum.tip, terminal=True)
+                self.outbox.wake(tap.owner)
+        self.replicas.verify_from(hum.sigil, min(hum.tip, entry.fork))
+        self.replicas.stop(hum.sigil)
+        self.replicas.reconcile(hum)
 
-    def _reconcile(self, hum: Hum) -> None:
-        """Attach to the new home from where our logs may part, comparing what we hold; the branch it
-        never had is cut as it streams (`diverged`) or at its hello (it holds less than we do)."""
-        if hum.sigil in self.unverified and self.ensemble.is_linked(hum.home) and not self.replicas.get(hum.sigil):
-            self.replicas[hum.sigil] = Replica(requested=True)
-            self._send(hum.home, Tone(chi="attach", sigil=hum.sigil, since=self.unverified[hum.sigil]))
+    def _hand_over(self, hum: Hum) -> None:
+        """We were home and lost it: the bloom stops here, and prompts that waited go on to the new home, in order."""
+        self.outbox.emit(CancelBloom(hum.sigil))
+        self.permits.closed(hum.sigil)
+        for _seq, body in hum.pending_prompts:
+            routed = Tone(body)
+            routed.update(chi="prompt", sigil=hum.sigil)
+            if self.facts.ensemble.is_linked(hum.home):
+                self.outbox.send(hum.home, routed)
+        hum.pending_prompts.clear()
 
-    def _orphan_after(self, hum: Hum, keep: int) -> None:
+    def orphan_after(self, hum: Hum, keep: int) -> None:
         """Petals after wane `keep` are a branch the home does not have: set aside, reported to the home."""
         cut = hum.truncate(keep)
         if not cut:
             return
         epoch = self.branch_epochs.get(hum.sigil, max(hum.epoch - 1, 0))
-        self._emit(Orphan(hum, keep, epoch))
-        if self.ensemble.is_linked(hum.home):
+        self.outbox.emit(Orphan(hum, keep, epoch))
+        if self.facts.ensemble.is_linked(hum.home):
             report = Tone(chi="orphaned", sigil=hum.sigil, first=keep + 1, last=keep + len(cut), count=len(cut), epoch=epoch)
-            self._send(hum.home, report)
+            self.outbox.send(hum.home, report)
 
-    def _heard_orphaned(self, peer: str, tone: Tone) -> None:
+    def heard_branch(self, peer: str, report: BranchReport) -> None:
         """A device cut a branch of a hum homed here: the log says how many petals, of which wanes."""
-        hum = self.hums.get(str(tone.get("sigil")))
-        count, first, last = tone.get("count"), tone.get("first"), tone.get("last")
-        if hum is None or hum.home != self.me or not all(isinstance(v, int) for v in (count, first, last)):
+        hum = self.facts.homed_here(report.sigil)
+        if hum is None:
             return
-        name = self.ensemble.names.get(peer) or peer[:8]
-        text = f"{count} petals (wanes {first}-{last}) that {name} appended while it was cut off were kept aside as an orphaned branch"
-        body = {"text": text, "orphaned": {"device": peer, "count": count, "first": first, "last": last, "epoch": tone.get("epoch")}}
-        self._appended(hum, hum.append("note", body))
+        name = self.facts.ensemble.names.get(peer) or peer[:8]
+        text = (
+            f"{report.count} petals (wanes {report.first}-{report.last}) that {name} appended "
+            "while it was cut off were kept aside as an orphaned branch"
+        )
+        orphaned = {"device": peer, "count": report.count, "first": report.first, "last": report.last, "epoch": report.epoch}
+        self.journal.append(hum, "note", {"text": text, "orphaned": orphaned})
+
+    def drop(self, sg: str) -> None:
+        self.branch_epochs.pop(sg, None)

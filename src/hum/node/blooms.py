@@ -1,29 +1,161 @@
-"""The bloom runner: feeds a hum's open blooms to the brood and the worker's events back to the router."""
+"""Blooms: prompts find their hum's home, open blooms there, and the worker's events fill them."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from typing import Any
 
+from hum.brood.transcript import turns as transcript_turns
+from hum.core.hum import Hum
 from hum.errors import WorkerError
-from hum.interfaces import Done
-from hum.node.shell import Shell
+from hum.interfaces import Delta, Done, PermissionAsk, Turn
+from hum.node.effects import CancelBloom, QueuePrompt, SaveHum, StartBloom
+from hum.node.facts import Facts
+from hum.node.inbound import HumRequest, Prompt
+from hum.node.journal import Journal
+from hum.node.outbox import Outbox
+from hum.node.owners import Owner
+from hum.node.permits import Permits
+from hum.node.replicas import Replicas
+from hum.wire.tones import Tone, sigil
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class BloomRequest:
+    """What a worker needs for the next bloom of a hum."""
+
+    turns: list[Turn]
+    model: str | None
+    tools: list[Any] | None
 
 
-async def run_blooms(humd: Shell, sg: str) -> None:
-    """Run blooms of hum `sg` until it has no open bloom and no queued prompt."""
-    router = humd.router
-    while (request := router.bloom_request(sg)) is not None:
-        try:
-            async for event in humd.brood.bloom(sg, request.turns, model=request.model, tools=request.tools):
-                humd.apply(router.worker_event(sg, event))
-                if isinstance(event, Done):
-                    break
-            else:
-                raise WorkerError("worker-crash", "the worker ended the bloom without finishing it")
-        except WorkerError as exc:
-            humd.apply(router.worker_event(sg, exc))
-        except Exception as exc:  # a worker bug must close the bloom, never hang it
-            log.exception("%s: bloom of %s failed", humd.name, sg)
-            humd.apply(router.worker_event(sg, WorkerError("worker-crash", str(exc))))
+class Blooms:
+    """Minting, prompting (here or routed home), queued prompts, the worker's events, cancelling."""
+
+    def __init__(self, facts: Facts, outbox: Outbox, journal: Journal, replicas: Replicas, permits: Permits) -> None:
+        self.facts = facts
+        self.outbox = outbox
+        self.journal = journal
+        self.replicas = replicas
+        self.permits = permits
+
+    def mint(self, sid: str, nest: str) -> Hum:
+        """Create a hum homed here (or find it) and tell the ensemble."""
+        sg = sigil(nest, sid)
+        hum = self.facts.hums.get(sg)
+        if hum is not None:
+            return hum
+        hum = self.facts.new_hum(sg, sid, nest, self.facts.me)
+        self.facts.announce(hum)
+        self.facts.touch(sg)
+        self.outbox.emit(SaveHum(hum))
+        self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+        return hum
+
+    def restarted(self, hum: Hum) -> None:
+        """A hum homed here, back from the store: a bloom the process died in is closed, queued prompts go on."""
+        if hum.bloom_open:
+            # the worker died with the process: close the bloom so the log says so
+            self.journal.append(hum, "error", WorkerError("interrupted", "humd restarted mid-bloom").body())
+        self._next_prompt(hum)
+
+    # -- prompts ------------------------------------------------------------------
+
+    def prompt(self, owner: Owner, prompt: Prompt) -> None:
+        """A nestler's prompt: mint or find the hum, attach the nestler, route to the home."""
+        sg, rid = prompt.sigil, prompt.rid
+        if sg is None:
+            assert prompt.sid is not None
+            nest = prompt.nest or self.facts.nest
+            sg = sigil(nest, prompt.sid)
+            if sg not in self.facts.hums and self.facts.entry(sg) is None:
+                self.mint(prompt.sid, nest)
+        home = self.facts.home_of(sg, rid)
+        body = dict(prompt.body)
+        if home == self.facts.me:
+            hum = self.facts.hums[sg]
+            if self.facts.taps.get(owner, sg) is None:
+                self.replicas.open_tap(hum, owner, hum.tip, granted=True)
+            self._at_home(hum, body, origin=owner.bee, device=self.facts.me)
+            return
+        if not self.facts.ensemble.is_linked(home):
+            raise self.facts.no_route(sg, home, rid)
+        if self.facts.taps.get(owner, sg) is None:
+            hum, entry = self.facts.hums.get(sg), self.facts.entry(sg)
+            known = max(hum.tip if hum is not None else 0, entry.wane if entry is not None else 0)
+            self.replicas.attach(owner, sg, known, rid)
+        routed = Tone(body)
+        routed.update(chi="prompt", sigil=sg)
+        if rid is not None:
+            routed["rid"] = rid
+        self.outbox.send(home, routed)
+
+    def peer_prompt(self, peer: str, prompt: Prompt) -> None:
+        hum = self.facts.homed_here(prompt.sigil or "")
+        if hum is None:
+            raise self.facts.not_homed_here(prompt.sigil, prompt.rid)
+        self._at_home(hum, dict(prompt.body), origin=peer, device=peer)
+
+    def _at_home(self, hum: Hum, body: dict[str, Any], origin: str, device: str) -> None:
+        """A prompt at its home; `device` is where it was typed, which stays true after the hum moves home."""
+        body["from"], body["device"] = origin, device
+        petal = hum.offer_prompt(body)
+        if petal is not None:
+            self.journal.appended(hum, petal)
+            self.outbox.emit(StartBloom(hum.sigil))
+        else:
+            seq, queued = hum.pending_prompts[-1]
+            self.outbox.emit(QueuePrompt(hum, seq, queued))
+
+    def heard_queued(self, peer: str, tone: Tone) -> None:
+        """The home queued a prompt of a hum we mirror: our nestlers on it hear so too."""
+        hum = self.facts.hums.get(str(tone.get("sigil")))
+        if hum is not None and hum.home == peer:
+            self.outbox.notify_watchers(hum.sigil, tone)
+
+    def _next_prompt(self, hum: Hum) -> None:
+        """A bloom closed: the oldest queued prompt (if any) opens the next one."""
+        if not hum.bloom_open and (nxt := hum.next_prompt()) is not None:
+            seq, petal = nxt
+            self.journal.appended(hum, petal, dequeued=seq)
+            self.outbox.emit(StartBloom(hum.sigil))
+
+    # -- the worker ------------------------------------------------------------------
+
+    def request(self, sg: str) -> BloomRequest | None:
+        """What the next bloom of `sg` needs, or None when no bloom is open."""
+        hum = self.facts.homed_here(sg)
+        if hum is None or not hum.bloom_open:
+            return None
+        blooms = hum.blooms()
+        prompt = blooms[-1].prompt
+        model, tools = prompt.body.get("modelId"), prompt.body.get("tools")
+        return BloomRequest(
+            transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
+        )
+
+    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None:
+        """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
+        hum = self.facts.hums[sg]
+        if not hum.bloom_open or hum.home != self.facts.me:  # closed already, or the hum moved away mid-bloom
+            return
+        if isinstance(event, Delta):
+            self.journal.append(hum, "chunk", {"chunkType": event.chunk_type, "delta": event.text, "blockIdx": event.block_idx})
+        elif isinstance(event, PermissionAsk):
+            self.permits.asked(hum, event)
+        elif isinstance(event, Done):
+            self.journal.append(hum, "finish", {"finishReason": event.finish_reason, "usage": event.usage.as_wire()})
+        else:
+            self.journal.append(hum, "error", event.body())
+        if not hum.bloom_open:
+            self.permits.closed(sg)
+            # siblings list the hum with its petal count as of now, not as of its mint
+            self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+        self._next_prompt(hum)
+
+    def cancel(self, request: HumRequest) -> None:
+        home = self.facts.home_of(request.sigil, request.rid)
+        if home == self.facts.me:
+            self.outbox.emit(CancelBloom(request.sigil))
+        else:
+            self.outbox.send(home, Tone.make("cancel", sigil=request.sigil, rid=request.rid))

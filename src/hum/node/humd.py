@@ -20,36 +20,30 @@ from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
-from hum.errors import HumError
-from hum.interfaces import Clock, Connection, Store, Transport
-from hum.node.blooms import run_blooms
-from hum.node.effects import (
-    CancelBloom,
-    CutLink,
-    Effect,
-    Forget,
-    Orphan,
-    PeersChanged,
-    Persist,
-    QueuePrompt,
-    ReleasePermit,
-    Revoked,
-    SaveHum,
-    StartBloom,
-    Wake,
-)
-from hum.node.links import LinkRunner, dial_forever
+from hum.errors import BadTone, HumError, StoreError, WorkerError
+from hum.interfaces import Clock, Commit, Connection, Delta, Done, PermissionAsk, Store, Transport
+from hum.node import effects as fx
+from hum.node.bloom_runner import run_blooms
+from hum.node.blooms import BloomRequest
+from hum.node.config import RouterConfig
+from hum.node.delivery import Delivery, Pusher
+from hum.node.link_runner import LinkBook, LinkRunner, dial_forever
 from hum.node.owners import Owner
 from hum.node.router import Router
-from hum.node.session import NestlerSession, Pusher
-from hum.node.state import PULL_BATCH
-from hum.wire.framing import DEFAULT_MAX_LINE, lines
+from hum.node.session import NestlerSession
+from hum.store.instant import InstantStore
+from hum.wire.framing import DEFAULT_MAX_LINE
 from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
 
 # How often the drone looks at blooms.
 DRONE_TICK = 1.0
+# After a failed commit (disk full, I/O error) try again this soon, then back
+# off: a full disk is often freed within seconds, and retrying costs one
+# rolled-back transaction.
+RETRY_FIRST = 0.05
+RETRY_MAX = 5.0
 
 
 class LoopClock:
@@ -77,33 +71,31 @@ class Humd:
         store: Store | None = None,
         max_line: int = DEFAULT_MAX_LINE,
         clock: Clock | None = None,
+        config: RouterConfig | None = None,
     ) -> None:
         self.identity = identity
         self.check = check
-        self.id: HumdId = identity.humd_id
         self.transport = transport
         self.brood = brood
         self.name = name
-        self.nest = nest
-        self.store = store
         self.max_line = max_line
-        self.router = Router(identity, check, clock or LoopClock(), nest=nest, archive=store)
-        if store is not None:
-            store.on_durable = lambda hum, wane: self.apply(self.router.durable(hum, wane))
-            store.on_queued = lambda hum, seq: self.apply(self.router.queued(hum, seq))
-            store.on_fault = lambda fault: self.apply(self.router.store_fault(fault))
+        config = config or RouterConfig(nest=nest)
+        self.router = Router(identity, check, clock or LoopClock(), config=config, archive=store)
+        self.store: Store = store if store is not None else InstantStore()
         self.address: str | None = None
         self.stopping = False
         self.on_revoked: Callable[[str, str | None], None] = lambda humd_id, signature: None
-        self._wakes: dict[Owner, asyncio.Event] = {}
-        self._pushers: dict[Owner, Pusher] = {}  # owners written to straight from the wake
-        self._cuts: dict[Owner, Callable[[], None]] = {}  # how to cut each live link
+        self.delivery = Delivery(self.router.outbox)
+        self.links = LinkBook()
         self._blooming: dict[str, asyncio.Task[None]] = {}
-        self._dialling: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._peers_changed = asyncio.Event()
 
     # -- what the router knows, read through ------------------------------------
+
+    @property
+    def id(self) -> HumdId:
+        return self.router.facts.me
 
     @property
     def hums(self) -> dict[str, Hum]:
@@ -113,12 +105,42 @@ class Humd:
     def ensemble(self) -> Ensemble:
         return self.router.ensemble
 
+    @property
+    def nest(self) -> str:
+        """The nest kind a prompt with no `nest` mints its hum in."""
+        return self.router.config.nest
+
     def peers(self) -> list[str]:
         return self.router.peers()
 
+    # What surfaces may read of the hums (they never reach into the router): one hum's log as this
+    # device holds it, whether a sigil is known, device names, the stateless client's hum, health.
+
+    def hum(self, sg: str) -> Hum | None:
+        """Hum `sg` as this device holds it (its home's log, or a replica), or None."""
+        return self.router.hums.get(sg)
+
+    def knows(self, sg: str) -> bool:
+        """True when this humd knows hum `sg`: its own, a mirror, or announced by a peer."""
+        return sg in self.router.hums or self.router.ensemble.lookup(sg) is not None
+
+    def device_names(self) -> dict[str, str]:
+        """HumdId -> the name its person gave it, for every device this humd has heard of."""
+        return dict(self.router.ensemble.names)
+
+    def continuing(self, key: bytes) -> str | None:
+        """The hum whose whole log is the transcript with key `key` (a stateless client's conversation)."""
+        return self.router.continuing(key)
+
+    def health(self) -> dict[str, Any]:
+        """Retention and the store, as `/hum/status` shows them."""
+        fault = self.router.fault
+        store = {"ok": True} if fault is None else {"ok": False, "fault": fault.qualifier, "message": fault.message}
+        return {"retention": self.router.retention.status(), "store": store}
+
     def live_links(self) -> int:
         """Links up right now (one per peer, however many dials crossed)."""
-        return len(self._cuts)
+        return self.links.live()
 
     def list_hums(self) -> list[dict[str, Any]]:
         return self.router.list_hums()
@@ -128,88 +150,50 @@ class Humd:
 
     # -- carrying out effects ------------------------------------------------------
 
-    def apply(self, effects: list[Effect]) -> None:
+    def apply(self, effects: list[fx.Effect]) -> None:
         """Carry out what the router decided, in order."""
         for effect in effects:
-            if isinstance(effect, Wake):
-                if self._push(effect.owner):
-                    continue
-                event = self._wakes.get(effect.owner)
-                if event is not None:
-                    event.set()
-            elif isinstance(effect, Persist):
-                if self.store is None:
-                    self.apply(self.router.durable(effect.hum, effect.petal.wane))
-                else:
-                    self.store.append(effect.hum, effect.petal, effect.transcript)
-                    if effect.dequeued is not None:
-                        self.store.dequeue_prompt(effect.hum, effect.dequeued)
-            elif isinstance(effect, QueuePrompt):
-                if self.store is None:
-                    self.apply(self.router.queued(effect.hum, effect.seq))
-                else:
-                    self.store.queue_prompt(effect.hum, effect.seq, effect.body)
-            elif isinstance(effect, Orphan):
-                if self.store is not None:
-                    self.store.orphan(effect.hum, effect.keep, effect.epoch)
-            elif isinstance(effect, SaveHum):
-                if self.store is not None:
-                    self.store.save_hum(effect.hum, effect.touched)
-            elif isinstance(effect, Forget):
-                if self.store is not None:
-                    self.store.forget(effect.hum)
-            elif isinstance(effect, StartBloom):
-                if effect.sigil not in self._blooming:
-                    task = self._blooming[effect.sigil] = self._spawn(run_blooms(self, effect.sigil))
-                    task.add_done_callback(lambda _t, s=effect.sigil: self._blooming.pop(s, None))
-            elif isinstance(effect, CancelBloom):
-                self._spawn(self.brood.cancel(effect.sigil))
-            elif isinstance(effect, ReleasePermit):
-                self._spawn(self.brood.release(effect.sigil, effect.permit_id, effect.decision, effect.message))
-            elif isinstance(effect, CutLink):
-                cut = self._cuts.pop(effect.owner, None)
-                if cut is not None:
-                    cut()
-                self._wakes.pop(effect.owner, None)
-            elif isinstance(effect, PeersChanged):
-                self._peers_changed.set()
-                self._peers_changed = asyncio.Event()
-            elif isinstance(effect, Revoked):
-                self.on_revoked(effect.humd_id, effect.signature)
+            _CARRY_OUT[type(effect)](self, effect)
+
+    def _start_bloom(self, effect: fx.StartBloom) -> None:
+        if effect.sigil not in self._blooming:
+            task = self._blooming[effect.sigil] = self._spawn(run_blooms(self, effect.sigil))
+            task.add_done_callback(lambda _t, s=effect.sigil: self._blooming.pop(s, None))
+
+    def _cut_link(self, effect: fx.CutLink) -> None:
+        self.links.cut(effect.owner)
+        self.delivery.close(effect.owner)
+
+    def _peers_moved(self, _effect: fx.PeersChanged) -> None:
+        self._peers_changed.set()
+        self._peers_changed = asyncio.Event()
+
+    def _committed(self, commit: Commit) -> None:
+        """The store made these durable: taps may read them, and waiting prompts are told their place."""
+        for hum, wane in commit.durable:
+            self.apply(self.router.durable(hum, wane))
+        for hum, seq in commit.queued:
+            self.apply(self.router.queued(hum, seq))
 
     async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
-        """Wait until `owner` is owed something, then take it (petals as lines with `lines`: `Router.pull`)."""
-        event = self._wakes.setdefault(owner, asyncio.Event())
-        while True:
-            tones = self.router.pull(owner, lines=lines)
-            if tones:
-                if self.router.owes(owner):
-                    event.set()
-                return tones
-            event.clear()
-            if self.router.owes(owner):
-                continue
-            await event.wait()
+        """Wait until `owner` is owed something, then take it (petals as lines with `lines`)."""
+        return await self.delivery.next_tones(owner, lines=lines)
 
     def push_to(self, owner: Owner, pusher: Pusher) -> None:
-        """Write what `owner` is owed straight from the wake, while its transport takes bytes at once.
+        """Write what `owner` is owed straight from the wake, while its transport takes bytes at once."""
+        self.delivery.push_to(owner, pusher)
 
-        A fan-out then costs one write per tap, not a task switch per tap as
-        well; a tap whose transport is backed up is left to its own task (which
-        waits for it to drain), so a slow reader never makes this humd buffer more.
-        """
-        self._pushers[owner] = pusher
+    def nestler_tone(self, owner: Owner, item: Tone | BadTone) -> None:
+        self.apply(self.router.nestler_tone(owner, item))
 
-    def _push(self, owner: Owner) -> bool:
-        """Push to `owner` now if it takes pushes; True when nothing is left for its task."""
-        pusher = self._pushers.get(owner)
-        if pusher is None or not pusher.ready():
-            return False
-        owed = self.router.pull(owner, lines=True)
-        if owed:
-            pusher.write(owed[0] if len(owed) == 1 and isinstance(owed[0], bytes) else lines(owed))
-        # a pull short of its batch took everything owed: no need to ask again
-        return len(owed) < PULL_BATCH or not self.router.owes(owner)
+    def bloom_request(self, sg: str) -> BloomRequest | None:
+        return self.router.bloom_request(sg)
+
+    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None:
+        self.apply(self.router.worker_event(sg, event))
+
+    def link_heard(self, peer: str) -> None:
+        self.router.link_heard(peer)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -221,25 +205,21 @@ class Humd:
 
     async def start(self) -> str:
         """Take back the stored hums, then listen; returns the address peers dial."""
-        if self.store is not None:
-            self.apply(self.router.load(self.store.load(self.router.tracker)))
-            self.router.touched.update(self.store.touched())
+        self.apply(self.router.load(self.store.load(self.router.facts.tracker)))
+        self.router.load_touched(self.store.touched())
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
-        if self.store is not None:
-            self._spawn(self.store.run())
+        self._spawn(self._committer())
         return self.address
 
     async def stop(self) -> None:
         """Clean shutdown: goodbye to peers, flush the store, stop every task."""
         self.stopping = True
-        for cut in list(self._cuts.values()):
-            cut()
-        if self.store is not None:
-            try:
-                self.store.flush()
-            except HumError as fault:  # kept nothing back that anyone was shown; said, not raised
-                log.error("%s: last commit at shutdown failed: %s", self.name, fault.message)
+        self.links.cut_all()
+        try:
+            self.store.flush()
+        except HumError as fault:  # kept nothing back that anyone was shown; said, not raised
+            log.error("%s: last commit at shutdown failed: %s", self.name, fault.message)
         await self.transport.close()
         await self._cancel_tasks()
 
@@ -259,17 +239,39 @@ class Humd:
             await asyncio.sleep(DRONE_TICK)
             self.apply(self.router.tick())
 
+    async def _committer(self) -> None:
+        """Commit what is pending as soon as the last commit returned; retry a failed one with backoff."""
+        delay, fault = RETRY_FIRST, None
+        while True:
+            await self.store.wait_pending()
+            await asyncio.sleep(0)  # let the appends of this moment join the batch
+            try:
+                commit = self.store.flush()
+            except StoreError as exc:
+                if fault is None or fault.qualifier != exc.qualifier:
+                    log.error("store: commit failed, retrying: %s", exc.message)
+                fault = exc
+                self.apply(self.router.store_fault(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            if fault is not None:
+                log.warning("store: commits work again")
+                fault = None
+                self.apply(self.router.store_fault(None))
+            self._committed(commit)
+
     # -- nestlers ---------------------------------------------------------------------
 
     def open_nestler(self, name: str | None = None) -> NestlerSession:
         owner = self.router.open_nestler(name)
-        self._wakes[owner] = asyncio.Event()
+        self.delivery.open(owner)
         return NestlerSession(self, owner, self.max_line)
 
     def close_owner(self, owner: Owner) -> None:
-        self._pushers.pop(owner, None)
+        self.delivery.close(owner)
         self.apply(self.router.close_owner(owner))
-        self._wakes.pop(owner, None)
 
     def mint(self, sid: str, nest: str | None = None) -> Hum:
         """Create a hum homed here and tell the ensemble."""
@@ -290,8 +292,7 @@ class Humd:
 
     def add_peer(self, address: str) -> None:
         """Dial `address` and keep the link up (redial with backoff when it drops)."""
-        if address not in self._dialling:
-            self._dialling[address] = self._spawn(dial_forever(self, address))
+        self.links.dial(address, lambda: self._spawn(dial_forever(self, address)))
 
     async def wait_peers(self, predicate: Callable[[list[str]], bool]) -> list[str]:
         """Wait until `predicate(peers())` holds (tests and the CLI wait on this, never sleep)."""
@@ -311,8 +312,8 @@ class Humd:
         """A link proved its peer; its owner, or None when it duplicates a live link."""
         owner, effects = self.router.link_up(peer, dialled=dialled, name=name)
         if owner is not None:
-            self._cuts[owner] = cut
-            self._wakes[owner] = asyncio.Event()
+            self.links.up(owner, cut)
+            self.delivery.open(owner)
             log.info("%s: linked with %s", self.name, peer[:8])
         self.apply(effects)
         return owner
@@ -325,8 +326,8 @@ class Humd:
 
     def link_ended(self, owner: Owner | None) -> None:
         """A link's connection ended; if it was still the live link to its peer, the peer is lost."""
-        if owner is not None and self._cuts.pop(owner, None) is not None:
-            self._wakes.pop(owner, None)
+        if owner is not None and self.links.ended(owner):
+            self.delivery.close(owner)
             self.apply(self.router.link_down(owner))
 
     def revoke(self, humd_id: str, signature: bytes | None = None) -> HumdId:
@@ -338,3 +339,26 @@ class Humd:
     def disconnect(self, peer: str) -> None:
         """Cut the link to `peer` now: goodbye, then gone from `peers()`."""
         self.apply(self.router.disconnect(peer))
+
+
+def _persist(humd: Humd, effect: fx.Persist) -> None:
+    humd.store.append(effect.hum, effect.petal, effect.transcript)
+    if effect.dequeued is not None:
+        humd.store.dequeue_prompt(effect.hum, effect.dequeued)
+
+
+# How each effect is carried out: one entry a kind, so a new effect is one line here.
+_CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
+    fx.Wake: lambda humd, e: humd.delivery.wake(e.owner),
+    fx.Persist: _persist,
+    fx.QueuePrompt: lambda humd, e: humd.store.queue_prompt(e.hum, e.seq, e.body),
+    fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
+    fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),
+    fx.Forget: lambda humd, e: humd.store.forget(e.hum),
+    fx.StartBloom: Humd._start_bloom,
+    fx.CancelBloom: lambda humd, e: humd._spawn(humd.brood.cancel(e.sigil)),
+    fx.ReleasePermit: lambda humd, e: humd._spawn(humd.brood.release(e.sigil, e.permit_id, e.decision, e.message)),
+    fx.CutLink: Humd._cut_link,
+    fx.PeersChanged: Humd._peers_moved,
+    fx.Revoked: lambda humd, e: humd.on_revoked(e.humd_id, e.signature),
+}

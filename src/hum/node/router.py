@@ -5,82 +5,106 @@ down, a petal made durable, a worker's event and a clock tick; each returns
 the `Effect`s the shell must carry out. Tones for an owner wait in the
 router (its outbox, its taps' cursors) until the shell pulls them, so the
 router never blocks and never writes. The clock is passed in.
+
+The router itself only parses each tone once (`inbound`) and hands it to the
+part that owns the decision; the parts are built here, each with its
+collaborators, and none calls a part built after it.
 """
 
 from __future__ import annotations
 
-import logging
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from hum.brood.transcript import turns as transcript_turns
-from hum.core.hum import Hum
+from hum.core.drone import Drone
+from hum.core.hum import Hum, PetalArchive
 from hum.ensemble.certificates import HumdId, looks_like_humd_id
+from hum.ensemble.ensemble import Ensemble
+from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.link import BATCH_PETALS
 from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
-from hum.interfaces import Delta, Done, PermissionAsk, Turn
-from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
+from hum.interfaces import Clock, Delta, Done, PermissionAsk
+from hum.node import inbound
+from hum.node.adoption import Adoption
+from hum.node.blooms import BloomRequest, Blooms
+from hum.node.config import RouterConfig
+from hum.node.effects import Effect
+from hum.node.facts import Facts
 from hum.node.forgetting import Forgetting
+from hum.node.inbound import Fields
+from hum.node.journal import Journal
+from hum.node.outbox import PULL_BATCH, Outbox
 from hum.node.owners import Owner, OwnerKind
-from hum.node.state import not_homed_here
-from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
-
-log = logging.getLogger(__name__)
+from hum.node.peers import Peers
+from hum.node.permits import Permits
+from hum.node.replicas import Replicas
+from hum.node.retention import Retention
+from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk
 
 # A breath lists this many of the most recently active hums (PROTOCOL.md: at
 # most 20), so it stays a few KB however many hums a humd knows.
 BREATH_HUMS = 20
-# A `hums` page: by default enough for a screen, at most what keeps a reply far
-# below the 1 MiB line limit (an entry is about 200 bytes).
-HUMS_PAGE_DEFAULT = 100
-HUMS_PAGE_MAX = 1000
-
-# Keys of an incoming prompt tone that are envelope or routing, not the prompt
-# petal's body (everything else, known or not, is kept as data).
-PROMPT_ENVELOPE = frozenset({"chi", "rid", "sid", "sigil", "wane", "to", "from", "dusk", "bee", "nest"})
 
 
-@dataclass(frozen=True)
-class BloomRequest:
-    """What a worker needs for the next bloom of a hum."""
+class Router:
+    """One humd's hums, taps, replicas and peers, and every decision about them (in its parts)."""
 
-    turns: list[Turn]
-    model: str | None
-    tools: list[Any] | None
+    def __init__(
+        self,
+        identity: Identity,
+        check: SiblingCheck,
+        clock: Clock,
+        *,
+        config: RouterConfig | None = None,
+        archive: PetalArchive | None = None,
+    ) -> None:
+        self.config = config or RouterConfig()
+        self.facts = facts = Facts(identity, clock, nest=self.config.nest, archive=archive)
+        self.outbox = outbox = Outbox(facts)
+        self.drone = Drone()
+        self.retention = Retention(facts, outbox, self.config)
+        self.journal = Journal(facts, outbox, self.drone, self.retention)
+        self.replicas = Replicas(facts, outbox, self.journal, self.retention)
+        self.siblings = Peers(facts, outbox, self.replicas, self.drone, check)
+        self.permits = Permits(facts, outbox, self.journal, self.config)
+        self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits)
+        self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
+        holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention)
+        self.forgetting = Forgetting(facts, outbox, holders)
+        self._names = itertools.count(1)
+        self._nestler_tones = self._nestler_table()
+        self._link_tones = self._link_table()
 
+    # -- facts, read through ---------------------------------------------------
 
-def prompt_body(tone: Tone) -> dict[str, Any]:
-    """The petal body of a prompt tone: every field but the envelope, `content` read as `text`."""
-    body = {k: v for k, v in tone.items() if k not in PROMPT_ENVELOPE}
-    if "text" not in body and "content" in body:
-        body["text"] = body.pop("content")
-    return body
+    @property
+    def hums(self) -> dict[str, Hum]:
+        return self.facts.hums
 
+    @property
+    def ensemble(self) -> Ensemble:
+        return self.facts.ensemble
 
-def need_str(tone: Tone, key: str) -> str:
-    value = tone.get(key)
-    if not isinstance(value, str) or not value:
-        raise BadTone("missing-field", f"{tone.chi} needs a string {key!r}")
-    return value
+    @property
+    def fault(self) -> HumError | None:
+        return self.journal.fault
 
+    def peers(self) -> list[str]:
+        return self.facts.ensemble.peers()
 
-def need_since(tone: Tone) -> int:
-    since = tone.get("since", 0)
-    if since is None:
-        return 0
-    if not isinstance(since, int) or isinstance(since, bool) or since < 0:
-        raise BadTone("bad-field", "`since` is a wane: a whole number >= 0")
-    return since
+    def list_hums(self) -> list[dict[str, Any]]:
+        return self.facts.list_hums()
 
+    def continuing(self, key: bytes) -> str | None:
+        """The hum whose whole log, right now, is the transcript with key `key` (see `bloom.key_of_turns`)."""
+        return self.facts.continuing(key)
 
-class Router(Forgetting):
-    """One humd's hums, taps, replicas and peers, and every decision about them.
+    def pull(self, owner: Owner, limit: int = PULL_BATCH, *, lines: bool = False) -> list[Tone]:
+        return self.outbox.pull(owner, limit, lines=lines)
 
-    The decisions are layered by concern: `NodeState` (the facts and the
-    effect helpers) <- `Replication` (attach, seek, mirror) <- `Linking`
-    (links, loss, revocation) <- `Router` (the inputs: nestler and link
-    tones, prompts, blooms, durability).
-    """
+    def owes(self, owner: Owner) -> bool:
+        return self.outbox.owes(owner)
 
     # -- nestlers -----------------------------------------------------------
 
@@ -90,327 +114,235 @@ class Router(Forgetting):
     def nestler_tone(self, owner: Owner, item: Tone | BadTone) -> list[Effect]:
         """One tone (or framing verdict) from a nestler."""
         if isinstance(item, BadTone):
-            self._reply(owner, item.tone())
-            return self._done()
+            self.outbox.reply(owner, item.tone())
+            return self.outbox.done()
         tone, rid = item, item.get("rid")
         try:
-            if is_past_dusk(tone, self.clock.wall_ms()):
+            if is_past_dusk(tone, self.facts.clock.wall_ms()):
                 if rid is not None:
                     raise BadTone("past-dusk", "the tone arrived after its dusk")
             elif not owner.greeted and tone.chi != "hello":
                 raise BadTone("no-hello", "say hello first")
             else:
-                handler = _NESTLER_TONES.get(tone.chi)
-                if handler is None:
+                entry = self._nestler_tones.get(tone.chi)
+                if entry is None:
                     raise BadTone("wrong-direction", f"a nestler does not send {tone.chi!r}")
-                handler(self, owner, tone)
+                read, handle = entry
+                handle(owner, read(Fields(tone)))
         except (RouteError, LogError) as exc:
             exc.rid = rid
-            self._reply(owner, exc.tone(sigil=tone.get("sigil")))
+            self.outbox.reply(owner, exc.tone(sigil=tone.get("sigil")))
         except BadTone as exc:
             exc.rid = rid
-            self._reply(owner, exc.tone())
-        return self._done()
+            self.outbox.reply(owner, exc.tone())
+        return self.outbox.done()
 
-    def _hello(self, owner: Owner, tone: Tone) -> None:
-        claimed = tone.get("from")
-        if isinstance(claimed, str) and looks_like_humd_id(claimed) and HumdId.parse(claimed) != self.me:
+    def _hello(self, owner: Owner, hello: inbound.Hello) -> None:
+        if hello.claimed and looks_like_humd_id(hello.claimed) and HumdId.parse(hello.claimed) != self.facts.me:
             # a local client may name itself, never another device: prompts would carry its id
             raise BadTone("bad-field", "`from` may name this humd or the client itself, not another humd")
         owner.greeted = True
-        owner.bee = str(tone.get("bee") or tone.get("from") or owner.name)
-        self._reply(
-            owner,
-            Tone(
-                chi="breath",
-                rid=tone.get("rid"),
-                humdId=self.me,
-                protoVersion=PROTO_VERSION,
-                humCount=self.hum_count(),
-                hums=self.recent_hums(BREATH_HUMS),
-            ),
-        )
+        owner.bee = hello.bee or owner.name
+        hums = self.facts.recent_hums(BREATH_HUMS)
+        breath = Tone(chi="breath", rid=hello.rid, humdId=self.facts.me, protoVersion=PROTO_VERSION, humCount=len(self.facts.recent), hums=hums)
+        self.outbox.reply(owner, breath)
 
-    def _attach_tone(self, owner: Owner, tone: Tone) -> None:
-        self._attach(owner, need_str(tone, "sigil"), need_since(tone), tone.get("rid"))
+    def _hums_page(self, owner: Owner, page: inbound.HumsPage) -> None:
+        hums, nxt = self.facts.hums_page(page.cursor, page.limit)
+        self.outbox.reply(owner, Tone(chi="hums", rid=page.rid, hums=hums, next=nxt))
 
-    def _detach_tone(self, owner: Owner, tone: Tone) -> None:
-        self._detach(owner, need_str(tone, "sigil"))
-
-    def _cancel_tone(self, owner: Owner, tone: Tone) -> None:
-        self._cancel(need_str(tone, "sigil"), tone.get("rid"))
-
-    def _hums_tone(self, owner: Owner, tone: Tone) -> None:
-        limit, cursor = tone.get("limit", HUMS_PAGE_DEFAULT), tone.get("cursor")
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= HUMS_PAGE_MAX:
-            raise BadTone("bad-field", f"`limit` is a whole number from 1 to {HUMS_PAGE_MAX}")
-        if cursor is not None and not isinstance(cursor, str):
-            raise BadTone("bad-field", "`cursor` is the `next` of the page before")
-        page, nxt = self.hums_page(cursor, limit)
-        self._reply(owner, Tone(chi="hums", rid=tone.get("rid"), hums=page, next=nxt))
-
-    def _peers_tone(self, owner: Owner, tone: Tone) -> None:
-        self._reply(owner, self._peers_reply(tone.get("rid")))
-        if tone.get("watch") is True:
-            # a fresh `peers` tone at every change, so a nestler can tell when a home is back
-            self.peer_watchers[owner] = self.peers()
+    def _peers_request(self, owner: Owner, request: inbound.PeersRequest) -> None:
+        self.outbox.reply(owner, self.siblings.reply(request.rid))
+        if request.watch:
+            self.siblings.watch(owner)
 
     def close_owner(self, owner: Owner) -> list[Effect]:
         """A nestler went away (or a link's owner is retired): its taps go, the hums live on."""
         owner.closed = True
-        self.peer_watchers.pop(owner, None)
-        for tap in self.taps.of_owner(owner):
-            self._drop_tap(owner, tap.sigil)
-        for seek in self.seeks.values():
-            seek.waiting = [w for w in seek.waiting if w[0] is not owner]
-        return self._done()
+        self.siblings.close_owner(owner)
+        self.replicas.close_owner(owner)
+        return self.outbox.done()
 
-    # -- hums ---------------------------------------------------------------
+    # -- hums, blooms and the store -------------------------------------------------
 
     def load(self, hums: list[Hum]) -> list[Effect]:
         """Take back hums read from the store after a restart."""
         for hum in hums:
-            self.hums[hum.sigil] = hum
-            self.ensemble.record(hum.summary())
-            self._touch(hum.sigil)
-            self._index_transcript(hum)
-            if hum.home == self.me and hum.bloom_open:
-                # the worker died with the process: close the bloom so the log says so
-                error = WorkerError("interrupted", "humd restarted mid-bloom")
-                self._appended(hum, hum.append("error", error.body()))
-            if hum.home == self.me:
-                self._next_prompt(hum)  # prompts that waited when the process died go on
+            self.facts.hums[hum.sigil] = hum
+            self.facts.announce(hum)
+            self.facts.touch(hum.sigil)
+            self.facts.transcripts.index(hum)
+            if hum.home == self.facts.me:
+                self.blooms.restarted(hum)
             elif hum.epoch > 0:
                 # an adopted hum: what this replica holds past the fork may be a branch; compare on attach
-                self.unverified[hum.sigil] = min(hum.tip, hum.fork)
-        return self._done()
+                self.replicas.verify_from(hum.sigil, min(hum.tip, hum.fork))
+        return self.outbox.done()
+
+    def load_touched(self, touched: dict[str, int]) -> None:
+        """When each hum homed here was last touched, as the store kept it."""
+        self.retention.touched.update(touched)
+
+    def load_revocations(self, signed: dict[str, str]) -> None:
+        """Operator-signed revocations kept in the home (HumdId -> signature hex): told to every peer that links."""
+        self.siblings.revocations.update(signed)
 
     def mint(self, sid: str, nest: str | None = None) -> tuple[Hum, list[Effect]]:
         """Create a hum homed here (or find it) and tell the ensemble."""
-        return self._mint(sid, nest or self.nest), self._done()
-
-    def _mint(self, sid: str, nest: str) -> Hum:
-        sg = sigil(nest, sid)
-        hum = self.hums.get(sg)
-        if hum is not None:
-            return hum
-        hum = self._new_hum(sg, sid, nest, self.me)
-        self.ensemble.record(hum.summary())
-        self._touch(sg)
-        self._emit(SaveHum(hum))
-        for peer in self.ensemble.peers():
-            self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
-        return hum
-
-    def store_fault(self, fault: HumError | None) -> list[Effect]:
-        """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
-        self.fault = fault
-        if fault is None:
-            self._fault_said.clear()
-            return self._done()
-        for hum in self.hums.values():
-            if hum.tip > hum.durable_tip and hum.sigil not in self._fault_said:
-                self._fault_said.add(hum.sigil)
-                for tap in self.taps.of_hum(hum.sigil):
-                    if not tap.owner.is_peer:
-                        tap.notify(fault.tone(sigil=hum.sigil, sid=hum.sid), hum.durable_tip)
-                        self._wake(tap.owner)
-        return self._done()
+        return self.blooms.mint(sid, nest or self.config.nest), self.outbox.done()
 
     def durable(self, hum: Hum, wane: int) -> list[Effect]:
         """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
-        hum.mark_durable(wane)
-        for tap in self.taps.of_hum(hum.sigil):
-            self._wake(tap.owner)
-        return self._done()
-
-    # -- prompts and blooms --------------------------------------------------
-
-    def _prompt_tone(self, owner: Owner, tone: Tone) -> None:
-        """A nestler's prompt: mint or find the hum, attach the nestler, route to the home."""
-        rid = tone.get("rid")
-        if not isinstance(tone.get("text", tone.get("content")), str):
-            raise BadTone("missing-field", "prompt needs a string `text` (or `content`)")
-        sg = tone.get("sigil")
-        if not isinstance(sg, str) or not sg:
-            sid = tone.get("sid")
-            if not isinstance(sid, str) or not sid:
-                raise BadTone("missing-field", "prompt needs a `sigil` or a `sid`")
-            nest = tone.get("nest") or self.nest
-            sg = sigil(str(nest), sid)
-            if sg not in self.hums and self.ensemble.lookup(sg) is None:
-                self._mint(sid, str(nest))
-        hum = self.hums.get(sg)
-        home = hum.home if hum is not None else self.ensemble.home_of(sg, rid)
-        body = prompt_body(tone)
-        if home == self.me:
-            assert hum is not None
-            if self.taps.get(owner, sg) is None:
-                self._open_tap(hum, owner, hum.tip, granted=True)
-            self._home_prompt(hum, body, origin=owner.bee, device=self.me)
-            return
-        if not self.ensemble.is_linked(home):
-            raise self._no_route(sg, home, rid)
-        if self.taps.get(owner, sg) is None:
-            entry = self.ensemble.lookup(sg) or {}
-            known = max(hum.tip if hum is not None else 0, int(entry.get("wane") or 0))
-            self._attach(owner, sg, known, rid)
-        routed = Tone(body)
-        routed.update(chi="prompt", sigil=sg)
-        if rid is not None:
-            routed["rid"] = rid
-        self._send(home, routed)
-
-    def _home_prompt(self, hum: Hum, body: dict[str, Any], origin: str, device: str) -> None:
-        """A prompt at its home; `device` is where it was typed, which stays true after the hum moves home."""
-        body["from"], body["device"] = origin, device
-        petal = hum.offer_prompt(body)
-        if petal is not None:
-            self._appended(hum, petal)
-            self._emit(StartBloom(hum.sigil))
-        else:
-            seq, queued = hum.pending_prompts[-1]
-            self._emit(QueuePrompt(hum, seq, queued))
+        self.journal.durable(hum, wane)
+        return self.outbox.done()
 
     def queued(self, hum: Hum, seq: int) -> list[Effect]:
         """A queued prompt is stored: every tap of the hum hears that it waits, and where in line."""
-        position = next((i + 1 for i, (s, _) in enumerate(hum.pending_prompts) if s == seq), None)
-        if position is not None:
-            body = dict(hum.pending_prompts[position - 1][1])
-            notice = Tone.make("queued", sigil=hum.sigil, sid=hum.sid, position=position, reqId=body.get("reqId"))
-            notice["from"] = body.get("from")
-            for tap in self.taps.of_hum(hum.sigil):
-                tap.notify(Tone(notice), hum.tip)
-                self._wake(tap.owner)
-        return self._done()
+        self.journal.queued(hum, seq)
+        return self.outbox.done()
 
-    def _next_prompt(self, hum: Hum) -> None:
-        """A bloom closed: the oldest queued prompt (if any) opens the next one."""
-        if not hum.bloom_open and (nxt := hum.next_prompt()) is not None:
-            seq, petal = nxt
-            self._appended(hum, petal, dequeued=seq)
-            self._emit(StartBloom(hum.sigil))
+    def store_fault(self, fault: HumError | None) -> list[Effect]:
+        """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
+        self.journal.store_fault(fault)
+        return self.outbox.done()
 
     def bloom_request(self, sg: str) -> BloomRequest | None:
         """What the next bloom of `sg` needs, or None when no bloom is open."""
-        hum = self.hums.get(sg)
-        if hum is None or hum.home != self.me or not hum.bloom_open:
-            return None
-        blooms = hum.blooms()
-        prompt = blooms[-1].prompt
-        model, tools = prompt.body.get("modelId"), prompt.body.get("tools")
-        return BloomRequest(
-            transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
-        )
+        return self.blooms.request(sg)
 
     def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
         """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
-        hum = self.hums[sg]
-        if not hum.bloom_open or hum.home != self.me:  # closed already, or the hum moved away mid-bloom
-            return self._done()
-        if isinstance(event, Delta):
-            body = {"chunkType": event.chunk_type, "delta": event.text, "blockIdx": event.block_idx}
-            self._appended(hum, hum.append("chunk", body))
-        elif isinstance(event, PermissionAsk):
-            self._asked(hum, event)
-        elif isinstance(event, Done):
-            self._appended(hum, hum.append("finish", {"finishReason": event.finish_reason, "usage": event.usage.as_wire()}))
-        else:
-            self._appended(hum, hum.append("error", event.body()))
-        if not hum.bloom_open:
-            self._asks_closed(hum)
-            # siblings list the hum with its petal count as of now, not as of its mint
-            for peer in self.peers():
-                self._send(peer, Tone(chi="hums", hums=[hum.summary()]))
-        self._next_prompt(hum)
-        return self._done()
+        self.blooms.worker_event(sg, event)
+        return self.outbox.done()
 
-    def _cancel(self, sg: str, rid: Any = None) -> None:
-        hum = self.hums.get(sg)
-        home = hum.home if hum is not None else self.ensemble.home_of(sg, rid)
-        if home == self.me:
-            self._emit(CancelBloom(sg))
-        else:
-            self._send(home, Tone.make("cancel", sigil=sg, rid=rid))
+    def tick(self) -> list[Effect]:
+        """The clock moved: retention, the drone's verdicts, asks that waited too long, auto-adoption, in that order."""
+        self.forgetting.sweep()
+        self.siblings.tick()
+        self.permits.expire()
+        self.adoption.auto_adopt()
+        return self.outbox.done()
 
     # -- links ----------------------------------------------------------------
 
+    def link_up(self, peer: HumdId, *, dialled: bool, name: str = "") -> tuple[Owner | None, list[Effect]]:
+        """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
+        owner = self.siblings.link_up(peer, dialled=dialled, name=name)
+        if owner is not None:
+            for sg in list(self.replicas.unverified):  # hums that moved to this peer: compare logs now it is back
+                self.replicas.reconcile(self.facts.hums[sg])
+        return owner, self.outbox.done()
+
+    def link_heard(self, peer: str) -> None:
+        """Bytes arrived from `peer`: its home is alive (the drone's stall rule reads this)."""
+        self.siblings.heard(peer)
+
+    def link_down(self, owner: Owner) -> list[Effect]:
+        """The link `owner` stood for ended (reset, EOF, missed heartbeats, goodbye)."""
+        self.siblings.lost(owner)
+        return self.outbox.done()
+
+    def disconnect(self, peer: str) -> list[Effect]:
+        """Cut the link to `peer` now (revocation): goodbye, then gone from `peers()`."""
+        if self.facts.ensemble.is_linked(peer):
+            self.siblings.cut(self.facts.ensemble.owner(peer))
+        return self.outbox.done()
+
+    def revoke(self, humd_id: str, signature: bytes | None = None) -> tuple[HumdId, list[Effect]]:
+        """Refuse `humd_id` from now on and cut its link; a signed revocation spreads to all siblings."""
+        return self.siblings.revoke(humd_id, signature), self.outbox.done()
+
     def link_tone(self, owner: Owner, tone: Tone) -> list[Effect]:
         """A tone from a linked peer, out of its envelope (`ToneIn.content`)."""
-        peer = owner.name
+        peer, rid = owner.name, tone.get("rid")
         if owner.closed:
-            return self._done()
-        if is_past_dusk(tone, self.clock.wall_ms()):
-            if tone.get("rid") is not None and tone.chi not in ("error", "hello"):
-                self._send(peer, BadTone("past-dusk", "the tone arrived after its dusk", tone.get("rid")).tone(sigil=tone.get("sigil")))
-            return self._done()
-        handler = _LINK_TONES.get("petal" if is_petal(tone) else tone.chi)
+            return self.outbox.done()
+        if is_past_dusk(tone, self.facts.clock.wall_ms()):
+            if rid is not None and tone.chi not in ("error", "hello"):
+                self.outbox.send(peer, BadTone("past-dusk", "the tone arrived after its dusk", rid).tone(sigil=tone.get("sigil")))
+            return self.outbox.done()
+        entry = self._link_tones.get(inbound.link_key(tone))
         try:
-            if handler is None:
-                raise BadTone("wrong-direction", f"a humd does not send {tone.chi!r} on a link", tone.get("rid"))
-            handler(self, peer, tone)
+            if entry is None:
+                raise BadTone("wrong-direction", f"a humd does not send {tone.chi!r} on a link", rid)
+            read, handle = entry
+            record = read(Fields(tone))
+            if record is not None:
+                handle(peer, record)
         except HumError as exc:
             # answered on the link, which stays up; an error is never answered (no ping-pong)
             if tone.chi != "error":
-                exc.rid = tone.get("rid")
-                self._send(peer, exc.tone(sigil=tone.get("sigil") if isinstance(tone.get("sigil"), str) else None))
-        return self._done()
+                exc.rid = rid
+                self.outbox.send(peer, exc.tone(sigil=tone.get("sigil") if isinstance(tone.get("sigil"), str) else None))
+        return self.outbox.done()
 
-    def _heard_queued(self, peer: str, tone: Tone) -> None:
-        """The home queued a prompt of a hum we mirror: our nestlers on it hear so too."""
-        hum = self.hums.get(str(tone.get("sigil")))
-        if hum is None or hum.home != peer:
+    def _heard_hums(self, peer: str, announcement: inbound.Announcement) -> None:
+        """An announcement of hums homed at `peer`; a hum we knew elsewhere that moved there is followed."""
+        for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
+            self.facts.touch(sg)
+            hum = self.facts.hums.get(sg)
+            if hum is not None and hum.home != peer:
+                self.adoption.home_moved(hum)
+        self.forgetting.listing(peer, announcement)
+
+    def _granted(self, peer: str, granted: inbound.Granted) -> None:
+        """A home's hello: a search answered, or our replica's attach granted (a branch cut first)."""
+        if self.replicas.sought(peer, granted):
             return
-        for tap in self.taps.of_hum(hum.sigil):
-            if not tap.owner.is_peer:
-                tap.notify(Tone(tone), hum.tip)
-                self._wake(tap.owner)
+        hum = self.replicas.mirrored(peer, granted.sigil, quiet=True)
+        if hum is None:
+            return
+        diverged = self.replicas.granted(hum, granted)
+        if diverged is not None:
+            self.adoption.orphan_after(hum, diverged.keep)  # we hold more than the new home ever had
+        self.replicas.grant_waiting(hum, granted.wane)
 
-    def _peer_prompt(self, peer: str, tone: Tone) -> None:
-        sg = tone.get("sigil")
-        hum = self.hums.get(sg) if isinstance(sg, str) else None
-        if hum is None or hum.home != self.me:
-            raise not_homed_here(hum, sg, self.me, tone.get("rid"))
-        self._home_prompt(hum, prompt_body(tone), origin=peer, device=peer)
+    def _petals(self, peer: str, run: inbound.PetalRun) -> None:
+        """The home's petals for a replica, in order; where the logs part, our branch is set aside first."""
+        hum = self.replicas.mirrored(peer, run.sigil)
+        diverged = self.replicas.mirror(peer, hum, run.items) if hum is not None else None
+        while diverged is not None:
+            self.adoption.orphan_after(diverged.hum, diverged.keep)
+            diverged = self.replicas.mirror(peer, diverged.hum, diverged.rest, after_cut=True)
 
-    def _peer_cancel(self, peer: str, tone: Tone) -> None:
-        self._cancel(need_str(tone, "sigil"), tone.get("rid"))
+    def _refused(self, peer: str, refusal: inbound.Refusal) -> None:
+        """A home refused our search, forwarded answer, attach or prompt: whoever waits on it hears why."""
+        if refusal.sigil is not None and self.replicas.seek_refused(peer, refusal.sigil):
+            return
+        if not self.permits.forwarded_refusal(peer, refusal):
+            self.replicas.refused(refusal)
 
-    # -- revocation --------------------------------------------------------------
+    # -- what each tone means, by who sent it -------------------------------------------
 
+    def _nestler_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[Owner, Any], None]]]:
+        hum_request = inbound.read_hum_request
+        return {
+            "hello": (inbound.read_hello, self._hello),
+            "attach": (hum_request, lambda owner, r: self.replicas.attach(owner, r.sigil, r.since, r.rid)),
+            "detach": (hum_request, self.replicas.detach),
+            "prompt": (inbound.read_prompt, self.blooms.prompt),
+            "cancel": (hum_request, lambda _owner, r: self.blooms.cancel(r)),
+            "hums": (inbound.read_hums_page, self._hums_page),
+            "peers": (inbound.read_peers, self._peers_request),
+            "release-permit": (inbound.read_answer, self.permits.answer),
+            "adopt": (inbound.read_adopt, self.adoption.adopt_request),
+            "forget": (hum_request, self.forgetting.request),
+        }
 
-
-
-
-# What each tone means, by who sent it. A link tone's key is its chi, or
-# "petal" for an appended petal (`is_petal`): a prompt with a wane is a
-# replicated petal, without one a request to the home.
-_NESTLER_TONES: dict[str, Callable[[Router, Owner, Tone], None]] = {
-    "hello": Router._hello,
-    "attach": Router._attach_tone,
-    "detach": Router._detach_tone,
-    "prompt": Router._prompt_tone,
-    "cancel": Router._cancel_tone,
-    "hums": Router._hums_tone,
-    "peers": Router._peers_tone,
-    "release-permit": Router._release_tone,
-    "adopt": Router._adopt_tone,
-    "forget": Router._forget_tone,
-}
-
-_LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
-    "hums": Router._peer_hums,
-    "attach": Router._peer_attach,
-    "detach": Router._peer_detach,
-    "prompt": Router._peer_prompt,
-    "cancel": Router._peer_cancel,
-    "hello": Router._replica_granted,
-    "petal": Router._replica_petal,
-    "petals": Router._replica_petals,
-    "error": Router._route_refused,
-    "revoke": Router._heard_revocation,
-    "queued": Router._heard_queued,
-    "release-permit": Router._peer_release,
-    "orphaned": Router._heard_orphaned,
-    "forget": Router._peer_forget,
-}
+    def _link_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[str, Any], None]]]:
+        return {
+            "hums": (inbound.read_announcement, self._heard_hums),
+            "attach": (inbound.read_peer_hum, self.replicas.peer_attach),
+            "detach": (inbound.read_peer_hum, lambda peer, r: self.replicas.peer_detach(peer, r.sigil)),
+            "prompt": (inbound.read_peer_prompt, self.blooms.peer_prompt),
+            "cancel": (inbound.read_hum_request, lambda _peer, r: self.blooms.cancel(r)),
+            "hello": (inbound.read_granted, self._granted),
+            "petal": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self._petals),
+            "petals": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self._petals),
+            "error": (inbound.read_refusal, self._refused),
+            "revoke": (inbound.read_revocation, self.siblings.heard_revocation),
+            "queued": (lambda f: f.tone, self.blooms.heard_queued),
+            "release-permit": (inbound.read_answer, self.permits.peer_answer),
+            "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
+            "forget": (inbound.read_hum_request, self.forgetting.heard),
+        }

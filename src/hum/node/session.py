@@ -7,28 +7,18 @@ same way everywhere.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from hum.errors import BadTone
+from hum.node.delivery import Pusher
 from hum.node.owners import Owner
-from hum.node.shell import Shell
+from hum.node.shell import NestlerShell
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, lines
 from hum.wire.tones import Tone
-
-
-class Pusher(Protocol):
-    """A nestler's transport as the humd may write to it straight from a wake."""
-
-    def ready(self) -> bool:
-        """True when a write now goes out without piling up (nothing backed up)."""
-
-    def write(self, data: bytes) -> None: ...
 
 
 class NestlerSession:
     """One nestler connected to a humd: what it says goes to the router, what it is owed comes back."""
 
-    def __init__(self, humd: Shell, owner: Owner, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, humd: NestlerShell, owner: Owner, max_line: int = DEFAULT_MAX_LINE) -> None:
         self.humd = humd
         self.owner = owner
         self._decoder = LineDecoder(max_line)
@@ -44,7 +34,7 @@ class NestlerSession:
 
     def receive(self, item: Tone | BadTone) -> None:
         """One tone (or framing verdict) from the nestler."""
-        self.humd.apply(self.humd.router.nestler_tone(self.owner, item))
+        self.humd.nestler_tone(self.owner, item)
 
     async def next_tones(self) -> list[Tone]:
         """Wait until the nestler is owed something, then take it."""

@@ -1,4 +1,4 @@
-"""What the shell's helpers (sessions, link runners, the bloom runner) may ask of the shell."""
+"""What the shell's helpers (sessions, link runners, the bloom runner) may ask of the shell: each sees only its part."""
 
 from __future__ import annotations
 
@@ -8,41 +8,57 @@ from typing import Any, Protocol
 from hum.brood.pool import Brood
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.identity import Identity, SiblingCheck
-from hum.interfaces import Transport
-from hum.node.effects import Effect
+from hum.errors import BadTone, WorkerError
+from hum.interfaces import Delta, Done, PermissionAsk, Transport
+from hum.node.blooms import BloomRequest
 from hum.node.owners import Owner
-from hum.node.router import Router
 from hum.wire.tones import Tone
 
 
-class Shell(Protocol):
-    """The asyncio side of a humd, as its helpers see it (`Humd` is the one implementation)."""
+class NestlerShell(Protocol):
+    """A nestler's session's view of the humd: its tones in, what it is owed out."""
 
-    router: Router
-    name: str
-    identity: Identity
-    check: SiblingCheck
-    transport: Transport
-    brood: Brood
-    max_line: int
-    stopping: bool
-
-    def apply(self, effects: list[Effect]) -> None:
-        """Carry out what the router decided."""
+    def nestler_tone(self, owner: Owner, item: Tone | BadTone) -> None: ...
 
     async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
         """Wait until `owner` is owed something, then take it (petals as `bytes` lines with `lines`)."""
 
-    def close_owner(self, owner: Owner) -> None: ...
-
     def push_to(self, owner: Owner, pusher: Any) -> None:
         """Write what `owner` is owed straight from the wake while `pusher.ready()`."""
+
+    def close_owner(self, owner: Owner) -> None: ...
+
+
+class LinkShell(Protocol):
+    """A link runner's view of the humd: who it is, the link's life, and the tones it carries."""
+
+    name: str
+    identity: Identity
+    check: SiblingCheck
+    transport: Transport
+    max_line: int
+    stopping: bool
 
     def loop_time(self) -> float: ...
 
     def link_up(self, peer: HumdId, *, dialled: bool, cut: Callable[[], None], name: str = "") -> Owner | None:
         """A link proved `peer`; its owner, or None when it duplicates a live link."""
 
+    def link_heard(self, peer: str) -> None: ...
+
     def link_tone(self, owner: Owner, tone: Tone) -> None: ...
 
     def link_ended(self, owner: Owner | None) -> None: ...
+
+    async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]: ...
+
+
+class BloomShell(Protocol):
+    """The bloom runner's view of the humd: what the next bloom needs, and where the worker's events go."""
+
+    name: str
+    brood: Brood
+
+    def bloom_request(self, sg: str) -> BloomRequest | None: ...
+
+    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None: ...

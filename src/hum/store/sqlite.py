@@ -15,7 +15,6 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,11 @@ from hum.core.hum import Hum, Stored
 from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
+from hum.interfaces import Commit
 from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
 
-# After a failed commit (disk full, I/O error) try again this soon, then back
-# off: a full disk is often freed within seconds, and retrying costs one
-# rolled-back transaction.
-RETRY_FIRST = 0.05
-RETRY_MAX = 5.0
 
 # Petals are conversations: only the owner reads them. SQLite gives its -wal
 # and -shm files the database file's mode, so creating the file 0600 covers all three.
@@ -128,10 +123,6 @@ class SqliteStore:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
-        self.fault: StoreError | None = None  # the last commit failed, and why
-        self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
-        self.on_queued: Callable[[Hum, int], None] = lambda hum, seq: None
-        self.on_fault: Callable[[StoreError | None], None] = lambda fault: None
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
@@ -252,10 +243,19 @@ class SqliteStore:
         self._pending.append((kind, hum, what))
         self._wake.set()
 
-    def flush(self) -> None:
-        """Commit everything pending and report it durable; raises `StoreError` (the batch is kept)."""
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    async def wait_pending(self) -> None:
+        """Return once something waits to be committed."""
+        while not self._pending:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def flush(self) -> Commit:
+        """Commit everything pending and hand back what became durable; raises `StoreError` (the batch is kept)."""
         if not self._pending:
-            return
+            return Commit([], [])
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
@@ -303,16 +303,7 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
             self._pending[:0] = batch  # nothing was promised; the whole batch goes again
             raise fault_of(exc) from exc
-        tips: dict[str, tuple[Hum, int]] = {}
-        for kind, hum, what in batch:
-            if kind == "petal":
-                tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
-            elif kind == "queue":
-                self.on_queued(hum, what[0])
-            elif kind == "forget":
-                tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
-        for hum, wane in tips.values():
-            self.on_durable(hum, wane)
+        return _committed(batch)
 
     def _insert_petals(self, params: list[Any]) -> None:
         """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""
@@ -320,30 +311,6 @@ class SqliteStore:
         for start in range(0, len(params), step):
             chunk = params if len(params) <= step else params[start : start + step]
             self._db.execute(_INSERT_PETALS[len(chunk) // 5], chunk)
-
-    async def run(self) -> None:
-        """The committer: commit what is pending as soon as the last commit returned; retry a failed one."""
-        delay = RETRY_FIRST
-        while True:
-            if not self._pending:
-                await self._wake.wait()
-            self._wake.clear()
-            await asyncio.sleep(0)  # let the appends of this moment join the batch
-            try:
-                self.flush()
-            except StoreError as fault:
-                if self.fault is None or self.fault.qualifier != fault.qualifier:
-                    log.error("store: commit failed, retrying: %s", fault.message)
-                self.fault = fault
-                self.on_fault(fault)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
-                continue
-            delay = RETRY_FIRST
-            if self.fault is not None:
-                log.warning("store: commits work again")
-                self.fault = None
-                self.on_fault(None)
 
     def hold_size(self, held: bool = True) -> None:
         """Hold the store at its present size: growing it then fails with SQLite's own "database or
@@ -353,3 +320,17 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _committed(batch: list[tuple[str, Hum, Any]]) -> Commit:
+    """What a committed batch made durable: each hum's highest wane, and its queued prompts."""
+    tips: dict[str, tuple[Hum, int]] = {}
+    queued = []
+    for kind, hum, what in batch:
+        if kind == "petal":
+            tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
+        elif kind == "queue":
+            queued.append((hum, what[0]))
+        elif kind == "forget":
+            tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
+    return Commit(list(tips.values()), queued)

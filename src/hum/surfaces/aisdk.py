@@ -33,7 +33,7 @@ from hum.surfaces.http import (
     write_or_gone,
 )
 from hum.surfaces.permits import check_answer, settle_ask
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -200,9 +200,9 @@ async def read_log(tap: HumTap) -> list[Tone]:
             raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
         if tone.chi == "hello":
             tip = int(tone.get("wane") or 0)
-        elif tone.chi == "error" and "wane" not in tone:
+        elif tone.chi == "error" and not is_petal(tone):
             raise tone_error(tone)
-        elif "wane" in tone:
+        elif is_petal(tone):
             petals.append(tone)
     return petals
 
@@ -263,7 +263,7 @@ async def _replay_then_live(tap: HumTap, replay: list[Tone]) -> AsyncIterator[To
         tone = await tap.next(BLOOM_SILENCE_SECONDS)
         if tone is None:
             return
-        if "wane" not in tone and tone.chi != "error":
+        if not is_petal(tone) and tone.chi != "error":
             continue
         yield tone
         if tone.chi in ("finish", "error", "prompt"):

@@ -217,7 +217,7 @@ class HumTarget:
 
 def known_hum(humd: Humd, sg: str) -> bool:
     """True when this humd knows hum `sg`: its own, a mirror, or announced by a peer."""
-    return sg in humd.hums or humd.ensemble.lookup(sg) is not None
+    return humd.knows(sg)
 
 
 def looks_like_sigil(name: str) -> bool:

@@ -102,10 +102,10 @@ async def hums(request: web.Request) -> web.Response:
 
 def blooms_here(humd: Humd, sg: str) -> bool:
     """Whether hum `sg` blooms on this humd's brood: its home is here, or it is new (a prompt by sid mints it here)."""
-    hum = humd.hums.get(sg)
+    hum = humd.hum(sg)
     if hum is not None:
         return hum.home == humd.id
-    return humd.ensemble.lookup(sg) is None
+    return not humd.knows(sg)
 
 
 def native_tools(humd: Humd, target: HumTarget, model: str) -> bool:
@@ -148,7 +148,7 @@ async def choose_hum(humd: Humd, request: web.Request, messages: list[dict[str, 
     last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     earlier = conversation(messages[: last_assistant + 1])
     key = key_of_turns(earlier) if earlier else None
-    continued = humd.router.continuing(key) if key is not None else None
+    continued = humd.continuing(key) if key is not None else None
     if continued is not None:
         return HumTarget(continued)
     return HumTarget.for_sid(humd, new_sid("openai"))
@@ -191,14 +191,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if native:
         # Results of native calls reach the worker as tool turns (from `toolResults`), so the
         # text keeps only the rest: what the user said, and results of text-protocol calls.
-        answered = native_calls(humd.hums.get(target.sigil))
+        answered = native_calls(humd.hum(target.sigil))
         text = user_turn([m for m in tail if m["role"] == "user" or str(m.get("tool_call_id")) not in answered], names)
         system = system_text(messages)
         fields["tools"] = tools
     else:
         text = user_turn(tail, names)
         system = "\n\n".join(s for s in (system_text(messages), tools_system(tools)) if s)
-    if system and system != last_system(humd.hums.get(target.sigil)):
+    if system and system != last_system(humd.hum(target.sigil)):
         fields["system"] = system
     if model in humd.brood.models():
         fields["modelId"] = model

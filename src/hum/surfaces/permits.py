@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hum.ensemble.certificates import looks_like_humd_id
 from hum.surfaces.http import FIRST_TONE_SECONDS, HumTap, SurfaceError, tone_error
-from hum.wire.tones import Tone
+from hum.wire.tones import Tone, is_petal
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -56,7 +56,7 @@ async def settle_ask(humd: Humd, sg: str, permit_id: str, decision: str, message
             tone = await _next(tap)
             if tone.chi == "hello":
                 tip = int(tone.get("wane") or 0)
-            elif "wane" in tone:
+            elif is_petal(tone):
                 since = max(since, int(tone["wane"]))
                 if tone.get("permitId") == permit_id:
                     asked = asked or tone.chi == "permission-ask"
@@ -76,7 +76,7 @@ async def settle_ask(humd: Humd, sg: str, permit_id: str, decision: str, message
                 ours = False  # another answer got there first: its permit petal is on its way
             if tone.chi == "permit" and tone.get("permitId") == permit_id:
                 return tone, ours
-            if tone.chi in ("finish", "error") and "wane" in tone:
+            if tone.chi in ("finish", "error") and is_petal(tone):
                 raise SurfaceError(404, f"the bloom that asked {permit_id} ended before the answer arrived", code="unknown-permit")
     finally:
         tap.close()
@@ -86,7 +86,7 @@ async def _next(tap: HumTap) -> Tone:
     tone = await tap.next(FIRST_TONE_SECONDS)
     if tone is None:
         raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
-    if tone.chi == "error" and "wane" not in tone and tone.get("rid") is None:
+    if tone.chi == "error" and not is_petal(tone) and tone.get("rid") is None:
         raise tone_error(tone)  # the hum cannot be reached (a refusal of our answer carries its rid)
     return tone
 

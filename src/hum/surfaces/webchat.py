@@ -63,7 +63,7 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 def _title(humd: Humd, sg: str) -> str | None:
-    hum = humd.hums.get(sg)
+    hum = humd.hum(sg)
     if hum is None:
         return None
     first = next((p for p in hum.since(0, FIRST_PETALS) if p.chi == "prompt"), None)
@@ -77,7 +77,7 @@ async def list_hums(request: web.Request) -> web.Response:
     humd = request.app[HUMD_KEY]
     out = []
     for entry in humd.list_hums():
-        hum = humd.hums.get(entry["sigil"])
+        hum = humd.hum(entry["sigil"])
         out.append(
             {
                 **entry,
@@ -86,7 +86,7 @@ async def list_hums(request: web.Request) -> web.Response:
                 "blooming": bool(hum and hum.bloom_open),
             }
         )
-    names = {hid: name for hid, name in humd.ensemble.names.items() if name}
+    names = {hid: name for hid, name in humd.device_names().items() if name}
     names[humd.id] = humd.name
     return web.json_response({"humdId": humd.id, "name": humd.name, "names": names, "hums": out})
 

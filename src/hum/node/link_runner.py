@@ -1,15 +1,16 @@
-"""Ensemble links as tasks: one `Link` over one `Connection` (reader, heartbeat ticker, sender), and redial."""
+"""Ensemble links as tasks: one `Link` over one `Connection` (reader, heartbeat ticker, sender), redial, and the book of live ones."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from hum.ensemble.link import Link, LinkDown, LinkEvent, LinkUp, ToneIn
 from hum.interfaces import Connection
 from hum.node.owners import Owner
-from hum.node.shell import Shell
+from hum.node.shell import LinkShell
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ REDIAL_MAX = 5.0
 class LinkRunner:
     """Drives one `Link` over one `Connection` until it ends."""
 
-    def __init__(self, humd: Shell, conn: Connection, dialled: str | None) -> None:
+    def __init__(self, humd: LinkShell, conn: Connection, dialled: str | None) -> None:
         self.humd = humd
         self.conn = conn
         self.dialled = dialled  # the address we dialled, or None for an accepted link
@@ -74,7 +75,7 @@ class LinkRunner:
                 self._handle([down] if down else [])
                 return "eof"
             if self.link.peer:
-                self.humd.router.link_heard(self.link.peer)
+                self.humd.link_heard(self.link.peer)
             if self._handle(self.link.receive_data(data, self.humd.loop_time())):
                 return "closed"
 
@@ -119,7 +120,39 @@ class LinkRunner:
             await self.conn.drain()
 
 
-async def dial_forever(humd: Shell, address: str) -> None:
+class LinkBook:
+    """The live links (how to cut each) and the addresses being dialled, one task each."""
+
+    def __init__(self) -> None:
+        self._cuts: dict[Owner, Callable[[], None]] = {}  # how to cut each live link
+        self._dialling: dict[str, object] = {}  # address -> its dialling task
+
+    def live(self) -> int:
+        return len(self._cuts)
+
+    def up(self, owner: Owner, cut: Callable[[], None]) -> None:
+        self._cuts[owner] = cut
+
+    def cut(self, owner: Owner) -> None:
+        cut = self._cuts.pop(owner, None)
+        if cut is not None:
+            cut()
+
+    def cut_all(self) -> None:
+        for cut in list(self._cuts.values()):
+            cut()
+
+    def ended(self, owner: Owner) -> bool:
+        """A link's connection ended; True if it was a live link (not one already cut or replaced)."""
+        return self._cuts.pop(owner, None) is not None
+
+    def dial(self, address: str, start: Callable[[], object]) -> None:
+        """Keep dialling `address` (one task per address, however often it is named)."""
+        if address not in self._dialling:
+            self._dialling[address] = start()
+
+
+async def dial_forever(humd: LinkShell, address: str) -> None:
     """Keep a link to `address` up: dial, run the link, redial with backoff when it drops."""
     delay = REDIAL_FIRST
     while not humd.stopping:

@@ -1,0 +1,80 @@
+"""The journal: every petal a hum appends (authored here or mirrored) on its way to the store, and back."""
+
+from __future__ import annotations
+
+from hum.core.drone import Drone
+from hum.core.hum import Hum
+from hum.core.petal import Petal
+from hum.errors import HumError
+from hum.node.effects import Persist
+from hum.node.facts import Facts
+from hum.node.outbox import Outbox
+from hum.node.retention import Retention
+from hum.wire.tones import Tone
+
+
+class Journal:
+    """Petals go to the store first; taps see them once durable. A store that cannot commit is said once."""
+
+    def __init__(self, facts: Facts, outbox: Outbox, drone: Drone, retention: Retention) -> None:
+        self.facts = facts
+        self.outbox = outbox
+        self.drone = drone
+        self.retention = retention
+        self.fault: HumError | None = None  # the store cannot commit, and why
+        self._fault_said: set[str] = set()  # hums whose taps were told of the fault
+
+    def appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
+        """A petal joined the log: the store makes it durable before any tap reads it."""
+        # a bloom waiting on a person's answer is not stalled: its clock stops at the ask
+        waiting = petal.chi == "permission-ask"
+        self.drone.bloom_seen(hum.sigil, hum.home, self.facts.clock.monotonic(), open_=hum.bloom_open and not waiting)
+        self.facts.touch(hum.sigil)
+        transcript = None
+        if petal.closes_bloom:
+            transcript = hum.transcript_key
+            self.facts.transcripts.index(hum)
+        elif petal.chi == "prompt":
+            self.retention.mark(hum)
+        self.outbox.emit(Persist(hum, petal, dequeued, transcript))
+
+    def append(self, hum: Hum, chi: str, body: dict) -> Petal:
+        """Author a petal at the home, on its way to the store."""
+        petal = hum.append(chi, body)
+        self.appended(hum, petal)
+        return petal
+
+    def durable(self, hum: Hum, wane: int) -> None:
+        """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
+        hum.mark_durable(wane)
+        self.outbox.wake_taps(hum.sigil)
+
+    def queued(self, hum: Hum, seq: int) -> None:
+        """A queued prompt is stored: every tap of the hum hears that it waits, and where in line."""
+        position = next((i + 1 for i, (s, _) in enumerate(hum.pending_prompts) if s == seq), None)
+        if position is None:
+            return
+        body = dict(hum.pending_prompts[position - 1][1])
+        notice = Tone.make("queued", sigil=hum.sigil, sid=hum.sid, position=position, reqId=body.get("reqId"))
+        notice["from"] = body.get("from")
+        for tap in self.facts.taps.of_hum(hum.sigil):
+            tap.notify(Tone(notice), hum.tip)
+            self.outbox.wake(tap.owner)
+
+    def store_fault(self, fault: HumError | None) -> None:
+        """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
+        self.fault = fault
+        if fault is None:
+            self._fault_said.clear()
+            return
+        for hum in self.facts.hums.values():
+            if hum.tip > hum.durable_tip and hum.sigil not in self._fault_said:
+                self._fault_said.add(hum.sigil)
+                for tap in self.facts.taps.of_hum(hum.sigil):
+                    if not tap.owner.is_peer:
+                        tap.notify(fault.tone(sigil=hum.sigil, sid=hum.sid), hum.durable_tip)
+                        self.outbox.wake(tap.owner)
+
+    def drop(self, sg: str) -> None:
+        self._fault_said.discard(sg)
+        self.drone.forget(sg)

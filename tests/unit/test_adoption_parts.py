@@ -1,0 +1,122 @@
+"""Adoption at the router, with no sim, daemon or event loop: epochs, who wins, the branch cut at the fork, the loser following."""
+
+from __future__ import annotations
+
+from router_helpers import Node, link, pump
+
+from hum.ensemble.identity import OperatorKey
+from hum.node.effects import Orphan
+from hum.node.owners import Owner
+from hum.wire.tones import Tone, sigil
+
+
+def cut(a: Node, b: Node) -> None:
+    """The link between `a` and `b` is gone at both ends (a lid closed, a tunnel)."""
+    for node, other in ((a, b), (b, a)):
+        node.settle(node.router.link_down(node.links.pop(other.id)))
+
+
+def home_with_one_bloom(operator: OperatorKey) -> tuple[Node, Owner, str]:
+    laptop = Node(operator, "laptop")
+    cli = laptop.nestler("cli")
+    laptop.say(cli, "prompt", sid="roam", text="one")
+    sg = sigil("local", "roam")
+    laptop.bloom(sg, "a", "b")
+    laptop.router.pull(cli)
+    return laptop, cli, sg
+
+
+def follow(device: Node, home: Node, sg: str) -> Owner:
+    """A nestler on `device` attached to `sg` from wane 0, caught up."""
+    ai = device.nestler("ai")
+    device.say(ai, "attach", sigil=sg, since=0)
+    pump(home, device)
+    device.router.pull(ai)
+    return ai
+
+
+def adopt(device: Node, sg: str) -> Tone:
+    owner = device.nestler("cli")
+    device.say(owner, "adopt", sigil=sg, rid="a1")
+    (answer,) = [t for t in device.router.pull(owner) if t.get("rid") == "a1"]
+    return answer
+
+
+def test_adopting_takes_the_next_epoch_from_the_replicas_last_wane(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    answer = adopt(phone, sg)
+    assert answer.chi == "adopted" and (answer["home"], answer["epoch"], answer["wane"]) == (phone.id, 1, 4)
+    hum = phone.router.hums[sg]
+    assert (hum.home, hum.epoch, hum.fork) == (phone.id, 1, 4)
+
+
+def test_the_old_home_follows_the_new_epoch_and_keeps_its_own_petals_past_the_fork_as_a_branch(operator):
+    laptop, cli, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    laptop.say(cli, "prompt", sigil=sg, text="on the laptop, cut off")  # wanes 5..7 on the laptop alone
+    laptop.bloom(sg, "c")
+    adopt(phone, sg)
+    pc = phone.nestler("pc")
+    phone.say(pc, "prompt", sigil=sg, text="on the phone")  # wanes 5..7 on the phone, a different story
+    phone.bloom(sg, "d")
+
+    link(phone, laptop)
+    pump(laptop, phone)
+
+    moved, kept = laptop.router.hums[sg], phone.router.hums[sg]
+    assert (moved.home, moved.epoch) == (phone.id, 1)  # the higher epoch wins
+    assert moved.petals == kept.petals  # every petal is the new home's, none of the branch
+    (orphan,) = [e for e in laptop.effects if isinstance(e, Orphan)]
+    assert (orphan.keep, orphan.epoch) == (4, 0)  # cut at the fork; written under epoch 0
+    note = kept.petals[-1]
+    assert note.chi == "note" and note.body["orphaned"]["count"] == 3
+    assert (note.body["orphaned"]["first"], note.body["orphaned"]["last"]) == (5, 7)
+    assert [p.body.get("delta") for p in kept.petals if p.chi == "chunk"] == ["a", "b", "d"]
+
+
+def test_two_devices_adopting_at_once_settle_on_the_higher_humd_id_and_the_loser_follows(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone, tablet = Node(operator, "phone"), Node(operator, "tablet")
+    for device in (phone, tablet):
+        link(device, laptop)
+        follow(device, laptop, sg)
+        cut(device, laptop)
+        assert adopt(device, sg)["epoch"] == 1  # the same epoch on both: neither knows of the other
+    winner, loser = (phone, tablet) if phone.id > tablet.id else (tablet, phone)
+    winner.say(winner.nestler("w"), "prompt", sigil=sg, text="the winner goes on")
+    winner.bloom(sg, "w")
+
+    link(phone, tablet)
+    pump(phone, tablet)
+
+    for device in (phone, tablet):
+        assert device.router.hums[sg].home == winner.id
+    assert loser.router.hums[sg].petals == winner.router.hums[sg].petals
+    assert loser.router.ensemble.lookup(sg).epoch == 1  # type: ignore[union-attr]
+
+    link(laptop, winner)  # the old home comes back at epoch 0: the adopted home outranks it
+    pump(laptop, phone, tablet)
+    assert laptop.router.hums[sg].home == winner.id
+    assert laptop.router.hums[sg].petals == winner.router.hums[sg].petals
+
+
+def test_a_device_that_holds_no_petal_cannot_adopt_and_a_linked_home_needs_force(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    pump(laptop, phone)  # the phone knows of the hum, holds none of it
+    refused = adopt(phone, sg)
+    assert refused.chi == "error" and refused["qualifier"] == "unknown-hum"
+    follow(phone, laptop, sg)
+    refused = adopt(phone, sg)
+    assert refused.chi == "error" and refused["qualifier"] == "home-alive"
+    owner = phone.nestler("cli")
+    phone.say(owner, "adopt", sigil=sg, force=True, rid="f")
+    assert [t for t in phone.router.pull(owner) if t.get("rid") == "f"][0].chi == "adopted"
