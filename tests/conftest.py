@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hum.ensemble.identity import Identity, OperatorKey
+from hum.ensemble.trust.identity import Identity, OperatorKey
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 
 from hum.core.drone import Drone
 from hum.demo.roam import laptop_blooming, run_roam, sim_intrude
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey
 from hum.sim.clock import run_virtual
 from hum.sim.harness import SimNestler
 

@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.x509.oid import NameOID
 
-from hum.ensemble.certificates import (
+from hum.ensemble.trust.certificates import (
     HUMD_ID_PREFIX,
     DeviceCertificate,
     HumdId,
     OperatorCertificate,
     fingerprint,
 )
-from hum.ensemble.identity import (
+from hum.ensemble.trust.identity import (
     DeviceKey,
     Identity,
     OperatorKey,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.link import (
+from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.link.protocol import (
     HANDSHAKE_TIMEOUT,
     HEARTBEAT_INTERVAL,
     LINK_TIMEOUT,

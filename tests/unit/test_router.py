@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Usage
 from hum.node.effects import (

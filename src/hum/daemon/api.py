@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from hum.ensemble.certificates import HumdId
+from hum.ensemble.trust.certificates import HumdId
 from hum.errors import IdentityError, PairingError
 from hum.wire.addresses import is_loopback
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import platformdirs
 
-from hum.ensemble.identity import (
+from hum.ensemble.trust.identity import (
     Identity,
     OperatorKey,
     SiblingCheck,

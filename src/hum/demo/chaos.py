@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.ensemble.identity import Identity
+from hum.ensemble.trust.identity import Identity
 from hum.errors import StoreError
 from hum.node.humd import Humd
 from hum.sim.clock import run_virtual

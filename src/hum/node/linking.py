@@ -6,7 +6,7 @@ import logging
 
 from hum.core.drone import Verdict
 from hum.core.hum import Hum
-from hum.ensemble.certificates import HumdId
+from hum.ensemble.trust.certificates import HumdId
 from hum.errors import IdentityError, RouteError
 from hum.node.effects import CutLink, Effect, Revoked
 from hum.node.owners import Owner, OwnerKind

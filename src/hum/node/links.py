@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from hum.ensemble.link import Link, LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.link.protocol import Link, LinkDown, LinkEvent, LinkUp, ToneIn
 from hum.interfaces import Connection
 from hum.node.owners import Owner
 from hum.node.shell import Shell

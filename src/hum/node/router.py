@@ -16,7 +16,7 @@ from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
-from hum.ensemble.certificates import HumdId, looks_like_humd_id
+from hum.ensemble.trust.certificates import HumdId, looks_like_humd_id
 from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hum.brood.pool import Brood
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity, SiblingCheck
 from hum.interfaces import Transport
 from hum.node.effects import Effect
 from hum.node.owners import Owner

@@ -40,15 +40,15 @@ from spake2 import SPAKE2_A, SPAKE2_B
 from spake2.ed25519_basic import NotOnCurve
 from spake2.spake2 import SPAKEError
 
-from hum.ensemble.certificates import (
+from hum.ensemble.trust.certificates import (
     ECHO_CHARS,
     DeviceCertificate,
     HumdId,
     OperatorCertificate,
     check_name,
 )
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
-from hum.ensemble.pairing_code import (
+from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.pairing_code import (
     USED_CODE,
     WRONG_CODE,
     PairingCode,

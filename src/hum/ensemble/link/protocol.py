@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.trust.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
+from hum.ensemble.trust.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hum.ensemble.certificates import (
+from hum.ensemble.trust.certificates import (
     CLOCK_SKEW,
     DEVICE_CERT_DAYS,
     ECHO_CHARS,
