@@ -7,8 +7,8 @@ from anthropic_double import AnthropicDouble
 from hum.brood.anthropic_upstream import AnthropicWorker
 from hum.brood.local import LocalWorker
 from hum.brood.pool import Brood
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.transports.memory import MemoryNetwork
+from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
 

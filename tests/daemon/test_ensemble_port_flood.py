@@ -15,12 +15,12 @@ import time
 
 from humd_helpers import HumUp, hum, init_home, wait_until
 
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.transports.tcp import (
     ENSEMBLE_HANDSHAKE_TIMEOUT,
     MAX_UNAUTHENTICATED,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
 )
+from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.trust.tls import client_context
 
 FLOOD = 1000

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.ensemble.link.protocol import (
     HANDSHAKE_TIMEOUT,
     HEARTBEAT_INTERVAL,
@@ -17,6 +16,7 @@ from hum.ensemble.link.protocol import (
     LinkUp,
     ToneIn,
 )
+from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
 from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.ensemble.transports import iroh, relay
+from hum.ensemble.transports.tcp import CONNECT_TIMEOUT, SERVER_NAME
 from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey
 from hum.ensemble.trust.pairing import PairingGuest, PairingHost
 from hum.ensemble.trust.pairing_code import EXPIRED_CODE, USED_CODE, PairingCode
-from hum.ensemble.transports.tcp import CONNECT_TIMEOUT, SERVER_NAME
 from hum.ensemble.trust.tls import pairing_client_context
 from hum.errors import PairingError
 from hum.wire.addresses import IROH, TCP, split_address, transport_of

@@ -19,13 +19,13 @@ from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
-from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.transports.by_scheme import AnyTransport
 from hum.ensemble.transports.iroh import IrohTransport
 from hum.ensemble.transports.iroh import available as iroh_available
 from hum.ensemble.transports.iroh import check_relay as check_iroh_relay
 from hum.ensemble.transports.relay import RelayTransport
 from hum.ensemble.transports.tcp import TlsTransport
-from hum.ensemble.transports.by_scheme import AnyTransport
+from hum.ensemble.trust.certificates import HumdId
 from hum.errors import IdentityError
 from hum.interfaces import Transport
 from hum.node.humd import Humd

@@ -17,8 +17,8 @@ from typing import Any
 
 from hum.brood.pool import Brood
 from hum.core.hum import Hum
-from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
+from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.trust.identity import Identity, SiblingCheck
 from hum.errors import HumError
 from hum.interfaces import Clock, Connection, Store, Transport

@@ -12,8 +12,8 @@ from hum.core.hum import Hum, PetalArchive
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
+from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.trust.identity import Identity, SiblingCheck
 from hum.errors import HumError, RouteError
 from hum.interfaces import Clock

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.ensemble.trust.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
+from hum.ensemble.trust.certificates import (
+    HUMD_ID_PREFIX,
+    MAX_NAME_CHARS,
+    DeviceCertificate,
+    HumdId,
+)
 from hum.ensemble.trust.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
