@@ -20,7 +20,9 @@ from hum.ensemble.transports.tcp import (
     MAX_UNAUTHENTICATED,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
 )
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.ensemble.trust.tls import client_context
 
 FLOOD = 1000

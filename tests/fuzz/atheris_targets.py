@@ -15,7 +15,7 @@ import time
 import atheris
 
 with atheris.instrument_imports(include=["hum"]):
-    from hum.ensemble.trust.identity import OperatorKey
+    from hum.ensemble.trust.keys import OperatorKey
     from hum.ensemble.trust.pairing import QUALIFIERS, PairingGuest, PairingHost
     from hum.ensemble.trust.pairing_code import PairingCode
     from hum.surfaces.http import SurfaceError

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hum.daemon.pairing import PairingDesk, PairingTicket
-from hum.ensemble.trust.identity import OperatorKey
+from hum.ensemble.trust.keys import OperatorKey
 from hum.ensemble.trust.pairing import QUALIFIERS, PairingGuest, PairingHost
 from hum.ensemble.trust.pairing_code import PairingCode
 

@@ -14,7 +14,8 @@ import pytest
 from hum.core.drone import Drone
 from hum.demo.roam import laptop_blooming, run_roam, sim_intrude
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.sim.clock import run_virtual
 from hum.sim.harness import SimNestler
 

@@ -9,7 +9,7 @@ from test_router import Node, link, pump
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
-from hum.ensemble.trust.identity import OperatorKey
+from hum.ensemble.trust.keys import OperatorKey
 from hum.node.effects import Forget, SaveHum
 from hum.node.forgetting import DAY_MS, RETENTION_SWEEP_EVERY
 from hum.node.owners import Owner

@@ -13,7 +13,9 @@ from test_router import Node, link, pump
 from hum.core.hum import Hum
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.ensemble.link.protocol import BATCH_PETALS, Link, ToneIn
+from hum.ensemble.link.envelope import BATCH_PETALS
+from hum.ensemble.link.events import ToneIn
+from hum.ensemble.link.protocol import Link
 from hum.ensemble.trust.identity import Identity
 from hum.node.effects import Persist
 from hum.node.owners import Owner, OwnerKind

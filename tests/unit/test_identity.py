@@ -22,14 +22,9 @@ from hum.ensemble.trust.certificates import (
     OperatorCertificate,
     fingerprint,
 )
-from hum.ensemble.trust.identity import (
-    DeviceKey,
-    Identity,
-    OperatorKey,
-    SiblingCheck,
-    load_revocations,
-    save_revocations,
-)
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck, load_revocations, save_revocations
 from hum.errors import IdentityError
 
 

@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from hum.ensemble.link.protocol import (
-    HANDSHAKE_TIMEOUT,
-    HEARTBEAT_INTERVAL,
-    LINK_TIMEOUT,
-    Link,
-    LinkDown,
-    LinkEvent,
-    LinkUp,
-    ToneIn,
-)
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.link.events import LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.link.protocol import HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_TIMEOUT, Link
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Usage
 from hum.node.effects import (

@@ -11,7 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hum.ensemble.trust.certificates import HUMD_ID_PREFIX, HumdId
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.ensemble.trust.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 

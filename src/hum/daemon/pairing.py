@@ -12,7 +12,8 @@ from typing import Any
 from hum.ensemble.transports import iroh, relay
 from hum.ensemble.transports.tcp import CONNECT_TIMEOUT, SERVER_NAME
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.ensemble.trust.pairing import PairingGuest, PairingHost
 from hum.ensemble.trust.pairing_code import EXPIRED_CODE, USED_CODE, PairingCode
 from hum.ensemble.trust.tls import pairing_client_context

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hum.ensemble.link.protocol import NONCE_BYTES, proof_payload
-from hum.ensemble.trust.identity import DeviceKey
+from hum.ensemble.trust.keys import DeviceKey
 from hum.wire.framing import LineDecoder, encode
 from hum.wire.tones import Tone
 

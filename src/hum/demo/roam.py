@@ -14,7 +14,8 @@ from hum.core.drone import Drone
 from hum.demo.intruder import intrude
 from hum.ensemble.link.protocol import LINK_TIMEOUT
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import DeviceKey, Identity, OperatorKey
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual

@@ -26,7 +26,9 @@ from hum.daemon.home import OPERATOR_KEY_FILE
 from hum.demo.intruder import intrude as forge_link
 from hum.demo.reach import Reach
 from hum.demo.relay import LatencyRelay
-from hum.ensemble.trust.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.ensemble.trust.tls import client_context
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient

@@ -19,7 +19,8 @@ from hum.brood.pool import Brood
 from hum.core.hum import Hum
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import Identity, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import HumError
 from hum.interfaces import Clock, Connection, Store, Transport
 from hum.node.blooms import run_blooms

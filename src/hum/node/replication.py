@@ -7,7 +7,7 @@ from typing import Any
 
 from hum.core.hum import Hum
 from hum.core.petal import Petal
-from hum.ensemble.link.protocol import BATCH_PETALS
+from hum.ensemble.link.envelope import BATCH_PETALS
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
 from hum.node.owners import Owner

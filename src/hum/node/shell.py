@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 from hum.brood.pool import Brood
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import Identity, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.interfaces import Transport
 from hum.node.effects import Effect
 from hum.node.owners import Owner

@@ -14,7 +14,8 @@ from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import Identity, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import HumError, RouteError
 from hum.interfaces import Clock
 from hum.node.effects import Effect, PeersChanged, Persist, SaveHum, Wake

@@ -9,7 +9,8 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
-from hum.ensemble.trust.identity import Identity, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.ensemble.trust.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 from hum.interfaces import Connection, OnConnection, Transport
