@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_link import linked, tones_in
-from test_router import Node, link, pump
+from link_helpers import linked, tones_in
+from router_helpers import Node, link, pump
 
 from hum.core.hum import Hum
 from hum.core.tap import Tap
