@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
+from hum.brood.pool import Brood
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
@@ -26,6 +27,8 @@ from hum.ensemble.transports.iroh import check_relay as check_iroh_relay
 from hum.ensemble.transports.relay import RelayTransport
 from hum.ensemble.transports.tcp import TlsTransport
 from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import IdentityError
 from hum.interfaces import Transport
 from hum.node.humd import Humd
@@ -113,16 +116,10 @@ class Daemon:
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
         opts = self.options
-        check_iroh_relay(opts.iroh_relay)
-        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
-            if address:
-                split_address(address)  # a malformed address fails now, with its text
+        self._check_addresses()
         # one humd per home, decided before anything in it is touched
         self._lock = self.home.lock()
-        for peer in opts.peers:
-            scheme, rest = transport_of(peer)
-            if scheme == RELAY and "@" not in rest:
-                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
+        self._check_peers()
         self.home.ensure()
         self.home.make_private()
         identity = self.home.identity()
@@ -131,6 +128,40 @@ class Daemon:
         timeout = permit_timeout(os.environ, PERMIT_TIMEOUT)
         retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
+        humd, transport = self._compose(identity, check, brood, timeout, retain)
+        address = await humd.start()
+        # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
+        # the collector's scans, so a collection's pause does not grow with the number of hums.
+        gc.collect()
+        gc.freeze()
+        self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
+        await self.thrum.start()
+        http_url = await self._start_http()
+        for peer in [*self.home.peers(), *opts.peers]:
+            humd.add_peer(peer)
+        self.info = self._runtime_info(identity, address, transport, http_url, brood.models())
+        self.home.write_runtime(self.info)
+        return self.info
+
+    def _check_addresses(self) -> None:
+        """A malformed address or iroh relay fails now, with its text, before the home is touched."""
+        opts = self.options
+        check_iroh_relay(opts.iroh_relay)
+        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
+            if address:
+                split_address(address)
+
+    def _check_peers(self) -> None:
+        for peer in self.options.peers:
+            scheme, rest = transport_of(peer)
+            if scheme == RELAY and "@" not in rest:
+                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
+
+    def _compose(
+        self, identity: Identity, check: SiblingCheck, brood: Brood, timeout: float, retain: float | None
+    ) -> tuple[Humd, AnyTransport]:
+        """The store, the pairing desk, the transports and the Humd over them, not yet started."""
+        opts = self.options
         self.store = SqliteStore(self.home.store_path)
         self.desk = PairingDesk(self.home.operator_key())
         self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
@@ -142,19 +173,16 @@ class Daemon:
         humd.router.auto_adopt = opts.auto_adopt
         humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
-        address = await humd.start()
-        # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
-        # the collector's scans, so a collection's pause does not grow with the number of hums.
-        gc.collect()
-        gc.freeze()
-        self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
-        await self.thrum.start()
-        http_url = await self._start_http()
-        for peer in [*self.home.peers(), *opts.peers]:
-            humd.add_peer(peer)
-        self.info = {
+        return humd, transport
+
+    def _runtime_info(
+        self, identity: Identity, address: str, transport: AnyTransport, http_url: str | None, models: list[str]
+    ) -> dict[str, Any]:
+        """What `hum` and people read of the running humd (written to the home as humd.json)."""
+        assert self.thrum is not None
+        return {
             "pid": os.getpid(),
-            "humdId": humd.id,
+            "humdId": identity.humd_id,
             "name": identity.name,
             "operator": identity.operator.fingerprint,
             "listen": address,
@@ -168,11 +196,9 @@ class Daemon:
                 "openai": f"{http_url}/v1",
                 "aisdk": f"{http_url}/api/chat",
             } if http_url else {},
-            "worker": opts.worker,
-            "models": brood.models(),
+            "worker": self.options.worker,
+            "models": models,
         }
-        self.home.write_runtime(self.info)
-        return self.info
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
