@@ -40,63 +40,76 @@ class DaemonView(Protocol):
     def door_counts(self) -> dict[str, int]: ...
 
 
-class DaemonRoutes:
-    """The handlers of /hum/: each reads the running daemon through its view."""
+def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
+    """Mount /hum/status, /hum/peers, /hum/hums (DELETE one to forget it), /hum/pair and /hum/devices/revoke."""
+    add_reading_routes(app, daemon)
+    add_pairing_routes(app, daemon)
+    add_operator_routes(app, daemon)
 
-    def __init__(self, daemon: DaemonView) -> None:
-        self.daemon = daemon
 
-    def status_body(self) -> dict[str, Any]:
-        assert self.daemon.humd is not None
-        humd = self.daemon.humd
+def add_reading_routes(app: web.Application, daemon: DaemonView) -> None:
+    """What the CLI reads of the running daemon: /hum/status, /hum/peers, /hum/hums, a hum's orphans."""
+
+    def status_body() -> dict[str, Any]:
+        assert daemon.humd is not None
+        humd = daemon.humd
         return {
-            **self.daemon.info,
+            **daemon.info,
             "peers": humd.peers(),
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
             "retention": humd.router.retention(),
             "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
-            **self.daemon.door_counts(),
+            **daemon.door_counts(),
         }
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.status_body())
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(status_body())
 
-    async def peers(self, request: web.Request) -> web.Response:
-        assert self.daemon.humd is not None
-        peers = self.daemon.humd.peers()
-        return web.json_response({"peers": peers, "names": {p: self.daemon.humd.ensemble.names.get(p, "") for p in peers}})
+    async def peers(request: web.Request) -> web.Response:
+        assert daemon.humd is not None
+        peers = daemon.humd.peers()
+        return web.json_response({"peers": peers, "names": {p: daemon.humd.ensemble.names.get(p, "") for p in peers}})
 
-    async def hums(self, request: web.Request) -> web.Response:
-        assert self.daemon.humd is not None
-        names = {hid: name for hid, name in self.daemon.humd.ensemble.names.items() if name}
-        names[self.daemon.humd.id] = self.daemon.humd.name
-        return web.json_response({"hums": self.daemon.humd.list_hums(), "names": names})
+    async def hums(request: web.Request) -> web.Response:
+        assert daemon.humd is not None
+        names = {hid: name for hid, name in daemon.humd.ensemble.names.items() if name}
+        names[daemon.humd.id] = daemon.humd.name
+        return web.json_response({"hums": daemon.humd.list_hums(), "names": names})
 
-    async def orphans(self, request: web.Request) -> web.Response:
+    async def orphans(request: web.Request) -> web.Response:
         """The petals of a hum this device set aside as orphaned branches (kept, never served)."""
-        assert self.daemon.humd is not None and self.daemon.humd.store is not None
-        return web.json_response({"orphans": self.daemon.humd.store.orphans(request.match_info["sigil"])})
+        assert daemon.humd is not None and daemon.humd.store is not None
+        return web.json_response({"orphans": daemon.humd.store.orphans(request.match_info["sigil"])})
 
-    async def pair(self, request: web.Request) -> web.Response:
+    app.router.add_get("/hum/status", status)
+    app.router.add_get("/hum/peers", peers)
+    app.router.add_get("/hum/hums", hums)
+    app.router.add_get("/hum/hums/{sigil}/orphans", orphans)
+
+
+def add_pairing_routes(app: web.Application, daemon: DaemonView) -> None:
+    """/hum/pair shows a one-time code; /hum/pair/wait answers when a device used it (this device only)."""
+
+    async def pair(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
             return refused
-        assert self.daemon.desk is not None
+        assert daemon.desk is not None
         try:
-            ticket = self.daemon.desk.open()
+            ticket = daemon.desk.open()
         except PairingError as exc:
             return _error(409, exc.qualifier, str(exc))
-        info = self.daemon.info
+        info = daemon.info
         # what the new device passes to `hum join --peer`: iroh reaches across
         # networks, the relay through one, the ensemble port only on the same network
         peer = info.get("iroh") or info.get("relay") or info.get("listen")
         return web.json_response({"code": str(ticket.code), "expiresAt": ticket.code.expires_at, "listen": info.get("listen"), "peer": peer})
 
-    async def pair_wait(self, request: web.Request) -> web.Response:
+    async def pair_wait(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
             return refused
-        assert self.daemon.desk is not None
-        ticket = self.daemon.desk.ticket
+        assert daemon.desk is not None
+        ticket = daemon.desk.ticket
         if ticket is None:
             return _error(404, "no-pairing", "no pairing code is open; run `hum pair` to show one")
         left = max(0.0, ticket.code.expires_at - time.time())
@@ -112,40 +125,35 @@ class DaemonRoutes:
             return _error(400, exc.qualifier, message)
         return web.json_response({"paired": humd_id})
 
-    async def revoke(self, request: web.Request) -> web.Response:
+    app.router.add_post("/hum/pair", pair)
+    app.router.add_get("/hum/pair/wait", pair_wait)
+
+
+def add_operator_routes(app: web.Application, daemon: DaemonView) -> None:
+    """The operator's acts on this device: revoke a device, forget a hum."""
+
+    async def revoke(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
             return refused
         try:
             body = await request.json()
-            humd_id = self.daemon.revoke(str(body.get("humdId", "")))
+            humd_id = daemon.revoke(str(body.get("humdId", "")))
         except (ValueError, AttributeError, RecursionError):
             return _error(400, "bad-request", 'send {"humdId": "<64 hex>"}')
         except IdentityError as exc:
             return _error(400, exc.qualifier, exc.message)
         return web.json_response({"revoked": humd_id})
 
-    async def forget(self, request: web.Request) -> web.Response:
+    async def forget(request: web.Request) -> web.Response:
         """DELETE a hum: everywhere when it lives here, else this device's copy (as `hum forget`)."""
         if (refused := _local_only(request)) is not None:
             return refused
-        assert self.daemon.humd is not None
-        answer = self.daemon.humd.forget(request.match_info["sigil"])
+        assert daemon.humd is not None
+        answer = daemon.humd.forget(request.match_info["sigil"])
         if answer.chi == "error":
             status = {"unknown-hum": 404, "bloom-open": 409}.get(str(answer.get("qualifier")), 400)
             return _error(status, str(answer.get("qualifier")), str(answer.get("message")))
         return web.json_response({k: answer.get(k) for k in ("sigil", "where", "home", "homeName")})
 
-    def mount(self, app: web.Application) -> None:
-        app.router.add_get("/hum/status", self.status)
-        app.router.add_get("/hum/peers", self.peers)
-        app.router.add_get("/hum/hums", self.hums)
-        app.router.add_get("/hum/hums/{sigil}/orphans", self.orphans)
-        app.router.add_delete("/hum/hums/{sigil}", self.forget)
-        app.router.add_post("/hum/pair", self.pair)
-        app.router.add_get("/hum/pair/wait", self.pair_wait)
-        app.router.add_post("/hum/devices/revoke", self.revoke)
-
-
-def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
-    """Mount /hum/status, /hum/peers, /hum/hums (DELETE one to forget it), /hum/pair and /hum/devices/revoke."""
-    DaemonRoutes(daemon).mount(app)
+    app.router.add_delete("/hum/hums/{sigil}", forget)
+    app.router.add_post("/hum/devices/revoke", revoke)

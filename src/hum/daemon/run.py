@@ -139,7 +139,25 @@ class Daemon:
         http_url = await self._start_http()
         for peer in [*self.home.peers(), *opts.peers]:
             humd.add_peer(peer)
-        self.info = self._runtime_info(identity, address, transport, http_url, brood.models())
+        self.info = {
+            "pid": os.getpid(),
+            "humdId": humd.id,
+            "name": identity.name,
+            "operator": identity.operator.fingerprint,
+            "listen": address,
+            "iroh": transport.addresses.get(IROH) or None,
+            "relay": transport.addresses.get(RELAY) or None,
+            "thrum": str(self.thrum.path),
+            "http": http_url,
+            "urls": {
+                "status": f"{http_url}/hum/status",
+                "web": f"{http_url}/",
+                "openai": f"{http_url}/v1",
+                "aisdk": f"{http_url}/api/chat",
+            } if http_url else {},
+            "worker": opts.worker,
+            "models": brood.models(),
+        }
         self.home.write_runtime(self.info)
         return self.info
 
@@ -174,31 +192,6 @@ class Daemon:
         humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
         return humd, transport
-
-    def _runtime_info(
-        self, identity: Identity, address: str, transport: AnyTransport, http_url: str | None, models: list[str]
-    ) -> dict[str, Any]:
-        """What `hum` and people read of the running humd (written to the home as humd.json)."""
-        assert self.thrum is not None
-        return {
-            "pid": os.getpid(),
-            "humdId": identity.humd_id,
-            "name": identity.name,
-            "operator": identity.operator.fingerprint,
-            "listen": address,
-            "iroh": transport.addresses.get(IROH) or None,
-            "relay": transport.addresses.get(RELAY) or None,
-            "thrum": str(self.thrum.path),
-            "http": http_url,
-            "urls": {
-                "status": f"{http_url}/hum/status",
-                "web": f"{http_url}/",
-                "openai": f"{http_url}/v1",
-                "aisdk": f"{http_url}/api/chat",
-            } if http_url else {},
-            "worker": self.options.worker,
-            "models": models,
-        }
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
