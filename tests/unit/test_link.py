@@ -14,7 +14,6 @@ from hum.ensemble.trust.keys import OperatorKey
 from hum.errors import RouteError
 from hum.wire.framing import encode
 
-
 # -- handshake ----------------------------------------------------------------------------
 
 
