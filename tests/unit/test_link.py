@@ -77,7 +77,7 @@ def assert_refused(link: Link, events: list[LinkEvent]) -> None:
     assert errors and errors[-1]["code"] == "route-error"
     assert errors[-1]["qualifier"] == "identity-mismatch"
     assert link.state == "closed"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         link.send({"chi": "chunk", "delta": "leak"})
     # nothing more is heard on a closed link
     assert link.receive_data(encode({"chi": "chunk", "from": "x"}), 1.0) == []
@@ -253,7 +253,7 @@ def test_goodbye(laptop: Identity, phone: Identity) -> None:
     a, b = linked(laptop, phone)
     a.goodbye()
     assert a.state == "closed"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         a.send({"chi": "chunk"})
     [down] = b.receive_data(a.data_to_send(), 0.2)
     assert isinstance(down, LinkDown) and down.qualifier == "goodbye"
