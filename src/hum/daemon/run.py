@@ -16,7 +16,6 @@ from aiohttp import web
 
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
-from hum.brood.pool import Brood
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
@@ -27,8 +26,6 @@ from hum.ensemble.transports.iroh import check_relay as check_iroh_relay
 from hum.ensemble.transports.relay import RelayTransport
 from hum.ensemble.transports.tcp import TlsTransport
 from hum.ensemble.trust.certificates import HumdId
-from hum.ensemble.trust.identity import Identity
-from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import IdentityError
 from hum.interfaces import Transport
 from hum.node.humd import Humd
@@ -128,7 +125,13 @@ class Daemon:
         timeout = permit_timeout(os.environ, PERMIT_TIMEOUT)
         retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
-        humd, transport = self._compose(identity, check, brood, timeout, retain)
+        self.store = SqliteStore(self.home.store_path)
+        self.desk = PairingDesk(self.home.operator_key())
+        self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
+        transport = self._transport(tcp)
+        self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
+        tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
+        self._configure(humd, timeout, retain)
         address = await humd.start()
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
         # the collector's scans, so a collection's pause does not grow with the number of hums.
@@ -175,23 +178,13 @@ class Daemon:
             if scheme == RELAY and "@" not in rest:
                 raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
 
-    def _compose(
-        self, identity: Identity, check: SiblingCheck, brood: Brood, timeout: float, retain: float | None
-    ) -> tuple[Humd, AnyTransport]:
-        """The store, the pairing desk, the transports and the Humd over them, not yet started."""
-        opts = self.options
-        self.store = SqliteStore(self.home.store_path)
-        self.desk = PairingDesk(self.home.operator_key())
-        self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
-        transport = self._transport(tcp)
-        self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
-        tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
+    def _configure(self, humd: Humd, timeout: float, retain: float | None) -> None:
+        """The router's settings, from the options and the home: asks' timeout, revocations, adoption, retention."""
         humd.router.permit_timeout = timeout
         humd.router.revocations.update(self.home.signed_revocations())
-        humd.router.auto_adopt = opts.auto_adopt
+        humd.router.auto_adopt = self.options.auto_adopt
         humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
-        return humd, transport
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
