@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hum.ensemble.identity import Identity, OperatorKey
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
 
 
 @pytest.fixture(scope="module")

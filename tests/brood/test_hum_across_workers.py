@@ -7,8 +7,10 @@ from anthropic_double import AnthropicDouble
 from hum.brood.anthropic_upstream import AnthropicWorker
 from hum.brood.local import LocalWorker
 from hum.brood.pool import Brood
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.memory import MemoryNetwork
+from hum.ensemble.transports.memory import MemoryNetwork
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
 

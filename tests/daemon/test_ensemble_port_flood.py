@@ -15,13 +15,15 @@ import time
 
 from humd_helpers import HumUp, hum, init_home, wait_until
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.tcp import (
+from hum.ensemble.transports.tcp import (
     ENSEMBLE_HANDSHAKE_TIMEOUT,
     MAX_UNAUTHENTICATED,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
 )
-from hum.ensemble.tls import client_context
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
+from hum.ensemble.trust.tls import client_context
 
 FLOOD = 1000
 # What 1,000 half-open connections may cost the humd, all told.

@@ -206,7 +206,7 @@ def test_a_wrong_pairing_code_spends_it_and_both_sides_say_so_plainly(devices):
 
 # A code that expires while the test watches: `hum up` with the code's lifetime cut short,
 # in a child process of its own (the constant is the one PairingCode reads).
-SHORT_LIVED_UP = "import sys, hum.ensemble.pairing_code as p; p.PAIRING_CODE_TTL = 1.5; from hum.cli import main; sys.exit(main(sys.argv[1:]))"
+SHORT_LIVED_UP = "import sys, hum.ensemble.trust.pairing_code as p; p.PAIRING_CODE_TTL = 1.5; from hum.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def test_an_expired_pairing_code_says_it_expired_on_both_sides(devices):

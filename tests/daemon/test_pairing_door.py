@@ -12,8 +12,8 @@ import ssl
 import pytest
 from humd_helpers import HumUp, init_home
 
-from hum.ensemble.pairing import PairingGuest
-from hum.ensemble.tls import pairing_client_context
+from hum.ensemble.trust.pairing import PairingGuest
+from hum.ensemble.trust.tls import pairing_client_context
 from hum.errors import PairingError
 
 ANSWER_TIMEOUT = 10.0

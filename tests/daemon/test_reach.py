@@ -17,9 +17,11 @@ import pytest
 from hum.daemon.home import OPERATOR_KEY_FILE
 from hum.demo.reach import Reach
 from hum.demo.roam_real import HumdProcess, Nestler, pair_devices, run_real
-from hum.ensemble import iroh as hum_iroh
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.tls import client_context
+from hum.ensemble.transports import iroh as hum_iroh
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
+from hum.ensemble.trust.tls import client_context
 from hum.wire.tones import Tone
 
 HUM = [sys.executable, "-m", "hum.cli"]

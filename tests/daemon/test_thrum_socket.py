@@ -6,8 +6,10 @@ import asyncio
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.memory import MemoryNetwork
+from hum.ensemble.transports.memory import MemoryNetwork
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.node.humd import Humd
 from hum.surfaces.thrum import ThrumClient, ThrumServer
 from hum.wire.tones import Tone

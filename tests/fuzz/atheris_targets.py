@@ -15,9 +15,9 @@ import time
 import atheris
 
 with atheris.instrument_imports(include=["hum"]):
-    from hum.ensemble.identity import OperatorKey
-    from hum.ensemble.pairing import QUALIFIERS, PairingGuest, PairingHost
-    from hum.ensemble.pairing_code import PairingCode
+    from hum.ensemble.trust.keys import OperatorKey
+    from hum.ensemble.trust.pairing import QUALIFIERS, PairingGuest, PairingHost
+    from hum.ensemble.trust.pairing_code import PairingCode
     from hum.surfaces.http import SurfaceError
     from hum.surfaces.openai_shapes import check_messages, check_tools
     from hum.wire.framing import BadTone, LineDecoder

@@ -8,8 +8,11 @@ from fuzz_helpers import budget, json_values, raw_lines, shaped, tone_objects
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.link import Link, LinkDown, LinkUp, ToneIn
+from hum.ensemble.link.events import LinkDown, LinkUp, ToneIn
+from hum.ensemble.link.protocol import Link
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.node.router import Router
 from hum.wire.framing import encode
 from hum.wire.tones import PETAL_CHIS, Tone

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hum.daemon.pairing import PairingDesk, PairingTicket
-from hum.ensemble.identity import OperatorKey
-from hum.ensemble.pairing import QUALIFIERS, PairingGuest, PairingHost
-from hum.ensemble.pairing_code import PairingCode
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.pairing import QUALIFIERS, PairingGuest, PairingHost
+from hum.ensemble.trust.pairing_code import PairingCode
 
 # The desk answers within a step; a silent desk is a hang.
 ANSWER_TIMEOUT = 10.0

@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from hum.demo.roam import laptop_blooming, run_roam, sim_intrude
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.sim.clock import run_virtual
 from hum.sim.harness import SimNestler
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.core.hum import Hum
-from hum.ensemble.link import BATCH_PETALS
+from hum.ensemble.link.envelope import BATCH_PETALS
 from hum.node.humd import Humd
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.interfaces import Delta, Done, Usage
 from hum.node.effects import Effect, Persist, QueuePrompt
 from hum.node.owners import Owner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from router_helpers import Node, link, pump
 
-from hum.ensemble.identity import OperatorKey
+from hum.ensemble.trust.keys import OperatorKey
 from hum.node.effects import Orphan
 from hum.node.owners import Owner
 from hum.wire.tones import Tone, sigil

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hum.core.drone import STALL_AFTER, Drone, Verdict
-from hum.ensemble.link import LINK_TIMEOUT
+from hum.ensemble.link.protocol import LINK_TIMEOUT
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim
 

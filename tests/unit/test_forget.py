@@ -9,7 +9,7 @@ from router_helpers import Node, link, pump
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
-from hum.ensemble.identity import OperatorKey
+from hum.ensemble.trust.keys import OperatorKey
 from hum.node.effects import Forget, SaveHum
 from hum.node.owners import Owner
 from hum.node.retention import DAY_MS, RETENTION_SWEEP_EVERY

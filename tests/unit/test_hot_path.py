@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from link_helpers import linked, tones_in
 from router_helpers import Node, link, pump
-from test_link import linked, tones_in
 
 from hum.core.hum import Hum
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.ensemble.identity import Identity
-from hum.ensemble.link import BATCH_PETALS, Link, ToneIn
+from hum.ensemble.link.envelope import BATCH_PETALS
+from hum.ensemble.link.events import ToneIn
+from hum.ensemble.link.protocol import Link
+from hum.ensemble.trust.identity import Identity
 from hum.node.effects import Persist
 from hum.node.owners import Owner, OwnerKind
 from hum.store.sqlite import SqliteStore

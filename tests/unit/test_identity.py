@@ -15,21 +15,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.x509.oid import NameOID
 
-from hum.ensemble.certificates import (
+from hum.ensemble.trust.certificates import (
     HUMD_ID_PREFIX,
     DeviceCertificate,
     HumdId,
     OperatorCertificate,
     fingerprint,
 )
-from hum.ensemble.identity import (
-    DeviceKey,
-    Identity,
-    OperatorKey,
-    SiblingCheck,
-    load_revocations,
-    save_revocations,
-)
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck, load_revocations, save_revocations
 from hum.errors import IdentityError
 
 

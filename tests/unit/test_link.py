@@ -5,54 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from link_helpers import link_for, linked, pump, tones_in
 
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.link import (
-    HANDSHAKE_TIMEOUT,
-    HEARTBEAT_INTERVAL,
-    LINK_TIMEOUT,
-    Link,
-    LinkDown,
-    LinkEvent,
-    LinkUp,
-    ToneIn,
-)
-from hum.wire.framing import LineDecoder, encode
-from hum.wire.tones import Tone
-
-
-def link_for(identity: Identity, now: float = 0.0) -> Link:
-    return Link(identity, SiblingCheck(identity.operator), now)
-
-
-def tones_in(data: bytes) -> list[Tone]:
-    items = LineDecoder().receive_data(data)
-    assert all(isinstance(i, Tone) for i in items), items
-    return items  # type: ignore[return-value]
-
-
-def pump(a: Link, b: Link, now: float = 0.0) -> tuple[list[LinkEvent], list[LinkEvent]]:
-    """Shuttle bytes both ways until both are quiet; the events each side saw."""
-    ev_a: list[LinkEvent] = []
-    ev_b: list[LinkEvent] = []
-    for _ in range(10):
-        to_b, to_a = a.data_to_send(), b.data_to_send()
-        if not to_a and not to_b:
-            break
-        if to_b:
-            ev_b += b.receive_data(to_b, now)
-        if to_a:
-            ev_a += a.receive_data(to_a, now)
-    return ev_a, ev_b
-
-
-def linked(x: Identity, y: Identity, now: float = 0.0) -> tuple[Link, Link]:
-    a, b = link_for(x, now), link_for(y, now)
-    ev_a, ev_b = pump(a, b, now)
-    assert ev_a == [LinkUp(y.humd_id, y.name)]  # the peer's name arrives inside the link
-    assert ev_b == [LinkUp(x.humd_id, x.name)]
-    return a, b
-
+from hum.ensemble.link.events import LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.link.protocol import HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_TIMEOUT, Link
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.errors import RouteError
+from hum.wire.framing import encode
 
 # -- handshake ----------------------------------------------------------------------------
 
@@ -85,11 +45,11 @@ def test_hum_tones_cross_once_up(laptop: Identity, phone: Identity) -> None:
 
 def test_send_raises_before_the_link_is_up(laptop: Identity, phone: Identity) -> None:
     a, b = link_for(laptop), link_for(phone)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         a.send({"chi": "prompt", "text": "too early"})
     # half way: a has the peer's hello, not yet its proof
     a.receive_data(b.data_to_send(), 0.0)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         a.send({"chi": "prompt", "text": "still too early"})
     assert b"too early" not in a.data_to_send()
 
@@ -117,7 +77,7 @@ def assert_refused(link: Link, events: list[LinkEvent]) -> None:
     assert errors and errors[-1]["code"] == "route-error"
     assert errors[-1]["qualifier"] == "identity-mismatch"
     assert link.state == "closed"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         link.send({"chi": "chunk", "delta": "leak"})
     # nothing more is heard on a closed link
     assert link.receive_data(encode({"chi": "chunk", "from": "x"}), 1.0) == []
@@ -293,7 +253,7 @@ def test_goodbye(laptop: Identity, phone: Identity) -> None:
     a, b = linked(laptop, phone)
     a.goodbye()
     assert a.state == "closed"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RouteError, match="no hum tone may cross"):
         a.send({"chi": "chunk"})
     [down] = b.receive_data(a.data_to_send(), 0.2)
     assert isinstance(down, LinkDown) and down.qualifier == "goodbye"

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hum.ensemble.memory import MemoryConnection, MemoryNetwork
+from hum.ensemble.transports.memory import MemoryConnection, MemoryNetwork
 from hum.interfaces import Connection
 from hum.sim.clock import run_virtual
 

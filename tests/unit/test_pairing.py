@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from spake2 import SPAKE2_A, SPAKE2_B
 
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
-from hum.ensemble.pairing import PAIRING_CONFIRM_TIMEOUT, PairingGuest, PairingHost
-from hum.ensemble.pairing_code import PAIRING_CODE_BITS, PAIRING_CODE_TTL, PairingCode
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
+from hum.ensemble.trust.pairing import PAIRING_CONFIRM_TIMEOUT, PairingGuest, PairingHost
+from hum.ensemble.trust.pairing_code import PAIRING_CODE_BITS, PAIRING_CODE_TTL, PairingCode
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import PairingError
 
 T0 = 1_000_000.0

@@ -29,7 +29,7 @@ from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
-from hum.ensemble.link import LINK_TIMEOUT
+from hum.ensemble.link.protocol import LINK_TIMEOUT
 from hum.errors import LogError
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim, SimNestler

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from hum.ensemble.certificates import HUMD_ID_PREFIX, HumdId
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.tls import client_context, peer_identity, server_context
+from hum.ensemble.trust.certificates import HUMD_ID_PREFIX, HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
+from hum.ensemble.trust.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 
 # Only a guard against a hung test; every wait below ends on an event, never on time.

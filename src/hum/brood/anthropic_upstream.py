@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -137,6 +138,29 @@ class AnthropicWorker(HttpUpstreamWorker):
         model: str | None = None,
         tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
+        call, resp = await self._open(self.url, self._body(transcript, tools), self._headers(), "Anthropic upstream")
+        reply = MessageStream()
+        try:
+            async for event, data in sse_events(resp):
+                payload = parse_json(data, "Anthropic upstream")
+                said = reply.read(payload.get("type", event), payload, cancelled=call.cancelled)
+                if said is not None:
+                    yield said
+                if reply.stopped:
+                    break
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if not call.cancelled:
+                raise WorkerError("upstream-error", f"Anthropic stream broke: {exc!r}") from exc
+        finally:
+            resp.close()
+        if call.cancelled:
+            yield Done("cancelled", Usage(reply.input_tokens, max(reply.output_tokens, reply.sent)))
+            return
+        if reply.finish is None:
+            raise WorkerError("upstream-error", "Anthropic stream ended before message_stop")
+        yield Done(reply.finish, Usage(reply.input_tokens, reply.output_tokens))
+
+    def _body(self, transcript: Sequence[Turn], tools: Sequence[ToolSpec] | None) -> dict[str, Any]:
         system, messages = to_messages(transcript)
         body: dict[str, Any] = {
             "model": self.model,
@@ -149,75 +173,79 @@ class AnthropicWorker(HttpUpstreamWorker):
         offered = to_tools(tools or ())
         if offered:
             body["tools"] = offered
-        headers = {
+        return body
+
+    def _headers(self) -> dict[str, str]:
+        return {
             "x-api-key": self.api_key or "",
             "anthropic-version": ANTHROPIC_VERSION,
             "accept": "text/event-stream",
         }
-        call, resp = await self._open(self.url, body, headers, "Anthropic upstream")
-        input_tokens = output_tokens = sent = 0
-        finish: str | None = None
-        # Open tool_use blocks by index: id, name and the input JSON so far.
-        uses: dict[int, dict[str, Any]] = {}
-        try:
-            async for event, data in sse_events(resp):
-                payload = parse_json(data, "Anthropic upstream")
-                kind = payload.get("type", event)
-                if kind == "message_start":
-                    u = (payload.get("message") or {}).get("usage") or {}
-                    input_tokens = int(u.get("input_tokens") or 0)
-                    output_tokens = int(u.get("output_tokens") or 0)
-                elif kind == "content_block_start":
-                    block = payload.get("content_block") or {}
-                    if block.get("type") == "tool_use":
-                        uses[int(payload.get("index") or 0)] = {
-                            "id": str(block.get("id") or ""),
-                            "name": str(block.get("name") or ""),
-                            "start": block.get("input") or {},
-                            "json": "",
-                        }
-                elif kind == "content_block_stop":
-                    index = int(payload.get("index") or 0)
-                    use = uses.pop(index, None)
-                    if use is not None and not call.cancelled:
-                        # The input streams as JSON text; a block that streamed none holds it whole.
-                        arguments = use["json"] or json.dumps(use["start"])
-                        yield ToolCall(use["id"], use["name"], arguments).delta(block_idx=index)
-                elif kind == "content_block_delta":
-                    delta = payload.get("delta") or {}
-                    index = int(payload.get("index") or 0)
-                    if delta.get("type") == "input_json_delta" and index in uses:
-                        uses[index]["json"] += str(delta.get("partial_json") or "")
-                    elif (
-                        delta.get("type") == "text_delta"
-                        and delta.get("text")
-                        and not call.cancelled
-                    ):
-                        sent += 1
-                        yield Delta(delta["text"], block_idx=index)
-                elif kind == "message_delta":
-                    u = payload.get("usage") or {}
-                    output_tokens = int(u.get("output_tokens") or output_tokens)
-                    input_tokens = int(u.get("input_tokens") or input_tokens)
-                    reason = (payload.get("delta") or {}).get("stop_reason")
-                    finish = _FINISH.get(reason, reason) if reason else finish
-                elif kind == "message_stop":
-                    finish = finish or "stop"
-                    break
-                elif kind == "error":
-                    err = payload.get("error") or {}
-                    raise WorkerError(
-                        "upstream-error",
-                        f"Anthropic upstream error mid-stream: {err.get('type')}: {err.get('message')}",
-                    )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            if not call.cancelled:
-                raise WorkerError("upstream-error", f"Anthropic stream broke: {exc!r}") from exc
-        finally:
-            resp.close()
-        if call.cancelled:
-            yield Done("cancelled", Usage(input_tokens, max(output_tokens, sent)))
-            return
-        if finish is None:
-            raise WorkerError("upstream-error", "Anthropic stream ended before message_stop")
-        yield Done(finish, Usage(input_tokens, output_tokens))
+
+
+@dataclass
+class MessageStream:
+    """What one streamed Messages API reply has said so far: usage, the stop reason, open tool_use blocks."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    sent: int = 0  # text deltas handed on
+    finish: str | None = None
+    stopped: bool = False  # message_stop came: nothing more to read
+    # Open tool_use blocks by index: id, name and the input JSON so far.
+    uses: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def read(self, kind: str, payload: dict[str, Any], *, cancelled: bool) -> WorkerEvent | None:
+        """Take one server-sent event; returns what the bloom yields for it, if anything."""
+        if kind == "message_start":
+            u = (payload.get("message") or {}).get("usage") or {}
+            self.input_tokens = int(u.get("input_tokens") or 0)
+            self.output_tokens = int(u.get("output_tokens") or 0)
+        elif kind == "content_block_start":
+            block = payload.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self.uses[int(payload.get("index") or 0)] = {
+                    "id": str(block.get("id") or ""),
+                    "name": str(block.get("name") or ""),
+                    "start": block.get("input") or {},
+                    "json": "",
+                }
+        elif kind == "content_block_stop":
+            return self._block_stop(payload, cancelled)
+        elif kind == "content_block_delta":
+            return self._block_delta(payload, cancelled)
+        elif kind == "message_delta":
+            u = payload.get("usage") or {}
+            self.output_tokens = int(u.get("output_tokens") or self.output_tokens)
+            self.input_tokens = int(u.get("input_tokens") or self.input_tokens)
+            reason = (payload.get("delta") or {}).get("stop_reason")
+            self.finish = _FINISH.get(reason, reason) if reason else self.finish
+        elif kind == "message_stop":
+            self.finish = self.finish or "stop"
+            self.stopped = True
+        elif kind == "error":
+            err = payload.get("error") or {}
+            raise WorkerError(
+                "upstream-error",
+                f"Anthropic upstream error mid-stream: {err.get('type')}: {err.get('message')}",
+            )
+        return None
+
+    def _block_stop(self, payload: dict[str, Any], cancelled: bool) -> WorkerEvent | None:
+        index = int(payload.get("index") or 0)
+        use = self.uses.pop(index, None)
+        if use is None or cancelled:
+            return None
+        # The input streams as JSON text; a block that streamed none holds it whole.
+        arguments = use["json"] or json.dumps(use["start"])
+        return ToolCall(use["id"], use["name"], arguments).delta(block_idx=index)
+
+    def _block_delta(self, payload: dict[str, Any], cancelled: bool) -> WorkerEvent | None:
+        delta = payload.get("delta") or {}
+        index = int(payload.get("index") or 0)
+        if delta.get("type") == "input_json_delta" and index in self.uses:
+            self.uses[index]["json"] += str(delta.get("partial_json") or "")
+        elif delta.get("type") == "text_delta" and delta.get("text") and not cancelled:
+            self.sent += 1
+            return Delta(delta["text"], block_idx=index)
+        return None

@@ -225,12 +225,7 @@ class ClaudeCliWorker(Worker):
         await self.warm()
         self._cancelled = False
         self._asks.clear()
-        text = self._message_for(transcript)
-        message = {
-            "type": "user",
-            "message": {"role": "user", "content": [{"type": "text", "text": text}]},
-        }
-        await self._send(message)
+        await self._send(_user_message(self._message_for(transcript)))
         retried_fresh = False
         while True:
             event = await self._events.get()
@@ -242,23 +237,11 @@ class ClaudeCliWorker(Worker):
                 if ask is not None:
                     yield ask
             elif kind == "stream_event":
-                inner = event.get("event") or {}
-                delta = inner.get("delta") or {}
-                if (
-                    inner.get("type") == "content_block_delta"
-                    and delta.get("type") == "text_delta"
-                    and delta.get("text")
-                    and not self._cancelled
-                ):
-                    yield Delta(delta["text"], block_idx=int(inner.get("index") or 0))
+                delta = self._text_delta(event)
+                if delta is not None:
+                    yield delta
             elif kind == "system" and event.get("subtype") == "api_retry":
-                if event.get("error_status") in AUTH_STATUSES:
-                    await self.cancel()  # stop claude's minutes of futile retries
-                    await self._drain_to_result()
-                    raise WorkerError(
-                        "upstream-auth",
-                        f"claude's API refused the key ({event.get('error_status')}: {event.get('error')})",
-                    )
+                await self._api_retry(event)
             elif kind == "result":
                 if self._cancelled:
                     # The session kept the prompt and the partial answer; whether the hum
@@ -266,37 +249,53 @@ class ClaudeCliWorker(Worker):
                     self._known_turns = None
                     yield Done("cancelled", _usage(event))
                     return
-                errors = " ".join(str(e) for e in event.get("errors") or [])
-                if (
-                    event.get("is_error")
-                    and "No conversation found" in errors
-                    and not retried_fresh
-                ):
-                    # Its session file is gone (new machine, cleared HOME): start it afresh.
+                if _session_lost(event) and not retried_fresh:
                     retried_fresh = True
-                    await self._stop_process()
-                    self._set_aside_empty_session()
-                    await self._spawn(resume=False)
-                    await self._send(
-                        {
-                            **message,
-                            "message": {
-                                **message["message"],
-                                "content": [
-                                    {"type": "text", "text": self._message_for(transcript)}
-                                ],
-                            },
-                        }
-                    )
+                    await self._restart_fresh(transcript)
                     continue
-                if event.get("is_error"):
-                    self._known_turns = None  # the session kept the prompt that failed
-                    detail = errors or str(event.get("result") or event.get("subtype"))
-                    raise WorkerError("claude-error", f"claude: {detail[:300]}")
-                self._known_turns = len(transcript) + 1  # the session now holds our reply too
-                finish = _FINISH.get(event.get("stop_reason") or "end_turn", "stop")
-                yield Done(finish, _usage(event))
+                yield self._finished(event, transcript)
                 return
+
+    def _text_delta(self, event: dict[str, Any]) -> Delta | None:
+        """A `stream_event` that carries answer text (and the bloom is not cancelled) as a Delta."""
+        inner = event.get("event") or {}
+        delta = inner.get("delta") or {}
+        if (
+            inner.get("type") == "content_block_delta"
+            and delta.get("type") == "text_delta"
+            and delta.get("text")
+            and not self._cancelled
+        ):
+            return Delta(delta["text"], block_idx=int(inner.get("index") or 0))
+        return None
+
+    async def _api_retry(self, event: dict[str, Any]) -> None:
+        """claude retries its API: a refused key ends the bloom now, anything else is waited out."""
+        if event.get("error_status") in AUTH_STATUSES:
+            await self.cancel()  # stop claude's minutes of futile retries
+            await self._drain_to_result()
+            raise WorkerError(
+                "upstream-auth",
+                f"claude's API refused the key ({event.get('error_status')}: {event.get('error')})",
+            )
+
+    async def _restart_fresh(self, transcript: Sequence[Turn]) -> None:
+        """Its session file is gone (new machine, cleared HOME): start it afresh and say it all again."""
+        await self._stop_process()
+        self._set_aside_empty_session()
+        await self._spawn(resume=False)
+        await self._send(_user_message(self._message_for(transcript)))
+
+    def _finished(self, event: dict[str, Any], transcript: Sequence[Turn]) -> Done:
+        """The bloom's `result`: its Done, or a `claude-error` if claude reported one."""
+        if event.get("is_error"):
+            self._known_turns = None  # the session kept the prompt that failed
+            errors = " ".join(str(e) for e in event.get("errors") or [])
+            detail = errors or str(event.get("result") or event.get("subtype"))
+            raise WorkerError("claude-error", f"claude: {detail[:300]}")
+        self._known_turns = len(transcript) + 1  # the session now holds our reply too
+        finish = _FINISH.get(event.get("stop_reason") or "end_turn", "stop")
+        return Done(finish, _usage(event))
 
     async def _control_request(self, event: dict[str, Any]) -> PermissionAsk | None:
         """claude asks its host something: a `can_use_tool` becomes an ask; anything else is refused at once."""
@@ -384,3 +383,14 @@ def _usage(result: dict[str, Any]) -> Usage:
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
     return Usage(prompt, int(u.get("output_tokens") or 0))
+
+
+def _user_message(text: str) -> dict[str, Any]:
+    """A user turn in claude's stream-json input."""
+    return {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]}}
+
+
+def _session_lost(event: dict[str, Any]) -> bool:
+    """A `result` saying claude has no session to resume (its file is gone)."""
+    errors = " ".join(str(e) for e in event.get("errors") or [])
+    return bool(event.get("is_error")) and "No conversation found" in errors

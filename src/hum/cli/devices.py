@@ -82,7 +82,7 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from hum.ensemble.certificates import HumdId
+    from hum.ensemble.trust.certificates import HumdId
     from hum.errors import IdentityError
 
     home = home_of(args)

@@ -26,14 +26,14 @@ FROM_NAME_CHARS = 24
 
 
 def _device(humd_id: str, me: str | None) -> str:
-    from hum.ensemble.certificates import HumdId
+    from hum.ensemble.trust.certificates import HumdId
 
     return "this device" if humd_id == me else f"device {HumdId(humd_id).short}"
 
 
 def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
     """Where a prompt was typed, short: a HumdId (routed from another humd) or a nestler's name on the home."""
-    from hum.ensemble.certificates import HumdId
+    from hum.ensemble.trust.certificates import HumdId
     from hum.errors import IdentityError
 
     text = str(origin or "?")

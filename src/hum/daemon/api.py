@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from hum.ensemble.certificates import HumdId
+from hum.ensemble.trust.certificates import HumdId
 from hum.errors import IdentityError, PairingError
 from hum.wire.addresses import is_loopback
 
@@ -37,9 +37,18 @@ class DaemonView(Protocol):
 
     def revoke(self, humd_id: str) -> HumdId: ...
 
+    def door_counts(self) -> dict[str, int]: ...
+
 
 def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
     """Mount /hum/status, /hum/peers, /hum/hums (DELETE one to forget it), /hum/pair and /hum/devices/revoke."""
+    add_reading_routes(app, daemon)
+    add_pairing_routes(app, daemon)
+    add_operator_routes(app, daemon)
+
+
+def add_reading_routes(app: web.Application, daemon: DaemonView) -> None:
+    """What the CLI reads of the running daemon: /hum/status, /hum/peers, /hum/hums, a hum's orphans."""
 
     def status_body() -> dict[str, Any]:
         assert daemon.humd is not None
@@ -71,6 +80,15 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
         """The petals of a hum this device set aside as orphaned branches (kept, never served)."""
         assert daemon.humd is not None and daemon.humd.store is not None
         return web.json_response({"orphans": daemon.humd.store.orphans(request.match_info["sigil"])})
+
+    app.router.add_get("/hum/status", status)
+    app.router.add_get("/hum/peers", peers)
+    app.router.add_get("/hum/hums", hums)
+    app.router.add_get("/hum/hums/{sigil}/orphans", orphans)
+
+
+def add_pairing_routes(app: web.Application, daemon: DaemonView) -> None:
+    """/hum/pair shows a one-time code; /hum/pair/wait answers when a device used it (this device only)."""
 
     async def pair(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
@@ -106,6 +124,13 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             return _error(400, exc.qualifier, message)
         return web.json_response({"paired": humd_id})
 
+    app.router.add_post("/hum/pair", pair)
+    app.router.add_get("/hum/pair/wait", pair_wait)
+
+
+def add_operator_routes(app: web.Application, daemon: DaemonView) -> None:
+    """The operator's acts on this device: revoke a device, forget a hum."""
+
     async def revoke(request: web.Request) -> web.Response:
         if (refused := _local_only(request)) is not None:
             return refused
@@ -129,11 +154,5 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             return _error(status, str(answer.get("qualifier")), str(answer.get("message")))
         return web.json_response({k: answer.get(k) for k in ("sigil", "where", "home", "homeName")})
 
-    app.router.add_get("/hum/status", status)
-    app.router.add_get("/hum/peers", peers)
-    app.router.add_get("/hum/hums", hums)
-    app.router.add_get("/hum/hums/{sigil}/orphans", orphans)
     app.router.add_delete("/hum/hums/{sigil}", forget)
-    app.router.add_post("/hum/pair", pair)
-    app.router.add_get("/hum/pair/wait", pair_wait)
     app.router.add_post("/hum/devices/revoke", revoke)

@@ -14,14 +14,9 @@ from typing import Any
 
 import platformdirs
 
-from hum.ensemble.identity import (
-    Identity,
-    OperatorKey,
-    SiblingCheck,
-    atomic_write,
-    load_revocations,
-    save_revocations,
-)
+from hum.ensemble.trust.identity import Identity, atomic_write
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck, load_revocations, save_revocations
 from hum.errors import HumError, IdentityError
 
 OPERATOR_KEY_FILE = "operator.key"

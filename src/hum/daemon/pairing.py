@@ -9,13 +9,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hum.ensemble import iroh, relay
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
-from hum.ensemble.pairing import PairingGuest, PairingHost
-from hum.ensemble.pairing_code import EXPIRED_CODE, USED_CODE, PairingCode
-from hum.ensemble.tcp import CONNECT_TIMEOUT, SERVER_NAME
-from hum.ensemble.tls import pairing_client_context
+from hum.ensemble.transports import iroh, relay
+from hum.ensemble.transports.tcp import CONNECT_TIMEOUT, SERVER_NAME
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
+from hum.ensemble.trust.pairing import PairingGuest, PairingHost
+from hum.ensemble.trust.pairing_code import EXPIRED_CODE, USED_CODE, PairingCode
+from hum.ensemble.trust.tls import pairing_client_context
 from hum.errors import PairingError
 from hum.wire.addresses import IROH, TCP, split_address, transport_of
 

@@ -19,13 +19,13 @@ from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.iroh import IrohTransport
-from hum.ensemble.iroh import available as iroh_available
-from hum.ensemble.iroh import check_relay as check_iroh_relay
-from hum.ensemble.relay import RelayTransport
-from hum.ensemble.tcp import TlsTransport
-from hum.ensemble.transports import AnyTransport
+from hum.ensemble.transports.by_scheme import AnyTransport
+from hum.ensemble.transports.iroh import IrohTransport
+from hum.ensemble.transports.iroh import available as iroh_available
+from hum.ensemble.transports.iroh import check_relay as check_iroh_relay
+from hum.ensemble.transports.relay import RelayTransport
+from hum.ensemble.transports.tcp import TlsTransport
+from hum.ensemble.trust.certificates import HumdId
 from hum.errors import IdentityError
 from hum.interfaces import Transport
 from hum.node.config import PERMIT_TIMEOUT, RouterConfig
@@ -113,16 +113,10 @@ class Daemon:
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
         opts = self.options
-        check_iroh_relay(opts.iroh_relay)
-        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
-            if address:
-                split_address(address)  # a malformed address fails now, with its text
+        self._check_addresses()
         # one humd per home, decided before anything in it is touched
         self._lock = self.home.lock()
-        for peer in opts.peers:
-            scheme, rest = transport_of(peer)
-            if scheme == RELAY and "@" not in rest:
-                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
+        self._check_peers()
         self.home.ensure()
         self.home.make_private()
         identity = self.home.identity()
@@ -171,6 +165,20 @@ class Daemon:
         }
         self.home.write_runtime(self.info)
         return self.info
+
+    def _check_addresses(self) -> None:
+        """A malformed address or iroh relay fails now, with its text, before the home is touched."""
+        opts = self.options
+        check_iroh_relay(opts.iroh_relay)
+        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
+            if address:
+                split_address(address)
+
+    def _check_peers(self) -> None:
+        for peer in self.options.peers:
+            scheme, rest = transport_of(peer)
+            if scheme == RELAY and "@" not in rest:
+                raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""

@@ -68,7 +68,7 @@ async def sim_story(rtt: float, timeline: Timeline, workdir: Path) -> dict[str, 
     fork = phone.hums[sg].tip
     mark = len(ai.seen)
     ai.send("adopt", sigil=sg)
-    adopted = (await ai.wait_for(lambda t: t.chi in ("adopted", "error") and "wane" not in t or t.chi == "adopted", after=mark)).tone
+    adopted = (await ai.wait_for(lambda t: t.chi in ("adopted", "error") and not is_petal(t) or t.chi == "adopted", after=mark)).tone
     timeline.note("phone", f"adopted the hum: epoch {adopted.get('epoch')}, from wane {fork}")
     mark = len(ai.seen)
     question = "and where do we go from here?"

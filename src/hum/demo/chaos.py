@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.ensemble.identity import Identity
+from hum.ensemble.trust.identity import Identity
 from hum.errors import StoreError
 from hum.node.humd import Humd
 from hum.sim.clock import run_virtual
@@ -88,7 +88,7 @@ class Follower:
     def lost_home(self) -> bool:
         """Its last tap ended with a terminal error (peer-loss, or a refusal)."""
         tones = self.nestler.tones()
-        return bool(tones) and tones[-1].chi == "error" and "wane" not in tones[-1] and tones[-1].get("code") != "store-error"
+        return bool(tones) and tones[-1].chi == "error" and not is_petal(tones[-1]) and tones[-1].get("code") != "store-error"
 
 
 @dataclass

@@ -58,7 +58,7 @@ class Watcher:
 
     def lost_home(self) -> bool:
         tones = self.all_tones()
-        return bool(tones) and tones[-1].chi == "error" and "wane" not in tones[-1] and tones[-1].get("code") != "store-error"
+        return bool(tones) and tones[-1].chi == "error" and not is_petal(tones[-1]) and tones[-1].get("code") != "store-error"
 
     def retire(self) -> None:
         """Its connection is gone (its humd died, or it follows up on a fresh one)."""

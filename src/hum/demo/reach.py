@@ -13,9 +13,9 @@ import sys
 import time
 from typing import Any
 
-from hum.ensemble import iroh, relay
-from hum.ensemble.identity import Identity
-from hum.ensemble.tcp import SERVER_NAME
+from hum.ensemble.transports import iroh, relay
+from hum.ensemble.transports.tcp import SERVER_NAME
+from hum.ensemble.trust.identity import Identity
 
 TRANSPORTS = ("tcp", "iroh", "relay")
 # `hum relay` is a Python start-up plus Twisted's: well under this.

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.demo.intruder import intrude
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey
-from hum.ensemble.link import LINK_TIMEOUT
+from hum.ensemble.link.protocol import LINK_TIMEOUT
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.node.humd import Humd
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual

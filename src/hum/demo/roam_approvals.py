@@ -19,8 +19,10 @@ from hum.demo.intruder import intrude as forge_link
 from hum.demo.relay import LatencyRelay
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
 from hum.demo.roam_real import report as real_report
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.tls import client_context
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
+from hum.ensemble.trust.tls import client_context
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, WALK_AWAY_AT, Criterion
 from hum.wire.tones import Tone
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import sys
 import tempfile
 import time
@@ -22,15 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.daemon.home import OPERATOR_KEY_FILE
-from hum.demo.intruder import intrude as forge_link
+from hum.demo.intruder import intrude_over_tls
 from hum.demo.reach import Reach
 from hum.demo.relay import LatencyRelay
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.tls import client_context
 from hum.scenario import DEFAULT_RTT, LATENCY_MARGIN, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.surfaces.thrum import ThrumClient
-from hum.wire.framing import LineDecoder
 from hum.wire.tones import Tone, is_petal
 
 # Starting a humd is a Python start-up plus key loading: well under this.
@@ -167,54 +162,6 @@ async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = 
     return str(paired["paired"])
 
 
-async def _read_tones(reader: asyncio.StreamReader) -> list[Tone]:
-    """Every tone until the other side closes (or goes quiet for a step)."""
-    decoder = LineDecoder()
-    tones: list[Tone] = []
-    while True:
-        try:
-            data = await asyncio.wait_for(reader.read(65536), STEP_TIMEOUT)
-        except (TimeoutError, ConnectionError, ssl.SSLError):
-            return tones
-        if not data:
-            return tones
-        tones += [t for t in decoder.receive_data(data) if isinstance(t, Tone)]
-
-
-async def intrude(laptop: HumdProcess, sigil: str, reach: Reach | None = None) -> dict[str, str]:
-    """Two strangers dial the laptop as a sibling would (its port, iroh ticket or relay door) over real TLS; what did each get?"""
-    reach = reach or Reach("tcp")
-    result: dict[str, str] = {}
-    # a device of another operator: TLS itself refuses its certificate
-    stranger = Identity.mint(OperatorKey.generate(), "stranger")
-    context = client_context(stranger, SiblingCheck(stranger.operator))
-    try:
-        reader, writer = await reach.open_tls(laptop.info, context, stranger)
-        tones = await _read_tones(reader)
-        writer.close()
-        result["foreign_operator"] = "tls-refused" if not tones else f"heard {len(tones)} tones"
-    except (ssl.SSLError, ConnectionError):
-        result["foreign_operator"] = "tls-refused"
-    # a real sibling certificate whose holder claims to be another humd inside the link
-    operator = OperatorKey.from_private_pem((laptop.home / OPERATOR_KEY_FILE).read_bytes())
-    liar = Identity.mint(operator, "liar")
-    claimed = Identity.mint(operator, "victim").humd_id
-    reader, writer = await reach.open_tls(laptop.info, client_context(liar, SiblingCheck(liar.operator)), liar)
-    tones = await forge_link(
-        lambda: reader.read(65536), writer.write,
-        cert_pem=liar.certificate.pem(), claimed=claimed, signer=liar.device_key, target=laptop.info["humdId"], sigil=sigil,
-    )
-    writer.close()
-    refusals = [i for i, t in enumerate(tones) if t.chi == "error"]
-    after = tones[refusals[0] + 1 :] if refusals else tones
-    leaked = [t for t in tones if t.get("sigil") == sigil]
-    if refusals and tones[refusals[0]].get("qualifier") == "identity-mismatch" and not after and not leaked:
-        result["forged_humd_id"] = "identity-mismatch, then nothing"
-    else:
-        result["forged_humd_id"] = f"heard {[t.chi for t in tones]}"
-    return result
-
-
 async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, transport: str = "tcp") -> dict[str, Criterion]:
     """The story between two real processes; the phone reaches the laptop through a link of `rtt`.
 
@@ -322,7 +269,7 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
         peers_ok.append(await phone.wait_peers(lambda p: True) == [laptop.info["humdId"]])
         out["peers_listed_throughout_no_stale"] = Criterion(all(peers_ok), len(peers_ok))
 
-        intruders = await intrude(laptop, sg, reach)
+        intruders = await intrude_over_tls(laptop.info, laptop.home, sg, reach, quiet_after=STEP_TIMEOUT)
         note("laptop", f"intruders refused: {intruders}")
         out["identity_mismatch_refused_no_tone_leaks"] = Criterion(
             intruders["foreign_operator"] == "tls-refused"

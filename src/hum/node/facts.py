@@ -7,9 +7,9 @@ from typing import Any
 
 from hum.core.hum import Hum, PetalArchive
 from hum.core.wane import WaneTracker
-from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import DirectoryEntry, Ensemble
-from hum.ensemble.identity import Identity
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
 from hum.errors import RouteError
 from hum.interfaces import Clock
 from hum.node.taps import TapBook

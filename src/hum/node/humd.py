@@ -17,9 +17,10 @@ from typing import Any
 
 from hum.brood.pool import Brood
 from hum.core.hum import Hum
-from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, HumError, StoreError, WorkerError
 from hum.interfaces import Clock, Commit, Connection, Delta, Done, PermissionAsk, Store, Transport
 from hum.node import effects as fx

@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from hum.ensemble.link import Link, LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.link.events import LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.link.protocol import Link, LinkState
 from hum.interfaces import Connection
 from hum.node.owners import Owner
 from hum.node.shell import LinkShell
@@ -104,7 +105,7 @@ class LinkRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ticker_wake.wait(), timeout=delay)
             self.ticker_wake.clear()
-            if self._handle(self.link.tick(self.humd.loop_time())) or self.link.state == "closed":
+            if self._handle(self.link.tick(self.humd.loop_time())) or self.link.state is LinkState.CLOSED:
                 return "timeout"
 
     async def _sender(self) -> str:
@@ -113,7 +114,7 @@ class LinkRunner:
         assert owner is not None
         while True:
             tones = await self.humd.next_tones(owner)
-            if self.link.state != "up":
+            if self.link.state is not LinkState.UP:
                 return "closed"
             self.link.send_all(tones)  # runs of one hum's petals as `petals` frames; one write for all
             self.flush()
@@ -165,7 +166,7 @@ async def dial_forever(humd: LinkShell, address: str) -> None:
             reason = await runner.run()
             if runner.link.peer and reason != "closed":
                 delay = REDIAL_FIRST
-            if runner.link.state == "closed" and runner.owner is None and reason == "closed":
+            if runner.link.state is LinkState.CLOSED and runner.owner is None and reason == "closed":
                 # refused (identity) or a duplicate of a live link: redial slowly
                 delay = REDIAL_MAX
         await asyncio.sleep(delay)

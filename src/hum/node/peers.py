@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from hum.core.drone import Drone, Verdict
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import SiblingCheck
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import IdentityError, RouteError
 from hum.node.effects import CutLink, PeersChanged, Revoked
 from hum.node.facts import Facts

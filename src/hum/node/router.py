@@ -19,10 +19,11 @@ from typing import Any
 
 from hum.core.drone import Drone
 from hum.core.hum import Hum, PetalArchive
-from hum.ensemble.certificates import HumdId, looks_like_humd_id
 from hum.ensemble.ensemble import Ensemble
-from hum.ensemble.identity import Identity, SiblingCheck
-from hum.ensemble.link import BATCH_PETALS
+from hum.ensemble.link.envelope import BATCH_PETALS
+from hum.ensemble.trust.certificates import HumdId, looks_like_humd_id
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
 from hum.interfaces import Clock, Delta, Done, PermissionAsk
 from hum.node import inbound

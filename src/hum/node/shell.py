@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hum.brood.pool import Brood
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Transport
 from hum.node.blooms import BloomRequest

@@ -10,8 +10,10 @@ from typing import Any
 
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
-from hum.ensemble.identity import Identity, OperatorKey, SiblingCheck
-from hum.ensemble.memory import MemoryNetwork
+from hum.ensemble.transports.memory import MemoryNetwork
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.node.humd import Humd, LoopClock
 from hum.node.session import NestlerSession
 from hum.store.sqlite import SqliteStore

@@ -5,6 +5,7 @@ shaped like a sigil that names no hum is a typo (404); any other id is taken as
 the hum's sid (so the first POST mints the hum and every later one finds it
 again). Only the last user message is prompted: the hum already holds the
 conversation, and `GET /api/chat/{id}/messages` gives it back as UI messages.
+The parts themselves, live and in a hum's history, are made in `aisdk_parts.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hum.interfaces import NOTE
+from hum.surfaces.aisdk_parts import stream_ui, ui_messages
 from hum.surfaces.http import (
     BLOOM_SILENCE_SECONDS,
     FIRST_TONE_SECONDS,
@@ -23,14 +24,11 @@ from hum.surfaces.http import (
     HumTarget,
     SurfaceError,
     find_hum,
-    finish_sse,
     known_hum,
     looks_like_sigil,
     open_sse,
     read_json,
-    sse_data,
     tone_error,
-    write_or_gone,
 )
 from hum.surfaces.permits import check_answer, settle_ask
 from hum.wire.tones import Tone, is_petal
@@ -40,14 +38,6 @@ if TYPE_CHECKING:
 
 # The header the AI SDK client checks to know it is reading a UI message stream.
 UI_STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "Connection": "keep-alive"}
-
-# The UI data part a `note` chunk becomes (`data-*` parts are the AI SDK's app-defined parts).
-NOTE_PART = "data-hum-note"
-# The data part that ends a bloom an error closed, in a hum's history.
-ERROR_PART = "data-hum-error"
-
-# Worker finish reasons -> the `finish` part's enum (the client rejects any other value).
-_FINISH = {"stop": "stop", "end_turn": "stop", "length": "length", "max_tokens": "length", "cancelled": "interrupted", "tool_calls": "tool-calls", "tool_use": "tool-calls"}
 
 
 def add_routes(app: web.Application) -> None:
@@ -213,49 +203,6 @@ def _last_bloom(log: list[Tone]) -> list[Tone] | None:
     return log[starts[-1] :] if starts else None
 
 
-def ui_messages(log: list[Tone]) -> list[dict[str, Any]]:
-    """A hum's petals as AI SDK UIMessages: each prompt a user message, each closed bloom an assistant one.
-
-    The assistant message has the id and metadata its stream had; notes are
-    `data-hum-note` parts, and a bloom closed by an error ends with a
-    `data-hum-error` part. A bloom still running is left to resume.
-    """
-    messages: list[dict[str, Any]] = []
-    answer: dict[str, Any] | None = None
-    for tone in log:
-        sg, wane = str(tone["sigil"]), int(tone["wane"])
-        if tone.chi == "prompt":
-            messages.append({"id": f"{sg}-{wane}-prompt", "role": "user", "parts": [{"type": "text", "text": str(tone.get("text", ""))}]})
-            answer = {"id": f"{sg}-{wane}", "role": "assistant", "parts": [], "metadata": {"sigil": sg, "promptWane": wane}}
-        elif answer is None:
-            continue
-        elif tone.chi == "chunk":
-            kind = str(tone.get("chunkType", "text_delta"))
-            if kind == NOTE:
-                answer["parts"].append(note_part(tone))
-            elif kind in ("text_delta", "reasoning_delta"):
-                part_type = "text" if kind == "text_delta" else "reasoning"
-                parts = answer["parts"]
-                if parts and parts[-1]["type"] == part_type:
-                    parts[-1]["text"] += str(tone.get("delta", ""))
-                else:
-                    parts.append({"type": part_type, "text": str(tone.get("delta", ""))})
-        elif tone.chi == "permission-ask":
-            answer["parts"].append(ask_ui_part(tone))
-        elif tone.chi == "permit":
-            call = ask_call_id(str(tone.get("permitId")))
-            answer["parts"] = [answered_ui_part(p, tone) if p.get("toolCallId") == call else p for p in answer["parts"]]
-        elif tone.chi in ("finish", "error"):
-            if tone.chi == "finish":
-                answer["metadata"]["usage"] = _usage(tone)
-            else:
-                error = {"qualifier": tone.get("qualifier"), "message": error_text(tone)}
-                answer["parts"].append({"type": ERROR_PART, "id": f"error-{wane}", "data": error})
-            messages.append(answer)
-            answer = None
-    return messages
-
-
 async def _replay_then_live(tap: HumTap, replay: list[Tone]) -> AsyncIterator[Tone]:
     for tone in replay:
         yield tone
@@ -268,136 +215,3 @@ async def _replay_then_live(tap: HumTap, replay: list[Tone]) -> AsyncIterator[To
         yield tone
         if tone.chi in ("finish", "error", "prompt"):
             return
-
-
-def error_text(tone: Tone) -> str:
-    """What an `error` tone (a petal, or a lost home) tells the person reading the chat."""
-    message = str(tone.get("message") or tone.get("qualifier") or "the bloom failed")
-    if tone.get("qualifier") == "peer-loss":
-        return f"lost the device that hosts this hum: {message}"
-    if tone.get("qualifier") == "interrupted":
-        return f"this answer was cut short: {message}"
-    return message
-
-
-def note_part(tone: Tone) -> dict[str, Any]:
-    """A `note` chunk as a UI data part (`data-hum-note`); its id keeps two notes of one bloom apart."""
-    return {"type": NOTE_PART, "id": f"note-{tone['wane']}", "data": {"text": str(tone.get("delta", ""))}}
-
-
-def _usage(finish: Tone) -> dict[str, int]:
-    usage = finish.get("usage") or {}
-    inp, out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    return {"inputTokens": inp, "outputTokens": out, "totalTokens": inp + out}
-
-
-async def stream_ui(resp: web.StreamResponse, prompt: Tone, petals: AsyncIterator[Tone], decided: frozenset[str] = frozenset()) -> None:
-    """One bloom as UI message stream parts: start, step, text, finish (usage in messageMetadata), [DONE].
-
-    An open ask ends the stream as a tool part awaiting approval (the SDK's
-    `addToolApprovalResponse` answers it with the next request); an ask in
-    `decided` is already answered further on in `petals`, which go on.
-    """
-    sg, wane = str(prompt["sigil"]), int(prompt["wane"])
-    meta = {"sigil": sg, "promptWane": wane}
-    open_parts: list[tuple[str, str]] = []  # (kind, id); an id is its kind and the wane of the petal that opened it
-
-    async def part(obj: dict[str, Any]) -> bool:
-        return await write_or_gone(resp, sse_data(obj))
-
-    async def close_parts() -> bool:
-        while open_parts:
-            kind, part_id = open_parts.pop()
-            if not await part({"type": f"{kind}-end", "id": part_id}):
-                return False
-        return True
-
-    if not (await part({"type": "start", "messageId": f"{sg}-{wane}", "messageMetadata": meta}) and await part({"type": "start-step"})):
-        return
-    async for tone in petals:
-        if tone.chi == "chunk" and tone.get("chunkType") == NOTE:
-            # hum's own word (e.g. what the local model's window left out): its own part, never the answer's text
-            if not await part(note_part(tone)):
-                return
-        elif tone.chi == "chunk":
-            kind = "reasoning" if tone.get("chunkType") == "reasoning_delta" else "text" if tone.get("chunkType", "text_delta") == "text_delta" else None
-            if kind is None:
-                continue  # chunk kinds the UI stream has no part for
-            if not open_parts or open_parts[-1][0] != kind:
-                if not await close_parts():
-                    return
-                open_parts.append((kind, f"{kind}-{tone['wane']}"))
-                if not await part({"type": f"{kind}-start", "id": open_parts[-1][1]}):
-                    return
-            if not await part({"type": f"{kind}-delta", "id": open_parts[-1][1], "delta": str(tone.get("delta", ""))}):
-                return  # the client left; the bloom goes on, and GET .../stream resumes it
-        elif tone.chi == "permission-ask":
-            if not (await close_parts() and await part(ask_input_part(tone)) and await part(ask_approval_part(tone))):
-                return
-            if str(tone.get("permitId")) not in decided:
-                await part({"type": "finish-step"}) and await part({"type": "finish", "finishReason": "tool-calls", "messageMetadata": meta})
-                break
-        elif tone.chi == "permit":
-            if not (await close_parts() and await part(permit_part(tone))):
-                return
-        elif tone.chi == "finish":
-            reason = _FINISH.get(str(tone.get("finishReason")), "other")
-            ok = await close_parts() and await part({"type": "finish-step"})
-            ok = ok and await part({"type": "finish", "finishReason": reason, "messageMetadata": {**meta, "usage": _usage(tone)}})
-            break
-        elif tone.chi == "error":
-            await close_parts()
-            await part({"type": "error", "errorText": error_text(tone)})
-            break
-        elif tone.chi == "prompt":
-            break
-    await write_or_gone(resp, b"data: [DONE]\n\n")
-    await finish_sse(resp)
-
-
-# -- asks as tool parts awaiting approval ------------------------------------------------
-
-
-def ask_call_id(permit_id: str) -> str:
-    """The tool call an ask stands for: the worker runs it itself (`providerExecuted`) once approved."""
-    return f"permit-{permit_id}"
-
-
-def ask_input_part(ask: Tone) -> dict[str, Any]:
-    return {
-        "type": "tool-input-available", "toolCallId": ask_call_id(str(ask["permitId"])), "toolName": str(ask.get("tool")),
-        "input": ask.get("input"), "dynamic": True, "providerExecuted": True, "title": str(ask.get("question") or ""),
-    }
-
-
-def ask_approval_part(ask: Tone) -> dict[str, Any]:
-    return {"type": "tool-approval-request", "approvalId": str(ask["permitId"]), "toolCallId": ask_call_id(str(ask["permitId"]))}
-
-
-def permit_part(permit: Tone) -> dict[str, Any]:
-    """The answer, wherever it came from: the tool part's output (allowed) or its denial."""
-    call = ask_call_id(str(permit["permitId"]))
-    if permit.get("decision") != "allow":
-        return {"type": "tool-output-denied", "toolCallId": call}
-    return {"type": "tool-output-available", "toolCallId": call, "output": _decision(permit), "dynamic": True, "providerExecuted": True}
-
-
-def _decision(permit: Tone) -> dict[str, Any]:
-    return {"decision": permit.get("decision"), "from": permit.get("from"), **({"message": permit["message"]} if permit.get("message") else {})}
-
-
-def ask_ui_part(ask: Tone) -> dict[str, Any]:
-    """An ask in a hum's history, awaiting approval until its permit petal says otherwise (`answered_ui_part`)."""
-    return {
-        "type": "dynamic-tool", "toolName": str(ask.get("tool")), "toolCallId": ask_call_id(str(ask["permitId"])),
-        "title": str(ask.get("question") or ""), "state": "approval-requested", "input": ask.get("input"),
-        "providerExecuted": True, "approval": {"id": str(ask["permitId"])},
-    }
-
-
-def answered_ui_part(asked: dict[str, Any], permit: Tone) -> dict[str, Any]:
-    approved = permit.get("decision") == "allow"
-    approval = {"id": asked["approval"]["id"], "approved": approved, **({"reason": permit["message"]} if permit.get("message") else {})}
-    if approved:
-        return {**asked, "state": "output-available", "output": _decision(permit), "approval": approval}
-    return {**asked, "state": "output-denied", "approval": approval}

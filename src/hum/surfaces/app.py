@@ -8,14 +8,13 @@ from aiohttp import web
 
 from hum.node.humd import Humd
 from hum.surfaces import aisdk, openai, webchat
+from hum.surfaces.access import make_auth, same_origin_writes
 from hum.surfaces.http import (
     DEFAULT_MAX_BODY,
     HUMD_KEY,
     MAX_BODY_KEY,
     body_limit,
     json_errors,
-    make_auth,
-    same_origin_writes,
 )
 from hum.wire.addresses import is_loopback
 

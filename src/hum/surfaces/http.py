@@ -2,15 +2,15 @@
 
 Every HTTP request that touches a hum is a nestler like any thrum client: it
 opens a `NestlerSession`, says hello, prompts or attaches, and reads its tap.
-This module holds what the three surfaces share: auth, JSON errors, SSE, and
-`HumTap`, the per-request nestler; `app.py` mounts the surfaces on one app.
+This module holds what the three surfaces share: JSON errors, SSE, and
+`HumTap`, the per-request nestler; `access.py` says who may reach them, and
+`app.py` mounts the surfaces on one app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import itertools
 import json
 import logging
@@ -19,12 +19,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hum.wire.addresses import is_loopback
-from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, sigil
+from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, is_petal, sigil
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -56,12 +54,6 @@ HTTP_HEADER_TIMEOUT = 30.0
 # A request body must arrive within this: 8 MiB (the default limit) over a
 # slow 1 Mbit/s phone link takes about 70 s.
 HTTP_BODY_TIMEOUT = 120.0
-
-# Methods that never change anything here; every other method must come from our own origin.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-# Cookie the web chat keeps the bearer token in: EventSource cannot send headers.
-TOKEN_COOKIE = "hum_token"
 
 # Keys under which the app keeps its humd and body limit (typed, no collisions).
 HUMD_KEY: web.AppKey[Humd] = web.AppKey("humd")
@@ -177,12 +169,12 @@ class HumTap:
             if tone is None:
                 raise SurfaceError(504, "the hum did not answer in time", code="timeout")
             chi = tone.chi
-            if chi == "error" and "wane" not in tone:
+            if chi == "error" and not is_petal(tone):
                 if not ours:
                     raise tone_error(tone)
                 yield tone
                 return
-            if "wane" not in tone:
+            if not is_petal(tone):
                 continue  # hello, drone verdicts
             if not ours:
                 ours = chi == "prompt" and tone.get("reqId") == req
@@ -304,61 +296,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 # -- middlewares ---------------------------------------------------------------------
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _loopback_host(host: str) -> bool:
-    """The Host header names this machine (guards against DNS rebinding from web pages)."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return is_loopback(name.strip("[]"))
-
-
-def make_auth(token: str | None, loopback_only: bool) -> Any:
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if loopback_only:
-            # Bound to loopback: only this machine may talk to us, and only by a
-            # loopback name, so a web page cannot reach us by DNS rebinding.
-            if not is_loopback(request.remote) or not _loopback_host(request.host):
-                raise SurfaceError(403, "this humd serves its surfaces to this machine only", code="loopback-only")
-            return await handler(request)
-        assert token is not None
-        given = request.headers.get("Authorization", "")
-        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE, "")
-        if request.method == "GET" and request.path == "/" and "token" in request.query:
-            offered = request.query["token"]
-            if hmac.compare_digest(offered.encode(), token.encode()):
-                # the page link `hum status` prints: keep the token in a cookie, drop it from the URL
-                resp = web.HTTPFound("/")
-                resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
-                raise resp
-        if not offered or not hmac.compare_digest(offered.encode(), token.encode()):
-            raise SurfaceError(401, "missing or wrong bearer token (see `hum status`)", code="unauthorized")
-        return await handler(request)
-
-    return auth
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    """`Origin` names the host and port this request was sent to (the scheme may differ behind a TLS proxy)."""
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and not parts.path and parts.netloc.lower() == host.lower()
-
-
-@web.middleware
-async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A state-changing request from a web page must come from our own origin, whatever its content type.
-
-    Browsers send `Origin` with every POST, so a page elsewhere (another site,
-    another port, `null` from a sandbox or a file) is refused before any
-    handler runs. Clients that are not browsers send no Origin and are let
-    through to the usual checks (loopback, bearer token).
-    """
-    if request.method not in SAFE_METHODS:
-        origin = request.headers.get("Origin")
-        fetch_site = request.headers.get("Sec-Fetch-Site")
-        if (origin is not None and not _same_origin(origin, request.host)) or fetch_site not in (None, "same-origin", "none"):
-            raise SurfaceError(403, "cross-origin requests may not change anything here", code="cross-origin")
-    return await handler(request)
 
 
 @web.middleware

@@ -164,7 +164,7 @@ def _usage(finish: Tone | None) -> dict[str, int]:
 
 
 def _petal_error(tone: Tone) -> SurfaceError:
-    if "wane" not in tone:
+    if not is_petal(tone):
         return tone_error(tone)
     return SurfaceError(502, str(tone.get("message") or "the bloom failed"), code=str(tone.get("qualifier") or "worker-error"))
 
@@ -337,7 +337,7 @@ async def hum_events(request: web.Request) -> web.StreamResponse:
         first = await tap.next(FIRST_TONE_SECONDS)
         if first is None:
             raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
-        if first.chi == "error" and "wane" not in first:
+        if first.chi == "error" and not is_petal(first):
             raise tone_error(first)
         tap.push_back(first)
         resp = await open_sse(request, {SIGIL_HEADER: sg})

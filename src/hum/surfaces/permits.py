@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from hum.ensemble.certificates import looks_like_humd_id
+from hum.ensemble.trust.certificates import looks_like_humd_id
 from hum.surfaces.http import FIRST_TONE_SECONDS, HumTap, SurfaceError, tone_error
 from hum.wire.tones import Tone, is_petal
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from hum.ensemble.certificates import HumdId
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.trust.certificates import HumdId
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import IdentityError
 
 __all__ = ["client_context", "pairing_client_context", "peer_identity", "server_context"]

@@ -21,8 +21,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from hum.ensemble.identity import Identity
-from hum.ensemble.tcp import TlsTransport
+from hum.ensemble.transports.tcp import TlsTransport
+from hum.ensemble.trust.identity import Identity
 from hum.interfaces import Connection, OnConnection, Transport
 from hum.wire.addresses import IROH, transport_of
 

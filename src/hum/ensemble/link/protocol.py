@@ -10,14 +10,22 @@ channel, and the peer's TLS certificate must name the same HumdId.
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
-from dataclasses import dataclass
 from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
-from hum.ensemble.identity import Identity, SiblingCheck
+from hum.ensemble.link.envelope import BATCH_BYTES, BATCH_PETALS, PETAL_FROM, link_line
+from hum.ensemble.link.events import LinkDown, LinkEvent, LinkUp, ToneIn
+from hum.ensemble.trust.certificates import (
+    HUMD_ID_PREFIX,
+    MAX_NAME_CHARS,
+    DeviceCertificate,
+    HumdId,
+)
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
 from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal
@@ -41,80 +49,13 @@ TIMER_SLACK = 1e-6
 
 HANDSHAKE_CHIS = frozenset({"link-hello", "link-proof"})
 
-# On a link, `from` names the sending humd (PROTOCOL.md), so a petal's own
-# `from` (where its prompt entered) travels under this key instead.
-PETAL_FROM = "petalFrom"
 
-# A `petals` frame carries at most this many petals of one hum. The receiver
-# applies a frame in one go (one store transaction), so this bounds how long a
-# frame holds its event loop (well under a millisecond per hundred petals); it
-# equals the router's pull batch, so one pull fills at most one frame per hum.
-BATCH_PETALS = 256
-# ... and at most this many bytes of petals, so a frame stays far below the
-# 1 MiB line limit however large its petals are.
-BATCH_BYTES = 256 * 1024
+class LinkState(enum.StrEnum):
+    """Where a link stands: proving identities, carrying hum tones, or over for good."""
 
-
-def link_line(tone: SealedTone) -> bytes:
-    """A sealed petal's line in a link's form, encoded once for every link: its own `from` as
-    `petalFrom`, no `to` (the link's envelope `from`/`to` go in front of the object's first key)."""
-    forms = tone.forms
-    if forms.link_line is None:
-        if "from" in tone or "to" in tone:
-            out = {k: v for k, v in tone.items() if k not in ("from", "to")}
-            if "from" in tone:
-                out[PETAL_FROM] = tone["from"]
-            forms.link_line = encode(out)
-        else:
-            forms.link_line = forms.line
-    return forms.link_line
-
-
-def _unwrap_petal(item: Any) -> Any:
-    """One petal of a `petals` frame out of the link's form, like a single petal's `content`
-    (a copy: the frame itself is left as it came, so reading it twice gives the same)."""
-    if not isinstance(item, dict) or not ("from" in item or "to" in item or PETAL_FROM in item):
-        return item
-    out = {k: v for k, v in item.items() if k not in ("from", "to")}
-    if PETAL_FROM in out:
-        out["from"] = out.pop(PETAL_FROM)
-    return out
-
-
-@dataclass(frozen=True)
-class LinkUp:
-    """The peer proved it is a T1 sibling; hum tones may now cross. `name` is what its person calls it."""
-
-    peer: HumdId
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class ToneIn:
-    """A tone from the authenticated peer, in its link envelope (`from` is the peer)."""
-
-    tone: Tone
-
-    @property
-    def content(self) -> Tone:
-        """The tone out of its envelope: no `from`/`to`, a petal's own `from` restored."""
-        out = Tone({k: v for k, v in self.tone.items() if k not in ("from", "to")})
-        if PETAL_FROM in out:
-            out["from"] = out.pop(PETAL_FROM)
-        if out.chi == "petals" and isinstance(out.get("petals"), list):
-            out["petals"] = [_unwrap_petal(item) for item in out["petals"]]
-        return out
-
-
-@dataclass(frozen=True)
-class LinkDown:
-    """The link is over; `qualifier` says why (`identity-mismatch`, `peer-loss`, `goodbye`...)."""
-
-    qualifier: str
-    message: str
-
-
-LinkEvent = LinkUp | ToneIn | LinkDown
+    HANDSHAKE = "handshake"
+    UP = "up"
+    CLOSED = "closed"
 
 
 def proof_payload(signer_nonce: bytes, verifier_nonce: bytes, signer: str, verifier: str) -> bytes:
@@ -144,7 +85,7 @@ class Link:
         self.peer_name = ""
         self.peer_batches = False  # the peer reads `petals` frames (it said so in its link-hello)
         self._envelope = b""  # `{"from":<us>,"to":<peer>,` once the peer is known
-        self.state = "handshake"  # -> "up" -> "closed"
+        self.state = LinkState.HANDSHAKE  # -> UP -> CLOSED
         self._peer_cert: DeviceCertificate | None = None
         self._peer_nonce: bytes | None = None
         self._nonce = secrets.token_bytes(NONCE_BYTES)
@@ -177,8 +118,7 @@ class Link:
 
     def send(self, tone: dict[str, Any]) -> None:
         """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up."""
-        if self.state != "up":
-            raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
+        self._check_up()
         if isinstance(tone, SealedTone) and is_petal(tone):
             self._out += self._envelope + link_line(tone)[1:]  # the cached object, the envelope spliced in
             return
@@ -187,6 +127,10 @@ class Link:
             out[PETAL_FROM] = out.pop("from")
         out["to"] = self.peer
         self._write(out)
+
+    def _check_up(self) -> None:
+        if self.state is not LinkState.UP:
+            raise RouteError("no-route", f"link is {self.state}; no hum tone may cross it")
 
     def send_all(self, tones: list[Tone]) -> None:
         """Queue tones in order; when the peer reads them, each run of sealed petals of one hum
@@ -208,8 +152,7 @@ class Link:
         if len(run) == 1:
             self.send(run[0])
             return
-        if self.state != "up":
-            raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
+        self._check_up()
         head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]).encode() + b',"petals":['
         items: list[bytes] = []
         size = 0
@@ -223,16 +166,16 @@ class Link:
         self._out += head + b",".join(items) + b"]}\n"
 
     def receive_data(self, data: bytes, now: float) -> list[LinkEvent]:
-        if self.state == "closed":
+        if self.state is LinkState.CLOSED:
             return []
         self._last_heard = now
         events: list[LinkEvent] = []
         for item in self._decoder.receive_data(data):
-            if self.state == "closed":
+            if self.state is LinkState.CLOSED:
                 break
             if isinstance(item, BadTone):
                 log.warning("bad tone on link from %s: %s", self.peer, item.message)
-                if self.state == "up":
+                if self.state is LinkState.UP:
                     self._write(item.tone())
                 else:
                     events.append(self._refuse("bad-handshake", item.message))
@@ -242,11 +185,11 @@ class Link:
 
     def tick(self, now: float) -> list[LinkEvent]:
         """Heartbeats out, and a verdict on silence in."""
-        if self.state == "closed":
+        if self.state is LinkState.CLOSED:
             return []
-        if self.state == "handshake" and now + TIMER_SLACK >= self._opened + HANDSHAKE_TIMEOUT:
+        if self.state is LinkState.HANDSHAKE and now + TIMER_SLACK >= self._opened + HANDSHAKE_TIMEOUT:
             return [self._close("handshake-timeout", "the peer did not finish the handshake")]
-        if self.state == "up":
+        if self.state is LinkState.UP:
             if now + TIMER_SLACK >= self._last_heard + LINK_TIMEOUT:
                 return [
                     self._close("peer-loss", f"nothing heard for {now - self._last_heard:.2f}s")
@@ -257,7 +200,7 @@ class Link:
         return []
 
     def next_deadline(self) -> float:
-        if self.state == "handshake":
+        if self.state is LinkState.HANDSHAKE:
             return self._opened + HANDSHAKE_TIMEOUT
         return min(self._last_sent + HEARTBEAT_INTERVAL, self._last_heard + LINK_TIMEOUT)
 
@@ -267,20 +210,20 @@ class Link:
 
     def goodbye(self) -> None:
         """Leave on purpose: the peer is told, so it need not wait for heartbeats."""
-        if self.state == "up":
+        if self.state is LinkState.UP:
             self._write(Tone(chi="goodbye"))
-        self.state = "closed"
+        self.state = LinkState.CLOSED
 
     def closed_by_transport(self, message: str) -> LinkDown | None:
         """The connection ended under us (reset, EOF)."""
-        if self.state == "closed":
+        if self.state is LinkState.CLOSED:
             return None
         return self._close("peer-loss", message)
 
     # -- the protocol ------------------------------------------------------
 
     def _close(self, qualifier: str, message: str) -> LinkDown:
-        self.state = "closed"
+        self.state = LinkState.CLOSED
         return LinkDown(qualifier, message)
 
     def _refuse(self, qualifier: str, message: str) -> LinkDown:
@@ -290,7 +233,7 @@ class Link:
         return self._close("identity-mismatch", message)
 
     def _on_tone(self, tone: Tone) -> list[LinkEvent]:
-        if self.state == "handshake":
+        if self.state is LinkState.HANDSHAKE:
             return self._on_handshake(tone)
         for key in ("from", "to"):  # the wire may say `humd_<hex>`; we compare plain hex
             value = tone.get(key)
@@ -350,7 +293,7 @@ class Link:
                 )
             except (IdentityError, ValueError) as exc:
                 return [self._refuse("bad-signature", f"link proof does not verify: {exc}")]
-            self.state = "up"
+            self.state = LinkState.UP
             return [LinkUp(self.peer, self.peer_name)]
         if tone.chi == "error":
             return [

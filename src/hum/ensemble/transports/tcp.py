@@ -9,8 +9,9 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 
-from hum.ensemble.identity import Identity, SiblingCheck
-from hum.ensemble.tls import client_context, peer_identity, server_context
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.siblings import SiblingCheck
+from hum.ensemble.trust.tls import client_context, peer_identity, server_context
 from hum.errors import IdentityError
 from hum.interfaces import Connection, OnConnection, Transport
 from hum.wire.addresses import split_address

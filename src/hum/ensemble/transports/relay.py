@@ -22,7 +22,7 @@ import logging
 import secrets
 import socket
 
-from hum.ensemble.tcp import TlsTransport
+from hum.ensemble.transports.tcp import TlsTransport
 from hum.interfaces import Connection, OnConnection, Transport
 from hum.wire.addresses import RELAY, split_address, transport_of
 

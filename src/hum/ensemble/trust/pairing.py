@@ -25,35 +25,39 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
-import struct
-from dataclasses import dataclass
+import enum
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from spake2 import SPAKE2_A, SPAKE2_B
-from spake2.ed25519_basic import NotOnCurve
-from spake2.spake2 import SPAKEError
 
-from hum.ensemble.certificates import (
+from hum.ensemble.trust.certificates import (
     ECHO_CHARS,
     DeviceCertificate,
     HumdId,
     OperatorCertificate,
     check_name,
 )
-from hum.ensemble.identity import DeviceKey, Identity, OperatorKey, SiblingCheck
-from hum.ensemble.pairing_code import (
+from hum.ensemble.trust.identity import Identity
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
+from hum.ensemble.trust.pairing_code import (
     USED_CODE,
     WRONG_CODE,
     PairingCode,
     normalize_code,
 )
+from hum.ensemble.trust.pairing_keys import (
+    KEY_BYTES,
+    PAKE_MESSAGE_BYTES,
+    PairingKeys,
+    b64,
+    finish_spake,
+    guest_spake,
+    host_spake,
+    unb64,
+)
+from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import IdentityError, PairingError
 
 PAIRING_VERSION = 1
@@ -63,25 +67,11 @@ PAIRING_VERSION = 1
 # after the first is automatic, so a slower session is stalled or being played with.
 PAIRING_CONFIRM_TIMEOUT = 60.0
 
-# A SPAKE2 message on the Ed25519 group is one side byte plus a 32-byte point.
-_PAKE_MESSAGE_BYTES = 33
-
-# Two PEM certificates of ~700 bytes each plus JSON; a bound keeps a hostile peer
-# from making us base64-decode and decrypt megabytes.
-_MAX_BOX_BYTES = 8192
-
 # A peer's free-text error message is shown and logged, so it is cut to one line.
 _MAX_PEER_MESSAGE = 200
 
-# SPAKE2 identities bind the run to this protocol, version and role.
-_ID_GUEST = b"hum-pair-v1-guest"
-_ID_HOST = b"hum-pair-v1-host"
-_KDF_INFO = b"hum-pair-v1 keys"
+# What the guest signs to prove it holds the device key it asks to have certified.
 _PROOF_LABEL = b"hum-pair-v1 device proof"
-_KEY_BYTES = 32
-
-# Each derived AEAD key seals exactly one message, so a constant nonce is safe.
-_NONCE = bytes(12)
 
 QUALIFIERS = frozenset(
     {
@@ -97,31 +87,23 @@ QUALIFIERS = frozenset(
 )
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+class HostState(enum.StrEnum):
+    """Where a host's pairing attempt stands; the value is what error messages say."""
+
+    AWAIT_HELLO = "await-hello"
+    AWAIT_CONFIRM = "await-confirm"
+    DONE = "done"
+    FAILED = "failed"
 
 
-def _unb64(msg: dict[str, Any], key: str, max_bytes: int, *, exact: bool = False) -> bytes:
-    value = msg.get(key)
-    # base64 expands 3 bytes to 4 chars; reject before decoding anything large.
-    if not isinstance(value, str) or len(value) > (max_bytes + 2) // 3 * 4:
-        raise PairingError("bad-message", f"{key}: missing or too long")
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise PairingError("bad-message", f"{key}: not base64") from exc
-    if exact and len(data) != max_bytes:
-        raise PairingError("bad-message", f"{key}: expected {max_bytes} bytes")
-    return data
+class GuestState(enum.StrEnum):
+    """Where a guest's pairing attempt stands; the value is what error messages say."""
 
-
-def _finish(spake: SPAKE2_A | SPAKE2_B, peer_msg: bytes) -> bytes:
-    try:
-        return spake.finish(peer_msg)
-    # spake2 reports off-curve points with NotOnCurve and foreign or small-order
-    # elements with ValueError, outside its SPAKEError hierarchy.
-    except (SPAKEError, NotOnCurve, ValueError) as exc:
-        raise PairingError("bad-message", "invalid SPAKE2 message") from exc
+    NEW = "new"
+    AWAIT_REPLY = "await-reply"
+    AWAIT_CERTIFICATE = "await-certificate"
+    DONE = "done"
+    FAILED = "failed"
 
 
 def _error(exc: PairingError) -> dict[str, Any]:
@@ -145,63 +127,6 @@ def _chi(msg: object) -> str:
     return msg["chi"]
 
 
-@dataclass(frozen=True)
-class _Keys:
-    """Everything derived from one SPAKE2 run."""
-
-    transcript: bytes
-    host_confirm: bytes
-    guest_confirm: bytes
-    guest_box: bytes
-    host_box: bytes
-
-    @classmethod
-    def derive(cls, shared: bytes, guest_msg: bytes, host_msg: bytes) -> _Keys:
-        h = hashlib.sha256()
-        for part in (_ID_GUEST, _ID_HOST, guest_msg, host_msg):
-            h.update(struct.pack(">I", len(part)) + part)
-        transcript = h.digest()
-        okm = HKDF(
-            algorithm=hashes.SHA256(), length=4 * _KEY_BYTES, salt=transcript, info=_KDF_INFO
-        ).derive(shared)
-        k = [okm[i : i + _KEY_BYTES] for i in range(0, len(okm), _KEY_BYTES)]
-        return cls(transcript, k[0], k[1], k[2], k[3])
-
-    def mac(self, key: bytes) -> bytes:
-        m = hmac.HMAC(key, hashes.SHA256())
-        m.update(self.transcript)
-        return m.finalize()
-
-    def check_mac(self, key: bytes, tag: bytes) -> bool:
-        m = hmac.HMAC(key, hashes.SHA256())
-        m.update(self.transcript)
-        try:
-            m.verify(tag)
-        except InvalidSignature:
-            return False
-        return True
-
-    def seal(self, key: bytes, chi: str, payload: dict[str, Any]) -> str:
-        plain = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        aad = chi.encode("ascii") + self.transcript
-        return _b64(ChaCha20Poly1305(key).encrypt(_NONCE, plain, aad))
-
-    def open(self, key: bytes, chi: str, msg: dict[str, Any]) -> dict[str, Any]:
-        sealed = _unb64(msg, "box", _MAX_BOX_BYTES)
-        aad = chi.encode("ascii") + self.transcript
-        try:
-            plain = ChaCha20Poly1305(key).decrypt(_NONCE, sealed, aad)
-        except InvalidTag as exc:
-            raise PairingError("bad-message", "sealed box does not authenticate") from exc
-        try:
-            payload = json.loads(plain)
-        except ValueError as exc:
-            raise PairingError("bad-message", "sealed box is not JSON") from exc
-        if not isinstance(payload, dict):
-            raise PairingError("bad-message", "sealed box is not an object")
-        return payload
-
-
 class PairingHost:
     """The operator-key side of one pairing attempt: checks the code, issues one certificate."""
 
@@ -221,17 +146,17 @@ class PairingHost:
         self.code = code
         self.issued: DeviceCertificate | None = None
         self.error: PairingError | None = None
-        self._state = "await-hello"
-        self._keys: _Keys | None = None
+        self._state = HostState.AWAIT_HELLO
+        self._keys: PairingKeys | None = None
         self._started_at = 0.0
 
     @property
     def done(self) -> bool:
-        return self._state == "done"
+        return self._state is HostState.DONE
 
     @property
     def finished(self) -> bool:
-        return self._state in ("done", "failed")
+        return self._state in (HostState.DONE, HostState.FAILED)
 
     def receive(self, msg: dict[str, Any], now: float) -> list[dict[str, Any]]:
         """Feed one message from the guest; returns the messages to send back."""
@@ -245,9 +170,9 @@ class PairingHost:
             if chi == "pair-error":
                 self._fail(_peer_error(msg))
                 return []
-            if self._state == "await-hello" and chi == "pair-hello":
+            if self._state is HostState.AWAIT_HELLO and chi == "pair-hello":
                 return [self._on_hello(msg, now)]
-            if self._state == "await-confirm" and chi == "pair-confirm":
+            if self._state is HostState.AWAIT_CONFIRM and chi == "pair-confirm":
                 return [self._on_confirm(msg, now)]
             raise PairingError(
                 "bad-message", f"unexpected {chi[:ECHO_CHARS]!r} while {self._state}"
@@ -258,7 +183,7 @@ class PairingHost:
 
     def _fail(self, exc: PairingError) -> None:
         self.error = exc
-        self._state = "failed"
+        self._state = HostState.FAILED
         self._keys = None
 
     def _on_hello(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
@@ -267,16 +192,16 @@ class PairingHost:
         self._started_at = now
         if msg.get("pairVersion") != PAIRING_VERSION:
             raise PairingError("bad-message", f"unsupported pairVersion {msg.get('pairVersion')!r}")
-        guest_msg = _unb64(msg, "pake", _PAKE_MESSAGE_BYTES, exact=True)
-        spake = SPAKE2_B(self.code.text.encode("ascii"), idA=_ID_GUEST, idB=_ID_HOST)
+        guest_msg = unb64(msg, "pake", PAKE_MESSAGE_BYTES, exact=True)
+        spake = host_spake(self.code.text)
         host_msg = spake.start()
-        shared = _finish(spake, guest_msg)
-        self._keys = _Keys.derive(shared, guest_msg, host_msg)
-        self._state = "await-confirm"
+        shared = finish_spake(spake, guest_msg)
+        self._keys = PairingKeys.derive(shared, guest_msg, host_msg)
+        self._state = HostState.AWAIT_CONFIRM
         return {
             "chi": "pair-reply",
-            "pake": _b64(host_msg),
-            "confirm": _b64(self._keys.mac(self._keys.host_confirm)),
+            "pake": b64(host_msg),
+            "confirm": b64(self._keys.mac(self._keys.host_confirm)),
         }
 
     def _on_confirm(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
@@ -284,7 +209,7 @@ class PairingHost:
         assert keys is not None
         if not self._started_at <= now <= self._started_at + PAIRING_CONFIRM_TIMEOUT:
             raise PairingError("timeout", "guest took too long to confirm")
-        if not keys.check_mac(keys.guest_confirm, _unb64(msg, "confirm", _KEY_BYTES, exact=True)):
+        if not keys.check_mac(keys.guest_confirm, unb64(msg, "confirm", KEY_BYTES, exact=True)):
             raise PairingError("bad-code", "the pairing code does not match")
         if "box" not in msg:
             # The guest holds our key but could not verify our confirmation: it
@@ -320,7 +245,7 @@ class PairingHost:
             ),
         }
         self.issued = certificate
-        self._state = "done"
+        self._state = HostState.DONE
         self._keys = None
         return reply
 
@@ -334,18 +259,18 @@ class PairingGuest:
         self.name = check_name(name)
         self.error: PairingError | None = None
         self._result: Identity | None = None
-        self._state = "new"
-        self._spake = SPAKE2_A(self.code.encode("ascii"), idA=_ID_GUEST, idB=_ID_HOST)
+        self._state = GuestState.NEW
+        self._spake = guest_spake(self.code)
         self._guest_msg = b""
-        self._keys: _Keys | None = None
+        self._keys: PairingKeys | None = None
 
     @property
     def done(self) -> bool:
-        return self._state == "done"
+        return self._state is GuestState.DONE
 
     @property
     def finished(self) -> bool:
-        return self._state in ("done", "failed")
+        return self._state in (GuestState.DONE, GuestState.FAILED)
 
     @property
     def humd_id(self) -> HumdId:
@@ -360,26 +285,26 @@ class PairingGuest:
         raise RuntimeError("pairing has not finished")
 
     def start(self) -> dict[str, Any]:
-        if self._state != "new":
+        if self._state is not GuestState.NEW:
             raise RuntimeError("start() is called once per pairing attempt")
         self._guest_msg = self._spake.start()
-        self._state = "await-reply"
-        return {"chi": "pair-hello", "pairVersion": PAIRING_VERSION, "pake": _b64(self._guest_msg)}
+        self._state = GuestState.AWAIT_REPLY
+        return {"chi": "pair-hello", "pairVersion": PAIRING_VERSION, "pake": b64(self._guest_msg)}
 
     def receive(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
         """Feed one message from the host; returns the messages to send back."""
         if self.finished:
             return []
-        if self._state == "new":
+        if self._state is GuestState.NEW:
             raise RuntimeError("call start() first")
         try:
             chi = _chi(msg)
             if chi == "pair-error":
                 self._fail(_peer_error(msg))
                 return []
-            if self._state == "await-reply" and chi == "pair-reply":
+            if self._state is GuestState.AWAIT_REPLY and chi == "pair-reply":
                 return [self._on_reply(msg)]
-            if self._state == "await-certificate" and chi == "pair-certificate":
+            if self._state is GuestState.AWAIT_CERTIFICATE and chi == "pair-certificate":
                 self._on_certificate(msg)
                 return []
             raise PairingError(
@@ -391,15 +316,15 @@ class PairingGuest:
 
     def _fail(self, exc: PairingError) -> None:
         self.error = exc
-        self._state = "failed"
+        self._state = GuestState.FAILED
         self._keys = None
 
     def _on_reply(self, msg: dict[str, Any]) -> dict[str, Any]:
-        host_msg = _unb64(msg, "pake", _PAKE_MESSAGE_BYTES, exact=True)
-        shared = _finish(self._spake, host_msg)
-        keys = _Keys.derive(shared, self._guest_msg, host_msg)
-        confirm = {"chi": "pair-confirm", "confirm": _b64(keys.mac(keys.guest_confirm))}
-        if not keys.check_mac(keys.host_confirm, _unb64(msg, "confirm", _KEY_BYTES, exact=True)):
+        host_msg = unb64(msg, "pake", PAKE_MESSAGE_BYTES, exact=True)
+        shared = finish_spake(self._spake, host_msg)
+        keys = PairingKeys.derive(shared, self._guest_msg, host_msg)
+        confirm = {"chi": "pair-confirm", "confirm": b64(keys.mac(keys.guest_confirm))}
+        if not keys.check_mac(keys.host_confirm, unb64(msg, "confirm", KEY_BYTES, exact=True)):
             # Still send our own confirmation (never the box): the host then detects
             # the mismatch with its own key instead of trusting our word for it.
             self._fail(PairingError("bad-code", WRONG_CODE))
@@ -411,13 +336,13 @@ class PairingGuest:
             keys.guest_box,
             "pair-confirm",
             {
-                "devicePublicKey": _b64(raw),
+                "devicePublicKey": b64(raw),
                 "name": self.name,
-                "proof": _b64(self.device_key.sign(_PROOF_LABEL + keys.transcript)),
+                "proof": b64(self.device_key.sign(_PROOF_LABEL + keys.transcript)),
             },
         )
         self._keys = keys
-        self._state = "await-certificate"
+        self._state = GuestState.AWAIT_CERTIFICATE
         return confirm
 
     def _on_certificate(self, msg: dict[str, Any]) -> None:
@@ -438,5 +363,5 @@ class PairingGuest:
         except (IdentityError, UnicodeEncodeError) as exc:
             raise PairingError("bad-certificate", str(exc)) from exc
         self._result = identity
-        self._state = "done"
+        self._state = GuestState.DONE
         self._keys = None

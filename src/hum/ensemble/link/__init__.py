@@ -1,0 +1,1 @@
+"""The link protocol: one authenticated humd-to-humd connection, sans I/O."""
