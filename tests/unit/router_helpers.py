@@ -97,3 +97,12 @@ def pump(*nodes: Node) -> int:
 
 def wanes(tones: list[Tone]) -> list[int]:
     return [t["wane"] for t in tones if "wane" in t and t.chi != "hello"]
+
+
+def follow(device: Node, home: Node, sg: str) -> Owner:
+    """A nestler on `device` attached to `sg` from wane 0, replicated and read."""
+    ai = device.nestler("ai")
+    device.say(ai, "attach", sigil=sg, since=0)
+    pump(home, device)
+    device.router.pull(ai)
+    return ai

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router_helpers import Node, link, pump
+from router_helpers import Node, follow, link, pump
 
 from hum.ensemble.trust.keys import OperatorKey
 from hum.node.effects import Orphan
@@ -24,15 +24,6 @@ def home_with_one_bloom(operator: OperatorKey) -> tuple[Node, Owner, str]:
     laptop.bloom(sg, "a", "b")
     laptop.router.pull(cli)
     return laptop, cli, sg
-
-
-def follow(device: Node, home: Node, sg: str) -> Owner:
-    """A nestler on `device` attached to `sg` from wane 0, caught up."""
-    ai = device.nestler("ai")
-    device.say(ai, "attach", sigil=sg, since=0)
-    pump(home, device)
-    device.router.pull(ai)
-    return ai
 
 
 def adopt(device: Node, sg: str) -> Tone:

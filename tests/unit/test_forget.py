@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from router_helpers import Node, link, pump
+from router_helpers import Node, follow, link, pump
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
@@ -42,16 +42,7 @@ def followed(operator: OperatorKey) -> tuple[Node, Node, str, Owner, Owner]:
     laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
     link(phone, laptop)
     sg, cli = finished_hum(laptop)
-    return laptop, phone, sg, cli, followed_on(phone, laptop, sg)
-
-
-def followed_on(phone: Node, laptop: Node, sg: str) -> Owner:
-    """A nestler on `phone` attached to `sg` from wane 0, replicated and read."""
-    ai = phone.nestler("ai")
-    phone.say(ai, "attach", sigil=sg, since=0)
-    pump(laptop, phone)
-    phone.router.pull(ai)
-    return ai
+    return laptop, phone, sg, cli, follow(phone, laptop, sg)
 
 
 def forgets(node: Node, sg: str) -> bool:
@@ -167,7 +158,7 @@ def test_a_device_away_when_its_home_forgot_a_hum_drops_it_at_the_next_link_up(o
     link(phone, laptop)
     keep, _ = finished_hum(laptop, "keep")
     sg, cli = finished_hum(laptop, "drop")
-    ai = followed_on(phone, laptop, sg)
+    ai = follow(phone, laptop, sg)
     for node, other in ((laptop, phone), (phone, laptop)):
         node.settle(node.router.link_down(node.links.pop(other.id)))
     phone.router.pull(ai)  # the peer-loss
