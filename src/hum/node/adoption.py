@@ -17,7 +17,7 @@ from hum.errors import RouteError, WorkerError
 from hum.node.config import RouterConfig
 from hum.node.effects import CancelBloom, Orphan, SaveHum
 from hum.node.facts import Facts
-from hum.node.inbound import BranchReport, HumRequest
+from hum.node.inbound import BranchReport, Granted, HumRequest, PetalRun
 from hum.node.journal import Journal
 from hum.node.outbox import Outbox
 from hum.node.owners import Owner
@@ -122,6 +122,28 @@ class Adoption:
             if self.facts.ensemble.is_linked(hum.home):
                 self.outbox.send(hum.home, routed)
         hum.pending_prompts.clear()
+
+    # -- a replica meets its home's log: where they part, our branch is set aside first --------
+
+    def granted(self, peer: str, granted: Granted) -> None:
+        """A home's hello: a search answered, or our replica's attach granted (a branch cut first)."""
+        if self.replicas.sought(peer, granted):
+            return
+        hum = self.replicas.mirrored(peer, granted.sigil, quiet=True)
+        if hum is None:
+            return
+        diverged = self.replicas.granted(hum, granted)
+        if diverged is not None:
+            self.orphan_after(hum, diverged.keep)  # we hold more than the new home ever had
+        self.replicas.grant_waiting(hum, granted.wane)
+
+    def mirror(self, peer: str, run: PetalRun) -> None:
+        """The home's petals for a replica, in order (`Replicas.mirror`); where the logs part, the branch goes first."""
+        hum = self.replicas.mirrored(peer, run.sigil)
+        diverged = self.replicas.mirror(peer, hum, run.items) if hum is not None else None
+        while diverged is not None:
+            self.orphan_after(diverged.hum, diverged.keep)
+            diverged = self.replicas.mirror(peer, diverged.hum, diverged.rest, after_cut=True)
 
     def orphan_after(self, hum: Hum, keep: int) -> None:
         """Petals after wane `keep` are a branch the home does not have: set aside, reported to the home."""

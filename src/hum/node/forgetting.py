@@ -106,6 +106,16 @@ class Forgetting:
         elif home is not None:
             log.warning("ignored %s forgetting hum %s, which it is not home to", peer[:8], request.sigil)
 
+    def heard_hums(self, peer: str, announcement: Announcement) -> None:
+        """An announcement of hums homed at `peer`: a hum we knew elsewhere that moved there is followed,
+        and a link-up listing's last part says which of the hums we knew there were forgotten."""
+        for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
+            self.facts.touch(sg)
+            hum = self.facts.hums.get(sg)
+            if hum is not None and hum.home != peer:
+                self.adoption.home_moved(hum)
+        self.listing(peer, announcement)
+
     def listing(self, peer: str, announcement: Announcement) -> None:
         """The parts of a link-up listing are gathered; at the last one every hum this device knows at
         `peer` that the listing no longer names was forgotten there."""

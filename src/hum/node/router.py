@@ -277,35 +277,6 @@ class Router:
                 self.outbox.send(peer, exc.tone(sigil=tone.get("sigil") if isinstance(tone.get("sigil"), str) else None))
         return self.outbox.done()
 
-    def _heard_hums(self, peer: str, announcement: inbound.Announcement) -> None:
-        """An announcement of hums homed at `peer`; a hum we knew elsewhere that moved there is followed."""
-        for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
-            self.facts.touch(sg)
-            hum = self.facts.hums.get(sg)
-            if hum is not None and hum.home != peer:
-                self.adoption.home_moved(hum)
-        self.forgetting.listing(peer, announcement)
-
-    def _granted(self, peer: str, granted: inbound.Granted) -> None:
-        """A home's hello: a search answered, or our replica's attach granted (a branch cut first)."""
-        if self.replicas.sought(peer, granted):
-            return
-        hum = self.replicas.mirrored(peer, granted.sigil, quiet=True)
-        if hum is None:
-            return
-        diverged = self.replicas.granted(hum, granted)
-        if diverged is not None:
-            self.adoption.orphan_after(hum, diverged.keep)  # we hold more than the new home ever had
-        self.replicas.grant_waiting(hum, granted.wane)
-
-    def _petals(self, peer: str, run: inbound.PetalRun) -> None:
-        """The home's petals for a replica, in order; where the logs part, our branch is set aside first."""
-        hum = self.replicas.mirrored(peer, run.sigil)
-        diverged = self.replicas.mirror(peer, hum, run.items) if hum is not None else None
-        while diverged is not None:
-            self.adoption.orphan_after(diverged.hum, diverged.keep)
-            diverged = self.replicas.mirror(peer, diverged.hum, diverged.rest, after_cut=True)
-
     def _refused(self, peer: str, refusal: inbound.Refusal) -> None:
         """A home refused our search, forwarded answer, attach or prompt: whoever waits on it hears why."""
         if refusal.sigil is not None and self.replicas.seek_refused(peer, refusal.sigil):
@@ -332,14 +303,14 @@ class Router:
 
     def _link_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[str, Any], None]]]:
         return {
-            "hums": (inbound.read_announcement, self._heard_hums),
+            "hums": (inbound.read_announcement, self.forgetting.heard_hums),
             "attach": (inbound.read_peer_hum, self.replicas.peer_attach),
             "detach": (inbound.read_peer_hum, lambda peer, r: self.replicas.peer_detach(peer, r.sigil)),
             "prompt": (inbound.read_peer_prompt, self.blooms.peer_prompt),
             "cancel": (inbound.read_hum_request, lambda _peer, r: self.blooms.cancel(r)),
-            "hello": (inbound.read_granted, self._granted),
-            "petal": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self._petals),
-            "petals": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self._petals),
+            "hello": (inbound.read_granted, self.adoption.granted),
+            "petal": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self.adoption.mirror),
+            "petals": (lambda f: inbound.read_petal_run(f, BATCH_PETALS), self.adoption.mirror),
             "error": (inbound.read_refusal, self._refused),
             "revoke": (inbound.read_revocation, self.siblings.heard_revocation),
             "queued": (lambda f: f.tone, self.blooms.heard_queued),
