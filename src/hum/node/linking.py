@@ -44,6 +44,7 @@ class Linking(Replication):
             self._reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts)))
         for hid, signature in self.revocations.items():
             self._reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
+        self._reply(owner, self.projects.announcement())  # issue 21 hook: this device's projects, after the listing
         for sg in list(self.unverified):  # hums that moved to this peer: compare logs now it is back
             self._reconcile(self.hums[sg])
         log.info("linked with %s", peer[:8])

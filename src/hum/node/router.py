@@ -22,6 +22,7 @@ from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
 from hum.node.forgetting import Forgetting
 from hum.node.owners import Owner, OwnerKind
+from hum.node.projects import Project
 from hum.node.state import not_homed_here
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk, is_petal, sigil
 
@@ -231,6 +232,12 @@ class Router(Forgetting):
         rid = tone.get("rid")
         if not isinstance(tone.get("text", tone.get("content")), str):
             raise BadTone("missing-field", "prompt needs a string `text` (or `content`)")
+        if tone.get("project") is not None:  # issue 21 hook: a prompt naming a project starts a hum where it lives
+            home, tone = self.projects.place(tone, self.ensemble.is_linked)
+            if home != self.me:
+                self._send(home, tone)  # the owner mints the hum and appends the prompt, then hears our attach
+                self._attach(owner, sigil(str(tone["nest"]), str(tone["sid"])), 0, rid)
+                return
         sg = tone.get("sigil")
         if not isinstance(sg, str) or not sg:
             sid = tone.get("sid")
@@ -299,6 +306,8 @@ class Router(Forgetting):
         blooms = hum.blooms()
         prompt = blooms[-1].prompt
         model, tools = prompt.body.get("modelId"), prompt.body.get("tools")
+        if model is None:  # issue 21 hook: a hum started in a project here runs on the project's worker
+            model = self.projects.worker_of(hum)
         return BloomRequest(
             transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
         )
@@ -369,12 +378,21 @@ class Router(Forgetting):
     def _peer_prompt(self, peer: str, tone: Tone) -> None:
         sg = tone.get("sigil")
         hum = self.hums.get(sg) if isinstance(sg, str) else None
+        if sg is None and tone.get("project") is not None:  # issue 21 hook: a sibling starts a hum in a project here
+            hum = self._mint(*self.projects.minted_here(tone))
         if hum is None or hum.home != self.me:
             raise not_homed_here(hum, sg, self.me, tone.get("rid"))
         self._home_prompt(hum, prompt_body(tone), origin=peer, device=peer)
 
     def _peer_cancel(self, peer: str, tone: Tone) -> None:
         self._cancel(need_str(tone, "sigil"), tone.get("rid"))
+
+    def set_projects(self, projects: list[Project]) -> list[Effect]:
+        """Issue 21 hook: this device's projects changed (`hum project add/remove`); every linked sibling hears."""
+        said = self.projects.set_mine(projects)
+        for peer in self.peers():
+            self._send(peer, Tone(said))
+        return self._done()
 
     # -- revocation --------------------------------------------------------------
 
@@ -413,4 +431,5 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "release-permit": Router._peer_release,
     "orphaned": Router._heard_orphaned,
     "forget": Router._peer_forget,
+    "projects": lambda router, peer, tone: router.projects.heard(peer, tone),  # issue 21 hook: a sibling's projects
 }

@@ -19,6 +19,7 @@ from hum.errors import HumError, RouteError
 from hum.interfaces import Clock
 from hum.node.effects import Effect, PeersChanged, Persist, SaveHum, Wake
 from hum.node.owners import Owner
+from hum.node.projects import ProjectBook
 from hum.node.taps import TapBook
 from hum.wire.tones import Tone
 
@@ -100,6 +101,7 @@ class NodeState:
         self.retention_forgot = 0  # hums retention forgot since this humd started
         self.swept_at: float | None = None  # when retention last looked (monotonic)
         self.listings: dict[str, tuple[int, set[str]]] = {}  # peer -> (next part, sigils) of its link-up listing
+        self.projects = ProjectBook(self.me)  # issue 21 hook: the ensemble's projects (node/projects.py)
         self._names = itertools.count(1)
         self._effects: list[Effect] = []
         self._woken: dict[Owner, None] = {}

@@ -48,6 +48,8 @@ FIRST_PETALS = 4
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
+    app.router.add_get("/sw.js", service_worker)
+    app.router.add_get("/api/projects", list_projects)
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
     app.router.add_get("/api/events", events)
@@ -60,6 +62,23 @@ def add_routes(app: web.Application) -> None:
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def service_worker(request: web.Request) -> web.FileResponse:
+    """The service worker, from the root so its scope is the whole web chat."""
+    return web.FileResponse(WEB_DIR / "sw.js", headers={"Cache-Control": "no-cache", "Content-Type": "text/javascript", "Service-Worker-Allowed": "/"})
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    """Every project of the ensemble (what the New button offers): names and devices, never a directory."""
+    humd = request.app[HUMD_KEY]
+    router = humd.router
+    return web.json_response({"projects": router.projects.listing(router.ensemble.is_linked, {**router.ensemble.names, humd.id: humd.name})})
+
+
+def _project(humd: Humd, sg: str) -> str | None:
+    hum = humd.hums.get(sg)
+    return humd.router.projects.project_of(hum) if hum is not None else humd.router.projects.of_hum.get(sg)
 
 
 def _title(humd: Humd, sg: str) -> str | None:
@@ -84,6 +103,8 @@ async def list_hums(request: web.Request) -> web.Response:
                 "title": _title(humd, entry["sigil"]),
                 "here": entry.get("home") == humd.id,
                 "blooming": bool(hum and hum.bloom_open),
+                "waiting": any(asked == entry["sigil"] for asked, _ in humd.router.open_asks),
+                "project": _project(humd, entry["sigil"]),
             }
         )
     names = {hid: name for hid, name in humd.ensemble.names.items() if name}
@@ -92,7 +113,10 @@ async def list_hums(request: web.Request) -> web.Response:
 
 
 async def _prompt_text(request: web.Request) -> str:
-    body = await read_json(request)
+    return _checked_text(await read_json(request))
+
+
+def _checked_text(body: dict[str, Any]) -> str:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise SurfaceError(400, "`text` must be a non-empty string", code="bad-text")
@@ -101,11 +125,18 @@ async def _prompt_text(request: web.Request) -> str:
     return text
 
 
-async def _send(humd: Humd, target: HumTarget, text: str) -> web.Response:
-    """Prompt the hum; answer once the prompt petal is appended (the page follows the bloom by SSE)."""
+def _start(tap: HumTap, text: str, **fields: Any) -> str:
+    """A prompt that starts a hum by what `fields` say (a `project`); returns its request id."""
+    req = secrets.token_hex(8)
+    tap.session.receive(Tone.make("prompt", text=text, reqId=req, **fields))
+    return req
+
+
+async def _send(humd: Humd, target: HumTarget | None, text: str, **fields: Any) -> web.Response:
+    """Prompt the hum (`target`, else the one `fields` start); answer once the prompt petal is appended (the page follows the bloom by SSE)."""
     tap = HumTap(humd, "web")
     try:
-        req = tap.prompt(target, text)
+        req = tap.prompt(target, text, **fields) if target else _start(tap, text, **fields)
         prompt: dict[str, Any] = await anext(tap.bloom(req))
     finally:
         tap.close()
@@ -113,9 +144,16 @@ async def _send(humd: Humd, target: HumTarget, text: str) -> web.Response:
 
 
 async def new_hum(request: web.Request) -> web.Response:
+    """A new hum: here, or (`project`) on the device that owns that project."""
     humd = request.app[HUMD_KEY]
-    text = await _prompt_text(request)
-    return await _send(humd, HumTarget.for_sid(humd, new_sid("web")), text)
+    body = await read_json(request)
+    text = _checked_text(body)
+    project = body.get("project")
+    if project is None:
+        return await _send(humd, HumTarget.for_sid(humd, new_sid("web")), text)
+    if not isinstance(project, str):
+        raise SurfaceError(400, "`project` is a project's name", code="bad-project", param="project")
+    return await _send(humd, None, text, project=project)
 
 
 async def prompt_hum(request: web.Request) -> web.Response:
