@@ -8,7 +8,7 @@ from aiohttp import web
 
 from hum.node.humd import Humd
 from hum.surfaces import aisdk, openai, webchat
-from hum.surfaces.browsers import BrowserBook, add_browser_routes
+from hum.surfaces.browsers import BrowserBook, add_browser_routes, refusal_pages
 from hum.surfaces.http import (
     DEFAULT_MAX_BODY,
     HUMD_KEY,
@@ -40,7 +40,7 @@ def make_app(
         raise ValueError("serving off loopback needs a bearer token")
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[json_errors, same_origin_writes, make_auth(token, loopback_only, browsers.admits if browsers else None), body_limit],
+        middlewares=[refusal_pages, json_errors, same_origin_writes, make_auth(token, loopback_only, browsers.admits if browsers else None), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body

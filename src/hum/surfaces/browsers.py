@@ -185,6 +185,18 @@ def refusal_page(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=_PAGE.format(message=html.escape(message)), content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
+NOT_ENROLLED = "This browser is not enrolled with hum, or was removed. On the device running humd: hum pair --browser, then scan its QR code with this phone."
+
+
+@web.middleware
+async def refusal_pages(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A page load that is refused gets a page saying what to do, not the API's JSON error."""
+    resp = await handler(request)
+    if resp.status == 401 and request.method == "GET" and request.path == "/":
+        return refusal_page(401, NOT_ENROLLED)
+    return resp
+
+
 async def join(request: web.Request) -> web.StreamResponse:
     """The QR code's URL: spend the code, give this browser its cookie, and go to the web chat."""
     book = request.app[BOOK_KEY]

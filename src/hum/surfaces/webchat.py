@@ -48,7 +48,7 @@ FIRST_PETALS = 4
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
-    app.router.add_get("/sw.js", service_worker)
+    app.router.add_get(r"/{script:sw(-[a-z]+)?\.js}", service_worker)
     app.router.add_get("/api/projects", list_projects)
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
@@ -65,8 +65,11 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def service_worker(request: web.Request) -> web.FileResponse:
-    """The service worker, from the root so its scope is the whole web chat."""
-    return web.FileResponse(WEB_DIR / "sw.js", headers={"Cache-Control": "no-cache", "Content-Type": "text/javascript", "Service-Worker-Allowed": "/"})
+    """The service worker and the scripts it imports, from the root so its scope is the whole web chat."""
+    path = WEB_DIR / request.match_info["script"]
+    if not path.is_file():
+        raise SurfaceError(404, "no such script", code="not-found")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Content-Type": "text/javascript", "Service-Worker-Allowed": "/"})
 
 
 async def list_projects(request: web.Request) -> web.Response:
