@@ -114,7 +114,7 @@ async def _phone_story(ns: OffLoopback, humd: NamespacedHumd, url: str, svg: Pat
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
             removed = await step()
-            assert removed["step"] == "revoked" and "This browser was removed from hum" in removed["text"]
+            assert removed["step"] == "revoked" and "This browser (Pixel 8 browser) was removed from hum" in removed["text"]
             assert "hum pair --browser" in removed["text"] and not removed["composer"]
             devices = json.loads(humd.hum("device", "list", "--json").stdout)["devices"]
             assert [d["kind"] for d in devices] == ["humd"]

@@ -15,17 +15,25 @@ const say = (obj) => console.log(JSON.stringify(obj));
 const waitGo = async () => { await lines.next(); };
 const PIXEL = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36";
 
+// The README's picture of the QR flow: the laptop's terminal beside the phone it enrolled.
+async function picture(page) {
+  const shot = (await page.screenshot({ scale: "css" })).toString("base64");
+  const sheet = await phone.newPage();
+  await sheet.setViewportSize({ width: 390, height: 470 });
+  await sheet.setContent(`<meta name="viewport" content="width=device-width">
+    <body style="margin:0;display:flex;gap:10px;padding:10px;background:#ddd;font:11px monospace;align-items:flex-start">
+    <div style="flex:1;background:#111;color:#eee;padding:8px;border-radius:6px">
+      <div>$ hum pair --browser</div>
+      <div style="background:#fff;margin:8px 0;line-height:0">${readFileSync(process.env.HUM_QR_SVG, "utf8").replace("<svg ", '<svg style="width:100%;height:auto" ')}</div>
+      <div style="word-break:break-all">open on the phone: ${joinUrl.replace(/\/join\/.*/, "/join/…")}</div></div>
+    <img style="width:200px;border-radius:10px;border:1px solid #999" src="data:image/png;base64,${shot}"></body>`);
+  await sheet.screenshot({ path: `${shots}/phone-qr.png`, scale: "css" });
+  await sheet.close();
+}
+
 const phone = await openPhone(`${process.env.HUM_USER_DATA}/phone`, { userAgent: PIXEL });
 const stranger = await openPhone(`${process.env.HUM_USER_DATA}/stranger`);
 try {
-  // what the laptop's terminal shows: the QR code and the link (for the README)
-  const qr = await phone.newPage();
-  await qr.setContent(`<body style="margin:0;padding:24px;font:15px monospace;background:#111;color:#eee">
-    <div>$ hum pair --browser</div><div style="background:#fff;display:inline-block;margin:12px 0">${readFileSync(process.env.HUM_QR_SVG, "utf8")}</div>
-    <div style="word-break:break-all">${joinUrl.replace(/\/join\/.*/, "/join/…")}</div></body>`);
-  await qr.screenshot({ path: `${shots}/phone-qr.png`, scale: "css" });
-  await qr.close();
-
   const page = phone.pages()[0] || (await phone.newPage());
   await page.goto(joinUrl);
   await page.locator("#me:not([hidden])").waitFor();
@@ -44,6 +52,7 @@ try {
   await page.locator("#send").tap();
   await page.waitForSelector(".meta"); // the finish petal's usage line
   say({ step: "prompted", hash: new URL(page.url()).hash, answer: await page.locator(".msg.assistant").first().textContent() });
+  await picture(page);
 
   await waitGo(); // the test revokes this browser
   await page.locator("#back").tap();

@@ -20,9 +20,9 @@ function refusedPage(text) {
 }
 
 // A 401: this browser's cookie was revoked, or it has none.
-export function refused(code, message) {
+export function refused(code) {
   if (code === "browser-removed") {
-    refusedPage(`This browser was removed from hum (${me ? me.name : "its name was revoked"}): ${message}`);
+    refusedPage(`This browser${me ? ` (${me.name})` : ""} was removed from hum: it was revoked on the device running humd.`);
   } else {
     refusedPage("This browser is not enrolled with hum.");
   }
