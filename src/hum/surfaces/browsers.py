@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hum.surfaces.http import SurfaceError
+from hum.surfaces.http import HUMD_KEY, SurfaceError
 
 BROWSER_COOKIE = "hum_browser"
 BROWSERS_FILE = "browsers.json"
@@ -212,9 +212,10 @@ async def join(request: web.Request) -> web.StreamResponse:
 
 
 async def whoami(request: web.Request) -> web.Response:
-    """Which browser this is (null on this device's own loopback, where no cookie is needed)."""
+    """Which browser this is (null on this device's own loopback, where no cookie is needed), and which humd it talks to."""
     browser = request.app[BOOK_KEY].find(request.cookies.get(BROWSER_COOKIE))
-    return web.json_response({"browser": browser.public() if browser and not browser.revoked else None})
+    humd = request.app[HUMD_KEY]
+    return web.json_response({"browser": browser.public() if browser and not browser.revoked else None, "humdId": humd.id, "name": humd.name})
 
 
 async def rename(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 // This browser as a device of its own: enrolled by a QR code's one-time link, named
 // (and renamed here), and told plainly when it was removed or was never enrolled.
-import { $, api, hooks, setStatus } from "./dom.js";
+import { $, api, hooks, setStatus, state } from "./dom.js";
 
 let me = null; // {name, id, ...} of this browser; null on the humd's own device, where no enrolment is needed
 
@@ -48,7 +48,10 @@ function showMe() {
 
 export async function whoami() {
   try {
-    me = (await api("GET", "/api/browser")).browser;
+    const said = await api("GET", "/api/browser");
+    me = said.browser;
+    state.names[said.humdId] = said.name;
+    localStorage.setItem("hum.device", said.name); // named in the offline banner, even after a reload
   } catch (err) {
     return null;
   }

@@ -38,7 +38,7 @@ export function remember(sigil, tone) {
     if (!petals.length || petals[0].chi !== "hello") petals.unshift(tone); else petals[0] = tone;
   } else {
     const last = petals[petals.length - 1];
-    if (last && last.wane >= tone.wane) return; // replayed after a reload: kept already
+    if (last && last.chi !== "hello" && last.wane >= tone.wane) return; // replayed after a reload: kept already
     petals.push(tone);
     if (petals.length > KEPT_PETALS) petals.splice(1, petals.length - KEPT_PETALS);
   }
@@ -70,7 +70,7 @@ export function goOffline() {
   if (state.offline) return;
   state.offline = true;
   document.body.classList.add("offline");
-  const name = state.names[state.me] || "this device";
+  const name = state.names[state.me] || localStorage.getItem("hum.device") || "its device"; // after a reload, as enrol.js kept it
   $("offline").textContent = `Cannot reach hum on ${name}. Showing what this browser last saw; nothing can be sent until it is back.`;
   $("offline").hidden = false;
   setStatus("offline");
