@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import segno
-from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
+from client_helpers import TEST_OUTPUT, StepScript, need_npm
 from humd_helpers import HUM, START_TIMEOUT, free_port, init_home, one_line_error
 from netns_helpers import OFF_LOOPBACK, OffLoopback
 
@@ -52,7 +52,7 @@ class NamespacedHumd:
 
 
 async def test_a_browser_joins_by_qr_code_and_is_revoked_alone(tmp_path):
-    base = need_npm("playwright-core")
+    need_npm("playwright-core")
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
     TEST_OUTPUT.mkdir(exist_ok=True)
@@ -70,63 +70,44 @@ async def test_a_browser_joins_by_qr_code_and_is_revoked_alone(tmp_path):
             assert set(link) == {"url", "code", "expires"} and link["url"].endswith(link["code"])
             svg = tmp_path / "qr.svg"
             segno.make(link["url"], error="m").save(str(svg), scale=4, border=2)
-            await _phone_story(ns, humd, link["url"], svg, base, tmp_path)
+            await _phone_story(ns, humd, link["url"], svg, tmp_path)
         finally:
             humd.stop()
 
 
-async def _phone_story(ns: OffLoopback, humd: NamespacedHumd, url: str, svg: Path, npm: Path, tmp_path: Path) -> None:
+async def _phone_story(ns: OffLoopback, humd: NamespacedHumd, url: str, svg: Path, tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
-    proc = await asyncio.create_subprocess_exec(
-        *ns.prefix, "node", str(JS_DIR / "qr_enrol.mjs"),
-        env={**os.environ, "HUM_NPM_DIR": str(npm), "HUM_URL": url, "HUM_BASE": f"http://{OFF_LOOPBACK}:{humd.http_port}",
-             "HUM_SHOTS": str(TEST_OUTPUT), "HUM_USER_DATA": str(tmp_path / "chromium"), "HUM_QR_SVG": str(svg)},
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    env = {"HUM_URL": url, "HUM_BASE": f"http://{OFF_LOOPBACK}:{humd.http_port}", "HUM_SHOTS": str(TEST_OUTPUT),
+           "HUM_USER_DATA": str(tmp_path / "chromium"), "HUM_QR_SVG": str(svg)}
+    async with StepScript("qr_enrol.mjs", env, tuple(ns.prefix)) as js, asyncio.timeout(BROWSER_TIMEOUT):
+        enrolled = await js.step()
+        assert enrolled["step"] == "enrolled" and enrolled["url"].endswith("/#/enrolled")
+        assert enrolled["me"].startswith("This browser: Pixel 8 browser")
+        assert enrolled["cookies"] == [{"name": "hum_browser", "httpOnly": True, "sameSite": "Strict", "secure": False}]
+        assert enrolled["humsStatus"] == 200  # the cookie opens the surfaces the web chat uses
+        devices = json.loads(humd.hum("device", "list", "--json").stdout)["devices"]
+        (phone,) = [d for d in devices if d["kind"] == "browser"]
+        assert phone["name"] == "Pixel 8 browser" and phone["lastSeen"] > 0
+        assert [d["kind"] for d in devices if d.get("this")] == ["humd"]
 
-    async def step() -> dict:
-        line = await proc.stdout.readline()
-        if not line:
-            pytest.fail(f"qr_enrol.mjs ended early:\n{(await proc.stderr.read()).decode()[-3000:]}")
-        return json.loads(line)
+        spent = await js.step()
+        assert spent["step"] == "spent" and spent["status"] == 410 and "used already" in spent["text"]
+        assert spent["cookies"] == 0 and spent["humsStatus"] == 401
 
-    try:
-        async with asyncio.timeout(BROWSER_TIMEOUT):
-            enrolled = await step()
-            assert enrolled["step"] == "enrolled" and enrolled["url"].endswith("/#/enrolled")
-            assert enrolled["me"].startswith("This browser: Pixel 8 browser")
-            assert enrolled["cookies"] == [{"name": "hum_browser", "httpOnly": True, "sameSite": "Strict", "secure": False}]
-            assert enrolled["humsStatus"] == 200  # the cookie opens the surfaces the web chat uses
-            devices = json.loads(humd.hum("device", "list", "--json").stdout)["devices"]
-            (phone,) = [d for d in devices if d["kind"] == "browser"]
-            assert phone["name"] == "Pixel 8 browser" and phone["lastSeen"] > 0
-            assert [d["kind"] for d in devices if d.get("this")] == ["humd"]
+        prompted = await js.step()
+        assert prompted["step"] == "prompted" and prompted["hash"].startswith("#/hum/") and prompted["answer"]
 
-            spent = await step()
-            assert spent["step"] == "spent" and spent["status"] == 410 and "used already" in spent["text"]
-            assert spent["cookies"] == 0 and spent["humsStatus"] == 401
-
-            prompted = await step()
-            assert prompted["step"] == "prompted" and prompted["hash"].startswith("#/hum/") and prompted["answer"]
-
-            revoked = humd.hum("device", "revoke", "Pixel 8 browser")
-            assert revoked.returncode == 0, revoked.stderr
-            proc.stdin.write(b"go\n")
-            await proc.stdin.drain()
-            removed = await step()
-            assert removed["step"] == "revoked" and "This browser (Pixel 8 browser) was removed from hum" in removed["text"]
-            assert "hum pair --browser" in removed["text"] and not removed["composer"]
-            devices = json.loads(humd.hum("device", "list", "--json").stdout)["devices"]
-            assert [d["kind"] for d in devices] == ["humd"]
-            # an unknown name is one clear line, and nothing changes
-            assert "no device named 'Pixel 8 browser'" in one_line_error(humd.hum("device", "revoke", "Pixel 8 browser"))
-            proc.stdin.close()
-            await proc.wait()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, (await proc.stderr.read()).decode()[-3000:]
+        revoked = humd.hum("device", "revoke", "Pixel 8 browser")
+        assert revoked.returncode == 0, revoked.stderr
+        await js.go()
+        removed = await js.step()
+        assert removed["step"] == "revoked" and "This browser (Pixel 8 browser) was removed from hum" in removed["text"]
+        assert "hum pair --browser" in removed["text"] and not removed["composer"]
+        devices = json.loads(humd.hum("device", "list", "--json").stdout)["devices"]
+        assert [d["kind"] for d in devices] == ["humd"]
+        # an unknown name is one clear line, and nothing changes
+        assert "no device named 'Pixel 8 browser'" in one_line_error(humd.hum("device", "revoke", "Pixel 8 browser"))
+        await js.finish()
 
 
 def test_without_a_running_humd_pair_browser_says_so_in_one_line(tmp_path):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
+from client_helpers import TEST_OUTPUT, StepScript, need_npm
 from humd_helpers import HUM, HumUp, free_port, init_home
 
 pytestmark = pytest.mark.slow
@@ -24,7 +23,7 @@ LIVE_AGAIN_WITHIN = 2.0
 
 
 async def test_the_phone_keeps_the_last_seen_petals_while_its_humd_is_gone(tmp_path):
-    npm = need_npm("playwright-core")
+    need_npm("playwright-core")
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
     TEST_OUTPUT.mkdir(exist_ok=True)
@@ -36,45 +35,23 @@ async def test_the_phone_keeps_the_last_seen_petals_while_its_humd_is_gone(tmp_p
         out, _ = await asyncio.wait_for(made.communicate(), BROWSER_TIMEOUT)
         sigil = json.loads(out.decode().splitlines()[-1])["sigil"]
         shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
-        proc = await asyncio.create_subprocess_exec(
-            "node", str(JS_DIR / "webchat_offline.mjs"),
-            env={**os.environ, "HUM_NPM_DIR": str(npm), "HUM_URL": humd.http, "HUM_SIGIL": sigil, "HUM_SHOTS": str(TEST_OUTPUT), "HUM_USER_DATA": str(tmp_path / "chromium")},
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        env = {"HUM_URL": humd.http, "HUM_SIGIL": sigil, "HUM_SHOTS": str(TEST_OUTPUT), "HUM_USER_DATA": str(tmp_path / "chromium")}
+        async with StepScript("webchat_offline.mjs", env) as js, asyncio.timeout(BROWSER_TIMEOUT):
+            read = await js.step()
+            assert read["step"] == "read" and read["text"]
+            humd.proc.kill()  # SIGKILL: no goodbye
+            humd.proc.wait()
+            await js.go()
+            offline = await js.step()
+            assert offline["step"] == "offline" and offline["kept"] == offline["reloaded"] == read["text"]
+            assert "Cannot reach hum on laptop" in offline["banner"] and offline["status"] == "offline" and offline["sendBlocked"]
 
-        async def step() -> dict:
-            line = await proc.stdout.readline()
-            if not line:
-                pytest.fail(f"webchat_offline.mjs ended early:\n{(await proc.stderr.read()).decode()[-3000:]}")
-            return json.loads(line)
-
-        async def go() -> None:
-            proc.stdin.write(b"go\n")
-            await proc.stdin.drain()
-
-        try:
-            async with asyncio.timeout(BROWSER_TIMEOUT):
-                read = await step()
-                assert read["step"] == "read" and read["text"]
-                humd.proc.kill()  # SIGKILL: no goodbye
-                humd.proc.wait()
-                await go()
-                offline = await step()
-                assert offline["step"] == "offline" and offline["kept"] == offline["reloaded"] == read["text"]
-                assert "Cannot reach hum on laptop" in offline["banner"] and offline["status"] == "offline" and offline["sendBlocked"]
-
-                humd = HumUp(home, "--http", f"127.0.0.1:{port}")
-                back_at = time.time()
-                await go()
-                live = await step()
-                assert live["step"] == "live" and live["text"] == read["text"] and live["answers"] == 1  # nothing twice
-                assert live["liveAt"] / 1000 - back_at < LIVE_AGAIN_WITHIN
-                proc.stdin.close()
-                await proc.wait()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        assert proc.returncode == 0, (await proc.stderr.read()).decode()[-3000:]
+            humd = HumUp(home, "--http", f"127.0.0.1:{port}")
+            back_at = time.time()
+            await js.go()
+            live = await js.step()
+            assert live["step"] == "live" and live["text"] == read["text"] and live["answers"] == 1  # nothing twice
+            assert live["liveAt"] / 1000 - back_at < LIVE_AGAIN_WITHIN
+            await js.finish()
     finally:
         humd.stop()

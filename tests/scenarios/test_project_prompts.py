@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.daemon.projects import project_aware
 from hum.node.projects import Project
 from hum.sim.clock import run_virtual
-from hum.sim.harness import Sim
+from hum.sim.harness import Sim, until
 from hum.wire.tones import sigil
 
 TPS = 200.0
-WAIT = 10.0
 
 
 def project_brood(seen_options: list[dict]) -> Brood:
@@ -24,15 +21,6 @@ def project_brood(seen_options: list[dict]) -> Brood:
         return ScriptedWorker(tokens_per_second=TPS)
 
     return Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=TPS), "claude-cli": cli_cell}, "scripted")
-
-
-async def until(condition, what: str) -> None:
-    """Poll on virtual time, with a deadline (a link's `projects` tone has no event of its own)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not condition():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 def test_a_prompt_naming_a_project_mints_its_hum_on_the_device_that_owns_it(tmp_path):
