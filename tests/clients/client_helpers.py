@@ -27,6 +27,17 @@ def need_npm(*packages: str) -> Path:
     return base
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def need_chromium() -> Path:
+    """playwright-core and Debian's Chromium, which every web chat test drives; missing, the test fails with the fix."""
+    base = need_npm("playwright-core")
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
+    return base
+
+
 async def run_node(script: str, env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Run one of tests/clients/js/*.mjs; its last stdout line is its JSON verdict."""
     base = need_npm()

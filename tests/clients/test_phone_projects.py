@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from claude_helpers import AnthropicDouble, claude_env, touch_what_was_asked
-from client_helpers import TEST_OUTPUT, need_npm, run_node
+from client_helpers import TEST_OUTPUT, need_chromium, run_node
 
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, hum_command, pair_devices
 from hum.wire.tones import Tone
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 # A CLI command between real processes: a Python start-up and one round trip (a bloom of the real CLI for `prompt`).
 CLI_TIMEOUT = 90.0
 # Chromium start-up, the New sheet, one bloom with an ask.
@@ -52,9 +51,7 @@ def one_line(code: int, err: str) -> str:
 
 
 async def test_a_hum_started_from_the_phone_runs_claude_code_in_the_laptops_project(tmp_path):
-    need_npm("playwright-core")
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
+    need_chromium()
     double = AnthropicDouble(reply=touch_what_was_asked)
     await double.start()
     api, elsewhere = tmp_path / "api", tmp_path / "elsewhere"

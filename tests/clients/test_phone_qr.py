@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import segno
-from client_helpers import TEST_OUTPUT, StepScript, need_npm
+from client_helpers import TEST_OUTPUT, StepScript, need_chromium
 from humd_helpers import HUM, START_TIMEOUT, free_port, init_home, one_line_error
 from netns_helpers import OFF_LOOPBACK, OffLoopback
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Two Chromium start-ups, an enrolment, one bloom, a revocation.
 BROWSER_TIMEOUT = 90.0
 # A CLI command inside the namespace: a Python start-up and one request.
@@ -52,9 +51,7 @@ class NamespacedHumd:
 
 
 async def test_a_browser_joins_by_qr_code_and_is_revoked_alone(tmp_path):
-    need_npm("playwright-core")
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
+    need_chromium()
     TEST_OUTPUT.mkdir(exist_ok=True)
     home = init_home(tmp_path / "laptop")
     with OffLoopback() as ns:

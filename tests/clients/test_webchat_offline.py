@@ -7,15 +7,13 @@ import asyncio
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pytest
-from client_helpers import TEST_OUTPUT, StepScript, need_npm
+from client_helpers import TEST_OUTPUT, StepScript, need_chromium
 from humd_helpers import HUM, HumUp, free_port, init_home
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Chromium start-up, a reload while the humd is gone, its restart.
 BROWSER_TIMEOUT = 90.0
 # The page must be live again this soon after the humd is back.
@@ -23,9 +21,7 @@ LIVE_AGAIN_WITHIN = 2.0
 
 
 async def test_the_phone_keeps_the_last_seen_petals_while_its_humd_is_gone(tmp_path):
-    need_npm("playwright-core")
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
+    need_chromium()
     TEST_OUTPUT.mkdir(exist_ok=True)
     home = init_home(tmp_path / "laptop")
     port = free_port()  # the page reconnects to the same address

@@ -35,6 +35,7 @@ from hum.surfaces.permits import answer_ask, check_answer
 from hum.wire.tones import PROTO_VERSION, Tone
 
 if TYPE_CHECKING:
+    from hum.core.hum import Hum
     from hum.node.humd import Humd
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -84,6 +85,17 @@ def _project(humd: Humd, sg: str) -> str | None:
     return humd.router.projects.project_of(hum) if hum is not None else humd.router.projects.of_hum.get(sg)
 
 
+def _asking(hum: Hum) -> bool:
+    """The open bloom waits for a person: an ask with no permit after it (home or replica alike)."""
+    open_asks: set[Any] = set()
+    for petal in hum.since(hum.last_prompt - 1):
+        if petal.chi == "permission-ask":
+            open_asks.add(petal.body.get("permitId"))
+        elif petal.chi == "permit":
+            open_asks.discard(petal.body.get("permitId"))
+    return bool(open_asks)
+
+
 def _title(humd: Humd, sg: str) -> str | None:
     hum = humd.hums.get(sg)
     if hum is None:
@@ -106,7 +118,7 @@ async def list_hums(request: web.Request) -> web.Response:
                 "title": _title(humd, entry["sigil"]),
                 "here": entry.get("home") == humd.id,
                 "blooming": bool(hum and hum.bloom_open),
-                "waiting": any(asked == entry["sigil"] for asked, _ in humd.router.open_asks),
+                "waiting": bool(hum and hum.bloom_open and _asking(hum)),
                 "project": _project(humd, entry["sigil"]),
             }
         )
