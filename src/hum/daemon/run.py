@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
+from hum.brood.pool import Brood
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.browsers import add_browser_admin_routes
 from hum.daemon.home import Home, HomeLock
@@ -140,13 +141,7 @@ class Daemon:
         transport = self._transport(tcp)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
         tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
-        humd.router.permit_timeout = timeout
-        humd.router.revocations.update(self.home.signed_revocations())
-        humd.router.auto_adopt = opts.auto_adopt
-        humd.router.retain_days = retain
-        humd.on_revoked = self.home.revoke
-        humd.apply(humd.router.set_projects(load_projects(self.home.path)))  # this device's projects (issue 21)
-        project_aware(brood, humd)
+        self._configure(humd, brood, timeout, retain)
         address = await humd.start()
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
         # the collector's scans, so a collection's pause does not grow with the number of hums.
@@ -178,6 +173,16 @@ class Daemon:
         }
         self.home.write_runtime(self.info)
         return self.info
+
+    def _configure(self, humd: Humd, brood: Brood, timeout: float, retain: float | None) -> None:
+        """The router's settings, from the options and the home: asks' timeout, revocations, adoption, retention, projects."""
+        humd.router.permit_timeout = timeout
+        humd.router.revocations.update(self.home.signed_revocations())
+        humd.router.auto_adopt = self.options.auto_adopt
+        humd.router.retain_days = retain
+        humd.on_revoked = self.home.revoke
+        humd.apply(humd.router.set_projects(load_projects(self.home.path)))  # this device's projects (issue 21)
+        project_aware(brood, humd)
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
