@@ -93,6 +93,9 @@ async def test_a_revoked_browser_is_refused_alone_and_told_why(sim, tmp_path):
         async with phone.get(url + "/api/hums") as r:
             body = await r.json()
             assert r.status == 401 and body["error"]["code"] == "browser-removed" and "removed" in body["error"]["message"]
+        async with phone.post(url + "/api/hums", json={"text": "start something"}) as r:
+            assert r.status == 401
+        assert not humd.hums  # nothing started
         async with tablet.get(url + "/api/hums") as r:
             assert r.status == 200  # the other browser stays in
         async with aiohttp.ClientSession() as program, program.get(url + "/v1/hums", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
