@@ -56,8 +56,17 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
 
 def revoke_browser(args: argparse.Namespace) -> int:
-    """`hum device revoke NAME` for a browser: its cookie gets 401 from now on."""
-    answer = daemon_request(home_of(args), "POST", "/hum/browsers/revoke", {"name": args.humd_id})
+    """`hum device revoke NAME` for a browser: its cookie gets 401 from now on (with no humd running, from its next start)."""
+    if _running(args):
+        answer = daemon_request(home_of(args), "POST", "/hum/browsers/revoke", {"name": args.humd_id})
+    else:
+        from hum.surfaces.browsers import BROWSERS_FILE, BrowserBook
+
+        try:
+            browser = BrowserBook(home_of(args).path / BROWSERS_FILE).revoke(args.humd_id)
+        except KeyError:
+            raise CliError(f"no device named {args.humd_id[:80]!r} (see `hum device list`)") from None
+        answer = {"revoked": browser.name, "id": browser.id, "kind": "browser"}
     if args.json:
         print_json(answer)
     else:

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hum.ensemble.identity import atomic_write
 from hum.surfaces.http import HUMD_KEY, SurfaceError
 
 BROWSER_COOKIE = "hum_browser"
@@ -90,11 +91,7 @@ class BrowserBook:
 
     def _save(self) -> None:
         if self.path is not None:
-            data = json.dumps({"browsers": [asdict(b) for b in self.browsers.values()]}, indent=1).encode()
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.chmod(0o600)
-            tmp.replace(self.path)
+            atomic_write(self.path, json.dumps({"browsers": [asdict(b) for b in self.browsers.values()]}, indent=1).encode(), 0o600)
 
     def _ms(self) -> int:
         return int(self.clock() * 1000)
