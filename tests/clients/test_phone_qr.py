@@ -93,6 +93,7 @@ async def _phone_story(ns: OffLoopback, humd: NamespacedHumd, url: str, svg: Pat
 
         prompted = await js.step()
         assert prompted["step"] == "prompted" and prompted["hash"].startswith("#/hum/") and prompted["answer"]
+        assert prompted["origin"] == "from Pixel 8 browser on this device"  # the prompt names the browser it was typed in
 
         revoked = humd.hum("device", "revoke", "Pixel 8 browser")
         assert revoked.returncode == 0, revoked.stderr

@@ -122,11 +122,11 @@ def tone_error(tone: Tone) -> SurfaceError:
 class HumTap:
     """One HTTP request's nestler session on a humd: prompt or attach, then read tones."""
 
-    def __init__(self, humd: Humd, kind: str) -> None:
+    def __init__(self, humd: Humd, kind: str, bee: str | None = None) -> None:
         self.humd = humd
         self.session = humd.open_nestler(f"http-{kind}-{next(_names)}-{secrets.token_hex(3)}")
         self._pending: deque[Tone] = deque()
-        self.session.receive(Tone(chi="hello", bee=f"hum-{kind}", protoVersion=PROTO_VERSION))
+        self.session.receive(Tone(chi="hello", bee=bee or f"hum-{kind}", protoVersion=PROTO_VERSION))
 
     async def next(self, timeout: float | None = None) -> Tone | None:
         """The next tone for this nestler (breath skipped); None when `timeout` passes first."""

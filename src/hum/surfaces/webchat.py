@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hum.surfaces.browsers import BOOK_KEY, BROWSER_COOKIE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
@@ -147,9 +148,11 @@ def _start(tap: HumTap, text: str, **fields: Any) -> str:
     return req
 
 
-async def _send(humd: Humd, target: HumTarget | None, text: str, **fields: Any) -> web.Response:
+async def _send(request: web.Request, target: HumTarget | None, text: str, **fields: Any) -> web.Response:
     """Prompt the hum (`target`, else the one `fields` start); answer once the prompt petal is appended (the page follows the bloom by SSE)."""
-    tap = HumTap(humd, "web")
+    humd = request.app[HUMD_KEY]
+    browser = request.app[BOOK_KEY].find(request.cookies.get(BROWSER_COOKIE))
+    tap = HumTap(humd, "web", bee=browser.name if browser else None)  # an enrolled browser's prompts carry its name
     try:
         req = tap.prompt(target, text, **fields) if target else _start(tap, text, **fields)
         prompt: dict[str, Any] = await anext(tap.bloom(req))
@@ -165,10 +168,10 @@ async def new_hum(request: web.Request) -> web.Response:
     text = _checked_text(body)
     project = body.get("project")
     if project is None:
-        return await _send(humd, HumTarget.for_sid(humd, new_sid("web")), text)
+        return await _send(request, HumTarget.for_sid(humd, new_sid("web")), text)
     if not isinstance(project, str):
         raise SurfaceError(400, "`project` is a project's name", code="bad-project", param="project")
-    return await _send(humd, None, text, project=project)
+    return await _send(request, None, text, project=project)
 
 
 async def prompt_hum(request: web.Request) -> web.Response:
@@ -176,7 +179,7 @@ async def prompt_hum(request: web.Request) -> web.Response:
     sg = request.match_info["sigil"]
     await need_hum(humd, sg)
     text = await _prompt_text(request)
-    return await _send(humd, HumTarget(sg), text)
+    return await _send(request, HumTarget(sg), text)
 
 
 async def adopt_hum(request: web.Request) -> web.Response:

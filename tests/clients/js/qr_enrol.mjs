@@ -51,7 +51,8 @@ try {
   await page.fill("#prompt", "hello from the phone");
   await page.locator("#send").tap();
   await page.waitForSelector(".meta"); // the finish petal's usage line
-  say({ step: "prompted", hash: new URL(page.url()).hash, answer: await page.locator(".msg.assistant").first().textContent() });
+  say({ step: "prompted", hash: new URL(page.url()).hash, answer: await page.locator(".msg.assistant").first().textContent(),
+        origin: await page.locator("#log .origin").first().textContent() });
   await picture(page);
 
   await waitGo(); // the test revokes this browser
