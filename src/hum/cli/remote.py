@@ -27,6 +27,8 @@ def cmd_pair_browser(args: argparse.Namespace) -> int:
     qr.terminal(out=sys.stdout, compact=True)
     console.print(f"open on the phone (one browser, within 5 minutes):  [bold]{offer['url']}[/]")
     console.print("the phone must reach this address (same Wi-Fi, or Tailscale: `hum pair --browser --address <tailscale name>`)")
+    if offer.get("loopback"):
+        err_console.print("warning: this humd serves HTTP on this machine only, so a phone cannot open that link; start it with `hum up --http 0.0.0.0:7434`")
     if offer.get("plain"):
         err_console.print(
             "warning: this address is plain http:// off this device: anyone on that network can read the chat and the browser's cookie; "

@@ -69,7 +69,9 @@ def add_browser_admin_routes(app: web.Application, humd: Humd, book: BrowserBook
         except (BrowserRefused, ValueError) as exc:
             return web.json_response({"error": {"message": str(exc), "code": "bad-request"}}, status=400)
         host = urlsplit(base).hostname or ""
-        return web.json_response({"url": f"{base}/join/{code}", "code": code, "expires": expires, "plain": base.startswith("http://") and not is_loopback(host)})
+        return web.json_response(
+            {"url": f"{base}/join/{code}", "code": code, "expires": expires, "plain": base.startswith("http://") and not is_loopback(host), "loopback": is_loopback(host)}
+        )
 
     async def devices(request: web.Request) -> web.Response:
         if (no := refused(request)) is not None:
