@@ -35,8 +35,10 @@ def test_a_sibling_list_replaces_what_it_said_before_and_bad_entries_are_left_ou
 
 def test_a_project_prompt_goes_to_the_device_that_owns_it_as_a_prompt_by_sid():
     book = book_with_laptop_projects("api")
-    home, placed = book.place(Tone(chi="prompt", project="api", text="run the tests", rid=1), lambda device: device == LAPTOP)
+    asked = Tone(chi="prompt", project="api", text="run the tests", rid=1, reqId="r1", dusk=10**15, **{"from": "opencode"})
+    home, placed = book.place(asked, lambda device: device == LAPTOP)
     assert home == LAPTOP
+    assert "from" not in placed and "dusk" not in placed and (placed["rid"], placed["reqId"], placed["text"]) == (1, "r1", "run the tests")
     assert placed["nest"] == "claude-cli" and placed["sid"].startswith("api-") and placed["project"] == "api"
     assert book.of_hum[sigil("claude-cli", placed["sid"])] == "api"
 

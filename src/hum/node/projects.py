@@ -35,6 +35,8 @@ PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_PROJECTS = 256
 # Petals read to find the prompt that started a hum (a note may come first).
 FIRST_PETALS = 4
+# Keys of a nestler's prompt that are its envelope here, not part of the prompt sent to the project's device.
+NESTLER_ENVELOPE = frozenset({"from", "to", "dusk", "bee", "wane"})
 
 
 def valid_name(name: object) -> bool:
@@ -138,7 +140,8 @@ class ProjectBook:
             sid = f"{project.name}-{secrets.token_hex(6)}"
         elif not isinstance(sid, str) or not sid:
             raise BadTone("bad-field", "`sid` must be a non-empty string", rid)
-        placed = Tone(tone)
+        # the envelope stays behind: on a link `from` must name this humd, and a nestler's `dusk` is its own
+        placed = Tone({k: v for k, v in tone.items() if k not in NESTLER_ENVELOPE})
         placed.update(sid=sid, nest=project.worker, project=project.name)
         self.of_hum[sigil(project.worker, sid)] = project.name
         return device, placed
