@@ -109,7 +109,7 @@ def json_error(status: int, message: str, code: str | None = None) -> web.Respon
 
 
 # route-error qualifiers (PROTOCOL.md) and what HTTP status says the same thing.
-_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502, "home-alive": 409, "moved": 409, "forgotten": 410}
+_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502, "home-alive": 409, "moved": 409, "forgotten": 410, "unknown-project": 404, "ambiguous-project": 409}
 
 
 def tone_error(tone: Tone) -> SurfaceError:
