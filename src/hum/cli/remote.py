@@ -114,7 +114,7 @@ def cmd_project_add(args: argparse.Namespace) -> int:
     if args.json:
         print_json(added)
     else:
-        console.print(f"project {added['name']} ({added['worker']}) in {added['dir']}; start a hum in it from any device: hum prompt --project {quote(added['name'])} \"…\"", markup=False)
+        console.print(f"project {added['name']} ({added['worker']}) in {added['dir']}; start a hum in it from any device: hum prompt --project {added['name']} \"…\"", markup=False)
     return 0
 
 
