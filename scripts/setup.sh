@@ -93,3 +93,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo apt-get install -y -q --no-install-recommends chromium | grep --line-buffered -E '^(Get|Unpacking|Setting up) ' || true
   command -v chromium >/dev/null || { echo "setup: installing chromium failed" >&2; exit 1; }
 fi
+# iproute2's `ip`: the off-loopback browser test gives a private network namespace an address that is not loopback.
+if ! command -v ip >/dev/null 2>&1; then
+  say "installing iproute2 for the off-loopback browser test (once)"
+  sudo=""
+  [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends iproute2 >/dev/null
+  command -v ip >/dev/null || { echo "setup: installing iproute2 failed" >&2; exit 1; }
+fi

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from client_helpers import JS_DIR, TEST_OUTPUT, need_npm, run_node
+from client_helpers import TEST_OUTPUT, StepScript, need_npm, run_node
 from surface_helpers import asked_on_laptop, assistant_texts, scripted_brood
 
 from hum.brood.scripted import default_reply
@@ -39,7 +37,7 @@ def long_reply(prompt: str) -> str:
 
 
 async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, tmp_path):
-    base = need_npm("playwright-core")
+    need_npm("playwright-core")
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing; run `make test` (it installs it once)")
     laptop_db = tmp_path / "laptop.db"  # on disk, so the laptop can come back with its hum
@@ -52,85 +50,51 @@ async def test_phone_web_chat_follows_reloads_and_shows_peer_loss(sim, served, t
     TEST_OUTPUT.mkdir(exist_ok=True)
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
 
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS_DIR / "webchat.mjs"),
-        env={
-            **os.environ,
-            "HUM_NPM_DIR": str(base),
-            "HUM_URL": srv.url,
-            "HUM_SIGIL": sg,
-            "HUM_FOLLOW_UP": FOLLOW_UP,
-            "HUM_SHOTS": str(TEST_OUTPUT),
-            "HUM_USER_DATA": str(tmp_path / "chromium"),
-        },
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = {"HUM_URL": srv.url, "HUM_SIGIL": sg, "HUM_FOLLOW_UP": FOLLOW_UP, "HUM_SHOTS": str(TEST_OUTPUT), "HUM_USER_DATA": str(tmp_path / "chromium")}
+    async with StepScript("webchat.mjs", env) as js, asyncio.timeout(BROWSER_TIMEOUT):
+        assert (await js.step())["step"] == "ready"  # the browser is up: bloom now
+        walk = "tell me about the walk home\n" + "\n".join(f"step {n}" for n in range(1, PROMPT_LINES))
+        oc.send("prompt", sid="walk", text=walk)
+        await oc.wait_for(lambda t: t.chi == "chunk", timeout=10)
+        await js.go()
+        finished = await js.step()
+        assert finished["step"] == "finished"
+        text = assistant_texts(laptop, sg)[0]
+        assert 0 < len(finished["midText"]) < len(text)  # the reload really was mid-bloom
+        assert finished["finalText"] == text  # nothing lost, nothing twice
+        assert (finished["users"], finished["assistants"]) == (1, 1)
+        assert finished["overflows"] and finished["atBottom"]  # opened at the newest line of a long hum
 
-    async def step() -> dict:
-        line = await proc.stdout.readline()
-        if not line:
-            err = await proc.stderr.read()
-            pytest.fail(f"webchat.mjs ended early:\n{err.decode()[-3000:]}")
-        return json.loads(line)
+        first_finish = await oc.wait_for(lambda t: t.chi == "finish")
+        await js.go()  # the page sends the follow-up
+        sent = await js.step()
+        assert sent["step"] == "sent"
+        assert sent["followed"]  # the view follows the answer being written
+        assert sent["stayedUp"]  # ...but not while the reader scrolls back
+        assert sent["jumped"]  # "↓ new" takes them to the newest text
+        assert sent["origins"] == [f"from opencode on laptop ({laptop.id[:8]})", "from this device"]  # devices by name
+        asked = await oc.wait_for(lambda t: t.chi == "prompt" and t["wane"] > first_finish.tone["wane"])
+        assert asked.tone["text"] == FOLLOW_UP and asked.tone["from"] == phone.id
+        assert laptop.hums[sg].bloom_open  # still answering
+        await sim.kill(laptop)
+        await js.go()
+        lost = await js.step()
+        assert lost["step"] == "lost"
+        assert "Lost the device that hosts this hum" in lost["banner"]
+        assert lost["assistants"] == 2  # the text so far stays on screen
 
-    async def go() -> None:
-        proc.stdin.write(b"go\n")
-        await proc.stdin.drain()
-
-    try:
-        async with asyncio.timeout(BROWSER_TIMEOUT):
-            assert (await step())["step"] == "ready"  # the browser is up: bloom now
-            walk = "tell me about the walk home\n" + "\n".join(f"step {n}" for n in range(1, PROMPT_LINES))
-            oc.send("prompt", sid="walk", text=walk)
-            await oc.wait_for(lambda t: t.chi == "chunk", timeout=10)
-            await go()
-            finished = await step()
-            assert finished["step"] == "finished"
-            text = assistant_texts(laptop, sg)[0]
-            assert 0 < len(finished["midText"]) < len(text)  # the reload really was mid-bloom
-            assert finished["finalText"] == text  # nothing lost, nothing twice
-            assert (finished["users"], finished["assistants"]) == (1, 1)
-            assert finished["overflows"] and finished["atBottom"]  # opened at the newest line of a long hum
-
-            first_finish = await oc.wait_for(lambda t: t.chi == "finish")
-            await go()  # the page sends the follow-up
-            sent = await step()
-            assert sent["step"] == "sent"
-            assert sent["followed"]  # the view follows the answer being written
-            assert sent["stayedUp"]  # ...but not while the reader scrolls back
-            assert sent["jumped"]  # "↓ new" takes them to the newest text
-            assert sent["origins"] == [f"from opencode on laptop ({laptop.id[:8]})", "from this device"]  # devices by name
-            asked = await oc.wait_for(lambda t: t.chi == "prompt" and t["wane"] > first_finish.tone["wane"])
-            assert asked.tone["text"] == FOLLOW_UP and asked.tone["from"] == phone.id
-            assert laptop.hums[sg].bloom_open  # still answering
-            await sim.kill(laptop)
-            await go()
-            lost = await step()
-            assert lost["step"] == "lost"
-            assert "Lost the device that hosts this hum" in lost["banner"]
-            assert lost["assistants"] == 2  # the text so far stays on screen
-
-            # the laptop stays away a while, then comes back from its store; the page notices by itself
-            await asyncio.sleep(HOME_AWAY_SECONDS)  # the scenario's time passing, not a wait for anything
-            back = await sim.spawn("laptop", identity=laptop.identity, brood=scripted_brood(REPLY_TPS, long_reply), store=SqliteStore(laptop_db))
-            await sim.link(back, phone)
-            relinked_at = time.time()
-            await go()
-            healed = await step()
-            assert healed["step"] == "recovered"
-            assert healed["liveAt"] / 1000 - relinked_at < LIVE_AGAIN_WITHIN
-            assert "interrupted" in healed["notice"]  # the home closed the bloom it lost
-            assert healed["assistants"] == 2 and healed["status"] == "live"
-            proc.stdin.close()
-            await proc.wait()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, (await proc.stderr.read()).decode()[-3000:]
+        # the laptop stays away a while, then comes back from its store; the page notices by itself
+        await asyncio.sleep(HOME_AWAY_SECONDS)  # the scenario's time passing, not a wait for anything
+        back = await sim.spawn("laptop", identity=laptop.identity, brood=scripted_brood(REPLY_TPS, long_reply), store=SqliteStore(laptop_db))
+        await sim.link(back, phone)
+        relinked_at = time.time()
+        await js.go()
+        healed = await js.step()
+        assert healed["step"] == "recovered"
+        assert healed["liveAt"] / 1000 - relinked_at < LIVE_AGAIN_WITHIN
+        assert "interrupted" in healed["notice"]  # the home closed the bloom it lost
+        assert healed["assistants"] == 2 and healed["status"] == "live"
+        await js.finish()
     assert (TEST_OUTPUT / "webchat-phone.png").stat().st_size > 10_000
 
 

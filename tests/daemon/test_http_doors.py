@@ -32,11 +32,12 @@ def _new_hum(humd: HumUp, headers: dict[str, str]) -> tuple[int, dict]:
 def test_a_write_from_another_origin_is_403_whatever_the_content_type(humd, origin):
     before = humd.get("/hum/hums")["hums"]
     for content_type in ("text/plain", "application/json", "application/x-www-form-urlencoded"):
-        for path, body in (("/api/hums", b'{"text": "x"}'), ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}'), ("/hum/pair", b"{}"), ("/hum/devices/revoke", b'{"humdId": "' + b"ab" * 32 + b'"}')):
+        for path, body in (("/api/hums", b'{"text": "x"}'), ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}'), ("/hum/pair", b"{}"), ("/hum/devices/revoke", b'{"humdId": "' + b"ab" * 32 + b'"}'), ("/hum/pair/browser", b"{}"), ("/hum/projects", b'{"dir": "/tmp", "name": "x"}')):
             status, answer = humd.request("POST", path, body, {"Content-Type": content_type, "Origin": origin})
             assert status == 403 and answer["error"]["code"] == "cross-origin", (path, answer)
     assert humd.get("/hum/hums")["hums"] == before
     assert humd.get("/hum/status")["revoked"] == []
+    assert humd.get("/hum/projects")["projects"] == []
 
 
 def test_a_cross_site_fetch_without_origin_is_still_refused(humd):

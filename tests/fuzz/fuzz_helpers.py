@@ -59,6 +59,7 @@ tone_objects = st.builds(
         "text": odd_text, "content": json_values(6), "modelId": odd_text, "nest": odd_text, "system": odd_text,
         "limit": st.integers(-5, 10**6), "cursor": json_values(2), "dusk": st.integers(-1, 10**15) | st.floats(),
         "bee": odd_text, "from": odd_text, "to": odd_text, "tools": json_values(6), "toolResults": json_values(6),
+        "project": odd_text | st.sampled_from(["../etc", "api", "/etc/passwd"]) | json_values(2), "projects": json_values(4),
     }),
 )
 raw_lines = st.binary(max_size=200).map(lambda b: b.replace(b"\n", b""))

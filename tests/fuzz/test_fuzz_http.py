@@ -54,6 +54,7 @@ ui_message = shaped({
 })
 ai_sdk_chat = shaped({"id": odd_text, "messages": st.lists(ui_message, min_size=1, max_size=3), "trigger": st.sampled_from(["submit-message", "regenerate-message"])})
 web_prompt = shaped({"text": odd_text})
+project_prompt = shaped({"text": odd_text, "project": odd_text})
 
 
 def body_of(plausible: st.SearchStrategy[object]) -> st.SearchStrategy[bytes]:
@@ -76,7 +77,10 @@ requests = st.one_of(
     st.tuples(st.just("POST"), segment.map(lambda s: f"/api/hums/{s}/cancel"), body_of(maybe(json_values()))),
     st.tuples(st.just("GET"), st.tuples(segment, st.text(max_size=12)).map(lambda a: f"/v1/hums/{a[0]}x/events?since={quote(a[1])}"), st.just(b"")),
     st.tuples(st.just("GET"), segment.map(lambda s: f"/api/chat/{s}/stream"), st.just(b"")),
-    st.tuples(st.just("GET"), st.sampled_from(["/", "/api/hums", "/v1/models", "/v1/hums"]), st.just(b"")),
+    st.tuples(st.just("GET"), st.sampled_from(["/", "/api/hums", "/v1/models", "/v1/hums", "/api/projects", "/api/browser"]), st.just(b"")),
+    st.tuples(st.just("POST"), st.just("/api/hums"), body_of(project_prompt)),
+    st.tuples(st.just("PUT"), st.just("/api/browser"), body_of(shaped({"name": odd_text}))),
+    st.tuples(st.just("GET"), segment.map(lambda s: f"/join/{s}"), st.just(b"")),
 )
 content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=latin-1"])
 
@@ -95,7 +99,7 @@ def test_every_request_gets_a_status_and_a_json_word(humd, request, content_type
     conn = http.client.HTTPConnection(host, int(port), timeout=ANSWER_TIMEOUT)
     try:
         headers = {"Content-Type": content_type} if content_type else {}
-        conn.request(method, path, body=body if method == "POST" else None, headers=headers)
+        conn.request(method, path, body=body if method in ("POST", "PUT") else None, headers=headers)
         response = conn.getresponse()  # a closed connection without an answer raises here
         data = response.read()
     finally:
@@ -103,7 +107,9 @@ def test_every_request_gets_a_status_and_a_json_word(humd, request, content_type
     event(f"{method} {path.split('/')[1]}/{path.split('/')[2] if path.count('/') > 1 else ''} -> {response.status}")  # how far inputs got (--hypothesis-show-statistics)
     # 500 is a crash; 502-504 are honest answers (a busy brood, an unreachable home) and say so in JSON
     assert response.status != 500 and response.status < 600, (method, path, body[:200], response.status, data[:300])
-    if response.status >= 400:
+    if path.startswith("/join/"):  # an enrolment link is opened by a person: a page, never a cookie, for a code nobody issued
+        assert response.status == 410 and response.getheader("Content-Type", "").startswith("text/html") and not response.getheader("Set-Cookie")
+    elif response.status >= 400:
         error = json.loads(data)["error"]
         assert isinstance(error["message"], str) and error["message"], data
     assert humd.proc.poll() is None

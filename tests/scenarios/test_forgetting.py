@@ -7,20 +7,10 @@ from pathlib import Path
 
 from hum.node.retention import RETENTION_SWEEP_EVERY
 from hum.sim.clock import run_virtual
-from hum.sim.harness import Sim, SkippingClock
+from hum.sim.harness import Sim, SkippingClock, until
 from hum.store.sqlite import SqliteStore
 
 DAY = 86_400.0
-WAIT = 30.0
-
-
-async def until(condition, what: str) -> None:
-    """Poll on virtual time, with a deadline (a link-up's announcements have no event of their own)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while not condition():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 def test_retention_forgets_an_untouched_hum_everywhere_even_on_a_device_that_was_away(

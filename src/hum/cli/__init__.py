@@ -22,6 +22,8 @@ from hum.cli.daemon import (
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
 from hum.cli.permits import cmd_approve, cmd_deny
+from hum.cli.remote import add_parsers as add_project_parsers
+from hum.cli.remote import cmd_device_list
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = prompt.add_mutually_exclusive_group(required=True)
     which.add_argument("--sigil", help="an existing hum")
     which.add_argument("--sid", help="a session id: the hum is minted on first use")
+    which.add_argument("--project", help="start a new hum in this project, on the device that owns it (see `hum project list`)")
     prompt.add_argument("text")
     prompt.add_argument("--model", help="a worker kind of the home's brood (see `hum status`)")
     prompt.add_argument("--no-wait", action="store_true", help="print the sigil and return at once")
@@ -85,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         answer.set_defaults(func=func)
 
     pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
+    pair.add_argument("--browser", action="store_true", help="enrol a browser instead: a QR code of a one-time link to the web chat")
+    pair.add_argument("--address", metavar="HOST[:PORT]", help="with --browser: the address the phone reaches this device at (a LAN or Tailscale name)")
     pair.set_defaults(func=cmd_pair)
     join_p = sub.add_parser("join", parents=[common, as_json], help="join this device using a pairing code")
     join_p.add_argument("--code", required=True)
@@ -94,9 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     device = sub.add_parser("device", help="manage paired devices")
     dev_sub = device.add_subparsers(dest="action", required=True)
-    revoke = dev_sub.add_parser("revoke", parents=[common, as_json], help="revoke a device")
-    revoke.add_argument("humd_id", metavar="HUMDID")
+    revoke = dev_sub.add_parser("revoke", parents=[common, as_json], help="revoke a device: a humd by its HumdId, a browser by its name")
+    revoke.add_argument("humd_id", metavar="HUMDID|NAME")
     revoke.set_defaults(func=cmd_revoke)
+    dev_list = dev_sub.add_parser("list", parents=[common, as_json], help="this device, its siblings and its enrolled browsers, with when each was last seen")
+    dev_list.set_defaults(func=cmd_device_list)
+    add_project_parsers(sub, common, as_json)
 
     adopt = sub.add_parser("adopt", parents=[common, as_json], help="make this device the home of a hum whose home is gone")
     adopt.add_argument("sigil", metavar="SIGIL")

@@ -13,6 +13,7 @@ from hum.cli.common import (
     home_of,
     print_json,
 )
+from hum.cli.remote import cmd_pair_browser, revoke_browser
 from hum.daemon.home import HomeError
 
 
@@ -35,6 +36,8 @@ def cmd_operator_init(args: argparse.Namespace) -> int:
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
+    if args.browser:
+        return cmd_pair_browser(args)
     home = home_of(args)
     offer = daemon_request(home, "POST", "/hum/pair", {})
     if args.json:
@@ -82,14 +85,16 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    from hum.ensemble.trust.certificates import HumdId
+    from hum.ensemble.trust.certificates import HumdId, looks_like_humd_id
     from hum.errors import IdentityError
 
     home = home_of(args)
     try:
         hid = HumdId.parse(args.humd_id)
     except IdentityError as exc:
-        raise CliError(exc.message) from exc
+        if looks_like_humd_id(args.humd_id.removeprefix("humd_")):
+            raise CliError(exc.message) from exc
+        return revoke_browser(args)  # not a HumdId: the name of a browser
     try:
         home.runtime()
     except HomeError:

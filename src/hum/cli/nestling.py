@@ -136,6 +136,8 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         fields: dict[str, Any] = {"text": args.text, "rid": rid(), "reqId": rid()}
         if args.sigil:
             fields["sigil"] = args.sigil
+        elif args.project:
+            fields["project"] = args.project  # the hum starts on the device that owns the project
         else:
             fields["sid"] = args.sid
         if args.model:

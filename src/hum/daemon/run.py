@@ -17,8 +17,10 @@ from aiohttp import web
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
+from hum.daemon.browsers import add_browser_admin_routes
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
+from hum.daemon.projects import add_project_routes, load_projects, project_aware
 from hum.ensemble.transports.by_scheme import AnyTransport
 from hum.ensemble.transports.iroh import IrohTransport
 from hum.ensemble.transports.iroh import available as iroh_available
@@ -32,6 +34,7 @@ from hum.node.config import PERMIT_TIMEOUT, RouterConfig
 from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import make_app
+from hum.surfaces.browsers import BROWSERS_FILE, BrowserBook
 from hum.surfaces.http import HTTP_HEADER_TIMEOUT
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 from hum.wire.addresses import IROH, RELAY, TCP, is_loopback, split_address, transport_of
@@ -134,6 +137,8 @@ class Daemon:
         tcp.linked = lambda peer: peer in humd.peers()  # the link handshake keeps the accept deadline
         humd.router.load_revocations(self.home.signed_revocations())
         humd.on_revoked = self.home.revoke
+        humd.set_projects(load_projects(self.home.path))  # this device's projects
+        project_aware(brood, humd)
         address = await humd.start()
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
         # the collector's scans, so a collection's pause does not grow with the number of hums.
@@ -197,8 +202,11 @@ class Daemon:
         host, port = split_address(self.options.http)
         loopback = is_loopback(host)
         token = None if loopback else self.home.token()
-        app = make_app(self.humd, token=token, loopback_only=loopback)
+        browsers = BrowserBook(self.home.path / BROWSERS_FILE)
+        app = make_app(self.humd, token=token, loopback_only=loopback, browsers=browsers)
         add_daemon_routes(app, self)
+        add_browser_admin_routes(app, self.humd, browsers, lambda: self.info)
+        add_project_routes(app, self.humd, self.home.path)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

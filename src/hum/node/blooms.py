@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
@@ -11,11 +11,12 @@ from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, QueuePrompt, SaveHum, StartBloom
 from hum.node.facts import Facts
-from hum.node.inbound import HumRequest, Prompt
+from hum.node.inbound import Fields, HumRequest, Prompt, read_prompt
 from hum.node.journal import Journal
 from hum.node.outbox import Outbox
 from hum.node.owners import Owner
 from hum.node.permits import Permits
+from hum.node.projects import ProjectBook
 from hum.node.replicas import Replicas
 from hum.wire.tones import Tone, sigil
 
@@ -32,12 +33,15 @@ class BloomRequest:
 class Blooms:
     """Minting, prompting (here or routed home), queued prompts, the worker's events, cancelling."""
 
-    def __init__(self, facts: Facts, outbox: Outbox, journal: Journal, replicas: Replicas, permits: Permits) -> None:
+    def __init__(
+        self, facts: Facts, outbox: Outbox, journal: Journal, replicas: Replicas, permits: Permits, projects: ProjectBook
+    ) -> None:
         self.facts = facts
         self.outbox = outbox
         self.journal = journal
         self.replicas = replicas
         self.permits = permits
+        self.projects = projects
 
     def mint(self, sid: str, nest: str) -> Hum:
         """Create a hum homed here (or find it) and tell the ensemble."""
@@ -63,6 +67,11 @@ class Blooms:
 
     def prompt(self, owner: Owner, prompt: Prompt) -> None:
         """A nestler's prompt: mint or find the hum, attach the nestler, route to the home."""
+        if prompt.project is not None:
+            placed = self._in_project(owner, prompt)
+            if placed is None:
+                return
+            prompt = placed
         sg, rid = prompt.sigil, prompt.rid
         if sg is None:
             assert prompt.sid is not None
@@ -90,7 +99,20 @@ class Blooms:
             routed["rid"] = rid
         self.outbox.send(home, routed)
 
+    def _in_project(self, owner: Owner, prompt: Prompt) -> Prompt | None:
+        """A prompt that names a project starts a hum on the device that owns it: here (the plain prompt
+        to go on with), or there (sent, with this nestler attached to the hum it will mint)."""
+        home, placed = self.projects.place(prompt.as_tone(), self.facts.ensemble.is_linked)
+        if home == self.facts.me:
+            return read_prompt(Fields(placed))
+        self.outbox.send(home, placed)  # the owner mints the hum and appends the prompt, then hears our attach
+        self.replicas.attach(owner, sigil(str(placed["nest"]), str(placed["sid"])), 0, prompt.rid)
+        return None
+
     def peer_prompt(self, peer: str, prompt: Prompt) -> None:
+        if prompt.sigil is None and prompt.project is not None:  # a sibling starts a hum in one of our projects
+            hum = self.mint(*self.projects.minted_here(prompt.as_tone()))
+            prompt = replace(prompt, sigil=hum.sigil)
         hum = self.facts.homed_here(prompt.sigil or "")
         if hum is None:
             raise self.facts.not_homed_here(prompt.sigil, prompt.rid)
@@ -130,6 +152,8 @@ class Blooms:
         blooms = hum.blooms()
         prompt = blooms[-1].prompt
         model, tools = prompt.body.get("modelId"), prompt.body.get("tools")
+        if model is None:  # a hum started in one of this device's projects runs on the project's worker
+            model = self.projects.worker_of(hum)
         return BloomRequest(
             transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
         )

@@ -30,6 +30,7 @@ from hum.node.config import RouterConfig
 from hum.node.delivery import Delivery, Pusher
 from hum.node.link_runner import LinkBook, LinkRunner, dial_forever
 from hum.node.owners import Owner
+from hum.node.projects import Project, ProjectBook
 from hum.node.router import Router
 from hum.node.session import NestlerSession
 from hum.store.instant import InstantStore
@@ -132,6 +133,20 @@ class Humd:
     def continuing(self, key: bytes) -> str | None:
         """The hum whose whole log is the transcript with key `key` (a stateless client's conversation)."""
         return self.router.continuing(key)
+
+    @property
+    def projects(self) -> ProjectBook:
+        """The ensemble's projects as this device knows them (read it; change this device's with `set_projects`)."""
+        return self.router.projects
+
+    def project_listing(self) -> list[dict[str, Any]]:
+        """Every project of the ensemble known here, with where it lives and whether that device is linked."""
+        names = {**self.router.ensemble.names, self.id: self.name}
+        return self.router.projects.listing(self.router.ensemble.is_linked, names)
+
+    def set_projects(self, projects: list[Project]) -> None:
+        """This device's projects (from its home): every linked sibling hears them."""
+        self.apply(self.router.set_projects(projects))
 
     def health(self) -> dict[str, Any]:
         """Retention and the store, as `/hum/status` shows them."""

@@ -88,13 +88,19 @@ class HumRequest:
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """A prompt toward a hum named by `sigil`, or by `sid` (minted in `nest` on first use)."""
+    """A prompt toward a hum named by `sigil`, or by `sid` (minted in `nest` on first use), or started in a `project`."""
 
     sigil: str | None
     sid: str | None
     nest: str | None
     body: dict[str, Any]
     rid: Any = None
+    project: Any = None  # a project's name (checked where projects are known)
+
+    def as_tone(self) -> Tone:
+        """The prompt as a tone again (a project prompt is placed, then sent on as a plain one)."""
+        routing = {"sigil": self.sigil, "sid": self.sid, "nest": self.nest, "rid": self.rid}
+        return Tone(chi="prompt", **self.body, **{k: v for k, v in routing.items() if v is not None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +154,10 @@ def read_adopt(f: Fields) -> HumRequest:
 def read_prompt(f: Fields) -> Prompt:
     if not isinstance(f.tone.get("text", f.tone.get("content")), str):
         raise BadTone("missing-field", "prompt needs a string `text` (or `content`)", f.rid)
-    sg = f.tone.get("sigil")
+    sg, project = f.tone.get("sigil"), f.tone.get("project")
+    if project is not None:  # where it goes, and whether `sigil` or `sid` may come with it, is the project book's word
+        sid, nest = f.tone.get("sid"), f.tone.get("nest")
+        return Prompt(sg, sid, str(nest) if nest else None, prompt_body(f.tone), f.rid, project)  # type: ignore[arg-type]
     if isinstance(sg, str) and sg:
         return Prompt(sg, None, None, prompt_body(f.tone), f.rid)
     sid = f.tone.get("sid")
@@ -294,8 +303,8 @@ def link_key(tone: Tone) -> str:
 
 def read_peer_prompt(f: Fields) -> Prompt:
     """A prompt a peer routed to this home: its body is kept as sent (it was checked where it was typed)."""
-    sg = f.tone.get("sigil")
-    return Prompt(sg if isinstance(sg, str) else None, None, None, prompt_body(f.tone), f.rid)
+    sg, sid = f.tone.get("sigil"), f.tone.get("sid")
+    return Prompt(sg if isinstance(sg, str) else None, sid, None, prompt_body(f.tone), f.rid, f.tone.get("project"))
 
 
 def read_peer_hum(f: Fields) -> HumRequest | None:

@@ -39,6 +39,7 @@ from hum.node.outbox import PULL_BATCH, Outbox
 from hum.node.owners import Owner, OwnerKind
 from hum.node.peers import Peers
 from hum.node.permits import Permits
+from hum.node.projects import Project, ProjectBook
 from hum.node.replicas import Replicas
 from hum.node.retention import Retention
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk
@@ -69,7 +70,8 @@ class Router:
         self.replicas = Replicas(facts, outbox, self.journal, self.retention)
         self.siblings = Peers(facts, outbox, self.replicas, self.drone, check)
         self.permits = Permits(facts, outbox, self.journal, self.config)
-        self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits)
+        self.projects = ProjectBook(facts.me)  # the ensemble's projects: where a project prompt goes
+        self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits, self.projects)
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
         holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention)
         self.forgetting = Forgetting(facts, outbox, holders)
@@ -188,6 +190,11 @@ class Router:
         """Operator-signed revocations kept in the home (HumdId -> signature hex): told to every peer that links."""
         self.siblings.revocations.update(signed)
 
+    def set_projects(self, projects: list[Project]) -> list[Effect]:
+        """This device's projects changed (`hum project add/remove`, or read at start): every linked sibling hears."""
+        self.outbox.send_to_all(self.projects.set_mine(projects))
+        return self.outbox.done()
+
     def mint(self, sid: str, nest: str | None = None) -> tuple[Hum, list[Effect]]:
         """Create a hum homed here (or find it) and tell the ensemble."""
         return self.blooms.mint(sid, nest or self.config.nest), self.outbox.done()
@@ -230,6 +237,7 @@ class Router:
         """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
         owner = self.siblings.link_up(peer, dialled=dialled, name=name)
         if owner is not None:
+            self.outbox.reply(owner, self.projects.announcement())  # this device's projects, after its hums
             for sg in list(self.replicas.unverified):  # hums that moved to this peer: compare logs now it is back
                 self.replicas.reconcile(self.facts.hums[sg])
         return owner, self.outbox.done()
@@ -317,4 +325,5 @@ class Router:
             "release-permit": (inbound.read_answer, self.permits.peer_answer),
             "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
             "forget": (inbound.read_hum_request, self.forgetting.heard),
+            "projects": (lambda f: f.tone, self.projects.heard),
         }

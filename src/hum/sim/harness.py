@@ -109,6 +109,16 @@ class SimNestler:
         self.session.close()
 
 
+async def until(condition: Callable[[], bool], what: str, timeout: float = DEFAULT_WAIT) -> None:
+    """Poll `condition` on the loop's (virtual) time until it holds, or fail naming `what`: for what has no event
+    of its own, such as a link-up's announcements arriving."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
 class Sim:
     """Spawn humds of one operator on a `MemoryNetwork`; wire, attach, partition and kill them."""
 

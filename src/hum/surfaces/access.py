@@ -4,6 +4,7 @@ the bearer token; and a state-changing request from a web page only from our own
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +26,17 @@ def _loopback_host(host: str) -> bool:
     return is_loopback(name.strip("[]"))
 
 
-def make_auth(token: str | None, loopback_only: bool) -> Any:
+# An enrolment link (`hum pair --browser`) carries its own one-time credential.
+ENROL_PATH = "/join/"
+
+
+def make_auth(token: str | None, loopback_only: bool, browser_admits: Callable[[web.Request], bool] | None = None) -> Any:
+    """The access check: loopback only, or off loopback the bearer token or an enrolled browser's cookie (`browser_admits`)."""
+
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(ENROL_PATH) and request.method == "GET" and not loopback_only:
+            return await handler(request)
         if loopback_only:
             # Bound to loopback: only this machine may talk to us, and only by a
             # loopback name, so a web page cannot reach us by DNS rebinding.
@@ -44,6 +53,8 @@ def make_auth(token: str | None, loopback_only: bool) -> Any:
                 resp = web.HTTPFound("/")
                 resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
                 raise resp
+        if browser_admits is not None and not given and browser_admits(request):
+            return await handler(request)
         if not offered or not hmac.compare_digest(offered.encode(), token.encode()):
             raise SurfaceError(401, "missing or wrong bearer token (see `hum status`)", code="unauthorized")
         return await handler(request)

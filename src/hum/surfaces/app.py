@@ -9,6 +9,7 @@ from aiohttp import web
 from hum.node.humd import Humd
 from hum.surfaces import aisdk, openai, webchat
 from hum.surfaces.access import make_auth, same_origin_writes
+from hum.surfaces.browsers import BrowserBook, add_browser_routes, refusal_pages
 from hum.surfaces.http import (
     DEFAULT_MAX_BODY,
     HUMD_KEY,
@@ -25,24 +26,27 @@ def make_app(
     token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     loopback_only: bool = True,
+    browsers: BrowserBook | None = None,
 ) -> web.Application:
     """The aiohttp app serving every HTTP surface of `humd`.
 
     `loopback_only=True` (the default binding) accepts requests from this
     machine only and needs no token; `loopback_only=False` (bound elsewhere)
-    requires `token` as `Authorization: Bearer <token>` on every request.
+    requires `token` as `Authorization: Bearer <token>` on every request, or
+    the cookie of a browser enrolled in `browsers` (`hum pair --browser`).
     """
     if not loopback_only and not token:
         raise ValueError("serving off loopback needs a bearer token")
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[json_errors, same_origin_writes, make_auth(token, loopback_only), body_limit],
+        middlewares=[refusal_pages, json_errors, same_origin_writes, make_auth(token, loopback_only, browsers.admits if browsers else None), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body
     openai.add_routes(app)
     aisdk.add_routes(app)
     webchat.add_routes(app)
+    add_browser_routes(app, browsers or BrowserBook(None))
     return app
 
 

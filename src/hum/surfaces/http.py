@@ -101,7 +101,7 @@ def json_error(status: int, message: str, code: str | None = None) -> web.Respon
 
 
 # route-error qualifiers (PROTOCOL.md) and what HTTP status says the same thing.
-_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502, "home-alive": 409, "moved": 409, "forgotten": 410}
+_ROUTE_STATUS = {"unknown-hum": 404, "identity-mismatch": 403, "no-route": 502, "peer-loss": 502, "home-alive": 409, "moved": 409, "forgotten": 410, "unknown-project": 404, "ambiguous-project": 409}
 
 
 def tone_error(tone: Tone) -> SurfaceError:
@@ -114,11 +114,11 @@ def tone_error(tone: Tone) -> SurfaceError:
 class HumTap:
     """One HTTP request's nestler session on a humd: prompt or attach, then read tones."""
 
-    def __init__(self, humd: Humd, kind: str) -> None:
+    def __init__(self, humd: Humd, kind: str, bee: str | None = None) -> None:
         self.humd = humd
         self.session = humd.open_nestler(f"http-{kind}-{next(_names)}-{secrets.token_hex(3)}")
         self._pending: deque[Tone] = deque()
-        self.session.receive(Tone(chi="hello", bee=f"hum-{kind}", protoVersion=PROTO_VERSION))
+        self.session.receive(Tone(chi="hello", bee=bee or f"hum-{kind}", protoVersion=PROTO_VERSION))
 
     async def next(self, timeout: float | None = None) -> Tone | None:
         """The next tone for this nestler (breath skipped); None when `timeout` passes first."""

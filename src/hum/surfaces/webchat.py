@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hum.surfaces.browsers import BOOK_KEY, BROWSER_COOKIE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
@@ -35,6 +36,7 @@ from hum.surfaces.permits import answer_ask, check_answer
 from hum.wire.tones import PROTO_VERSION, Tone
 
 if TYPE_CHECKING:
+    from hum.core.hum import Hum
     from hum.node.humd import Humd
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -48,6 +50,8 @@ FIRST_PETALS = 4
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
+    app.router.add_get(r"/{script:sw(-[a-z]+)?\.js}", service_worker)
+    app.router.add_get("/api/projects", list_projects)
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
     app.router.add_get("/api/events", events)
@@ -60,6 +64,36 @@ def add_routes(app: web.Application) -> None:
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def service_worker(request: web.Request) -> web.FileResponse:
+    """The service worker and the scripts it imports, from the root so its scope is the whole web chat."""
+    path = WEB_DIR / request.match_info["script"]
+    if not path.is_file():
+        raise SurfaceError(404, "no such script", code="not-found")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Content-Type": "text/javascript", "Service-Worker-Allowed": "/"})
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    """Every project of the ensemble (what the New button offers): names and devices, never a directory."""
+    humd = request.app[HUMD_KEY]
+    return web.json_response({"projects": humd.project_listing()})
+
+
+def _project(humd: Humd, sg: str) -> str | None:
+    hum = humd.hums.get(sg)
+    return humd.projects.project_of(hum) if hum is not None else humd.projects.of_hum.get(sg)
+
+
+def _asking(hum: Hum) -> bool:
+    """The open bloom waits for a person: an ask with no permit after it (home or replica alike)."""
+    open_asks: set[Any] = set()
+    for petal in hum.since(hum.last_prompt - 1):
+        if petal.chi == "permission-ask":
+            open_asks.add(petal.body.get("permitId"))
+        elif petal.chi == "permit":
+            open_asks.discard(petal.body.get("permitId"))
+    return bool(open_asks)
 
 
 def _title(humd: Humd, sg: str) -> str | None:
@@ -84,6 +118,8 @@ async def list_hums(request: web.Request) -> web.Response:
                 "title": _title(humd, entry["sigil"]),
                 "here": entry.get("home") == humd.id,
                 "blooming": bool(hum and hum.bloom_open),
+                "waiting": bool(hum and hum.bloom_open and _asking(hum)),
+                "project": _project(humd, entry["sigil"]),
             }
         )
     names = {hid: name for hid, name in humd.device_names().items() if name}
@@ -92,7 +128,10 @@ async def list_hums(request: web.Request) -> web.Response:
 
 
 async def _prompt_text(request: web.Request) -> str:
-    body = await read_json(request)
+    return _checked_text(await read_json(request))
+
+
+def _checked_text(body: dict[str, Any]) -> str:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise SurfaceError(400, "`text` must be a non-empty string", code="bad-text")
@@ -101,11 +140,20 @@ async def _prompt_text(request: web.Request) -> str:
     return text
 
 
-async def _send(humd: Humd, target: HumTarget, text: str) -> web.Response:
-    """Prompt the hum; answer once the prompt petal is appended (the page follows the bloom by SSE)."""
-    tap = HumTap(humd, "web")
+def _start(tap: HumTap, text: str, **fields: Any) -> str:
+    """A prompt that starts a hum by what `fields` say (a `project`); returns its request id."""
+    req = secrets.token_hex(8)
+    tap.session.receive(Tone.make("prompt", text=text, reqId=req, **fields))
+    return req
+
+
+async def _send(request: web.Request, target: HumTarget | None, text: str, **fields: Any) -> web.Response:
+    """Prompt the hum (`target`, else the one `fields` start); answer once the prompt petal is appended (the page follows the bloom by SSE)."""
+    humd = request.app[HUMD_KEY]
+    browser = request.app[BOOK_KEY].find(request.cookies.get(BROWSER_COOKIE))
+    tap = HumTap(humd, "web", bee=browser.name if browser else None)  # an enrolled browser's prompts carry its name
     try:
-        req = tap.prompt(target, text)
+        req = tap.prompt(target, text, **fields) if target else _start(tap, text, **fields)
         prompt: dict[str, Any] = await anext(tap.bloom(req))
     finally:
         tap.close()
@@ -113,9 +161,16 @@ async def _send(humd: Humd, target: HumTarget, text: str) -> web.Response:
 
 
 async def new_hum(request: web.Request) -> web.Response:
+    """A new hum: here, or (`project`) on the device that owns that project."""
     humd = request.app[HUMD_KEY]
-    text = await _prompt_text(request)
-    return await _send(humd, HumTarget.for_sid(humd, new_sid("web")), text)
+    body = await read_json(request)
+    text = _checked_text(body)
+    project = body.get("project")
+    if project is None:
+        return await _send(request, HumTarget.for_sid(humd, new_sid("web")), text)
+    if not isinstance(project, str):
+        raise SurfaceError(400, "`project` is a project's name", code="bad-project", param="project")
+    return await _send(request, None, text, project=project)
 
 
 async def prompt_hum(request: web.Request) -> web.Response:
@@ -123,7 +178,7 @@ async def prompt_hum(request: web.Request) -> web.Response:
     sg = request.match_info["sigil"]
     await need_hum(humd, sg)
     text = await _prompt_text(request)
-    return await _send(humd, HumTarget(sg), text)
+    return await _send(request, HumTarget(sg), text)
 
 
 async def adopt_hum(request: web.Request) -> web.Response:

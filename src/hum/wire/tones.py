@@ -42,6 +42,7 @@ CHIS: dict[str, str] = {
     "forgotten": "the answer to forget: where the hum was removed (everywhere, or this device's copy)",
     "note": "a petal: the home's word about the hum itself (e.g. an orphaned branch), not a model's",
     "petals": "many petals of one hum in one link frame, from its home to a replica (in wane order)",
+    "projects": "a humd's registered projects (name, worker, permission mode), to its siblings after link-up",
 }
 
 # Petal chis: the tones that are appended to a hum's log and take a wane.

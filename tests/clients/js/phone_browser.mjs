@@ -7,7 +7,7 @@ const chromium = playwright.chromium ?? playwright.default.chromium; // a Common
 // Any single wait in the page; a hang fails in seconds, not minutes.
 const PAGE_TIMEOUT_MS = 20000;
 
-export async function openPhone(userDataDir) {
+export async function openPhone(userDataDir, extra = {}) {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: "/usr/bin/chromium",
     headless: true,
@@ -17,6 +17,7 @@ export async function openPhone(userDataDir) {
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,
+    ...extra,
   });
   context.setDefaultTimeout(PAGE_TIMEOUT_MS);
   return context;

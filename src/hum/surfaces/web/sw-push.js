@@ -1,0 +1,1 @@
+// push notifications (issue 20)
