@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hum.node.humd import Humd
-from hum.surfaces import aisdk, openai, webchat
+from hum.surfaces import aisdk, anthropic, openai, webchat
 from hum.surfaces.http import (
     DEFAULT_MAX_BODY,
     HUMD_KEY,
@@ -17,6 +17,7 @@ from hum.surfaces.http import (
     make_auth,
     same_origin_writes,
 )
+from hum.surfaces.mcp_server import mount_mcp
 from hum.wire.addresses import is_loopback
 
 
@@ -37,11 +38,13 @@ def make_app(
         raise ValueError("serving off loopback needs a bearer token")
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[json_errors, same_origin_writes, make_auth(token, loopback_only), body_limit],
+        middlewares=[json_errors, anthropic.anthropic_errors, same_origin_writes, make_auth(token, loopback_only), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body
     openai.add_routes(app)
+    anthropic.add_routes(app)
+    mount_mcp(app, humd)
     aisdk.add_routes(app)
     webchat.add_routes(app)
     return app

@@ -1,0 +1,203 @@
+"""hum as an MCP server (the official `mcp` SDK's lowlevel `Server`): tools over hums, and each hum as a resource.
+
+Tools: `list_hums`, `read_hum`, `prompt_hum`, `start_hum`, `answer_permit`,
+`adopt_hum`, `forget_hum` (`mcp_tools`). Resources: each hum as `hum://SIGIL`
+(its petals as text); a client that subscribes to one gets
+`notifications/resources/updated` as its petals arrive. A bad argument is an
+MCP `INVALID_PARAMS` error naming the field; a failure of the hum itself is a
+tool result with `isError`. `mount_mcp` serves it as streamable HTTP at `/mcp`
+on the HTTP surface; `hum mcp` speaks it over stdio (`hum.cli.mcp`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import mcp.types as types
+from aiohttp import web
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+
+from hum.surfaces import mcp_tools
+from hum.surfaces.asgi import call_asgi
+from hum.surfaces.http import HumTap, SurfaceError, find_hum
+from hum.surfaces.mcp_tools import BadArgument, Reader
+
+if TYPE_CHECKING:
+    from hum.node.humd import Humd
+
+log = logging.getLogger(__name__)
+
+PATH = "/mcp"
+SCHEME = "hum://"
+# How many hums `resources/list` names a page (the same bound as a `hums` tone's default page).
+RESOURCES_PAGE = 100
+
+_SIGIL = {"type": "string", "description": "the hum's sigil (12 hex digits)"}
+TOOLS: dict[str, tuple[str, dict[str, Any], Any]] = {
+    "list_hums": ("Hums this device knows, in sigil order, with their home device, wane, and whether they are blooming or unread.", {"cursor": {"type": "string", "description": "the `next` of the page before"}, "limit": {"type": "integer", "minimum": 1, "maximum": mcp_tools.LIST_MAX}}, mcp_tools.list_hums),
+    "read_hum": ("A hum's petals after wane `since` (at most `limit`), as text; `wane` is the last one returned, `more` whether there are later ones.", {"sigil": _SIGIL, "since": {"type": "integer", "minimum": 0}, "limit": {"type": "integer", "minimum": 1, "maximum": mcp_tools.READ_MAX}}, mcp_tools.read_hum),
+    "prompt_hum": ("Prompt a hum (by `sigil`, or by `sid`, which makes it on first use) on whichever device is its home; waits for the answer unless `wait` is false.", {"sigil": _SIGIL, "sid": {"type": "string"}, "text": {"type": "string"}, "wait": {"type": "boolean"}, "model": {"type": "string", "description": "a worker of the home's brood"}}, mcp_tools.prompt_hum),
+    "start_hum": ("Start a new hum homed on this device with `text` (a fresh session id unless `sid` is given) and wait for its answer.", {"text": {"type": "string"}, "sid": {"type": "string"}, "wait": {"type": "boolean"}, "model": {"type": "string"}}, mcp_tools.start_hum),
+    "answer_permit": ("Allow or deny a worker's ask (a `permission-ask` petal) to use a tool.", {"sigil": _SIGIL, "permitId": {"type": "string"}, "decision": {"type": "string", "enum": ["allow", "deny"]}, "message": {"type": "string", "description": "why (the worker's model is told)"}}, mcp_tools.answer_permit),
+    "adopt_hum": ("Make this device the home of a hum whose home is gone (`force` even if the home is linked).", {"sigil": _SIGIL, "force": {"type": "boolean"}}, mcp_tools.adopt_hum),
+    "forget_hum": ("Remove a hum: everywhere if it lives here, else this device's copy.", {"sigil": _SIGIL}, mcp_tools.forget_hum),
+}
+_REQUIRED = {"read_hum": ["sigil"], "prompt_hum": ["text"], "start_hum": ["text"], "answer_permit": ["sigil", "permitId", "decision"], "adopt_hum": ["sigil"], "forget_hum": ["sigil"]}
+
+
+def tool_list() -> list[types.Tool]:
+    return [types.Tool(name=name, description=text, input_schema={"type": "object", "properties": props, "required": _REQUIRED.get(name, [])}) for name, (text, props, _) in TOOLS.items()]
+
+
+def sigil_of(uri: str) -> str:
+    if not uri.startswith(SCHEME) or not uri[len(SCHEME) :]:
+        raise MCPError(types.INVALID_PARAMS, f"uri: {uri[:80]!r} is not a hum (hum://SIGIL)")
+    return uri[len(SCHEME) :].strip("/")
+
+
+class Watches:
+    """Subscribed clients: for each (session, hum), a task telling the session when the hum's petals arrive."""
+
+    def __init__(self, humd: Humd) -> None:
+        self.humd = humd
+        self.tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
+
+    def start(self, session: Any, uri: str, sg: str) -> None:
+        key = (id(session), uri)
+        if key not in self.tasks:
+            self.tasks[key] = asyncio.get_running_loop().create_task(self._watch(session, uri, sg))
+            self.tasks[key].add_done_callback(lambda _t: self.tasks.pop(key, None))
+
+    def stop(self, session: Any, uri: str) -> None:
+        task = self.tasks.pop((id(session), uri), None)
+        if task is not None:
+            task.cancel()
+
+    def close(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+
+    async def _watch(self, session: Any, uri: str, sg: str) -> None:
+        """One notice per prompt, per bloom's first words, per ask and answer, and per finish: not one per chunk."""
+        tap = HumTap(self.humd, "mcp-watch")
+        try:
+            tap.attach(sg, 0)
+            tip: int | None = None
+            told_words = False
+            while True:
+                tone = await tap.next(None)
+                if tone is None or tone.chi == "error" and "wane" not in tone:
+                    return  # the hum is gone or moved: nothing more will arrive on this tap
+                if tone.chi == "hello":
+                    tip = int(tone.get("wane") or 0)
+                    continue
+                if "wane" not in tone or tip is None or int(tone["wane"]) <= tip:
+                    continue
+                if tone.chi == "chunk":
+                    if told_words:
+                        continue
+                    told_words = True
+                else:
+                    told_words = tone.chi not in ("prompt", "finish", "error")
+                await session.send_resource_updated(uri)
+        except Exception as exc:  # the client went away: its session refuses the notice
+            log.info("mcp watch of %s ended: %s", sg, exc)
+        finally:
+            tap.close()
+
+
+def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
+    """An MCP server over `humd`; one `Reader` per client session keeps what it has read."""
+    readers: dict[int, Reader] = {}
+    watches = Watches(humd)
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tool_list())
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        entry = TOOLS.get(params.name)
+        if entry is None:
+            raise MCPError(types.INVALID_PARAMS, f"name: no tool {params.name[:60]!r}; the tools are {', '.join(TOOLS)}")
+        reader = readers.setdefault(id(ctx.session), Reader())
+        try:
+            result = entry[2](humd, reader, dict(params.arguments or {}))
+            text, structured = await result if asyncio.iscoroutine(result) else result
+        except BadArgument as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc), {"field": exc.name}) from None
+        except SurfaceError as exc:
+            return types.CallToolResult(content=[types.TextContent(text=exc.message)], structured_content={"error": exc.code, "message": exc.message}, is_error=True)
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+    async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        cursor = getattr(params, "cursor", None)
+        entries = [e for e in humd.list_hums() if cursor is None or e["sigil"] > cursor]
+        page = entries[:RESOURCES_PAGE]
+        resources = [types.Resource(uri=f"{SCHEME}{e['sigil']}", name=str(e.get("sid") or e["sigil"]), mime_type="text/plain") for e in page]
+        return types.ListResourcesResult(resources=resources, next_cursor=page[-1]["sigil"] if len(entries) > RESOURCES_PAGE else None)
+
+    async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        sg = sigil_of(str(params.uri))
+        try:
+            text, _ = await mcp_tools.read_hum(humd, readers.setdefault(id(ctx.session), Reader()), {"sigil": sg, "limit": mcp_tools.READ_MAX})
+        except SurfaceError as exc:
+            raise MCPError(types.INVALID_PARAMS, f"uri: {exc.message}") from None
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=str(params.uri), mime_type="text/plain", text=text)])
+
+    async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        sg = sigil_of(str(params.uri))
+        if not await find_hum(humd, sg):
+            raise MCPError(types.INVALID_PARAMS, f"uri: no hum {sg!r} is known in this ensemble")
+        watches.start(ctx.session, str(params.uri), sg)
+        return types.EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        watches.stop(ctx.session, str(params.uri))
+        return types.EmptyResult()
+
+    server: Server[Any] = Server(
+        "hum",
+        version="0.1.0",
+        instructions="hum: one conversation (a hum) behind every protocol, on every device. List hums, read them, prompt them, answer their asks.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+    )
+    return server, watches
+
+
+def mount_mcp(app: web.Application, humd: Humd) -> None:
+    """Streamable HTTP at `/mcp` on `app`: the SDK's session manager, run for the app's life, behind hum's own middlewares."""
+    server, watches = build_server(humd)
+    # A session nobody used for this long is closed (the client starts a new one).
+    manager = StreamableHTTPSessionManager(server, session_idle_timeout=30 * 60)
+
+    async def run_manager(_app: web.Application) -> AsyncIterator[None]:
+        started, stop = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:  # the manager's task group lives in one task, from start to stop
+            async with manager.run():
+                started.set()
+                await stop.wait()
+
+        task = asyncio.create_task(hold())
+        await started.wait()
+        yield
+        watches.close()
+        stop.set()
+        with contextlib.suppress(Exception):
+            await task
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await call_asgi(manager.asgi_app, request)
+
+    app.cleanup_ctx.append(run_manager)
+    app.router.add_route("*", PATH, handle)
