@@ -30,7 +30,10 @@ async def ollama_door() -> AsyncIterator[Callable[[Humd], Awaitable[Served]]]:
 
 async def test_models_are_the_workers(sim, ollama_door):
     laptop = await sim.spawn("laptop")
-    api = ollama.AsyncClient(host=(await ollama_door(laptop)).url)
+    door = await ollama_door(laptop)
+    api = ollama.AsyncClient(host=door.url)
+    async with httpx.AsyncClient(base_url=door.url) as http:  # Ollama serves the OpenAI API too: so does this door
+        assert [m["id"] for m in (await http.get("/v1/models")).json()["data"]] == ["scripted"]
     listed = await api.list()
     assert [m.model for m in listed.models] == ["scripted"]
     shown = await api.show("scripted:latest")

@@ -61,21 +61,28 @@ def sigil_of(uri: str) -> str:
     return uri[len(SCHEME) :].strip("/")
 
 
+def client_of(ctx: Any) -> str:
+    """Which client a request comes from: its streamable-HTTP session (every request has a session object of its own)."""
+    request = getattr(ctx, "request", None)
+    session_id = request.headers.get("mcp-session-id") if request is not None else None
+    return str(session_id or id(ctx.session))
+
+
 class Watches:
     """Subscribed clients: for each (session, hum), a task telling the session when the hum's petals arrive."""
 
     def __init__(self, humd: Humd) -> None:
         self.humd = humd
-        self.tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    def start(self, session: Any, uri: str, sg: str) -> None:
-        key = (id(session), uri)
+    def start(self, client: str, session: Any, uri: str, sg: str) -> None:
+        key = (client, uri)
         if key not in self.tasks:
             self.tasks[key] = asyncio.get_running_loop().create_task(self._watch(session, uri, sg))
             self.tasks[key].add_done_callback(lambda _t: self.tasks.pop(key, None))
 
-    def stop(self, session: Any, uri: str) -> None:
-        task = self.tasks.pop((id(session), uri), None)
+    def stop(self, client: str, uri: str) -> None:
+        task = self.tasks.pop((client, uri), None)
         if task is not None:
             task.cancel()
 
@@ -114,7 +121,7 @@ class Watches:
 
 def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
     """An MCP server over `humd`; one `Reader` per client session keeps what it has read."""
-    readers: dict[int, Reader] = {}
+    readers: dict[str, Reader] = {}
     watches = Watches(humd)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
@@ -124,7 +131,7 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
         entry = TOOLS.get(params.name)
         if entry is None:
             raise MCPError(types.INVALID_PARAMS, f"name: no tool {params.name[:60]!r}; the tools are {', '.join(TOOLS)}")
-        reader = readers.setdefault(id(ctx.session), Reader())
+        reader = readers.setdefault(client_of(ctx), Reader())
         try:
             result = entry[2](humd, reader, dict(params.arguments or {}))
             text, structured = await result if asyncio.iscoroutine(result) else result
@@ -144,7 +151,7 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
     async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         sg = sigil_of(str(params.uri))
         try:
-            text, _ = await mcp_tools.read_hum(humd, readers.setdefault(id(ctx.session), Reader()), {"sigil": sg, "limit": mcp_tools.READ_MAX})
+            text, _ = await mcp_tools.read_hum(humd, readers.setdefault(client_of(ctx), Reader()), {"sigil": sg, "limit": mcp_tools.READ_MAX})
         except SurfaceError as exc:
             raise MCPError(types.INVALID_PARAMS, f"uri: {exc.message}") from None
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=str(params.uri), mime_type="text/plain", text=text)])
@@ -153,11 +160,11 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
         sg = sigil_of(str(params.uri))
         if not await find_hum(humd, sg):
             raise MCPError(types.INVALID_PARAMS, f"uri: no hum {sg!r} is known in this ensemble")
-        watches.start(ctx.session, str(params.uri), sg)
+        watches.start(client_of(ctx), ctx.session, str(params.uri), sg)
         return types.EmptyResult()
 
     async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
-        watches.stop(ctx.session, str(params.uri))
+        watches.stop(client_of(ctx), str(params.uri))
         return types.EmptyResult()
 
     server: Server[Any] = Server(
