@@ -61,7 +61,7 @@ async def measure(workdir: Path, direct_url: str, count: int, out: dict[str, Any
     """Time both doors of one humd beside the upstream; the samples go in `out["anthropic_ttft"]`."""
     humd = await hotpath.start_humd(workdir / "doors")
     try:
-        model = humd.info["models"][0]
+        model = humd.info["worker"]  # the OpenAI-compatible worker, in front of the fake upstream
         out["anthropic_ttft"] = await samples(humd.info["http"], model, direct_url, count)
     finally:
         await humd.stop()
