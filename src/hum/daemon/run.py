@@ -77,6 +77,21 @@ def retain_days(env: Mapping[str, str], flag: float | None) -> float | None:
     return above_zero(raw, RETAIN_DAYS_ENV, "days") if raw else None
 
 
+def door_urls(http_url: str | None, ollama_url: str | None) -> dict[str, str]:
+    """Where each door of a running humd is, as `hum up` and `hum status` print them."""
+    urls = {}
+    if http_url:
+        urls = {
+            "status": f"{http_url}/hum/status",
+            "web": f"{http_url}/",
+            "openai": f"{http_url}/v1",
+            "aisdk": f"{http_url}/api/chat",
+            "anthropic": f"{http_url}/v1/messages",
+            "mcp": f"{http_url}/mcp",
+        }
+    return urls | ({"ollama": ollama_url} if ollama_url else {})
+
+
 @dataclass
 class DaemonOptions:
     """What `hum up` was asked for."""
@@ -167,14 +182,7 @@ class Daemon:
             "thrum": str(self.thrum.path),
             "http": http_url,
             "ollama": ollama_url,
-            "urls": ({
-                "status": f"{http_url}/hum/status",
-                "web": f"{http_url}/",
-                "openai": f"{http_url}/v1",
-                "aisdk": f"{http_url}/api/chat",
-                "anthropic": f"{http_url}/v1/messages",
-                "mcp": f"{http_url}/mcp",
-            } if http_url else {}) | ({"ollama": ollama_url} if ollama_url else {}),
+            "urls": door_urls(http_url, ollama_url),
             "worker": opts.worker,
             "models": brood.models(),
         }
