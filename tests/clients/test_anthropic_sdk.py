@@ -156,3 +156,20 @@ async def test_the_sdk_raises_its_own_errors(sim, served):
         await api.messages.create(model="scripted", max_tokens=64, messages=[{"role": "user", "content": "x" * 10_000}])
     assert big.value.status_code == 413 and big.value.body["error"]["type"] == "request_too_large"
     assert not laptop.hums
+
+
+async def test_off_loopback_the_api_key_is_the_token(sim):
+    from aiohttp.test_utils import TestServer
+
+    from hum.surfaces.app import make_app
+
+    laptop = await sim.spawn("laptop")
+    async with TestServer(make_app(laptop, token="s3cret", loopback_only=False), host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        keyed = anthropic.AsyncAnthropic(base_url=url, api_key="s3cret", max_retries=0)
+        said = await keyed.messages.create(model="scripted", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+        assert said.content[0].text
+        with pytest.raises(anthropic.AuthenticationError) as wrong:
+            await anthropic.AsyncAnthropic(base_url=url, api_key="wrong", max_retries=0).messages.create(model="scripted", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+        assert wrong.value.body["error"]["type"] == "authentication_error"
+    assert len(laptop.hums) == 1

@@ -18,8 +18,8 @@ from hum.surfaces.ollama import serve_ollama
 async def ollama_door() -> AsyncIterator[Callable[[Humd], Awaitable[Served]]]:
     doors: list[Served] = []
 
-    async def start(humd: Humd) -> Served:
-        door = await serve_ollama(humd, "127.0.0.1", 0)
+    async def start(humd: Humd, **kwargs: int) -> Served:
+        door = await serve_ollama(humd, "127.0.0.1", 0, **kwargs)
         doors.append(door)
         return door
 
@@ -94,4 +94,13 @@ async def test_bad_input_is_an_ollama_error_and_nothing_is_appended(sim, ollama_
             assert resp.status_code == 400 and named in resp.json()["error"], body
         assert (await http.get("/api/version")).json()["version"]
         assert (await http.post("/api/chat", content=b"{not json")).status_code == 400
+    assert not laptop.hums
+
+
+async def test_an_oversized_body_is_413_in_ollama_shape(sim, ollama_door):
+    laptop = await sim.spawn("laptop")
+    api = ollama.AsyncClient(host=(await ollama_door(laptop, max_body=4096)).url)
+    with pytest.raises(ollama.ResponseError) as big:
+        await api.chat(model="scripted", messages=[{"role": "user", "content": "x" * 10_000}], stream=False)
+    assert big.value.status_code == 413 and "4096" in big.value.error
     assert not laptop.hums

@@ -40,9 +40,16 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         anyio.run(bridge, url, headers)
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        raise CliError(f"cannot reach the humd's MCP server at {url}: {exc}") from exc
+    except Exception as exc:  # the SDK's task groups raise the transport's error inside a group
+        raise CliError(f"lost the humd's MCP server at {url}: {_first(exc)}") from exc
     return 0
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The error itself, out of however many exception groups it came wrapped in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def bridge(url: str, headers: dict[str, str]) -> None:

@@ -323,8 +323,7 @@ def make_auth(token: str | None, loopback_only: bool) -> Any:
             return await handler(request)
         assert token is not None
         given = request.headers.get("Authorization", "")
-        # the Anthropic SDKs and Claude Code send the key as `x-api-key`
-        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.headers.get("x-api-key") or request.cookies.get(TOKEN_COOKIE, "")
+        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.headers.get("x-api-key") or request.cookies.get(TOKEN_COOKIE, "")  # x-api-key: the Anthropic SDKs
         if request.method == "GET" and request.path == "/" and "token" in request.query:
             offered = request.query["token"]
             if hmac.compare_digest(offered.encode(), token.encode()):

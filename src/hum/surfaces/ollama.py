@@ -96,10 +96,10 @@ def make_ollama_app(humd: Humd, *, token: str | None = None, max_body: int = DEF
     return app
 
 
-async def serve_ollama(humd: Humd, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, token: str | None = None, **runner: Any) -> Served:
+async def serve_ollama(humd: Humd, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, token: str | None = None, max_body: int = DEFAULT_MAX_BODY, **runner: Any) -> Served:
     """Serve the Ollama door of `humd` on `host:port` (0 picks a free port)."""
     loopback = is_loopback(host)
-    app = make_ollama_app(humd, token=None if loopback else token, loopback_only=loopback)
+    app = make_ollama_app(humd, token=None if loopback else token, max_body=max_body, loopback_only=loopback)
     run = web.AppRunner(app, access_log=None, **({"shutdown_timeout": 1.0} | runner))
     await run.setup()
     site = web.TCPSite(run, host, port)
