@@ -15,7 +15,7 @@ from humd_helpers import HumUp, init_home
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from surface_helpers import FAST_TPS, WAIT, asked_on_laptop, assistant_texts
 
 TOOLS = {"list_hums", "read_hum", "prompt_hum", "start_hum", "answer_permit", "adopt_hum", "forget_hum"}
@@ -94,7 +94,8 @@ async def test_an_ask_on_the_laptop_is_answered_over_mcp_from_the_phone(sim, ser
     await asked.nestler.wait_for(lambda t: t.chi == "finish", timeout=WAIT)
 
 
-async def test_a_subscribed_client_hears_when_petals_arrive(sim, served):
+async def test_a_handshake_era_client_subscribes_and_hears_when_petals_arrive(sim, served):
+    """`resources/subscribe`, as clients of the 2025 protocol (Claude Code's) do it."""
     laptop, phone = await sim.spawn("laptop"), await sim.spawn("phone")
     await sim.link(laptop, phone)
     sg = await laptop_hum(sim, laptop)
@@ -112,7 +113,8 @@ async def test_a_subscribed_client_hears_when_petals_arrive(sim, served):
         assert f"hum://{sg}" in uris
         text = (await mcp.read_resource(f"hum://{sg}")).contents[0].text
         assert "plan the trip" in text
-        await mcp.subscribe_resource(f"hum://{sg}")
+        with pytest.warns(MCPDeprecationWarning):  # the SDK's note that 2026 clients listen instead (next test)
+            await mcp.subscribe_resource(f"hum://{sg}")
         assert not updates  # nothing new yet
         nestler = sim.nestler(laptop, "opencode")
         nestler.send("prompt", sigil=sg, text="one more thing")
@@ -139,3 +141,22 @@ async def test_hum_mcp_over_stdio_prompts_the_running_humd(tmp_path):
             with pytest.raises(MCPError) as bad:
                 await mcp.call_tool("read_hum", {"since": 0})
             assert bad.value.message.startswith("sigil:")
+
+
+async def test_a_2026_client_calls_tools_and_listens_for_a_hum(sim, served):
+    from mcp.client import Client
+
+    laptop = await sim.spawn("laptop")
+    sg = await laptop_hum(sim, laptop)
+    srv = await served(laptop)
+    async with Client(f"{srv.url}/mcp") as mcp:
+        assert {t.name for t in (await mcp.list_tools()).tools} >= TOOLS
+        async with mcp.listen(resource_subscriptions=[f"hum://{sg}"]) as events:
+            nestler = sim.nestler(laptop, "opencode")
+            nestler.send("prompt", sigil=sg, text="one more thing")
+            event = await asyncio.wait_for(anext(aiter(events)), WAIT)
+            assert getattr(event, "uri", None) == f"hum://{sg}"
+            await nestler.wait_for(lambda t: t.chi == "finish" and t["wane"] > 42, timeout=WAIT)
+            nestler.close()
+        answered = await mcp.call_tool("prompt_hum", {"sigil": sg, "text": "and then?"})
+        assert answered.structured_content["sigil"] == sg and answered.content[0].text == assistant_texts(laptop, sg)[-1]

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 from aiohttp import web
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
 
 from hum.surfaces import mcp_tools
@@ -75,10 +76,11 @@ class Watches:
         self.humd = humd
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    def start(self, client: str, session: Any, uri: str, sg: str) -> None:
+    def start(self, client: str, notify: Callable[[str], Awaitable[None]], uri: str, sg: str) -> None:
+        """Call `notify(uri)` as hum `sg`'s petals arrive, until `stop(client, uri)`."""
         key = (client, uri)
         if key not in self.tasks:
-            self.tasks[key] = asyncio.get_running_loop().create_task(self._watch(session, uri, sg))
+            self.tasks[key] = asyncio.get_running_loop().create_task(self._watch(notify, uri, sg))
             self.tasks[key].add_done_callback(lambda _t: self.tasks.pop(key, None))
 
     def stop(self, client: str, uri: str) -> None:
@@ -90,7 +92,7 @@ class Watches:
         for task in list(self.tasks.values()):
             task.cancel()
 
-    async def _watch(self, session: Any, uri: str, sg: str) -> None:
+    async def _watch(self, notify: Callable[[str], Awaitable[None]], uri: str, sg: str) -> None:
         """One notice per prompt, per bloom's first words, per ask and answer, and per finish: not one per chunk."""
         tap = HumTap(self.humd, "mcp-watch")
         try:
@@ -112,7 +114,7 @@ class Watches:
                     told_words = True
                 else:
                     told_words = tone.chi not in ("prompt", "finish", "error")
-                await session.send_resource_updated(uri)
+                await notify(uri)
         except Exception as exc:  # the client went away: its session refuses the notice
             log.info("mcp watch of %s ended: %s", sg, exc)
         finally:
@@ -160,12 +162,24 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
         sg = sigil_of(str(params.uri))
         if not await find_hum(humd, sg):
             raise MCPError(types.INVALID_PARAMS, f"uri: no hum {sg!r} is known in this ensemble")
-        watches.start(client_of(ctx), ctx.session, str(params.uri), sg)
+        watches.start(client_of(ctx), ctx.session.send_resource_updated, str(params.uri), sg)
         return types.EmptyResult()
 
     async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
         watches.stop(client_of(ctx), str(params.uri))
         return types.EmptyResult()
+
+    async def listen(ctx: Any, params: types.SubscriptionsListenRequestParams) -> types.SubscriptionsListenResult:
+        """The 2026-07-28 way to subscribe: one stream per listen, its own bus fed by watches of the hums it names."""
+        bus, key = InMemorySubscriptionBus(), f"{client_of(ctx)}/listen/{ctx.request_id}"
+        uris = [u for u in params.notifications.resource_subscriptions or () if u.startswith(SCHEME)]
+        for uri in uris:
+            watches.start(key, lambda u, bus=bus: bus.publish(ResourceUpdated(u)), uri, sigil_of(uri))
+        try:
+            return await ListenHandler(bus)(ctx, params)
+        finally:
+            for uri in uris:
+                watches.stop(key, uri)
 
     server: Server[Any] = Server(
         "hum",
@@ -177,6 +191,7 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
         on_read_resource=read_resource,
         on_subscribe_resource=subscribe,
         on_unsubscribe_resource=unsubscribe,
+        on_subscriptions_listen=listen,
     )
     return server, watches
 
