@@ -95,6 +95,7 @@ def check_model(humd: Humd, model: str) -> None:
 async def count_tokens(request: web.Request) -> web.Response:
     body = await read_json(request)
     check_limits(body, counting=True)
+    check_model(request.app[HUMD_KEY], str(body["model"]))
     return web.json_response({"input_tokens": estimate_tokens(check_messages(body), check_tools(body))})
 
 

@@ -23,6 +23,7 @@ from hum.surfaces.http import (
     new_sid,
     tone_error,
 )
+from hum.surfaces.openai import petal_error
 from hum.surfaces.permits import DECISIONS, MAX_MESSAGE_CHARS, answer_ask, said_as_text
 from hum.wire.tones import Tone
 
@@ -178,7 +179,7 @@ async def prompt_hum(humd: Humd, reader: Reader, args: dict[str, Any], target: H
             elif tone.chi in ("permission-ask", "permit"):
                 answer += said_as_text(tone) or ""
             elif tone.chi == "error":
-                raise tone_error(tone) if "wane" not in tone else SurfaceError(502, str(tone.get("message") or "the bloom failed"), code=str(tone.get("qualifier") or "worker-error"))
+                raise petal_error(tone)
         last = int(end.get("wane") or wane)
         reader.saw(sg, last)
         return answer, {"sigil": sg, "wane": last, "answer": answer, "finishReason": end.get("finishReason")}
