@@ -6,13 +6,16 @@ import asyncio
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_devices import Device, free_port, pairing_code
 from client_helpers import need_npm
-from surface_helpers import WAIT, assistant_texts, scripted_brood
+from surface_helpers import WAIT, scripted_brood
 
+from hum.daemon.home import Home
 from hum.wire.tones import sigil
 
 pytestmark = pytest.mark.slow
@@ -59,26 +62,43 @@ async def claude(tmp: Path, base_url: str, *args: str) -> list[dict[str, Any]]:
     return messages
 
 
-async def test_a_claude_code_session_is_one_hum_the_phone_follows_live(sim, served, tmp_path):
-    laptop, phone = await sim.spawn("laptop"), await sim.spawn("phone")
-    await sim.link(laptop, phone)
-    srv = await served(laptop)
-    session = str(uuid.uuid4())
-    first = await claude(tmp_path, srv.url, "hello from claude", "--session-id", session)
-    sg = sigil(laptop.nest, session)  # Claude Code's X-Claude-Code-Session-Id is the hum's sid
-    assert list(laptop.hums) == [sg]
-    assert first[-1]["result"] == assistant_texts(laptop, sg)[0]
+@pytest.fixture
+def devices(tmp_path) -> Iterator[tuple[Device, Device]]:
+    """A laptop and a phone paired and linked, each a real `hum up` (the scripted worker)."""
+    laptop, phone = Device(tmp_path / "laptop"), Device(tmp_path / "phone")
+    try:
+        laptop_port = free_port()
+        laptop.up("--init", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
+        pair = laptop.start("pair")
+        joined = phone.run("join", "--code", pairing_code(pair), "--peer", f"127.0.0.1:{laptop_port}")
+        assert joined.returncode == 0 and pair.wait() == 0, joined.stderr
+        phone.up("--listen", f"127.0.0.1:{free_port()}", "--http", "127.0.0.1:0", "--worker", "scripted")
+        phone.wait_peers(lambda peers: peers == [laptop.humd_id])
+        yield laptop, phone
+    finally:
+        phone.stop_all()
+        laptop.stop_all()
 
-    watcher = sim.nestler(phone, "hum attach")
-    watcher.send("attach", sigil=sg, since=laptop.hums[sg].tip)
-    second = await claude(tmp_path, srv.url, "and a second turn", "--resume", session)
-    finish = (await watcher.wait_for(lambda t: t.chi == "finish", timeout=WAIT)).tone
-    live = "".join(t["delta"] for t in watcher.tones("chunk", sg) if t["wane"] < finish["wane"])
-    prompt = watcher.tones("prompt", sg)[-1]
-    watcher.close()
-    assert list(laptop.hums) == [sg]  # the second turn landed in the same hum
-    assert "and a second turn" in prompt["text"]
-    assert second[-1]["result"] == live == assistant_texts(laptop, sg)[1]
+
+async def test_a_claude_code_session_is_one_hum_that_hum_attach_follows_on_the_phone(devices, tmp_path):
+    laptop, phone = devices
+    url = Home(laptop.home).runtime()["http"]
+    session = str(uuid.uuid4())
+    first = await claude(tmp_path, url, "hello from claude", "--session-id", session)
+    hums = json.loads(laptop.run("hums", "--json").stdout)["hums"]
+    assert [(h["sid"], h["wane"]) for h in hums] == [(session, 42)]  # Claude Code's session id is the hum's sid
+    sg = hums[0]["sigil"]
+    assert sg == sigil("local", session)
+
+    attach = phone.start("attach", sg, "--until-finish", "--json")
+    attach.wait_json(lambda tone: tone.get("chi") == "finish")  # the first turn, replayed: attached now
+    second = await claude(tmp_path, url, "and a second turn", "--resume", session)
+    assert attach.wait() == 0
+    live = [tone for tone in attach.json_lines() if tone.get("wane", 0) > 42]
+    assert [h["sigil"] for h in json.loads(laptop.run("hums", "--json").stdout)["hums"]] == [sg]  # the same hum
+    assert "and a second turn" in live[0]["text"] and live[-1]["chi"] == "finish"
+    assert second[-1]["result"] == "".join(t["delta"] for t in live if t["chi"] == "chunk")
+    assert first[-1]["result"] != second[-1]["result"]
 
 
 async def test_claude_code_calls_list_hums_over_mcp(sim, served, tmp_path):
