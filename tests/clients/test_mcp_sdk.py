@@ -160,3 +160,30 @@ async def test_a_2026_client_calls_tools_and_listens_for_a_hum(sim, served):
             nestler.close()
         answered = await mcp.call_tool("prompt_hum", {"sigil": sg, "text": "and then?"})
         assert answered.structured_content["sigil"] == sg and answered.content[0].text == assistant_texts(laptop, sg)[-1]
+
+
+async def test_adopt_start_and_forget_over_mcp(sim, served):
+    laptop, phone = await sim.spawn("laptop"), await sim.spawn("phone")
+    await sim.link(laptop, phone)
+    sg = await laptop_hum(sim, laptop)
+    srv = await served(phone)
+    async with over_http(srv.url) as mcp:
+        unheld = await mcp.call_tool("adopt_hum", {"sigil": sg})
+        assert unheld.is_error and "attach to it first" in unheld.content[0].text
+        await mcp.call_tool("read_hum", {"sigil": sg})  # the phone holds the hum's petals now
+        alive = await mcp.call_tool("adopt_hum", {"sigil": sg})
+        assert alive.is_error and alive.structured_content["error"] == "home-alive"
+        await sim.kill(laptop)
+        await asyncio.wait_for(phone.wait_peers(lambda peers: laptop.id not in peers), WAIT)
+        adopted = await mcp.call_tool("adopt_hum", {"sigil": sg})
+        assert not adopted.is_error and adopted.structured_content["home"] == phone.id and adopted.structured_content["epoch"] == 1
+
+        started = await mcp.call_tool("start_hum", {"text": "something new", "wait": False})
+        new = started.structured_content["sigil"]
+        assert started.structured_content["answer"] is None and started.structured_content["wane"] == 1
+        assert phone.hums[new].home == phone.id
+
+        gone = await mcp.call_tool("forget_hum", {"sigil": sg})
+        assert not gone.is_error and sg not in phone.hums
+        again = await mcp.call_tool("forget_hum", {"sigil": sg})
+        assert again.is_error
