@@ -104,3 +104,23 @@ async def test_an_oversized_body_is_413_in_ollama_shape(sim, ollama_door):
         await api.chat(model="scripted", messages=[{"role": "user", "content": "x" * 10_000}], stream=False)
     assert big.value.status_code == 413 and "4096" in big.value.error
     assert not laptop.hums
+
+
+async def test_a_tool_call_round_trip(sim, ollama_door):
+    def reply(prompt: str) -> str:
+        if "Tool result" in prompt:
+            return "It is 21 degrees in Lyon."
+        return '<tool_call>{"name": "get_temperature", "arguments": {"city": "Lyon"}}</tool_call>'
+
+    laptop = await sim.spawn("laptop", brood=scripted_brood(500, reply))
+    api = ollama.AsyncClient(host=(await ollama_door(laptop)).url)
+    tools = [{"type": "function", "function": {"name": "get_temperature", "description": "Current temperature", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    messages: list = [{"role": "user", "content": "How warm is it in Lyon?"}]
+    asked = await api.chat(model="scripted", messages=messages, tools=tools, stream=False)
+    (call,) = asked.message.tool_calls
+    assert call.function.name == "get_temperature" and call.function.arguments == {"city": "Lyon"}
+    assert not asked.message.content
+    messages += [asked.message, {"role": "tool", "content": '{"celsius": 21}', "tool_name": "get_temperature"}]
+    answer = await api.chat(model="scripted", messages=messages, tools=tools, stream=False)
+    assert answer.message.content == "It is 21 degrees in Lyon."
+    assert len(laptop.hums) == 1  # the resent conversation continued the hum
