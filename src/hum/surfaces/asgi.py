@@ -3,7 +3,9 @@
 The request has passed hum's middlewares (loopback or token, same origin,
 body limit) before it gets here; its body is read whole (bounded by the
 app's `client_max_size`), and the app's response is streamed back as it is
-sent, so server-sent events reach the client at once.
+sent, so server-sent events reach the client at once. (aiohttp-asgi's
+`ASGIResource` was tried first: with the SDK's session manager its requests
+never completed here.)
 """
 
 from __future__ import annotations
