@@ -187,3 +187,17 @@ async def test_adopt_start_and_forget_over_mcp(sim, served):
         assert not gone.is_error and sg not in phone.hums
         again = await mcp.call_tool("forget_hum", {"sigil": sg})
         assert again.is_error
+
+
+async def test_junk_and_oversized_bodies_at_mcp_are_answered_never_a_500(sim, served):
+    import httpx
+
+    laptop = await sim.spawn("laptop")
+    srv = await served(laptop, max_body=64 * 1024)
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(base_url=srv.url) as http:
+        junk = await http.post("/mcp", content=b"{not json", headers=headers)
+        assert junk.status_code == 400 and "error" in junk.json()
+        big = await http.post("/mcp", content=b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "' + b"x" * 100_000 + b'"}}', headers=headers)
+        assert big.status_code == 413
+    assert not laptop.hums

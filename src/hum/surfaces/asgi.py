@@ -19,6 +19,10 @@ from aiohttp import web
 
 from hum.surfaces.http import HTTP_BODY_TIMEOUT, MAX_BODY_KEY, SurfaceError
 
+# How often an open response (an idle SSE stream) checks that its client is still there: an
+# abandoned stream holds its MCP session's reader this long at most.
+DISCONNECT_CHECK_SECONDS = 5.0
+
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
@@ -61,7 +65,11 @@ async def call_asgi(app: ASGIApp, request: web.Request) -> web.StreamResponse:
         if not delivered:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await gone.wait()
+        while not gone.is_set():  # aiohttp does not cancel a handler whose client left: look now and then
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), DISCONNECT_CHECK_SECONDS)
+            if request.transport is None or request.transport.is_closing():
+                break
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
