@@ -159,49 +159,49 @@ async def _answer(request: web.Request, reply: Answer, petals: AsyncIterator[Ton
     return web.json_response(out, headers={SIGIL_HEADER: reply.sigil})
 
 
+def event(name: str, data: dict[str, Any]) -> bytes:
+    return sse_data({"type": name, **data}, event=name)
+
+
 class Events:
-    """The Messages API's SSE events on one response, content block by content block."""
+    """The Messages API's SSE events on one response, content block by content block; events due at once go in one write."""
 
     def __init__(self, resp: web.StreamResponse) -> None:
         self.resp = resp
         self.index = -1
         self.text_open = False
 
-    async def send(self, event: str, data: dict[str, Any]) -> bool:
-        return await write_or_gone(self.resp, sse_data({"type": event, **data}, event=event))
+    async def send(self, *events: bytes) -> bool:
+        return await write_or_gone(self.resp, b"".join(events))
 
     async def text(self, text: str) -> bool:
         if not text:
             return True
-        if not self.text_open:
-            self.index += 1
-            self.text_open = True
-            if not await self.send("content_block_start", {"index": self.index, "content_block": {"type": "text", "text": ""}}):
-                return False
-        return await self.send("content_block_delta", {"index": self.index, "delta": {"type": "text_delta", "text": text}})
+        delta = event("content_block_delta", {"index": self.index + (not self.text_open), "delta": {"type": "text_delta", "text": text}})
+        if self.text_open:
+            return await self.send(delta)
+        self.index += 1
+        self.text_open = True
+        return await self.send(event("content_block_start", {"index": self.index, "content_block": {"type": "text", "text": ""}}), delta)
 
-    async def close_text(self) -> bool:
+    def close_text(self) -> list[bytes]:
         if not self.text_open:
-            return True
+            return []
         self.text_open = False
-        return await self.send("content_block_stop", {"index": self.index})
+        return [event("content_block_stop", {"index": self.index})]
 
-    async def tool_use(self, use: dict[str, Any]) -> bool:
+    def tool_use(self, use: dict[str, Any]) -> list[bytes]:
         self.index += 1
         start = {"index": self.index, "content_block": {**use, "input": {}}}
         delta = {"index": self.index, "delta": {"type": "input_json_delta", "partial_json": json.dumps(use["input"])}}
-        return (
-            await self.send("content_block_start", start)
-            and await self.send("content_block_delta", delta)
-            and await self.send("content_block_stop", {"index": self.index})
-        )
+        return [event("content_block_start", start), event("content_block_delta", delta), event("content_block_stop", {"index": self.index})]
 
 
 async def _stream(request: web.Request, reply: Answer, petals: AsyncIterator[Tone]) -> web.StreamResponse:
     resp = await open_sse(request, {SIGIL_HEADER: reply.sigil})
     events = Events(resp)
     start = _message(reply, []) | {"stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
-    if not await events.send("message_start", {"message": start}) or not await events.send("ping", {}):
+    if not await events.send(event("message_start", {"message": start}), event("ping", {})):
         return resp
     async for tone in petals:
         if tone.chi == "chunk" and tone.get("chunkType") == NOTE:  # hum's word, not the answer's: an SSE comment clients skip
@@ -210,18 +210,14 @@ async def _stream(request: web.Request, reply: Answer, petals: AsyncIterator[Ton
             continue
         if tone.chi == "error":
             err = petal_error(tone)
-            await events.send("error", {"error": {"type": "api_error", "message": err.message}})
+            await events.send(event("error", {"error": {"type": "api_error", "message": err.message}}))
             await finish_sse(resp)
             return resp
         if not await events.text(reply.text(tone)):
             return resp  # the client left; the bloom goes on in the hum
     uses = _tool_uses(reply)
-    if not await events.close_text():
-        return resp
-    for use in uses:
-        if not await events.tool_use(use):
-            return resp
-    await events.send("message_delta", {"delta": _stop(reply, uses), "usage": reply.usage()})
-    await events.send("message_stop", {})
+    ending = [*events.close_text(), *(e for use in uses for e in events.tool_use(use))]
+    ending += [event("message_delta", {"delta": _stop(reply, uses), "usage": reply.usage()}), event("message_stop", {})]
+    await events.send(*ending)
     await finish_sse(resp)
     return resp

@@ -41,16 +41,25 @@ async def first_token_ms(session: aiohttp.ClientSession, base_url: str, model: s
     return first
 
 
+DOORS = ("anthropic", "openai", "direct")
+
+
+async def one_sample(session: aiohttp.ClientSession, door: str, hum_url: str, model: str, direct_url: str, text: str) -> float:
+    if door == "anthropic":
+        return await first_token_ms(session, hum_url, model, text)
+    if door == "openai":
+        return await ttft.first_token_ms(session, f"{hum_url}/v1", text)
+    return await ttft.first_token_ms(session, direct_url, text)
+
+
 async def samples(hum_url: str, model: str, direct_url: str, count: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"anthropic": [], "openai": [], "direct": []}
+    """`count` first-token times of each door and of the upstream, after a warm-up; who goes first
+    changes every round, since the request after another one's finds the machine a little warmer."""
+    times: dict[str, list[float]] = {door: [] for door in DOORS}
     async with aiohttp.ClientSession() as session:
         for i in range(ttft.WARM_UP_REQUESTS + count):
-            text = f"{ask(2)} n=anthropic-{i}"
-            took = {
-                "anthropic": await first_token_ms(session, hum_url, model, text),
-                "openai": await ttft.first_token_ms(session, f"{hum_url}/v1", text + " (v1)"),
-                "direct": await ttft.first_token_ms(session, direct_url, text + " (direct)"),
-            }
+            order = DOORS[i % 3 :] + DOORS[: i % 3]
+            took = {door: await one_sample(session, door, hum_url, model, direct_url, f"{ask(2)} n={door}-{i}") for door in order}
             if i >= ttft.WARM_UP_REQUESTS:
                 for door, value in took.items():
                     times[door].append(value)
