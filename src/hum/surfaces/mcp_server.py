@@ -121,21 +121,26 @@ class Watches:
             tap.close()
 
 
-def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
-    """An MCP server over `humd`; one `Reader` per client session keeps what it has read."""
-    readers: dict[str, Reader] = {}
-    watches = Watches(humd)
+class HumHandlers:
+    """The MCP requests hum answers, over one humd; one `Reader` per client keeps what it has read."""
 
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+    def __init__(self, humd: Humd) -> None:
+        self.humd = humd
+        self.readers: dict[str, Reader] = {}
+        self.watches = Watches(humd)
+
+    def reader(self, ctx: Any) -> Reader:
+        return self.readers.setdefault(client_of(ctx), Reader())
+
+    async def list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tool_list())
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         entry = TOOLS.get(params.name)
         if entry is None:
             raise MCPError(types.INVALID_PARAMS, f"name: no tool {params.name[:60]!r}; the tools are {', '.join(TOOLS)}")
-        reader = readers.setdefault(client_of(ctx), Reader())
         try:
-            result = entry[2](humd, reader, dict(params.arguments or {}))
+            result = entry[2](self.humd, self.reader(ctx), dict(params.arguments or {}))
             text, structured = await result if asyncio.iscoroutine(result) else result
         except BadArgument as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc), {"field": exc.name}) from None
@@ -143,57 +148,61 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
             return types.CallToolResult(content=[types.TextContent(text=exc.message)], structured_content={"error": exc.code, "message": exc.message}, is_error=True)
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
-    async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+    async def list_resources(self, ctx: Any, params: Any) -> types.ListResourcesResult:
         cursor = getattr(params, "cursor", None)
-        entries = [e for e in humd.list_hums() if cursor is None or e["sigil"] > cursor]
+        entries = [e for e in self.humd.list_hums() if cursor is None or e["sigil"] > cursor]
         page = entries[:RESOURCES_PAGE]
         resources = [types.Resource(uri=f"{SCHEME}{e['sigil']}", name=str(e.get("sid") or e["sigil"]), mime_type="text/plain") for e in page]
         return types.ListResourcesResult(resources=resources, next_cursor=page[-1]["sigil"] if len(entries) > RESOURCES_PAGE else None)
 
-    async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(self, ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
         sg = sigil_of(str(params.uri))
         try:
-            text, _ = await mcp_tools.read_hum(humd, readers.setdefault(client_of(ctx), Reader()), {"sigil": sg, "limit": mcp_tools.READ_MAX})
+            text, _ = await mcp_tools.read_hum(self.humd, self.reader(ctx), {"sigil": sg, "limit": mcp_tools.READ_MAX})
         except SurfaceError as exc:
             raise MCPError(types.INVALID_PARAMS, f"uri: {exc.message}") from None
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=str(params.uri), mime_type="text/plain", text=text)])
 
-    async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
+    async def subscribe(self, ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:
         sg = sigil_of(str(params.uri))
-        if not await find_hum(humd, sg):
+        if not await find_hum(self.humd, sg):
             raise MCPError(types.INVALID_PARAMS, f"uri: no hum {sg!r} is known in this ensemble")
-        watches.start(client_of(ctx), ctx.session.send_resource_updated, str(params.uri), sg)
+        self.watches.start(client_of(ctx), ctx.session.send_resource_updated, str(params.uri), sg)
         return types.EmptyResult()
 
-    async def unsubscribe(ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
-        watches.stop(client_of(ctx), str(params.uri))
+    async def unsubscribe(self, ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        self.watches.stop(client_of(ctx), str(params.uri))
         return types.EmptyResult()
 
-    async def listen(ctx: Any, params: types.SubscriptionsListenRequestParams) -> types.SubscriptionsListenResult:
+    async def listen(self, ctx: Any, params: types.SubscriptionsListenRequestParams) -> types.SubscriptionsListenResult:
         """The 2026-07-28 way to subscribe: one stream per listen, its own bus fed by watches of the hums it names."""
         bus, key = InMemorySubscriptionBus(), f"{client_of(ctx)}/listen/{ctx.request_id}"
         uris = [u for u in params.notifications.resource_subscriptions or () if u.startswith(SCHEME)]
         for uri in uris:
-            watches.start(key, lambda u, bus=bus: bus.publish(ResourceUpdated(u)), uri, sigil_of(uri))
+            self.watches.start(key, lambda u, bus=bus: bus.publish(ResourceUpdated(u)), uri, sigil_of(uri))
         try:
             return await ListenHandler(bus)(ctx, params)
         finally:
             for uri in uris:
-                watches.stop(key, uri)
+                self.watches.stop(key, uri)
 
+
+def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
+    """An MCP server over `humd` (the SDK's lowlevel `Server`), and the watches it keeps for its subscribers."""
+    handlers = HumHandlers(humd)
     server: Server[Any] = Server(
         "hum",
         version="0.1.0",
         instructions="hum: one conversation (a hum) behind every protocol, on every device. List hums, read them, prompt them, answer their asks.",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        on_list_resources=list_resources,
-        on_read_resource=read_resource,
-        on_subscribe_resource=subscribe,
-        on_unsubscribe_resource=unsubscribe,
-        on_subscriptions_listen=listen,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_list_resources=handlers.list_resources,
+        on_read_resource=handlers.read_resource,
+        on_subscribe_resource=handlers.subscribe,
+        on_unsubscribe_resource=handlers.unsubscribe,
+        on_subscriptions_listen=handlers.listen,
     )
-    return server, watches
+    return server, handlers.watches
 
 
 def mount_mcp(app: web.Application, humd: Humd) -> None:
