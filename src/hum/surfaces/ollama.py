@@ -157,7 +157,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         messages = [*messages[:-1], {"role": "system", "content": asked_format}, messages[-1]]
     target = await choose_hum(humd, request, messages)
     text, fields, native = plan_prompt(humd, target, messages, tools, model)
-    return await _bloom(request, target, text, fields, Shape("message", model, stops, bool(tools) and not native), body.get("stream", True) is not False)
+    return await _bloom(request, target, text, fields, AnswerShape("message", model, stops, bool(tools) and not native), body.get("stream", True) is not False)
 
 
 async def generate(request: web.Request) -> web.StreamResponse:
@@ -176,10 +176,10 @@ async def generate(request: web.Request) -> web.StreamResponse:
     named = any(request.headers.get(h) for h in (SIGIL_HEADER, *openai.SESSION_HEADERS))
     target = await choose_hum(humd, request, messages) if named else HumTarget.for_sid(humd, new_sid("ollama"))
     text, fields, _ = plan_prompt(humd, target, messages, [], model)
-    return await _bloom(request, target, text, fields, Shape("response", model, stops, False), body.get("stream", True) is not False)
+    return await _bloom(request, target, text, fields, AnswerShape("response", model, stops, False), body.get("stream", True) is not False)
 
 
-class Shape:
+class AnswerShape:
     """How an Ollama answer is written: `message` objects (chat) or `response` text (generate)."""
 
     def __init__(self, key: str, model: str, stops: list[str], text_tools: bool) -> None:
@@ -200,7 +200,7 @@ class Shape:
         return out | {"done": True, "done_reason": reason, "total_duration": took, "load_duration": 0, "prompt_eval_count": usage["input_tokens"], "prompt_eval_duration": 0, "eval_count": usage["output_tokens"], "eval_duration": took}
 
 
-async def _bloom(request: web.Request, target: HumTarget, text: str, fields: dict[str, Any], shape: Shape, stream: bool) -> web.StreamResponse:
+async def _bloom(request: web.Request, target: HumTarget, text: str, fields: dict[str, Any], shape: AnswerShape, stream: bool) -> web.StreamResponse:
     humd = request.app[HUMD_KEY]
     tap = HumTap(humd, "ollama")
     try:
@@ -220,7 +220,7 @@ async def _bloom(request: web.Request, target: HumTarget, text: str, fields: dic
         tap.close()
 
 
-async def _ndjson(request: web.Request, answer: Answer, petals: AsyncIterator[Tone], shape: Shape) -> web.StreamResponse:
+async def _ndjson(request: web.Request, answer: Answer, petals: AsyncIterator[Tone], shape: AnswerShape) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", SIGIL_HEADER: answer.sigil})
     await resp.prepare(request)
 
