@@ -17,7 +17,7 @@ from hum.surfaces.http import (
     make_auth,
     same_origin_writes,
 )
-from hum.surfaces.mcp_server import mount_mcp
+from hum.surfaces.mcp_door import mount_mcp
 from hum.wire.addresses import is_loopback
 
 

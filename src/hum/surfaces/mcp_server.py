@@ -5,8 +5,9 @@ Tools: `list_hums`, `read_hum`, `prompt_hum`, `start_hum`, `answer_permit`,
 (its petals as text); a client that subscribes to one gets
 `notifications/resources/updated` as its petals arrive. A bad argument is an
 MCP `INVALID_PARAMS` error naming the field; a failure of the hum itself is a
-tool result with `isError`. `mount_mcp` serves it as streamable HTTP at `/mcp`
-on the HTTP surface; `hum mcp` speaks it over stdio (`hum.cli.mcp`).
+tool result with `isError`. `start_manager` serves it as streamable HTTP at `/mcp`
+on the HTTP surface (`mcp_door`, which imports this module on the first
+request); `hum mcp` speaks it over stdio (`hum.cli.mcp`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
-from aiohttp import web
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ResourceUpdated
 from mcp.shared.exceptions import MCPError
 
 from hum.surfaces import mcp_tools
-from hum.surfaces.asgi import call_asgi
+from hum.surfaces.asgi import ASGIApp
 from hum.surfaces.http import HumTap, SurfaceError, find_hum
 from hum.surfaces.mcp_tools import BadArgument, Reader
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PATH = "/mcp"
 SCHEME = "hum://"
 # How many hums `resources/list` names a page (the same bound as a `hums` tone's default page).
 RESOURCES_PAGE = 100
@@ -205,30 +204,25 @@ def build_server(humd: Humd) -> tuple[Server[Any], Watches]:
     return server, handlers.watches
 
 
-def mount_mcp(app: web.Application, humd: Humd) -> None:
-    """Streamable HTTP at `/mcp` on `app`: the SDK's session manager, run for the app's life, behind hum's own middlewares."""
+async def start_manager(humd: Humd) -> tuple[ASGIApp, Callable[[], Awaitable[None]]]:
+    """The SDK's streamable-HTTP session manager over `humd`, running; its ASGI app, and how to stop it."""
     server, watches = build_server(humd)
     # A session nobody used for this long is closed (the client starts a new one).
     manager = StreamableHTTPSessionManager(server, session_idle_timeout=30 * 60)
+    started, stop = asyncio.Event(), asyncio.Event()
 
-    async def run_manager(_app: web.Application) -> AsyncIterator[None]:
-        started, stop = asyncio.Event(), asyncio.Event()
+    async def hold() -> None:  # the manager's task group lives in one task, from start to stop
+        async with manager.run():
+            started.set()
+            await stop.wait()
 
-        async def hold() -> None:  # the manager's task group lives in one task, from start to stop
-            async with manager.run():
-                started.set()
-                await stop.wait()
+    task = asyncio.create_task(hold())
+    await started.wait()
 
-        task = asyncio.create_task(hold())
-        await started.wait()
-        yield
+    async def close() -> None:
         watches.close()
         stop.set()
         with contextlib.suppress(Exception):
             await task
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await call_asgi(manager.asgi_app, request)
-
-    app.cleanup_ctx.append(run_manager)
-    app.router.add_route("*", PATH, handle)
+    return manager.asgi_app, close
