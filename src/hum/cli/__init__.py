@@ -20,6 +20,7 @@ from hum.cli.daemon import (
     cmd_up,
 )
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
+from hum.cli.mcp import cmd_mcp
 from hum.cli.nestling import cmd_attach, cmd_prompt
 from hum.cli.permits import cmd_approve, cmd_deny
 from hum.cli.remote import add_parsers as add_project_parsers
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common, as_json], help="run humd in the foreground")
     up.add_argument("--listen", default="0.0.0.0:7433", help="ensemble address HOST:PORT, or none (default 0.0.0.0:7433)")
     up.add_argument("--http", default="127.0.0.1:7434", help="HTTP surfaces HOST:PORT, or none (default 127.0.0.1:7434)")
+    up.add_argument("--ollama", metavar="HOST:PORT", help="also serve the Ollama API here, e.g. 127.0.0.1:11434 (off by default)")
     up.add_argument("--thrum", help="thrum socket path (default $HUM_THRUM_SOCK, $XDG_RUNTIME_DIR/hum/thrum.sock, or run/thrum.sock in the home)")
     up.add_argument("--peer", action="append", metavar="ADDRESS", help="a sibling to link with: HOST:PORT, iroh:<ticket> or relay:<HumdId>@HOST:PORT (repeatable)")
     up.add_argument("--iroh", action="store_true", help="also link over iroh (QUIC, hole punching, relay fallback), keyed by this device's key")
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("sigil", metavar="SIGIL")
     show.add_argument("--orphans", action="store_true", help="also the branches kept aside after an adoption")
     show.set_defaults(func=cmd_show)
+    mcp = sub.add_parser("mcp", parents=[common], help="MCP over stdio (for clients that spawn their servers): the running humd's tools and hums")
+    mcp.set_defaults(func=cmd_mcp)
     relay = sub.add_parser("relay", help="host a transit relay for devices that cannot reach each other")
     relay.add_argument("--listen", default="0.0.0.0:4001", metavar="HOST:PORT", help="where the relay listens (default 0.0.0.0:4001)")
     relay.set_defaults(func=cmd_relay)

@@ -38,6 +38,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         home=home.path,
         listen=None if args.listen == "none" else args.listen,
         http=None if args.http == "none" else args.http,
+        ollama=args.ollama,
         thrum=Path(args.thrum) if args.thrum else None,
         peers=list(args.peer or []),
         worker=args.worker,

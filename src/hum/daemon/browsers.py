@@ -79,7 +79,7 @@ def add_browser_admin_routes(app: web.Application, humd: Humd, book: BrowserBook
         now = int(time.time() * 1000)
         linked = set(humd.peers())
         out: list[dict[str, Any]] = [{"name": humd.name, "kind": "humd", "id": humd.id, "lastSeen": now, "this": True}]
-        for hid, name in sorted(humd.ensemble.names.items()):
+        for hid, name in sorted(humd.device_names().items()):
             if hid != humd.id and hid not in humd.check.revoked:
                 out.append({"name": name or hid[:8], "kind": "humd", "id": hid, "lastSeen": now if hid in linked else None, "linked": hid in linked})
         out.extend(book.listing())

@@ -33,9 +33,10 @@ from hum.interfaces import Transport
 from hum.node.config import PERMIT_TIMEOUT, RouterConfig
 from hum.node.humd import Humd
 from hum.store.sqlite import SqliteStore
-from hum.surfaces.app import make_app
+from hum.surfaces.app import Served, make_app
 from hum.surfaces.browsers import BROWSERS_FILE, BrowserBook
 from hum.surfaces.http import HTTP_HEADER_TIMEOUT
+from hum.surfaces.ollama import serve_ollama
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 from hum.wire.addresses import IROH, RELAY, TCP, is_loopback, split_address, transport_of
 
@@ -79,6 +80,21 @@ def retain_days(env: Mapping[str, str], flag: float | None) -> float | None:
     return above_zero(raw, RETAIN_DAYS_ENV, "days") if raw else None
 
 
+def door_urls(http_url: str | None, ollama_url: str | None) -> dict[str, str]:
+    """Where each door of a running humd is, as `hum up` and `hum status` print them."""
+    urls = {}
+    if http_url:
+        urls = {
+            "status": f"{http_url}/hum/status",
+            "web": f"{http_url}/",
+            "openai": f"{http_url}/v1",
+            "aisdk": f"{http_url}/api/chat",
+            "anthropic": f"{http_url}/v1/messages",
+            "mcp": f"{http_url}/mcp",
+        }
+    return urls | ({"ollama": ollama_url} if ollama_url else {})
+
+
 @dataclass
 class DaemonOptions:
     """What `hum up` was asked for."""
@@ -86,6 +102,7 @@ class DaemonOptions:
     home: Path
     listen: str | None = DEFAULT_LISTEN
     http: str | None = DEFAULT_HTTP
+    ollama: str | None = None  # HOST:PORT of the Ollama door (off by default: its paths collide with the AI SDK's)
     thrum: Path | None = None
     peers: list[str] = field(default_factory=list)
     worker: str = "local"
@@ -109,6 +126,7 @@ class Daemon:
         self.thrum: ThrumServer | None = None
         self.desk: PairingDesk | None = None
         self._runner: web.AppRunner | None = None
+        self._ollama: Served | None = None
         self.info: dict[str, Any] = {}
         self.transport: TlsTransport | None = None
         self._lock: HomeLock | None = None
@@ -147,6 +165,7 @@ class Daemon:
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
         await self.thrum.start()
         http_url = await self._start_http()
+        ollama_url = await self._start_ollama()
         for peer in [*self.home.peers(), *opts.peers]:
             humd.add_peer(peer)
         self.info = {
@@ -159,12 +178,8 @@ class Daemon:
             "relay": transport.addresses.get(RELAY) or None,
             "thrum": str(self.thrum.path),
             "http": http_url,
-            "urls": {
-                "status": f"{http_url}/hum/status",
-                "web": f"{http_url}/",
-                "openai": f"{http_url}/v1",
-                "aisdk": f"{http_url}/api/chat",
-            } if http_url else {},
+            "ollama": ollama_url,
+            "urls": door_urls(http_url, ollama_url),
             "worker": opts.worker,
             "models": brood.models(),
         }
@@ -175,7 +190,7 @@ class Daemon:
         """A malformed address or iroh relay fails now, with its text, before the home is touched."""
         opts = self.options
         check_iroh_relay(opts.iroh_relay)
-        for address in [opts.listen, opts.http, opts.relay, opts.iroh_bind]:
+        for address in [opts.listen, opts.http, opts.ollama, opts.relay, opts.iroh_bind]:
             if address:
                 split_address(address)
 
@@ -215,6 +230,14 @@ class Daemon:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{bound}"
 
+    async def _start_ollama(self) -> str | None:
+        if not self.options.ollama or self.humd is None:
+            return None
+        host, port = split_address(self.options.ollama)
+        token = None if is_loopback(host) else self.home.token()
+        self._ollama = await serve_ollama(self.humd, host, port, token=token, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
+        return self._ollama.url
+
     def door_counts(self) -> dict[str, int]:
         """How the ensemble port is holding: connections refused at accept, and those not yet proved."""
         transport = self.transport
@@ -242,6 +265,8 @@ class Daemon:
             await self.thrum.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._ollama is not None:
+            await self._ollama.close()
         if self.humd is not None:
             await self.humd.stop()
             await self.humd.brood.close()

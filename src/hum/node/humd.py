@@ -161,6 +161,11 @@ class Humd:
     def list_hums(self) -> list[dict[str, Any]]:
         return self.router.list_hums()
 
+    def bloom_open(self, sg: str) -> bool:
+        """Whether hum `sg` has a bloom open, as this humd knows it (its own hums, and replicas it follows)."""
+        hum = self.router.hums.get(sg)
+        return bool(hum and hum.bloom_open)
+
     def loop_time(self) -> float:
         return asyncio.get_running_loop().time()
 

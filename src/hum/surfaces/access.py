@@ -45,7 +45,7 @@ def make_auth(token: str | None, loopback_only: bool, browser_admits: Callable[[
             return await handler(request)
         assert token is not None
         given = request.headers.get("Authorization", "")
-        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE, "")
+        offered = given[7:].strip() if given.lower().startswith("bearer ") else request.headers.get("x-api-key") or request.cookies.get(TOKEN_COOKIE, "")  # x-api-key: the Anthropic SDKs
         if request.method == "GET" and request.path == "/" and "token" in request.query:
             offered = request.query["token"]
             if hmac.compare_digest(offered.encode(), token.encode()):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hum.node.humd import Humd
-from hum.surfaces import aisdk, openai, webchat
+from hum.surfaces import aisdk, anthropic, openai, webchat
 from hum.surfaces.access import make_auth, same_origin_writes
 from hum.surfaces.browsers import BrowserBook, add_browser_routes, refusal_pages
 from hum.surfaces.http import (
@@ -17,6 +17,7 @@ from hum.surfaces.http import (
     body_limit,
     json_errors,
 )
+from hum.surfaces.mcp_door import mount_mcp
 from hum.wire.addresses import is_loopback
 
 
@@ -39,11 +40,13 @@ def make_app(
         raise ValueError("serving off loopback needs a bearer token")
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[refusal_pages, json_errors, same_origin_writes, make_auth(token, loopback_only, browsers.admits if browsers else None), body_limit],
+        middlewares=[refusal_pages, json_errors, anthropic.anthropic_errors, same_origin_writes, make_auth(token, loopback_only, browsers.admits if browsers else None), body_limit],
     )
     app[HUMD_KEY] = humd
     app[MAX_BODY_KEY] = max_body
     openai.add_routes(app)
+    anthropic.add_routes(app)
+    mount_mcp(app, humd)
     aisdk.add_routes(app)
     webchat.add_routes(app)
     add_browser_routes(app, browsers or BrowserBook(None))

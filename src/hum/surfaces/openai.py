@@ -75,7 +75,8 @@ _CALL_ID = re.compile(r"^call_([0-9a-f]{12})_\d+_\d+$")
 
 # Headers naming the hum or the client's session.
 SIGIL_HEADER = "X-Hum-Sigil"
-SESSION_HEADERS = ("x-session-id", "x-session-affinity")
+# (Claude Code names its session in its own header: one hum per Claude Code session.)
+SESSION_HEADERS = ("x-session-id", "x-session-affinity", "x-claude-code-session-id")
 
 _FINISH = {"stop": "stop", "end_turn": "stop", "cancelled": "stop", "length": "length", "max_tokens": "length", "tool_calls": "tool_calls", "tool_use": "tool_calls"}
 
@@ -163,26 +164,17 @@ def _usage(finish: Tone | None) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _petal_error(tone: Tone) -> SurfaceError:
+def petal_error(tone: Tone) -> SurfaceError:
     if not is_petal(tone):
         return tone_error(tone)
     return SurfaceError(502, str(tone.get("message") or "the bloom failed"), code=str(tone.get("qualifier") or "worker-error"))
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    humd = request.app[HUMD_KEY]
-    body = await read_json(request)
-    messages = check_messages(body)
-    tools = check_tools(body)
-    model = str(body.get("model") or "default")
-    stream = bool(body.get("stream"))
-    options = body.get("stream_options")
-    include_usage = stream and isinstance(options, dict) and bool(options.get("include_usage"))
-    if is_title_request(messages):
-        log.info("answered a title request directly, outside any hum")
-        return await _answer_directly(request, make_title(messages), model, stream, include_usage)
+def plan_prompt(humd: Humd, target: HumTarget, messages: list[dict[str, Any]], tools: list[dict[str, Any]], model: str) -> tuple[str, dict[str, Any], bool]:
+    """The prompt a chat request makes of hum `target`: its text, the prompt's other fields, and whether tools go natively.
 
-    target = await choose_hum(humd, request, messages)
+    `messages` and `tools` are in OpenAI's form (the Anthropic door converts to it first).
+    """
     names = tool_names(messages)
     last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     tail = [m for m in messages[last_assistant + 1 :] if m["role"] in ("user", "tool")]
@@ -205,6 +197,24 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     results = [{"toolCallId": m.get("tool_call_id"), "content": content_text(m.get("content"))} for m in tail if m["role"] == "tool"]
     if results:
         fields["toolResults"] = results
+    return text, fields, native
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    humd = request.app[HUMD_KEY]
+    body = await read_json(request)
+    messages = check_messages(body)
+    tools = check_tools(body)
+    model = str(body.get("model") or "default")
+    stream = bool(body.get("stream"))
+    options = body.get("stream_options")
+    include_usage = stream and isinstance(options, dict) and bool(options.get("include_usage"))
+    if is_title_request(messages):
+        log.info("answered a title request directly, outside any hum")
+        return await _answer_directly(request, make_title(messages), model, stream, include_usage)
+
+    target = await choose_hum(humd, request, messages)
+    text, fields, native = plan_prompt(humd, target, messages, tools, model)
 
     tap = HumTap(humd, "openai")
     try:
@@ -233,7 +243,7 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
         elif tone.chi == "finish":
             finish = tone
         elif tone.chi == "error":
-            raise _petal_error(tone)
+            raise petal_error(tone)
         else:
             text += said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
     text += sieve.end()
@@ -272,7 +282,7 @@ async def _stream(
             finish = tone
             out = sieve.end()
         elif tone.chi == "error":
-            err = _petal_error(tone)
+            err = petal_error(tone)
             await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
             await finish_sse(resp)
             return resp

@@ -81,7 +81,7 @@ async def list_projects(request: web.Request) -> web.Response:
 
 
 def _project(humd: Humd, sg: str) -> str | None:
-    hum = humd.hums.get(sg)
+    hum = humd.hum(sg)
     return humd.projects.project_of(hum) if hum is not None else humd.projects.of_hum.get(sg)
 
 

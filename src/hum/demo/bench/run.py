@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hum.demo.bench import baselines, hotpath, local_model, ttft
+from hum.demo.bench import anthropic_ttft, baselines, hotpath, local_model, ttft
 from hum.demo.bench.measure import Metric, percentile, rss_kb
 from hum.demo.bench.profile import recording, summary
 from hum.demo.bench.upstream import FakeUpstream
@@ -139,6 +139,7 @@ def metrics(raw: dict[str, Any]) -> dict[str, Metric]:
             hum_added, litellm_added, "<= 0.3x LiteLLM's added p99, and <= 3 ms",
             hum_added <= 3.0 and hum_added <= 0.3 * litellm_added, "ms (p99 added)",
         ),
+        "anthropic_ttft_added_ms": anthropic_ttft.metric(raw),
         "idle_hum_kb": Metric(raw["idle_hum_kb"], None, "<= 4 KB", raw["idle_hum_kb"] <= 4.0, "KB"),
         "rss_growth_100k_petals_mb": Metric(flat["rss_growth_mb"], None, "<= 10 MB", flat["rss_growth_mb"] <= 10.0, "MB"),
         "local_model_vs_direct": Metric(
@@ -177,6 +178,8 @@ async def bench(quick: bool, profile: Path | None = None) -> dict[str, Any]:
             phases["hot_path"] = time.monotonic() - started - sum(phases.values())
             await openai_path(workdir, upstream, litellm, sizes, raw)
             phases["openai"] = time.monotonic() - started - sum(phases.values())
+            await anthropic_ttft.measure(workdir, upstream.base_url, sizes.ttft_requests, raw)
+            phases["anthropic"] = time.monotonic() - started - sum(phases.values())
         finally:
             await litellm.stop()
         raw["model"] = await local_model.measure(sizes.model_tokens, sizes.model_rounds)
