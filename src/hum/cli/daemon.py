@@ -47,6 +47,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         iroh_relay=args.iroh_relay,
         iroh_bind=args.iroh_bind,
         relay=args.relay,
+        notify=list(args.notify or []),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        public_url=args.public_url,
     )
 
     def ready(info: dict[str, Any]) -> None:
@@ -138,7 +142,8 @@ def cmd_hums(args: argparse.Namespace) -> int:
         console.print("no hums yet")
     else:
         for hum in hums:
-            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {device_label(str(hum.get('home')), names)}")
+            unread = f"  [bold]{hum['unread']} unread[/]" if hum.get("unread") else ""
+            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {device_label(str(hum.get('home')), names)}{unread}")
     return 0
 
 

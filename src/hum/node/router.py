@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
@@ -19,6 +20,7 @@ from hum.core.hum import Hum
 from hum.ensemble.certificates import HumdId, looks_like_humd_id
 from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
+from hum.node.attention import Attention
 from hum.node.effects import CancelBloom, Effect, QueuePrompt, SaveHum, StartBloom
 from hum.node.forgetting import Forgetting
 from hum.node.owners import Owner, OwnerKind
@@ -81,6 +83,29 @@ class Router(Forgetting):
     (links, loss, revocation) <- `Router` (the inputs: nestler and link
     tones, prompts, blooms, durability).
     """
+
+    # -- attention (issue 20): watchers and read marks, kept by their own object -----------
+
+    @cached_property
+    def attention(self) -> Attention:
+        return Attention(self.me, self._send, self.peers, self._home_or_none)
+
+    def _home_or_none(self, sg: str) -> str | None:
+        hum = self.hums.get(sg)
+        entry = self.ensemble.lookup(sg) if hum is None else None
+        return hum.home if hum is not None else (str(entry["home"]) if entry else None)
+
+    def link_up(self, peer: HumdId, *, dialled: bool, name: str = "") -> tuple[Owner | None, list[Effect]]:
+        owner, effects = super().link_up(peer, dialled=dialled, name=name)
+        if owner is not None:
+            self.attention.link_up(peer)  # attention hook: the new peer hears what is watched and read here
+            effects += self._done()
+        return owner, effects
+
+    def _link_lost(self, owner: Owner) -> None:
+        if self.ensemble.is_linked(owner.name) and self.ensemble.owner(owner.name) is owner:
+            self.attention.link_down(owner.name)  # attention hook: what that peer watched no longer counts
+        super()._link_lost(owner)
 
     # -- nestlers -----------------------------------------------------------
 
@@ -159,6 +184,7 @@ class Router(Forgetting):
         """A nestler went away (or a link's owner is retired): its taps go, the hums live on."""
         owner.closed = True
         self.peer_watchers.pop(owner, None)
+        self.attention.gone(owner)  # attention hook: a nestler that went away watches nothing
         for tap in self.taps.of_owner(owner):
             self._drop_tap(owner, tap.sigil)
         for seek in self.seeks.values():
@@ -396,6 +422,8 @@ _NESTLER_TONES: dict[str, Callable[[Router, Owner, Tone], None]] = {
     "release-permit": Router._release_tone,
     "adopt": Router._adopt_tone,
     "forget": Router._forget_tone,
+    "watch": lambda r, o, t: r.attention.watch_tone(o, t),  # attention hook (issue 20)
+    "seen": lambda r, o, t: r.attention.seen_tone(o, t),  # attention hook (issue 20)
 }
 
 _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
@@ -413,4 +441,7 @@ _LINK_TONES: dict[str, Callable[[Router, str, Tone], None]] = {
     "release-permit": Router._peer_release,
     "orphaned": Router._heard_orphaned,
     "forget": Router._peer_forget,
+    "watching": lambda r, p, t: r.attention.heard_watching(p, t),  # attention hook (issue 20)
+    "seen": lambda r, p, t: r.attention.heard_seen(p, t),  # attention hook (issue 20)
+    "seen-marks": lambda r, p, t: r.attention.heard_marks(p, t),  # attention hook (issue 20)
 }

@@ -44,10 +44,20 @@ MAX_PROMPT_CHARS = 100_000
 TITLE_CHARS = 80
 # A hum's title is its first prompt, which is its first petal unless a note came first.
 FIRST_PETALS = 4
+# Files served at the root, with their content type: a service worker's scope is the folder it is served from.
+ROOT_FILES = {
+    "sw.js": "text/javascript",
+    "sw-push.js": "text/javascript",
+    "sw-offline.js": "text/javascript",
+    "manifest.webmanifest": "application/manifest+json",
+}
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
+    # the worker and the manifest at the root, so the worker's scope is the whole page (issue 20)
+    for name, kind in ROOT_FILES.items():
+        app.router.add_get(f"/{name}", _root_file(name, kind))
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
     app.router.add_get("/api/events", events)
@@ -56,6 +66,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
     app.router.add_post("/api/hums/{sigil}/adopt", adopt_hum)
     app.router.add_post("/api/hums/{sigil}/permits/{permit_id}", answer_permit)
+
+
+def _root_file(name: str, kind: str) -> Any:
+    async def serve(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / name, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
+
+    return serve
 
 
 async def index(request: web.Request) -> web.FileResponse:

@@ -1,0 +1,1 @@
+// the offline copy of hums (issue 21)
