@@ -15,36 +15,13 @@ from hum.demo.roam_real import HumdProcess, Nestler, free_port, hum_command, pai
 from hum.wire.tones import Tone
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "brood"))
-from anthropic_double import AnthropicDouble, ToolUse  # noqa: E402 - the brood tests' double
+from anthropic_double import AnthropicDouble  # noqa: E402 - the brood tests' double
+from claude_helpers import claude_env, touch_what_was_asked  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 # A CLI command between real processes: a Python start-up and one round trip.
 CLI_TIMEOUT = 60.0
-
-
-def claude_bin() -> Path:
-    npm_dir = Path(os.environ.get("HUM_NPM_DIR", "~/.cache/hum/npm")).expanduser()
-    binary = npm_dir / "node_modules" / ".bin" / "claude"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: run `make test`, which installs tools/package.json there")
-    return binary
-
-
-def touch_what_was_asked(body) -> str | list[ToolUse]:
-    """The double's model: `create X` asks to run `touch X`; a tool result is reported back."""
-    last = (body.get("messages") or [{}])[-1]
-    content = last.get("content")
-    results = [b for b in content or [] if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(content, list) else []
-    if results:
-        result = results[0]
-        said = result.get("content")
-        said = said if isinstance(said, str) else " ".join(str(b.get("text", "")) for b in said or [])
-        return f"tool {'refused' if result.get('is_error') else 'ran'}: {said}"
-    from anthropic_double import last_user_text
-
-    name = last_user_text(body).split()[-1]
-    return [ToolUse("Bash", {"command": f"touch {name}", "description": f"Create {name}"})]
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
@@ -56,18 +33,7 @@ async def cli(*args: str) -> tuple[int, str, str]:
 async def test_the_phone_approves_and_denies_what_claude_on_the_laptop_asks(tmp_path):
     double = AnthropicDouble(reply=touch_what_was_asked)
     await double.start()
-    work = tmp_path / "project"
-    work.mkdir()
-    # The real CLI in minimal mode (no plugin sync or prefetches: it talks only to the double).
-    wrapper = tmp_path / "claude"
-    wrapper.write_text(f'#!/bin/sh\nexec "{claude_bin()}" --bare "$@"\n')
-    wrapper.chmod(0o755)
-    scratch = tmp_path / "claude-home"
-    scratch.mkdir()
-    laptop_env = {
-        "HUM_CLAUDE_BIN": str(wrapper), "HUM_CLAUDE_CWD": str(work), "HOME": str(scratch),
-        "ANTHROPIC_BASE_URL": double.base_url, "ANTHROPIC_API_KEY": double.api_key,
-    }
+    work, laptop_env = claude_env(tmp_path, double)
     code, _, err = await cli("operator", "init", "--home", str(tmp_path / "laptop"), "--name", "laptop", "--json")
     assert code == 0, err
     laptop = HumdProcess(tmp_path / "laptop", free_port(), worker="claude-cli", env=laptop_env)

@@ -45,6 +45,7 @@ class PushService:
         self.delay = 0.0
         self.vapid_key: str | None = None  # the humd's public key, once the test learns it
         self._keys: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]] = {}
+        self._vapid: dict[str, str | None] = {}  # subscription -> the VAPID key it was made with (applicationServerKey)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -68,6 +69,7 @@ class PushService:
         key = ec.generate_private_key(ec.SECP256R1())
         auth = os.urandom(16)
         self._keys[name] = (key, auth)
+        self._vapid[name] = self.vapid_key
         public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         return {"endpoint": f"{self.url}/push/{name}", "keys": {"p256dh": b64url(public), "auth": b64url(auth)}}
 
@@ -78,12 +80,12 @@ class PushService:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.received)), timeout)
 
-    def _check_vapid(self, header: str) -> str | None:
-        """Why the Authorization header is not a valid VAPID one for us, or None."""
+    def _check_vapid(self, sub: str, header: str) -> str | None:
+        """Why the Authorization header is not a valid VAPID one for `sub`, or None."""
         if not header.lower().startswith("vapid "):
             return f"not a vapid Authorization: {header[:20]!r}"
         parts = dict(p.strip().split("=", 1) for p in header[6:].split(","))
-        if self.vapid_key is not None and parts.get("k") != self.vapid_key:
+        if self._vapid.get(sub) is not None and parts.get("k") != self._vapid[sub]:
             return "k is not the humd's VAPID public key"
         if not Vapid02.verify(header):
             return "the JWT signature does not verify with k"
@@ -102,7 +104,7 @@ class PushService:
             await asyncio.sleep(self.delay)
         if self.status != 201:
             return web.Response(status=self.status, text="gone" if self.status == 410 else "no")
-        why = self._check_vapid(request.headers.get("Authorization", ""))
+        why = self._check_vapid(sub, request.headers.get("Authorization", ""))
         if why is None and not request.headers.get("TTL", "").isdigit():
             why = "no TTL"
         if why is None and request.headers.get("Content-Encoding") != "aes128gcm":

@@ -12,14 +12,21 @@ import asyncio
 import base64
 import binascii
 import secrets
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hum.surfaces.http import HUMD_KEY, KEEPALIVE_SECONDS, SurfaceError, known_hum, open_sse, read_json, write_or_gone
+from hum.surfaces.http import (
+    HUMD_KEY,
+    KEEPALIVE_SECONDS,
+    SurfaceError,
+    known_hum,
+    open_sse,
+    read_json,
+    write_or_gone,
+)
 from hum.surfaces.notify.book import public_key_b64
 from hum.surfaces.notify.notifier import Notifier
 from hum.surfaces.notify.policy import check_level, parse_clock
@@ -174,7 +181,7 @@ async def answer(request: web.Request) -> web.Response:
         raise SurfaceError(404, "no such capability: it was never given, or it expired long ago", code="unknown-capability")
     if cap.permit_id != permit_id:
         raise SurfaceError(403, "this capability answers another ask", code="wrong-permit")
-    if cap.expires < time.time():
+    if cap.expires < notifier.clock():
         raise SurfaceError(403, "this capability has expired", code="expired-capability")
     if cap.channel.startswith("sub-") and cap.channel not in {s.id for s in notifier.book.subscriptions()}:
         raise SurfaceError(403, "the subscription this capability was given to is gone", code="unsubscribed")

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ SCAN_SECONDS = 0.25
 RECENT_HUMS = 20
 # A capability outlives the ask's ten-minute default with room for a longer HUM_PERMIT_TIMEOUT.
 CAPABILITY_SECONDS = 3600.0
+# The latest failed pushes kept for a person to read (and tests to wait on); older ones are in the log.
+FAILURES_KEPT = 100
 
 
 def local_minute(now: float) -> int:
@@ -73,6 +76,7 @@ class Notifier:
         self._tasks: list[asyncio.Task[Any]] = []
         self._sends: set[asyncio.Task[Any]] = set()
         self.delivered = 0  # pushes that got through since start (status and tests)
+        self.failures: deque[tuple[str, str]] = deque(maxlen=FAILURES_KEPT)  # (channel, why) of pushes that did not get through
         attention = humd.router.attention
         attention.load(book.marks())
         attention.on_mark = book.save_mark
@@ -115,8 +119,22 @@ class Notifier:
                     continue
                 self.followed.add(sg)
                 since = self.book.cursor(sg)
-                self.session.receive(Tone(chi="attach", sigil=sg, since=int(entry.get("wane") or 0) if since is None else since))
+                self.session.receive(Tone(chi="attach", sigil=sg, since=self._first_since(entry) if since is None else since))
             await asyncio.sleep(SCAN_SECONDS)
+
+    def _first_since(self, entry: dict[str, Any]) -> int:
+        """Where to start following a hum never followed: its open bloom (an ask may be waiting), else its tip."""
+        hum = self.humd.hums.get(str(entry["sigil"]))
+        if hum is None:
+            return int(entry.get("wane") or 0)
+        return hum.last_prompt - 1 if hum.bloom_open and hum.last_prompt else hum.tip
+
+    def _title(self, sg: str) -> str:
+        """What the hum is about: the prompt its latest bloom answers."""
+        if sg not in self.titles and (hum := self.humd.hums.get(sg)) is not None and hum.last_prompt:
+            prompts = [p for p in hum.since(hum.last_prompt - 1, hum.last_prompt) if p.chi == "prompt"]
+            self.titles[sg] = str(prompts[0].body.get("text") or "") if prompts else ""
+        return self.titles.get(sg, "")
 
     async def _read(self) -> None:
         while True:
@@ -133,7 +151,7 @@ class Notifier:
         if tone.chi == "prompt":
             self.titles[sg] = str(tone.get("text") or "")
         attention = self.humd.router.attention
-        event = event_of(tone.chi, sg, wane, dict(tone), title=self.titles.get(sg, ""), watched=attention.watched(sg), seen=attention.mark(sg))
+        event = event_of(tone.chi, sg, wane, dict(tone), title=self._title(sg), watched=attention.watched(sg), seen=attention.mark(sg))
         self.book.advance(sg, wane)
         if event is not None:
             self._spawn(self.deliver(event))
@@ -154,6 +172,7 @@ class Notifier:
                 self.delivered += 1
                 continue
             self.book.unclaim(ch, event.id)
+            self.failures.append((ch, outcome.reason))
             if outcome.gone:
                 self.book.unsubscribe(ch)
                 log.warning("push subscription %s is gone (%s): dropped", ch, outcome.reason)
