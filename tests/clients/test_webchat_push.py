@@ -73,7 +73,8 @@ async def test_allow_from_the_lock_screen_runs_claudes_tool_on_the_laptop_once(t
         assert ready["controlled"] == f"{url}/sw.js"  # the worker controls the page, from the root scope
         assert ready["manifest"]["errors"] == [] and ready["manifest"]["data"]["name"] == "hum"
         assert ready["installabilityErrors"] == []
-        assert ready["subscribeSaid"].startswith("not subscribed: AbortError")  # headless Chromium has no push service
+        # headless Chromium reaches no push service: its subscribe fails (AbortError) or never answers
+        assert ready["subscribeSaid"].startswith(("not subscribed: AbortError", "not subscribed: TimeoutError")), ready["subscribeSaid"]
         assert "GET /hum/push/key" in ready["asked"]
 
         # the subscription a push service would have made for this browser

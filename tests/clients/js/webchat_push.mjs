@@ -16,6 +16,9 @@ const context = await openPhone(process.env.HUM_USER_DATA);
 try {
   await context.grantPermissions(["notifications"], { origin: url });
   const page = context.pages()[0] || (await context.newPage());
+  page.on("console", (m) => console.error(`console: ${m.text()}`));
+  page.on("pageerror", (e) => console.error(`page error: ${e}`));
+  page.on("response", (r) => r.status() >= 400 && console.error(`status ${r.status()} ${r.url()}`));
   const asked = [];
   page.on("request", (r) => asked.push(`${r.method()} ${r.url().slice(url.length)}`));
   const cdp = await context.newCDPSession(page);
@@ -23,14 +26,17 @@ try {
   cdp.on("ServiceWorker.workerRegistrationUpdated", (e) => registrations.push(...e.registrations));
   await cdp.send("ServiceWorker.enable");
   await page.goto(`${url}/`);
-  await page.waitForFunction(() => navigator.serviceWorker.controller !== null);
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { polling: 100 });
   const worker = context.serviceWorkers()[0] || (await context.waitForEvent("serviceworker"));
   const manifest = await cdp.send("Page.getAppManifest");
   const installability = await cdp.send("Page.getInstallabilityErrors");
 
   await page.click("#notify summary");
   await page.click("#notify .notify-me");
-  await page.waitForFunction(() => (document.querySelector("#notify .notify-said").textContent || "").startsWith("not subscribed"));
+  await page.waitForFunction(() => (document.querySelector("#notify .notify-said").textContent || "").startsWith("not subscribed"), null, { polling: 100 }).catch(async (e) => {
+    console.error("said:", await page.textContent("#notify"), await page.evaluate(() => Notification.permission));
+    throw e;
+  });
   say({
     step: "ready",
     controlled: await page.evaluate(() => navigator.serviceWorker.controller.scriptURL),

@@ -6,6 +6,8 @@
 // - marks each hum in the list with how much of it nobody has read.
 
 const SUB_KEY = "hum-push-subscription";
+// A push service answers a subscription in a second or two; one that cannot be reached may never answer.
+const SUBSCRIBE_TIMEOUT_MS = 10000;
 const LEVELS = [["all", "Asks and finishes"], ["asks", "Asks only"], ["none", "Nothing"]];
 
 const box = document.getElementById("notify");
@@ -49,7 +51,9 @@ export async function notifyMe(level = "all") {
   const registration = await navigator.serviceWorker.ready;
   const { publicKey } = await call("GET", "/hum/push/key");
   say("subscribing…");
-  const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlBytes(publicKey) });
+  const subscribing = registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlBytes(publicKey) });
+  const late = new Promise((_, no) => setTimeout(() => no(Object.assign(new Error("the browser's push service did not answer"), { name: "TimeoutError" })), SUBSCRIBE_TIMEOUT_MS));
+  const subscription = await Promise.race([subscribing, late]);
   const made = await call("POST", "/hum/push/subscriptions", { ...subscription.toJSON(), notify: level === "none" ? "asks" : level });
   localStorage.setItem(SUB_KEY, made.id);
   return made.id;
