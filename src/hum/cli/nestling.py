@@ -215,6 +215,8 @@ class Attachment:
                 continue
             if tone.chi == "hello" and self.granted_at is None:
                 self.granted_at = int(tone.get("wane") or 0)
+                if self.last_wane >= self.granted_at > 0:
+                    self.client.send(Tone(chi="seen", sigil=self.sigil, wane=self.granted_at))  # seen already, up to the tip
             self.view.show(tone)
             if "wane" in tone and tone.chi != "hello":
                 self.last_wane = max(self.last_wane, int(tone["wane"]))
