@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from client_helpers import JS_DIR, TEST_OUTPUT, need_npm
-from push_double import PushService
 
+from hum.demo.push_service import PushService
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
 from hum.wire.tones import Tone
 

@@ -11,42 +11,19 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from humd_helpers import HUM, HumUp, file_mode, hum, init_home, one_line_error, wait_until
 
+from hum.demo.push_service import PushService
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "surfaces"))
-from push_double import PushService  # noqa: E402 - the surface tests' push service
+from notify_helpers import NtfyDouble  # noqa: E402 - the surface tests' ntfy server
 
 # A bloom of the scripted worker, a push, and the CLI's start-up, on a busy machine.
 WAIT = 30.0
-
-
-class Ntfy:
-    """An ntfy server on loopback that keeps each published message."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.runner: web.AppRunner | None = None
-        self.address = ""
-
-    async def start(self) -> Ntfy:
-        app = web.Application()
-
-        async def publish(request: web.Request) -> web.Response:
-            self.messages.append({**await request.json(), "click": request.headers.get("X-Click")})
-            return web.json_response({"id": "1"})
-
-        app.router.add_post("/", publish)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.address = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
 
 
 async def cli(*args: str, home: Path) -> tuple[int, str, str]:
@@ -55,7 +32,7 @@ async def cli(*args: str, home: Path) -> tuple[int, str, str]:
 
 
 async def test_hum_notify_sets_what_is_pushed_and_its_test_says_which_channel_failed(tmp_path):
-    ntfy = await Ntfy().start()
+    ntfy = await NtfyDouble().start()
     home = init_home(tmp_path / "laptop")
     up = await asyncio.to_thread(HumUp, home, "--notify", f"ntfy://{ntfy.address}/laptop", "--notify", "ntfy://127.0.0.1:9/nobody-listens")
     try:
@@ -83,7 +60,7 @@ async def test_hum_notify_sets_what_is_pushed_and_its_test_says_which_channel_fa
         assert json.loads(out)["quiet"] == {"start": "22:00", "end": "07:30"}  # a refused change changed nothing
     finally:
         await asyncio.to_thread(up.stop)
-        await ntfy.runner.cleanup()
+        await ntfy.close()
 
 
 async def test_a_running_hum_attach_is_watching_and_hum_prompt_no_wait_is_not(tmp_path):
@@ -159,3 +136,12 @@ def test_hum_up_serves_https_with_a_certificate_and_the_cli_still_reaches_it(tmp
         assert done.returncode == 0 and json.loads(done.stdout)["http"] == up.http
     refused = hum("up", "--tls-cert", str(cert), "--listen", "none", "--thrum", str(tmp_path / "t.sock"), "--worker", "scripted", home=home)
     assert "--tls-cert and --tls-key go together" in one_line_error(refused)
+
+
+def test_the_roam_story_with_notifications_passes_every_criterion():
+    done = hum("demo", "roam", "--notify", "--real", "--json", timeout=120)
+    result = json.loads(done.stdout)
+    assert result["ok"], (result["criteria"], done.stderr)
+    assert result["criteria"]["push_to_decision_under_1s"]["value"]["total_ms"] < 1000
+    assert len(result["criteria"]) == 7
+    assert one_line_error(hum("demo", "roam", "--notify")) == "hum: --notify runs between real processes: add --real"

@@ -55,3 +55,31 @@ async def until(predicate: Callable[[], bool], timeout: float, what: str) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"within {timeout:g} s: {what}")
         await asyncio.sleep(0.01)
+
+
+class NtfyDouble:
+    """An ntfy server on loopback: keeps what apprise publishes (its JSON body, the click link and action buttons)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        self.runner: web.AppRunner | None = None
+        self.address = ""  # HOST:PORT, for an ntfy:// URL
+
+    async def start(self) -> NtfyDouble:
+        app = web.Application()
+        app.router.add_post("/", self._publish)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.address = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _publish(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.messages.append({**body, "click": request.headers.get("X-Click"), "actions": request.headers.get("X-Actions")})
+        return web.json_response({"id": str(len(self.messages)), "event": "message"})

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from aiohttp import web
-from notify_helpers import notified, until
-from push_double import PushService
+from notify_helpers import NtfyDouble, notified, until
 from surface_helpers import FAST_TPS, WAIT, asking_brood, scripted_brood
 
+from hum.demo.push_service import PushService
 from hum.store.sqlite import SqliteStore
 from hum.surfaces.notify import delivery
 from hum.surfaces.notify.book import NotifyBook
@@ -216,30 +215,6 @@ async def test_a_push_service_that_answers_410_loses_the_subscription_and_one_th
     assert push.received == [] and book.deliveries() == 0
 
 
-class FakeNtfy:
-    """An ntfy server on loopback: keeps what apprise publishes (JSON body and headers)."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> FakeNtfy:
-        app = web.Application()
-        app.router.add_post("/", self._publish)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
-
-    async def _publish(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.messages.append({**body, "click": request.headers.get("X-Click"), "actions": request.headers.get("X-Actions")})
-        return web.json_response({"id": str(len(self.messages)), "event": "message"})
-
-
 def ntfy_buttons(header: str) -> dict[str, str]:
     """ntfy's `X-Actions` as {label: url}; each action must be an HTTP POST that clears the notification."""
     buttons = {}
@@ -251,9 +226,9 @@ def ntfy_buttons(header: str) -> dict[str, str]:
 
 
 async def test_ntfy_gets_the_ask_with_its_link_and_buttons_and_a_button_approves_once(sim, http, closing, tmp_path):
-    ntfy = await FakeNtfy().start()
+    ntfy = await NtfyDouble().start()
     laptop = await sim.spawn("laptop", brood=asking_brood(FAST_TPS))
-    at_laptop = await notified(laptop, tmp_path / "laptop", apprise=[f"ntfy://{ntfy.url}/hum-phone"])
+    at_laptop = await notified(laptop, tmp_path / "laptop", apprise=[f"ntfy://{ntfy.address}/hum-phone"])
     closing.append(at_laptop)
     oc = sim.nestler(laptop, "opencode")
     oc.send("prompt", sid="tidy", text="tidy up the project")
@@ -273,4 +248,4 @@ async def test_ntfy_gets_the_ask_with_its_link_and_buttons_and_a_button_approves
     await until(lambda: len(ntfy.messages) == 2, WAIT, "ntfy got the finish")
     assert ntfy.messages[1]["title"] == "tidy up the project is done" and ntfy.messages[1]["actions"] is None
     assert [p.body["decision"] for p in laptop.hums[ask["sigil"]].petals if p.chi == "permit"] == ["allow"]
-    await ntfy.runner.cleanup()
+    await ntfy.close()

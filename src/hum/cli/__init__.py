@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--adopt", action="store_true", help="the story past its end: the laptop dies for good, the phone adopts the hum")
     roam.add_argument("--transport", choices=("tcp", "iroh", "relay"), default="tcp", help="with --real: how the phone reaches the laptop (iroh: direct addresses only; relay: a transit relay the demo starts)")
     roam.add_argument("--approvals", action="store_true", help="with --real: the laptop's worker asks before it runs a command, the phone answers")
+    roam.add_argument("--notify", action="store_true", help="with --real: the laptop's worker asks, the phone gets a push and answers from it")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
 

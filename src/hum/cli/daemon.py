@@ -152,7 +152,13 @@ def cmd_hums(args: argparse.Namespace) -> int:
 def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.approvals and not args.real:
         raise CliError("--approvals runs between real processes: add --real")
-    if args.approvals:
+    if args.notify and not args.real:
+        raise CliError("--notify runs between real processes: add --real")
+    if args.notify:
+        from hum.demo.roam_notify import report as notify_report
+
+        result, lines = notify_report(rtt=args.rtt / 1000.0)
+    elif args.approvals:
         from hum.demo.roam_approvals import report as approvals_report
 
         result, lines = approvals_report(rtt=args.rtt / 1000.0)
@@ -177,7 +183,7 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
-    story = "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
+    story = "phone-laptop-roam with notifications" if args.notify else "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
     if args.real and args.transport != "tcp":
         where = f"two real humd processes linked over {args.transport} only (loopback, no added latency)"
     else:

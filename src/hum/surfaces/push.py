@@ -52,6 +52,7 @@ def add_push_routes(app: web.Application, notifier: Notifier) -> None:
     app.router.add_post("/hum/push/choices", set_choices)
     app.router.add_post("/hum/push/test", test)
     app.router.add_get("/hum/push/unread", unread)
+    app.router.add_get("/hum/push/hums/{sigil}", one_hum)
     app.router.add_post(CAPABILITY_ROUTE, answer).handler.own_authority = True  # type: ignore[attr-defined]
     app.router.add_get("/hum/watch/{sigil}", watch)
     app.router.add_post("/hum/seen/{sigil}", seen)
@@ -170,6 +171,18 @@ async def unread(request: web.Request) -> web.Response:
     humd = request.app[HUMD_KEY]
     attention = humd.router.attention
     return web.json_response({"hums": {e["sigil"]: {"wane": e.get("wane", 0), "seen": attention.mark(e["sigil"])} for e in humd.list_hums()}})
+
+
+async def one_hum(request: web.Request) -> web.Response:
+    """Where notifications stand for one hum: its tip, its read mark, whether anyone watches, how far the notifier has read it."""
+    notifier = request.app[NOTIFIER_KEY]
+    sg = request.match_info["sigil"]
+    hum = notifier.humd.hums.get(sg)
+    attention = notifier.humd.router.attention
+    return web.json_response({
+        "sigil": sg, "wane": hum.tip if hum is not None else None, "seen": attention.mark(sg),
+        "watched": attention.watched(sg), "notifiedTo": notifier.book.cursor(sg),
+    })
 
 
 async def answer(request: web.Request) -> web.Response:

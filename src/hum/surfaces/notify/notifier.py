@@ -73,6 +73,7 @@ class Notifier:
         self.followed: set[str] = set()
         self.titles: dict[str, str] = {}
         self._peers: list[str] | None = None
+        self._known: set[str] | None = None  # every hum seen since following began (None: not following)
         self._tasks: list[asyncio.Task[Any]] = []
         self._sends: set[asyncio.Task[Any]] = set()
         self.delivered = 0  # pushes that got through since start (status and tests)
@@ -107,19 +108,25 @@ class Notifier:
     async def _scan(self) -> None:
         while True:
             if not self.channels():
-                self._peers = None  # nobody to tell: follow nothing; the whole list is read when one appears
+                self._peers = self._known = None  # nobody to tell: follow nothing; the whole list is read when one appears
                 await asyncio.sleep(SCAN_SECONDS)
                 continue
             peers = self.humd.peers()
-            entries = self.humd.list_hums() if peers != self._peers else self.humd.router.recent_hums(RECENT_HUMS)
+            entries = self.humd.list_hums() if peers != self._peers or self._known is None else self.humd.router.recent_hums(RECENT_HUMS)
             self._peers = peers
+            first, known = self._known is None, self._known or set()
+            self._known = known
             for entry in entries:
                 sg = str(entry["sigil"])
+                new = not first and sg not in known  # minted since we began: its whole (short) log is news
+                known.add(sg)
                 if sg in self.followed or (entry.get("home") != self.humd.id and entry.get("home") not in peers):
                     continue
                 self.followed.add(sg)
                 since = self.book.cursor(sg)
-                self.session.receive(Tone(chi="attach", sigil=sg, since=self._first_since(entry) if since is None else since))
+                if since is None:
+                    since = 0 if new else self._first_since(entry)
+                self.session.receive(Tone(chi="attach", sigil=sg, since=since))
             await asyncio.sleep(SCAN_SECONDS)
 
     def _first_since(self, entry: dict[str, Any]) -> int:

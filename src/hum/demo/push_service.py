@@ -1,10 +1,10 @@
 """A push service on loopback (aiohttp), standing in for the browser vendors' ones, which cannot be reached here.
 
-It does what a real one does to a push: checks the VAPID JWT (RFC 8292: the
+Used by `hum demo roam --notify` and the notification tests. It does what a real one does to a push: checks the VAPID JWT (RFC 8292: the
 signature by the key in `k`, `aud` its own origin, `exp` within 24 h, a `sub`
 contact) and the `TTL`, and, as the browser would, decrypts the RFC 8291
-(`aes128gcm`) body with the subscription's private key. Tests read the
-decrypted JSON it kept, never merely that a request was made.
+(`aes128gcm`) body with the subscription's private key. Its users read the
+decrypted JSON it kept (with when it arrived), never merely that a request was made.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class PushService:
     """Accepts pushes for the subscriptions it made; `status` and `delay` make it refuse or stall."""
 
     def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []  # {"sub", "payload", "ttl", "urgency"}
+        self.received: list[dict[str, Any]] = []  # {"sub", "payload", "ttl", "urgency", "at" (monotonic)}
         self.refused: list[str] = []  # why a push was refused (a test asserts there were none)
         self.status = 201
         self.delay = 0.0
@@ -116,7 +116,10 @@ class PushService:
             return web.Response(status=401, text=why)
         key, auth = self._keys[sub]
         plain = http_ece.decrypt(await request.read(), private_key=key, auth_secret=auth, version="aes128gcm")
-        entry = {"sub": sub, "payload": json.loads(plain), "ttl": int(request.headers["TTL"]), "urgency": request.headers.get("Urgency")}
+        entry = {
+            "sub": sub, "payload": json.loads(plain), "ttl": int(request.headers["TTL"]), "urgency": request.headers.get("Urgency"),
+            "at": time.monotonic(),
+        }
         async with self._changed:
             self.received.append(entry)
             self._changed.notify_all()
