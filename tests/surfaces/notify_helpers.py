@@ -32,12 +32,17 @@ class Notified:
         self.notifier.book.close()
 
 
-async def notified(humd: Humd, home: Path, *, apprise: list[str] | None = None, clock: Callable[[], float] = time.time) -> Notified:
-    """Serve `humd` as `hum up` does (surfaces + push routes), its notifier's book and VAPID key in `home`."""
+async def notified(
+    humd: Humd, home: Path, *, apprise: list[str] | None = None, clock: Callable[[], float] = time.time, token: str | None = None
+) -> Notified:
+    """Serve `humd` as `hum up` does (surfaces + push routes), its notifier's book and VAPID key in `home`.
+
+    With a `token`, the surfaces are served as off loopback: every request but a capability needs it.
+    """
     home.mkdir(parents=True, exist_ok=True)
     where: list[str] = []
     notifier = Notifier(humd, NotifyBook(home / BOOK_FILE), vapid_key(home), apprise_urls=apprise, public_url=lambda: where[0], clock=clock)
-    app = make_app(humd)
+    app = make_app(humd, token=token, loopback_only=token is None)
     add_push_routes(app, notifier)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()

@@ -228,8 +228,11 @@ def ntfy_buttons(header: str) -> dict[str, str]:
 async def test_ntfy_gets_the_ask_with_its_link_and_buttons_and_a_button_approves_once(sim, http, closing, tmp_path):
     ntfy = await NtfyDouble().start()
     laptop = await sim.spawn("laptop", brood=asking_brood(FAST_TPS))
-    at_laptop = await notified(laptop, tmp_path / "laptop", apprise=[f"ntfy://{ntfy.address}/hum-phone"])
+    # served as off loopback (`--http 0.0.0.0:PORT`): the ntfy app has no bearer token, its buttons need none
+    at_laptop = await notified(laptop, tmp_path / "laptop", apprise=[f"ntfy://{ntfy.address}/hum-phone"], token="s3cret-token")
     closing.append(at_laptop)
+    async with http.post(f"{at_laptop.url}/hum/push/subscriptions", json={}) as r:
+        assert r.status == 401  # every other push route still needs the token
     oc = sim.nestler(laptop, "opencode")
     oc.send("prompt", sid="tidy", text="tidy up the project")
     ask = (await oc.wait_for(lambda t: t.chi == "permission-ask", timeout=WAIT)).tone
@@ -249,3 +252,31 @@ async def test_ntfy_gets_the_ask_with_its_link_and_buttons_and_a_button_approves
     assert ntfy.messages[1]["title"] == "tidy up the project is done" and ntfy.messages[1]["actions"] is None
     assert [p.body["decision"] for p in laptop.hums[ask["sigil"]].petals if p.chi == "permit"] == ["allow"]
     await ntfy.close()
+
+
+async def test_a_followed_homes_loss_and_return_are_pushed_when_asked_for(sim, http, push, closing, tmp_path):
+    store = tmp_path / "laptop.db"
+    laptop_id = sim.identity("laptop")
+    laptop = await sim.spawn("laptop", identity=laptop_id, brood=scripted_brood(FAST_TPS), store=SqliteStore(store))
+    phone = await sim.spawn("phone")
+    await sim.link(laptop, phone)
+    at_phone = await notified(phone, tmp_path / "phone")
+    closing.append(at_phone)
+    await subscribe(http, at_phone.url, push, "phone")
+    async with http.post(f"{at_phone.url}/hum/push/choices", json={"homes": "yes"}) as r:
+        assert (r.status, (await r.json())["error"]["code"]) == (400, "bad-choice")
+    async with http.post(f"{at_phone.url}/hum/push/choices", json={"homes": True, "level": "all"}) as r:
+        assert r.status == 200 and (await r.json())["homes"] is True
+    oc = sim.nestler(laptop, "opencode")
+    oc.send("prompt", sid="far", text="build it")
+    finish = (await oc.wait_for(lambda t: t.chi == "finish", timeout=WAIT)).tone
+    await push.wait_for(lambda got: push.payloads("phone", "finish"), WAIT)
+
+    await sim.kill(laptop)
+    await push.wait_for(lambda got: push.payloads("phone", "home-lost"), WAIT)
+    laptop = await sim.spawn("laptop", identity=laptop_id, brood=scripted_brood(FAST_TPS), store=SqliteStore(store))
+    await sim.link(laptop, phone)
+    await push.wait_for(lambda got: push.payloads("phone", "home-back"), WAIT)
+    (lost,), (back,) = push.payloads("phone", "home-lost"), push.payloads("phone", "home-back")
+    assert (lost["sigil"], lost["title"], lost["body"]) == (finish["sigil"], "build it lost its home", "laptop cannot be reached.")
+    assert back["title"] == "build it is back" and back["tag"] == lost["tag"]

@@ -13,6 +13,7 @@ from hum.surfaces.notify.policy import (
     Choices,
     Policy,
     event_of,
+    home_event,
     parse_clock,
 )
 
@@ -82,3 +83,13 @@ def test_withdrawals_go_where_the_ask_was_shown_once_and_reading_withdraws_finis
 def test_a_bad_time_of_day_is_refused_with_its_text(text):
     with pytest.raises(ValueError, match="HH:MM|00:00"):
         parse_clock(text)
+
+
+def test_a_homes_loss_and_return_are_told_only_when_asked_once_per_occurrence():
+    lost = home_event(False, "abc123abc123", 9, title="tidy", device="laptop", at=100)
+    back = home_event(True, "abc123abc123", 9, title="tidy", device="laptop", at=160)
+    assert (lost.title, lost.body, lost.tag == back.tag) == ("tidy lost its home", "laptop cannot be reached.", True)
+    assert lost.id != back.id != home_event(False, "abc123abc123", 9, title="tidy", device="laptop", at=200).id
+    assert Policy().recipients(lost, [PHONE], set(), 600) == []  # off by default
+    told = Policy(Choices(homes=True))
+    assert told.recipients(lost, [PHONE, TABLET], set(), 600) == ["sub-phone"]  # like a finish: not to asks-only channels

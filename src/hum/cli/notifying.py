@@ -28,6 +28,9 @@ def add_notify_parser(sub: Any, common: argparse.ArgumentParser, as_json: argpar
     quiet.add_argument("start", metavar="START", help="HH:MM, or off")
     quiet.add_argument("end", metavar="END", nargs="?", help="HH:MM")
     quiet.set_defaults(func=cmd_notify_quiet)
+    homes = notify_sub.add_parser("homes", parents=[common, as_json], help="also tell when a followed hum's home is lost and back (off by default)")
+    homes.add_argument("switch", choices=("on", "off"))
+    homes.set_defaults(func=cmd_notify_homes)
     test = notify_sub.add_parser("test", parents=[common, as_json], help="send a test notification to every channel")
     test.set_defaults(func=cmd_notify_test)
     for p in (notify,):
@@ -44,6 +47,7 @@ def _show(answer: dict[str, Any], as_json: bool) -> int:
         console.print(f"  hum {sg}: {LEVEL_WORDS[level]}")
     quiet = answer.get("quiet")
     console.print(f"quiet hours: {quiet['start']}-{quiet['end']} (only asks)" if quiet else "quiet hours: none")
+    console.print(f"a hum's home lost and back: {'told' if answer.get('homes') else 'not told'}")
     subs = answer.get("subscriptions", [])
     console.print(f"browsers: {len(subs)}" + "".join(f"\n  {s['id']}  {LEVEL_WORDS[s['notify']]}  via {s['service']}" for s in subs))
     console.print(f"other channels (hum up --notify): {answer.get('channels', 0)}")
@@ -74,6 +78,10 @@ def cmd_notify_quiet(args: argparse.Namespace) -> int:
     else:
         quiet = {"start": args.start, "end": args.end}
     return _show(daemon_request(home_of(args), "POST", "/hum/push/choices", {"quiet": quiet}), args.json)
+
+
+def cmd_notify_homes(args: argparse.Namespace) -> int:
+    return _show(daemon_request(home_of(args), "POST", "/hum/push/choices", {"homes": args.switch == "on"}), args.json)
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:

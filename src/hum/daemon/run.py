@@ -153,9 +153,7 @@ class Daemon:
         humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
         address = await humd.start()
-        self._book = NotifyBook(self.home.path / BOOK_FILE)
-        self.notifier = Notifier(humd, self._book, vapid_key(self.home.path), apprise_urls=opts.notify, public_url=self._public_url)
-        self.notifier.start()
+        self._start_notifier(humd)
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
         # the collector's scans, so a collection's pause does not grow with the number of hums.
         gc.collect()
@@ -186,6 +184,13 @@ class Daemon:
         }
         self.home.write_runtime(self.info)
         return self.info
+
+    def _start_notifier(self, humd: Humd) -> None:
+        """Notifications: the book and VAPID key in the home, the apprise URLs of `--notify`."""
+        self._book = NotifyBook(self.home.path / BOOK_FILE)
+        key = vapid_key(self.home.path)
+        self.notifier = Notifier(humd, self._book, key, apprise_urls=self.options.notify, public_url=self._public_url)
+        self.notifier.start()
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""

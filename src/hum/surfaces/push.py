@@ -130,7 +130,7 @@ def choices_body(notifier: Notifier) -> dict[str, Any]:
 
 
 async def set_choices(request: web.Request) -> web.Response:
-    """`{level?, hums?: {sigil: level|null}, quiet?: {start, end}|null, subscription?: {id, notify}}`: all checked before any is kept."""
+    """`{level?, hums?: {sigil: level|null}, quiet?: {start, end}|null, homes?: bool, subscription?: {id, notify}}`: all checked before any is kept."""
     notifier = request.app[NOTIFIER_KEY]
     body = await read_json(request)
     choices = notifier.book.choices()
@@ -150,6 +150,10 @@ async def set_choices(request: web.Request) -> web.Response:
             if quiet is not None and not isinstance(quiet, dict):
                 raise ValueError("`quiet` is {start: HH:MM, end: HH:MM}, or null")
             choices.quiet = None if quiet is None else (parse_clock(str(quiet.get("start"))), parse_clock(str(quiet.get("end"))))
+        if "homes" in body:
+            if not isinstance(body["homes"], bool):
+                raise ValueError("`homes` is true or false")
+            choices.homes = body["homes"]
         sub = body.get("subscription")
         if sub is not None and (not isinstance(sub, dict) or sub.get("notify") not in ("none", "asks", "all")):
             raise ValueError("`subscription` is {id, notify: none|asks|all}")

@@ -200,10 +200,10 @@ class NotifyBook:
             return Choices()
         raw = json.loads(row[0])
         quiet = raw.get("quiet")
-        return Choices(raw.get("level", "all"), dict(raw.get("hums") or {}), tuple(quiet) if quiet else None)  # type: ignore[arg-type]
+        return Choices(raw.get("level", "all"), dict(raw.get("hums") or {}), tuple(quiet) if quiet else None, bool(raw.get("homes")))  # type: ignore[arg-type]
 
     def save_choices(self, choices: Choices) -> None:
-        value = json.dumps({"level": choices.level, "hums": choices.hums, "quiet": list(choices.quiet) if choices.quiet else None})
+        value = json.dumps({"level": choices.level, "hums": choices.hums, "quiet": list(choices.quiet) if choices.quiet else None, "homes": choices.homes})
         self.db.execute("INSERT INTO settings VALUES ('choices', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (value,))
 
     def marks(self) -> dict[str, int]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hum.surfaces.notify.book import Capability, NotifyBook, Subscription
 from hum.surfaces.notify.delivery import Outcome, WebPusher, redacted, send_apprise
-from hum.surfaces.notify.policy import ASK, WITHDRAW, Channel, Event, Policy, event_of
+from hum.surfaces.notify.policy import ASK, WITHDRAW, Channel, Event, Policy, event_of, home_event
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class Notifier:
                 continue
             peers = self.humd.peers()
             entries = self.humd.list_hums() if peers != self._peers or self._known is None else self.humd.router.recent_hums(RECENT_HUMS)
+            if self._peers is not None and peers != self._peers:
+                self._homes_moved(entries, set(self._peers) - set(peers), set(peers) - set(self._peers))
             self._peers = peers
             first, known = self._known is None, self._known or set()
             self._known = known
@@ -128,6 +130,18 @@ class Notifier:
                     since = 0 if new else self._first_since(entry)
                 self.session.receive(Tone(chi="attach", sigil=sg, since=since))
             await asyncio.sleep(SCAN_SECONDS)
+
+    def _homes_moved(self, entries: list[dict[str, Any]], lost: set[str], back: set[str]) -> None:
+        """Peers went or came back: the hums followed here that live there make home events (if asked for)."""
+        if not self.policy.choices.homes:
+            return
+        at = int(self.clock())
+        for entry in entries:
+            sg, home = str(entry["sigil"]), str(entry.get("home"))
+            if (home in lost or home in back) and self.book.cursor(sg) is not None:
+                device = self.humd.ensemble.names.get(home) or f"device {home[:8]}"
+                event = home_event(home in back, sg, int(entry.get("wane") or 0), title=self._title(sg), device=device, at=at)
+                self._spawn(self.deliver(event))
 
     def _first_since(self, entry: dict[str, Any]) -> int:
         """Where to start following a hum never followed: its open bloom (an ask may be waiting), else its tip."""

@@ -16,6 +16,7 @@ from typing import Any
 # What a channel is pushed, from least to most.
 LEVELS = ("none", "asks", "all")
 ASK, FINISH, ERROR, INTERRUPTED, WITHDRAW = "ask", "finish", "error", "interrupted", "withdraw"
+HOME_LOST, HOME_BACK = "home-lost", "home-back"
 # How much of a hum's title or an ask's question a notification carries: a lock screen shows two lines.
 TITLE_CHARS = 60
 BODY_CHARS = 160
@@ -53,9 +54,13 @@ class Event:
     tag: str
     permit_id: str | None = None
 
+    at: int = 0  # for a home's loss or return: when (wall seconds), which names that occurrence
+
     @property
     def id(self) -> str:
-        """The petal's `sigil:wane`; a withdrawal's is marked apart, so it is delivered once as well."""
+        """The petal's `sigil:wane`; a withdrawal's, or a home's loss or return, is marked apart, so it is delivered once as well."""
+        if self.kind in (HOME_LOST, HOME_BACK):
+            return f"{event_id(self.sigil, self.wane)}!{self.kind}@{self.at}"
         return event_id(self.sigil, self.wane) + ("!w" if self.kind == WITHDRAW else "")
 
     @property
@@ -70,6 +75,7 @@ class Choices:
     level: str = "all"
     hums: dict[str, str] = field(default_factory=dict)
     quiet: tuple[int, int] | None = None  # (start, end) minutes; may wrap past midnight
+    homes: bool = False  # also tell when a followed hum's home is lost, and when it is back
 
     def level_for(self, sigil: str) -> str:
         return self.hums.get(sigil, self.level)
@@ -82,7 +88,7 @@ class Choices:
 
     def as_json(self) -> dict[str, Any]:
         quiet = None if self.quiet is None else {"start": clock_text(self.quiet[0]), "end": clock_text(self.quiet[1])}
-        return {"level": self.level, "hums": dict(self.hums), "quiet": quiet}
+        return {"level": self.level, "hums": dict(self.hums), "quiet": quiet, "homes": self.homes}
 
 
 def clock_text(minute: int) -> str:
@@ -144,6 +150,14 @@ def event_of(chi: str, sigil: str, wane: int, body: dict[str, Any], *, title: st
     return None
 
 
+def home_event(back: bool, sigil: str, wane: int, *, title: str, device: str, at: int) -> Event:
+    """A followed hum's home was lost (or is back): one event per occurrence, replacing the last one (same tag)."""
+    name = _cut(title or sigil, TITLE_CHARS)
+    if back:
+        return Event(HOME_BACK, sigil, wane, f"{name} is back", f"{device} is reachable again.", f"hum-{sigil}-home", at=at)
+    return Event(HOME_LOST, sigil, wane, f"{name} lost its home", f"{device} cannot be reached.", f"hum-{sigil}-home", at=at)
+
+
 class Policy:
     """Who gets which event: the choices, the quiet hours, and what each channel already had."""
 
@@ -154,6 +168,8 @@ class Policy:
         """The channels `event` goes to now: each at most once, ever (`delivered` holds (channel, event id) pairs)."""
         if event.kind == WITHDRAW:
             return []  # a withdrawal goes only where its ask went: `withdrawals`
+        if event.kind in (HOME_LOST, HOME_BACK) and not self.choices.homes:
+            return []  # off unless asked for
         level = self.choices.level_for(event.sigil)
         if level == "none" or (not event.is_ask and (level == "asks" or self.choices.is_quiet(minute))):
             return []

@@ -94,6 +94,11 @@ async function drawSwitches() {
     const level = (choices.hums || {})[sg] || choices.level;
     panel.append(select("This hum:", level, (v) => call("POST", "/hum/push/choices", { hums: { [sg]: v } })));
   }
+  const homes = document.createElement("label");
+  const tick = Object.assign(document.createElement("input"), { type: "checkbox", checked: !!choices.homes });
+  tick.addEventListener("change", () => call("POST", "/hum/push/choices", { homes: tick.checked }).catch((e) => say(e.message)));
+  homes.append(tick, " Tell me when a hum's device is lost, and back");
+  panel.append(homes);
   const quiet = document.createElement("label");
   quiet.textContent = "Quiet hours (asks only): ";
   const start = Object.assign(document.createElement("input"), { type: "time", value: choices.quiet ? choices.quiet.start : "" });
