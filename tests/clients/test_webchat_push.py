@@ -57,7 +57,7 @@ async def test_allow_from_the_lock_screen_runs_claudes_tool_on_the_laptop_once(t
         shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
         browser = await asyncio.create_subprocess_exec(
             "node", str(JS_DIR / "webchat_push.mjs"),
-            env={**os.environ, "HUM_NPM_DIR": str(base), "HUM_URL": url, "HUM_USER_DATA": str(tmp_path / "chromium")},
+            env={**os.environ, "HUM_NPM_DIR": str(base), "HUM_URL": url, "HUM_USER_DATA": str(tmp_path / "chromium"), "HUM_SHOTS": str(TEST_OUTPUT)},
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
 

@@ -37,6 +37,7 @@ try {
     console.error("said:", await page.textContent("#notify"), await page.evaluate(() => Notification.permission));
     throw e;
   });
+  await page.screenshot({ path: `${process.env.HUM_SHOTS}/webchat-notify.png` });
   say({
     step: "ready",
     controlled: await page.evaluate(() => navigator.serviceWorker.controller.scriptURL),
@@ -54,11 +55,13 @@ try {
     const registrationId = registrations.find((r) => r.scopeURL.startsWith(origin)).registrationId;
     await cdp.send("ServiceWorker.deliverPushMessage", { origin, registrationId, data: JSON.stringify(deliver) });
     if (then === "allow") {
-      await worker.evaluate(async (tag) => {
-        for (let i = 0; i < 200 && (await self.registration.getNotifications({ tag })).length === 0; i++) {
+      const waited = await worker.evaluate(async (tag) => {
+        for (let i = 0; i < 600 && (await self.registration.getNotifications({ tag })).length === 0; i++) {
           await new Promise((r) => setTimeout(r, 25));
         }
+        return (await self.registration.getNotifications()).map((n) => n.tag);
       }, deliver.tag);
+      if (!waited.includes(deliver.tag)) throw new Error(`the pushed notification never showed: ${JSON.stringify({ waited, registrations })}`);
       const shown = await worker.evaluate(async () => (await self.registration.getNotifications()).map((n) => ({
         title: n.title, body: n.body, tag: n.tag, actions: n.actions.map((a) => ({ action: a.action, title: a.title })),
         requireInteraction: n.requireInteraction,
