@@ -109,6 +109,7 @@ async def subscribe(request: web.Request) -> web.Response:
         sub_id = request.app[NOTIFIER_KEY].book.subscribe(endpoint, p256dh, auth, level, _origin(request))
     except OverflowError as exc:
         raise SurfaceError(409, str(exc), code="too-many-subscriptions") from exc
+    request.app[NOTIFIER_KEY].scan()  # the first channel: following starts now, not at the next look
     return web.json_response({"id": sub_id}, status=201)
 
 

@@ -99,6 +99,9 @@ class NotifyBook:
     def __init__(self, path: Path | str) -> None:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        # WAL's own safe setting: a commit survives a process kill (what "once, across restarts" needs); only a
+        # power cut may take back the last ones, at worst a notification shown twice
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         if isinstance(path, Path):
             for suffix in ("", "-wal", "-shm"):

@@ -107,29 +107,32 @@ class Notifier:
 
     async def _scan(self) -> None:
         while True:
-            if not self.channels():
-                self._peers = self._known = None  # nobody to tell: follow nothing; the whole list is read when one appears
-                await asyncio.sleep(SCAN_SECONDS)
-                continue
-            peers = self.humd.peers()
-            entries = self.humd.list_hums() if peers != self._peers or self._known is None else self.humd.router.recent_hums(RECENT_HUMS)
-            if self._peers is not None and peers != self._peers:
-                self._homes_moved(entries, set(self._peers) - set(peers), set(peers) - set(self._peers))
-            self._peers = peers
-            first, known = self._known is None, self._known or set()
-            self._known = known
-            for entry in entries:
-                sg = str(entry["sigil"])
-                new = not first and sg not in known  # minted since we began: its whole (short) log is news
-                known.add(sg)
-                if sg in self.followed or (entry.get("home") != self.humd.id and entry.get("home") not in peers):
-                    continue
-                self.followed.add(sg)
-                since = self.book.cursor(sg)
-                if since is None:
-                    since = 0 if new else self._first_since(entry)
-                self.session.receive(Tone(chi="attach", sigil=sg, since=since))
+            self.scan()
             await asyncio.sleep(SCAN_SECONDS)
+
+    def scan(self) -> None:
+        """Follow the hums not followed yet (all of them when peers changed, else the most recent); nothing without a channel."""
+        if not self.channels():
+            self._peers = self._known = None  # nobody to tell: follow nothing; the whole list is read when one appears
+            return
+        peers = self.humd.peers()
+        entries = self.humd.list_hums() if peers != self._peers or self._known is None else self.humd.router.recent_hums(RECENT_HUMS)
+        if self._peers is not None and peers != self._peers:
+            self._homes_moved(entries, set(self._peers) - set(peers), set(peers) - set(self._peers))
+        self._peers = peers
+        first, known = self._known is None, self._known or set()
+        self._known = known
+        for entry in entries:
+            sg = str(entry["sigil"])
+            new = not first and sg not in known  # minted since we began: its whole (short) log is news
+            known.add(sg)
+            if sg in self.followed or (entry.get("home") != self.humd.id and entry.get("home") not in peers):
+                continue
+            self.followed.add(sg)
+            since = self.book.cursor(sg)
+            if since is None:
+                since = 0 if new else self._first_since(entry)
+            self.session.receive(Tone(chi="attach", sigil=sg, since=since))
 
     def _homes_moved(self, entries: list[dict[str, Any]], lost: set[str], back: set[str]) -> None:
         """Peers went or came back: the hums followed here that live there make home events (if asked for)."""
@@ -172,6 +175,8 @@ class Notifier:
         if tone.chi == "prompt":
             self.titles[sg] = str(tone.get("text") or "")
         attention = self.humd.router.attention
+        if tone.chi == "chunk":
+            return  # never an event, and not worth a write: a restart reads a bloom's chunks again, harmlessly
         event = event_of(tone.chi, sg, wane, dict(tone), title=self._title(sg), watched=attention.watched(sg), seen=attention.mark(sg))
         self.book.advance(sg, wane)
         if event is not None:
