@@ -29,12 +29,14 @@ MARKS_PER_TONE = 1000
 # Hums one device may report as watched at once: a person has a few screens; a
 # client claiming more is broken, and the set crosses every link.
 MAX_WATCHED = 256
+# The largest wane a mark may name: JavaScript's safe integers, far past any hum, within SQLite's INTEGER.
+MAX_WANE = 2**53
 
 
 def _wane(tone: Tone) -> int:
     wane = tone.get("wane")
-    if not isinstance(wane, int) or isinstance(wane, bool) or wane < 0:
-        raise BadTone("bad-field", "`wane` is a whole number >= 0")
+    if not isinstance(wane, int) or isinstance(wane, bool) or not 0 <= wane <= MAX_WANE:
+        raise BadTone("bad-field", f"`wane` is a whole number from 0 to {MAX_WANE}")
     return wane
 
 
@@ -156,7 +158,7 @@ class Attention:
         if not isinstance(marks, dict):
             raise BadTone("bad-field", "`marks` maps sigils to wanes")
         for sg, wane in marks.items():
-            if isinstance(wane, int) and not isinstance(wane, bool) and wane >= 0 and self._home_of(sg) == peer:
+            if isinstance(wane, int) and not isinstance(wane, bool) and 0 <= wane <= MAX_WANE and self._home_of(sg) == peer:
                 self._raise(sg, wane)
 
     def _tell_if_changed(self, before: set[str]) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hum.node.attention import MAX_WANE
 from hum.surfaces.http import (
     HUMD_KEY,
     KEEPALIVE_SECONDS,
@@ -245,8 +246,8 @@ async def seen(request: web.Request) -> web.Response:
     sg = request.match_info["sigil"]
     body = await read_json(request)
     wane = body.get("wane")
-    if not isinstance(wane, int) or isinstance(wane, bool) or wane < 0:
-        raise SurfaceError(400, "`wane` is a whole number >= 0", code="bad-wane", param="wane")
+    if not isinstance(wane, int) or isinstance(wane, bool) or not 0 <= wane <= MAX_WANE:
+        raise SurfaceError(400, f"`wane` is a whole number from 0 to {MAX_WANE}", code="bad-wane", param="wane")
     if not known_hum(humd, sg):
         raise SurfaceError(404, f"no hum with sigil {sg!r} is known here", code="unknown-hum")
     session = humd.open_nestler(f"http-seen-{secrets.token_hex(3)}")
