@@ -93,6 +93,7 @@ async def test_allow_from_the_lock_screen_runs_claudes_tool_on_the_laptop_once(t
 
         browser.stdin.write((json.dumps({"deliver": pushed, "then": "allow"}) + "\n").encode())
         answered = await step()
+        assert answered["deliveries"] <= 2  # see deliverUntilShown in webchat_push.mjs
         (shown,) = answered["shown"]
         assert shown["title"] == "create approved.txt needs you" and shown["tag"] == pushed["tag"]
         assert [a["action"] for a in shown["actions"]] == ["allow", "deny"] and shown["requireInteraction"]
@@ -107,6 +108,13 @@ async def test_allow_from_the_lock_screen_runs_claudes_tool_on_the_laptop_once(t
         (withdrawal,) = push.payloads("phone", "withdraw")
         browser.stdin.write((json.dumps({"deliver": withdrawal, "then": "none"}) + "\n").encode())
         assert (await step())["left"] == 0
+
+        # nobody watched the bloom: its finish was pushed; the list shows it unread, and a tap opens the hum
+        (finished,) = push.payloads("phone", "finish")
+        assert finished["title"] == "create approved.txt is done" and "actions" not in finished
+        browser.stdin.write((json.dumps({"deliver": finished, "then": "open"}) + "\n").encode())
+        opened = await step()
+        assert opened["url"] == f"{url}/#/hum/{ask['sigil']}" and opened["unread"].strip().endswith("new")
         assert push.refused == []
     finally:
         if browser is not None and browser.returncode is None:

@@ -60,7 +60,7 @@ async function openHum(url) {
   const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const here = pages.find((page) => page.url.startsWith(self.registration.scope));
   if (here) {
-    await here.focus();
+    await here.focus().catch(() => {}); // allowed only within the click's user activation
     return here.navigate ? here.navigate(url) : here;
   }
   return self.clients.openWindow(url);
@@ -75,7 +75,10 @@ function onNotificationClick(event) {
   return action ? answerFromNotification(action, data) : openHum(data.url || "/");
 }
 
-self.addEventListener("push", (event) => event.waitUntil(showPush(pushData(event))));
+self.addEventListener("push", (event) => {
+  const shown = showPush(pushData(event)).catch((e) => console.error(`hum: cannot show a push: ${e}`));
+  event.waitUntil(shown);
+});
 self.addEventListener("notificationclick", (event) => event.waitUntil(onNotificationClick(event)));
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
