@@ -55,6 +55,18 @@ ui_message = shaped({
 ai_sdk_chat = shaped({"id": odd_text, "messages": st.lists(ui_message, min_size=1, max_size=3), "trigger": st.sampled_from(["submit-message", "regenerate-message"])})
 web_prompt = shaped({"text": odd_text})
 project_prompt = shaped({"text": odd_text, "project": odd_text})
+push_subscription = shaped({
+    "endpoint": odd_text | st.sampled_from(["https://push.example.com/x", "http://127.0.0.1:9/push", "http://10.0.0.1/push"]),
+    "keys": shaped({"p256dh": odd_text, "auth": odd_text}),
+    "notify": st.sampled_from(["asks", "all", "none"]) | odd_text,
+})
+push_choices = shaped({
+    "level": st.sampled_from(["none", "asks", "all"]) | odd_text,
+    "hums": st.dictionaries(odd_text, st.sampled_from(["none", "asks", "all", None]) | odd_text, max_size=2),
+    "quiet": shaped({"start": odd_text | st.just("22:00"), "end": odd_text | st.just("07:00")}) | st.none(),
+    "homes": st.booleans() | odd_text,
+    "subscription": shaped({"id": odd_text, "notify": st.sampled_from(["none", "asks", "all"])}),
+})
 
 
 def body_of(plausible: st.SearchStrategy[object]) -> st.SearchStrategy[bytes]:
@@ -77,10 +89,16 @@ requests = st.one_of(
     st.tuples(st.just("POST"), segment.map(lambda s: f"/api/hums/{s}/cancel"), body_of(maybe(json_values()))),
     st.tuples(st.just("GET"), st.tuples(segment, st.text(max_size=12)).map(lambda a: f"/v1/hums/{a[0]}x/events?since={quote(a[1])}"), st.just(b"")),
     st.tuples(st.just("GET"), segment.map(lambda s: f"/api/chat/{s}/stream"), st.just(b"")),
-    st.tuples(st.just("GET"), st.sampled_from(["/", "/api/hums", "/v1/models", "/v1/hums", "/api/projects", "/api/browser"]), st.just(b"")),
+    st.tuples(st.just("GET"), st.sampled_from(["/", "/api/hums", "/v1/models", "/v1/hums", "/api/projects", "/api/browser", "/hum/push/key", "/hum/push/choices", "/hum/push/unread"]), st.just(b"")),
     st.tuples(st.just("POST"), st.just("/api/hums"), body_of(project_prompt)),
     st.tuples(st.just("PUT"), st.just("/api/browser"), body_of(shaped({"name": odd_text}))),
     st.tuples(st.just("GET"), segment.map(lambda s: f"/join/{s}"), st.just(b"")),
+    st.tuples(st.just("POST"), st.just("/hum/push/subscriptions"), body_of(push_subscription)),
+    st.tuples(st.just("POST"), st.just("/hum/push/choices"), body_of(push_choices)),
+    st.tuples(st.just("DELETE"), segment.map(lambda s: f"/hum/push/subscriptions/{s}"), st.just(b"")),
+    st.tuples(st.just("POST"), st.tuples(segment, segment).map(lambda a: f"/hum/push/answers/{a[0]}/{a[1]}"), st.just(b"")),
+    st.tuples(st.just("POST"), segment.map(lambda s: f"/hum/seen/{s}"), body_of(shaped({"wane": st.integers(-2, 10**20) | odd_text}))),
+    st.tuples(st.just("GET"), segment.map(lambda s: f"/hum/push/hums/{s}"), st.just(b"")),
 )
 content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=latin-1"])
 

@@ -22,6 +22,7 @@ from hum.cli.daemon import (
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.mcp import cmd_mcp
 from hum.cli.nestling import cmd_attach, cmd_prompt
+from hum.cli.notifying import add_notify_parser
 from hum.cli.permits import cmd_approve, cmd_deny
 from hum.cli.remote import add_parsers as add_project_parsers
 from hum.cli.remote import cmd_device_list
@@ -55,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--worker", default="local", help="default worker: local, openai, anthropic, claude-cli or scripted")
     up.add_argument("--auto-adopt", type=float, default=None, metavar="SECONDS", help="adopt a hum followed here when its home has been lost this long (off by default)")
     up.add_argument("--retain-days", type=float, default=None, metavar="DAYS", help="forget hums homed here that nobody prompted or attached for DAYS days (default: $HUM_RETAIN_DAYS, else keep everything)")
+    up.add_argument("--notify", action="append", metavar="URL", help="also send notifications to this apprise URL (ntfy://, pover://, tgram://, mailto://...; repeatable)")
+    up.add_argument("--tls-cert", metavar="FILE", help="serve the HTTP surfaces as HTTPS with this certificate (e.g. from `tailscale cert`): phones push only to secure origins")
+    up.add_argument("--tls-key", metavar="FILE", help="the private key of --tls-cert")
+    up.add_argument("--public-url", metavar="URL", help="how your phone reaches these surfaces, for links in --notify messages (default: the --http address)")
     up.add_argument("--init", action="store_true", help="first device: create the operator key and identity if the home has none")
     up.add_argument("--name", default="laptop", help="with --init: this device's name (default: laptop)")
     up.add_argument("-v", "--verbose", action="store_true", help="log links and blooms")
@@ -88,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "deny":
             answer.add_argument("--message", help="why: the worker's model is told")
         answer.set_defaults(func=func)
+
+    add_notify_parser(sub, common, as_json)
 
     pair = sub.add_parser("pair", parents=[common, as_json], help="show a one-time code to add a device")
     pair.add_argument("--browser", action="store_true", help="enrol a browser instead: a QR code of a one-time link to the web chat")
@@ -132,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--adopt", action="store_true", help="the story past its end: the laptop dies for good, the phone adopts the hum")
     roam.add_argument("--transport", choices=("tcp", "iroh", "relay"), default="tcp", help="with --real: how the phone reaches the laptop (iroh: direct addresses only; relay: a transit relay the demo starts)")
     roam.add_argument("--approvals", action="store_true", help="with --real: the laptop's worker asks before it runs a command, the phone answers")
+    roam.add_argument("--notify", action="store_true", help="with --real: the laptop's worker asks, the phone gets a push and answers from it")
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from hum.daemon.home import Home, HomeError, default_home
+from hum.wire.addresses import is_loopback
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -49,8 +52,12 @@ def daemon_request(home: Home, method: str, path: str, body: dict[str, Any] | No
         headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    context = None
+    if base.startswith("https://") and is_loopback(urllib.parse.urlsplit(base).hostname or ""):
+        # our own humd on this machine, served with a certificate for its public name (`--tls-cert`)
+        context = ssl._create_unverified_context()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:

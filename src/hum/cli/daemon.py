@@ -48,6 +48,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         iroh_relay=args.iroh_relay,
         iroh_bind=args.iroh_bind,
         relay=args.relay,
+        notify=list(args.notify or []),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        public_url=args.public_url,
     )
 
     def ready(info: dict[str, Any]) -> None:
@@ -139,7 +143,8 @@ def cmd_hums(args: argparse.Namespace) -> int:
         console.print("no hums yet")
     else:
         for hum in hums:
-            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {device_label(str(hum.get('home')), names)}")
+            unread = f"  [bold]{hum['unread']} unread[/]" if hum.get("unread") else ""
+            console.print(f"{hum['sigil']}  wane {hum.get('wane')}  sid {hum.get('sid')}  home {device_label(str(hum.get('home')), names)}{unread}")
     return 0
 
 
@@ -148,7 +153,13 @@ def cmd_hums(args: argparse.Namespace) -> int:
 def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.approvals and not args.real:
         raise CliError("--approvals runs between real processes: add --real")
-    if args.approvals:
+    if args.notify and not args.real:
+        raise CliError("--notify runs between real processes: add --real")
+    if args.notify:
+        from hum.demo.roam_notify import report as notify_report
+
+        result, lines = notify_report(rtt=args.rtt / 1000.0)
+    elif args.approvals:
         from hum.demo.roam_approvals import report as approvals_report
 
         result, lines = approvals_report(rtt=args.rtt / 1000.0)
@@ -173,7 +184,7 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
-    story = "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
+    story = "phone-laptop-roam with notifications" if args.notify else "phone-laptop-roam with approvals" if args.approvals else "phone-laptop-roam"
     if args.real and args.transport != "tcp":
         where = f"two real humd processes linked over {args.transport} only (loopback, no added latency)"
     else:

@@ -201,6 +201,8 @@ class Attachment:
     async def run(self) -> int:
         if self.follow:
             self.client.send(Tone(chi="peers", rid=rid(), watch=True))
+        # a running `hum attach` is somebody watching: finishes are not pushed meanwhile (issue 20)
+        self.client.send(Tone(chi="watch", sigil=self.sigil, watching=True))
         self.attach()
         while True:
             tone = await self.client.receive()
@@ -215,9 +217,13 @@ class Attachment:
                 continue
             if tone.chi == "hello" and self.granted_at is None:
                 self.granted_at = int(tone.get("wane") or 0)
+                if self.last_wane >= self.granted_at > 0:
+                    self.client.send(Tone(chi="seen", sigil=self.sigil, wane=self.granted_at))  # seen already, up to the tip
             self.view.show(tone)
             if is_petal(tone):
                 self.last_wane = max(self.last_wane, int(tone["wane"]))
+                if _closes_bloom(tone) or tone.chi == "permission-ask" or self.last_wane == self.granted_at:
+                    self.client.send(Tone(chi="seen", sigil=self.sigil, wane=self.last_wane))  # read up to here
                 if self.until_finish and _closes_bloom(tone) and tone["wane"] > (self.granted_at or 0):
                     return 0 if tone.chi == "finish" else 1
 

@@ -74,7 +74,9 @@ def add_reading_routes(app: web.Application, daemon: DaemonView) -> None:
         assert daemon.humd is not None
         names = {hid: name for hid, name in daemon.humd.device_names().items() if name}
         names[daemon.humd.id] = daemon.humd.name
-        return web.json_response({"hums": daemon.humd.list_hums(), "names": names})
+        marks = daemon.humd.attention  # read marks (issue 20): how much of each hum nobody has read yet
+        listed = [{**h, "seen": marks.mark(h["sigil"]), "unread": max(0, int(h.get("wane") or 0) - marks.mark(h["sigil"]))} for h in daemon.humd.list_hums()]
+        return web.json_response({"hums": listed, "names": names})
 
     async def orphans(request: web.Request) -> web.Response:
         """The petals of a hum this device set aside as orphaned branches (kept, never served)."""

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,10 @@ from hum.store.sqlite import SqliteStore
 from hum.surfaces.app import Served, make_app
 from hum.surfaces.browsers import BROWSERS_FILE, BrowserBook
 from hum.surfaces.http import HTTP_HEADER_TIMEOUT
+from hum.surfaces.notify.book import BOOK_FILE, NotifyBook, vapid_key
+from hum.surfaces.notify.notifier import Notifier
 from hum.surfaces.ollama import serve_ollama
+from hum.surfaces.push import add_push_routes
 from hum.surfaces.thrum import ThrumServer, default_socket_path
 from hum.wire.addresses import IROH, RELAY, TCP, is_loopback, split_address, transport_of
 
@@ -113,6 +117,10 @@ class DaemonOptions:
     iroh_relay: str = "default"  # n0's public relays, "none", or a relay URL
     iroh_bind: str | None = None  # the endpoint's UDP socket (default: every interface)
     relay: str | None = None  # HOST:PORT of a transit relay to wait at for siblings
+    notify: list[str] = field(default_factory=list)  # apprise URLs every notification also goes to
+    tls_cert: Path | None = None  # serve the HTTP surfaces as HTTPS with this certificate (and key)
+    tls_key: Path | None = None
+    public_url: str | None = None  # how people reach the surfaces (links in apprise notifications)
 
 
 class Daemon:
@@ -130,6 +138,8 @@ class Daemon:
         self.info: dict[str, Any] = {}
         self.transport: TlsTransport | None = None
         self._lock: HomeLock | None = None
+        self.notifier: Notifier | None = None
+        self._book: NotifyBook | None = None
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -158,6 +168,7 @@ class Daemon:
         humd.set_projects(load_projects(self.home.path))  # this device's projects
         project_aware(brood, humd)
         address = await humd.start()
+        self._start_notifier(humd)
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
         # the collector's scans, so a collection's pause does not grow with the number of hums.
         gc.collect()
@@ -200,6 +211,13 @@ class Daemon:
             if scheme == RELAY and "@" not in rest:
                 raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
 
+    def _start_notifier(self, humd: Humd) -> None:
+        """Notifications: the book and VAPID key in the home, the apprise URLs of `--notify`."""
+        self._book = NotifyBook(self.home.path / BOOK_FILE)
+        key = vapid_key(self.home.path)
+        self.notifier = Notifier(humd, self._book, key, apprise_urls=self.options.notify, public_url=self._public_url)
+        self.notifier.start()
+
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
         opts = self.options
@@ -222,13 +240,32 @@ class Daemon:
         add_daemon_routes(app, self)
         add_browser_admin_routes(app, self.humd, browsers, lambda: self.info)
         add_project_routes(app, self.humd, self.home.path)
+        if self.notifier is not None:
+            add_push_routes(app, self.notifier)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=self._tls())
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{bound}"
+        return f"{'https' if self.options.tls_cert else 'http'}://{shown}:{bound}"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """HTTPS for the surfaces (`--tls-cert`, `--tls-key`): browsers push only to secure origins."""
+        opts = self.options
+        if opts.tls_cert is None and opts.tls_key is None:
+            return None
+        if opts.tls_cert is None or opts.tls_key is None:
+            raise ValueError("--tls-cert and --tls-key go together")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(opts.tls_cert, opts.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cannot use --tls-cert {opts.tls_cert} / --tls-key {opts.tls_key}: {exc}") from exc
+        return context
+
+    def _public_url(self) -> str:
+        return (self.options.public_url or self.info.get("http") or "").rstrip("/")
 
     async def _start_ollama(self) -> str | None:
         if not self.options.ollama or self.humd is None:
@@ -267,9 +304,13 @@ class Daemon:
             await self._runner.cleanup()
         if self._ollama is not None:
             await self._ollama.close()
+        if self.notifier is not None:
+            await self.notifier.stop()
         if self.humd is not None:
             await self.humd.stop()
             await self.humd.brood.close()
+        if self._book is not None:
+            self._book.close()
         if self.store is not None:
             self.store.close()
         self.home.clear_runtime()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from typing import Any
 
@@ -58,6 +59,10 @@ class Facts:
         self.taps = TapBook()
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self.transcripts = TranscriptIndex()
+        self._nestlers = itertools.count(1)  # names for nestlers that give none
+
+    def nestler_name(self) -> str:
+        return f"nestler-{next(self._nestlers)}"
 
     # -- one hum ------------------------------------------------------------
 
@@ -73,6 +78,11 @@ class Facts:
         """The hum's home: this humd's own view when it holds the hum, else the directory's (unknown-hum if none)."""
         hum = self.hums.get(sg)
         return hum.home if hum is not None else self.ensemble.home_of(sg, rid)
+
+    def home_or_none(self, sg: str) -> str | None:
+        """The hum's home as `home_of` says it, or None when nobody here knows the hum."""
+        hum, entry = self.hums.get(sg), self.ensemble.lookup(sg)
+        return hum.home if hum is not None else entry.home if entry is not None else None
 
     def homed_here(self, sg: str) -> Hum | None:
         """The hum if this humd is its home, else None."""

@@ -100,7 +100,7 @@ class Forgetting:
 
     def heard(self, peer: str, request: HumRequest) -> None:
         """`peer` forgot a hum: if it is that hum's home, this device drops its copy and its directory entry."""
-        home = self._home_named(request.sigil)
+        home = self.facts.home_or_none(request.sigil)
         if home == peer:
             self._forgotten_at_home(request.sigil, peer)
         elif home is not None:
@@ -137,10 +137,6 @@ class Forgetting:
         known.update(sg for sg, hum in self.facts.hums.items() if hum.home == peer)
         for sg in sorted(known - listed):
             self._forgotten_at_home(sg, peer)
-
-    def _home_named(self, sg: str) -> str | None:
-        hum, entry = self.facts.hums.get(sg), self.facts.entry(sg)
-        return hum.home if hum is not None else entry.home if entry is not None else None
 
     def _forgotten_at_home(self, sg: str, home: str) -> None:
         hum = self.facts.hums.get(sg)

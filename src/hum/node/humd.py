@@ -24,6 +24,7 @@ from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, HumError, StoreError, WorkerError
 from hum.interfaces import Clock, Commit, Connection, Delta, Done, PermissionAsk, Store, Transport
 from hum.node import effects as fx
+from hum.node.attention import Attention
 from hum.node.bloom_runner import run_blooms
 from hum.node.blooms import BloomRequest
 from hum.node.config import RouterConfig
@@ -135,6 +136,11 @@ class Humd:
         return self.router.continuing(key)
 
     @property
+    def attention(self) -> Attention:
+        """Who watches which hum, and how far each has been read (the notifier and the push surface read it)."""
+        return self.router.attention
+
+    @property
     def projects(self) -> ProjectBook:
         """The ensemble's projects as this device knows them (read it; change this device's with `set_projects`)."""
         return self.router.projects
@@ -160,6 +166,10 @@ class Humd:
 
     def list_hums(self) -> list[dict[str, Any]]:
         return self.router.list_hums()
+
+    def recent_hums(self, limit: int) -> list[dict[str, Any]]:
+        """The `limit` most recently active hums, newest first (what a breath lists)."""
+        return self.router.facts.recent_hums(limit)
 
     def bloom_open(self, sg: str) -> bool:
         """Whether hum `sg` has a bloom open, as this humd knows it (its own hums, and replicas it follows)."""

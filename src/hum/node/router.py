@@ -13,7 +13,6 @@ collaborators, and none calls a part built after it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
 from hum.interfaces import Clock, Delta, Done, PermissionAsk
 from hum.node import inbound
 from hum.node.adoption import Adoption
+from hum.node.attention import Attention
 from hum.node.blooms import BloomRequest, Blooms
 from hum.node.config import RouterConfig
 from hum.node.effects import Effect
@@ -75,7 +75,7 @@ class Router:
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
         holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention)
         self.forgetting = Forgetting(facts, outbox, holders)
-        self._names = itertools.count(1)
+        self.attention = Attention(facts.me, outbox.send, facts.ensemble.peers, facts.home_or_none)  # watchers, read marks
         self._nestler_tones = self._nestler_table()
         self._link_tones = self._link_table()
 
@@ -112,7 +112,7 @@ class Router:
     # -- nestlers -----------------------------------------------------------
 
     def open_nestler(self, name: str | None = None) -> Owner:
-        return Owner(OwnerKind.NESTLER, name or f"nestler-{next(self._names)}")
+        return Owner(OwnerKind.NESTLER, name or self.facts.nestler_name())
 
     def nestler_tone(self, owner: Owner, item: Tone | BadTone) -> list[Effect]:
         """One tone (or framing verdict) from a nestler."""
@@ -162,6 +162,7 @@ class Router:
     def close_owner(self, owner: Owner) -> list[Effect]:
         """A nestler went away (or a link's owner is retired): its taps go, the hums live on."""
         owner.closed = True
+        self.attention.gone(owner)  # a nestler that went away watches nothing
         self.siblings.close_owner(owner)
         self.replicas.close_owner(owner)
         return self.outbox.done()
@@ -238,6 +239,7 @@ class Router:
         owner = self.siblings.link_up(peer, dialled=dialled, name=name)
         if owner is not None:
             self.outbox.reply(owner, self.projects.announcement())  # this device's projects, after its hums
+            self.attention.link_up(peer)  # and what is watched and read here
             for sg in list(self.replicas.unverified):  # hums that moved to this peer: compare logs now it is back
                 self.replicas.reconcile(self.facts.hums[sg])
         return owner, self.outbox.done()
@@ -249,17 +251,26 @@ class Router:
     def link_down(self, owner: Owner) -> list[Effect]:
         """The link `owner` stood for ended (reset, EOF, missed heartbeats, goodbye)."""
         self.siblings.lost(owner)
+        self._unwatched(owner.name)
         return self.outbox.done()
 
     def disconnect(self, peer: str) -> list[Effect]:
         """Cut the link to `peer` now (revocation): goodbye, then gone from `peers()`."""
         if self.facts.ensemble.is_linked(peer):
             self.siblings.cut(self.facts.ensemble.owner(peer))
+        self._unwatched(peer)
         return self.outbox.done()
 
     def revoke(self, humd_id: str, signature: bytes | None = None) -> tuple[HumdId, list[Effect]]:
         """Refuse `humd_id` from now on and cut its link; a signed revocation spreads to all siblings."""
-        return self.siblings.revoke(humd_id, signature), self.outbox.done()
+        hid = self.siblings.revoke(humd_id, signature)
+        self._unwatched(hid)
+        return hid, self.outbox.done()
+
+    def _unwatched(self, peer: str) -> None:
+        """A peer no longer linked watches nothing (what it said it watched no longer counts)."""
+        if not self.facts.ensemble.is_linked(peer):
+            self.attention.link_down(peer)
 
     def link_tone(self, owner: Owner, tone: Tone) -> list[Effect]:
         """A tone from a linked peer, out of its envelope (`ToneIn.content`)."""
@@ -307,6 +318,8 @@ class Router:
             "release-permit": (inbound.read_answer, self.permits.answer),
             "adopt": (inbound.read_adopt, self.adoption.adopt_request),
             "forget": (hum_request, self.forgetting.request),
+            "watch": (lambda f: f.tone, self.attention.watch_tone),
+            "seen": (lambda f: f.tone, self.attention.seen_tone),
         }
 
     def _link_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[str, Any], None]]]:
@@ -326,4 +339,7 @@ class Router:
             "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
             "forget": (inbound.read_hum_request, self.forgetting.heard),
             "projects": (lambda f: f.tone, self.projects.heard),
+            "watching": (lambda f: f.tone, self.attention.heard_watching),
+            "seen": (lambda f: f.tone, self.attention.heard_seen),
+            "seen-marks": (lambda f: f.tone, self.attention.heard_marks),
         }

@@ -44,6 +44,8 @@ def make_auth(token: str | None, loopback_only: bool, browser_admits: Callable[[
                 raise SurfaceError(403, "this humd serves its surfaces to this machine only", code="loopback-only")
             return await handler(request)
         assert token is not None
+        if getattr(request.match_info.handler, "own_authority", False):
+            return await handler(request)  # a capability URL (surfaces/push.py): its token is its authority
         given = request.headers.get("Authorization", "")
         offered = given[7:].strip() if given.lower().startswith("bearer ") else request.headers.get("x-api-key") or request.cookies.get(TOKEN_COOKIE, "")  # x-api-key: the Anthropic SDKs
         if request.method == "GET" and request.path == "/" and "token" in request.query:

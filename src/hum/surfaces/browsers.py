@@ -230,6 +230,6 @@ async def rename(request: web.Request) -> web.Response:
 
 def add_browser_routes(app: web.Application, book: BrowserBook) -> None:
     app[BOOK_KEY] = book
-    app.router.add_get("/join/{code}", join)
+    app.router.add_get("/join/{code:[^/]*}", join)  # any segment (braces too): a code nobody issued gets the page
     app.router.add_get("/api/browser", whoami)
     app.router.add_put("/api/browser", rename)

@@ -46,12 +46,16 @@ MAX_PROMPT_CHARS = 100_000
 TITLE_CHARS = 80
 # A hum's title is its first prompt, which is its first petal unless a note came first.
 FIRST_PETALS = 4
+# Files served at the root, with their content type: a service worker's scope is the folder it is served from.
+# The manifest at the root, beside the service worker (served by `service_worker`), so the app's scope is the whole page.
+ROOT_FILES = {"manifest.webmanifest": "application/manifest+json"}
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get(r"/{script:sw(-[a-z]+)?\.js}", service_worker)
     app.router.add_get("/api/projects", list_projects)
+    app.router.add_get("/manifest.webmanifest", _root_file("manifest.webmanifest", ROOT_FILES["manifest.webmanifest"]))
     app.router.add_static("/static/", WEB_DIR, show_index=False, append_version=False)
     app.router.add_get("/api/hums", list_hums)
     app.router.add_get("/api/events", events)
@@ -60,6 +64,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/hums/{sigil}/cancel", cancel_hum)
     app.router.add_post("/api/hums/{sigil}/adopt", adopt_hum)
     app.router.add_post("/api/hums/{sigil}/permits/{permit_id}", answer_permit)
+
+
+def _root_file(name: str, kind: str) -> Any:
+    async def serve(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_DIR / name, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
+
+    return serve
 
 
 async def index(request: web.Request) -> web.FileResponse:

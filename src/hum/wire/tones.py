@@ -35,6 +35,11 @@ CHIS: dict[str, str] = {
     "permission-ask": "a petal: the worker asks before it uses a tool (permitId, tool, input, question)",
     "permit": "a petal: the answer to a permission-ask (permitId, decision, from)",
     "release-permit": "a nestler's answer to a permission-ask, routed to the hum's home",
+    # attention (issue 20): who watches a hum, how far it was read
+    "watch": "a nestler shows a hum in the foreground (watching: true) or stops (false)",
+    "watching": "a humd tells its peers every hum watched on it now",
+    "seen": "a nestler (or a humd, toward the home) says a hum was read up to a wane",
+    "seen-marks": "a hum's home tells its peers the furthest read marks of its hums",
     "adopt": "make this humd the home of a hum whose home is gone (it holds a replica)",
     "adopted": "the answer to adopt: this humd is the hum's home now, in a new epoch",
     "orphaned": "a humd set aside petals its hum's new home never had (an orphaned branch)",
