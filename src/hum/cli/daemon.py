@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -21,7 +20,7 @@ from hum.daemon.home import HomeError
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from hum.daemon.run import DaemonOptions, serve
+    from hum.daemon.run import DaemonOptions, run
     from hum.errors import IdentityError, StoreError, WorkerError
 
     logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -60,7 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print("Ctrl-C stops it.")
 
     try:
-        asyncio.run(serve(options, ready))
+        run(options, ready)
     except (HomeError, IdentityError, StoreError) as exc:
         raise CliError(str(exc)) from exc
     except WorkerError as exc:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from json.encoder import encode_basestring as quoted
 from typing import Any
 
 from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
-from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode, quoted
 from hum.wire.tones import PROTO_VERSION, Tone, is_petal
 
 log = logging.getLogger(__name__)
@@ -210,7 +209,7 @@ class Link:
             return
         if self.state != "up":
             raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
-        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]).encode() + b',"petals":['
+        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]) + b',"petals":['
         items: list[bytes] = []
         size = 0
         for tone in run:
@@ -331,7 +330,7 @@ class Link:
                 return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
             self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
             self.peer_batches = tone.get("batches") is True
-            self._envelope = f'{{"from":{quoted(self.me)},"to":{quoted(peer)},'.encode()
+            self._envelope = b'{"from":' + quoted(self.me) + b',"to":' + quoted(peer) + b","
             name = tone.get("name")
             # only a label for people; a bad one is dropped, never a reason to refuse a sibling
             self.peer_name = name if isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS else ""

@@ -16,9 +16,10 @@ async def run_blooms(humd: Shell, sg: str) -> None:
     router = humd.router
     while (request := router.bloom_request(sg)) is not None:
         try:
-            async for event in humd.brood.bloom(sg, request.turns, model=request.model, tools=request.tools):
-                humd.apply(router.worker_event(sg, event))
-                if isinstance(event, Done):
+            async for batch in humd.brood.bloom_batches(sg, request.turns, model=request.model, tools=request.tools):
+                for event in batch:  # what one read of the worker brought
+                    humd.apply(router.worker_event(sg, event))
+                if isinstance(batch[-1], Done):
                     break
             else:
                 raise WorkerError("worker-crash", "the worker ended the bloom without finishing it")

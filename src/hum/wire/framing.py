@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+
+import msgspec
 
 from hum.errors import BadTone
 from hum.wire.tones import CHIS, Tone
@@ -13,21 +13,36 @@ from hum.wire.tones import CHIS, Tone
 DEFAULT_MAX_LINE = 1024 * 1024
 
 
-def _not_json_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+# One JSON codec for every tone in and out: msgspec (C, made for this), compact,
+# UTF-8 as is, keys in the order given. Its decoder refuses what is not JSON
+# (NaN, Infinity, numbers out of a float's range, lone surrogates), so nothing
+# read can come out as a line that is not JSON.
+def _as_json_type(value: Any) -> Any:
+    """A value msgspec does not encode itself, as the JSON type it is a kind of (a `HumdId` is a
+    `str`); anything else cannot be a tone's field."""
+    for kind in (str, int, float, list, dict):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+_JSON_ENCODER = msgspec.json.Encoder(enc_hook=_as_json_type)
+_JSON_DECODER = msgspec.json.Decoder()
 
 
 def parse_tone(line: bytes | str) -> Tone | BadTone:
     """Check one line (without its newline) against the framing rules of PROTOCOL.md."""
     try:
-        text = line.decode("utf-8") if isinstance(line, bytes) else line
-        obj = json.loads(text, parse_constant=_not_json_constant)
-    except UnicodeDecodeError:
-        return BadTone("not-utf8", "the line is not UTF-8")
+        obj = _JSON_DECODER.decode(line)
     except RecursionError:
         return BadTone("not-json", "the line nests too deeply")
-    except ValueError as exc:
-        return BadTone("not-json", f"the line is not JSON: {getattr(exc, 'msg', exc)}")
+    except msgspec.DecodeError as exc:
+        if isinstance(line, bytes):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return BadTone("not-utf8", "the line is not UTF-8")
+        return BadTone("not-json", f"the line is not JSON: {exc}")
     if not isinstance(obj, dict):
         return BadTone("not-object", f"a tone is a JSON object, not {type(obj).__name__}")
     rid = obj.get("rid")
@@ -39,18 +54,6 @@ def parse_tone(line: bytes | str) -> Tone | BadTone:
     return Tone(obj)
 
 
-# One encoder for every line (compact, UTF-8 as is). Tones come from JSON or
-# from code, never circular, so no circularity check. Its C encoder is made
-# once here: `JSONEncoder.encode` (and `json.dumps` with options) builds a new
-# one per call, which cost more than encoding a small tone.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
-_C_ENCODER = (
-    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True)
-    if c_make_encoder is not None
-    else None
-)
-
-
 class Encodings:
     """How many JSON texts this process has encoded (`to_json`, `encode`): tests read it to see
     that a petal is encoded once however many read it."""
@@ -58,15 +61,31 @@ class Encodings:
     count = 0
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON text, as every tone is written (keys as given, UTF-8 not escaped)."""
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON, as every tone is written (keys as given, UTF-8 not escaped)."""
     Encodings.count += 1
-    return "".join(_C_ENCODER(value, 0)) if _C_ENCODER is not None else _ENCODER.encode(value)
+    return _JSON_ENCODER.encode(value)
+
+
+def quoted(text: str) -> bytes:
+    """`text` as a JSON string, for a line spliced around bytes made already (not counted: it is
+    part of that line's one encoding)."""
+    return _JSON_ENCODER.encode(text)
+
+
+def to_json(value: Any) -> str:
+    """`json_bytes` as text."""
+    return json_bytes(value).decode()
+
+
+def from_json(data: bytes | str) -> Any:
+    """A JSON text read back (`msgspec.DecodeError`, a `ValueError`, when it is not JSON)."""
+    return _JSON_DECODER.decode(data)
 
 
 def encode(tone: dict[str, Any]) -> bytes:
     """One tone as one NDJSON line."""
-    return to_json(tone).encode() + b"\n"
+    return json_bytes(tone) + b"\n"
 
 
 def _sealed(tone: SealedTone, *args: Any, **kwargs: Any) -> Any:
