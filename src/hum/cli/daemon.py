@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -20,7 +21,7 @@ from hum.daemon.home import HomeError
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from hum.daemon.run import DaemonOptions, run
+    from hum.daemon.run import DaemonOptions, serve
     from hum.errors import IdentityError, StoreError, WorkerError
 
     logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -59,7 +60,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print("Ctrl-C stops it.")
 
     try:
-        run(options, ready)
+        asyncio.run(serve(options, ready))
     except (HomeError, IdentityError, StoreError) as exc:
         raise CliError(str(exc)) from exc
     except WorkerError as exc:

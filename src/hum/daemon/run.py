@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,22 +236,6 @@ class Daemon:
         self.home.clear_runtime()
         self._lock.release()
         self._lock = None
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed (libuv: fewer microseconds per socket event on
-    every hop), else None: the standard library's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
-
-
-def run(options: DaemonOptions, on_ready: Any = None) -> None:
-    """`serve` on the fastest event loop this machine has (`event_loop_factory`)."""
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(serve(options, on_ready))
 
 
 async def serve(options: DaemonOptions, on_ready: Any = None) -> None:
