@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections import deque
 from typing import Any
 
 import msgspec
 
+from hum.errors import BadTone
 from hum.wire.framing import SealedTone, WireForms, from_json, json_bytes
-from hum.wire.tones import PETAL_CHIS
+from hum.wire.tones import PETAL_CHIS, is_petal, petal_content
 
 # Keys of a petal tone that describe the envelope, not the petal's own body.
 _ENVELOPE = frozenset(("chi", "sigil", "sid", "wane", "to", "rid", "dusk"))
@@ -149,14 +151,17 @@ class Petal:
         return cls(sigil=tone["sigil"], wane=int(tone["wane"]), chi=tone["chi"], body=body)
 
 
-# The head keys as a body's JSON text would hold them: a body without any of
-# these strings cannot shadow the head, whatever its values say.
-_TONE_HEAD_TEXT = tuple(f'"{key}"'.encode() for key in sorted(_TONE_HEAD))
+# A key of the head, as JSON writes a key (a string, then `:`; inside a string
+# value the quotes would be escaped): one search over the body's text, in C.
+_HEAD_KEY = re.compile(rb'"(?:chi|sigil|sid|wane)"\s*:')
+# ... or a key of the head or of a link's envelope.
+_ENVELOPE_KEY = re.compile(rb'"(?:chi|sigil|sid|wane|from|petalFrom|to|rid|dusk)"\s*:')
 
 
 def shadows_head(body_json: bytes) -> bool:
-    """True when the body's JSON text might hold a key of the head (then it is read to know)."""
-    return any(key in body_json for key in _TONE_HEAD_TEXT)
+    """True when the body's JSON text might hold a key of the head (then it is read to know): a
+    body without any cannot shadow the head, whatever its values say."""
+    return _HEAD_KEY.search(body_json) is not None
 
 
 def head_bytes(sigil: str, wane: int, chi: str, sid: str) -> bytes:
@@ -177,3 +182,47 @@ def stored_line(sigil: str, wane: int, chi: str, sid: str, body_json: str) -> by
     if shadows_head(body):
         return Petal.stored(sigil, wane, chi, body).line(sid)
     return tap_line(sigil, wane, chi, sid, body)
+
+
+class _LinkHead(msgspec.Struct):
+    """What a replica reads of a petal in its home's `petals` frame before it keeps the bytes."""
+
+    chi: str
+    sigil: str
+    wane: int
+    sid: str = ""
+
+
+_LINK_HEADS = msgspec.json.Decoder(_LinkHead)
+
+
+def mirrored_petal(sigil: str, item: Any) -> Petal:
+    """One petal of a `petals` frame from hum `sigil`'s home, as this replica keeps it.
+
+    A petal that came as bytes (`msgspec.Raw`) in the form its home's taps
+    are sent (the head, then the body; no envelope key in its body) is kept
+    as those bytes: its stored body and its tap line are cut from them, and
+    its body is read only if somebody asks. Anything else is read whole.
+    Raises `BadTone` (`bad-petal`) for what is not a petal of that hum.
+    """
+    try:
+        if isinstance(item, msgspec.Raw):
+            return _cut(sigil, bytes(item))
+        if not isinstance(item, dict) or not is_petal(item) or item.get("sigil") != sigil:
+            raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+        return Petal.from_tone(item)
+    except (msgspec.DecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BadTone("bad-petal", f"malformed petal: {exc}") from exc
+
+
+def _cut(sigil: str, data: bytes) -> Petal:
+    head = _LINK_HEADS.decode(data)
+    if head.sigil != sigil or head.chi not in PETAL_CHIS:
+        raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+    ours = head_bytes(sigil, head.wane, head.chi, head.sid)
+    end = len(ours) - 1  # where the head's closing brace would be
+    rest = data[end:]
+    if data[:end] == ours[:-1] and (rest == b"}" or (rest[:1] == b"," and _ENVELOPE_KEY.search(rest) is None)):
+        body = b"{" + rest[1:] if rest != b"}" else b"{}"
+        return Petal.stored(sigil, head.wane, head.chi, body, line=data + b"\n", sid=head.sid)
+    return Petal.from_tone(petal_content(from_json(data)))

@@ -15,11 +15,22 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from hum.ensemble.certificates import HUMD_ID_PREFIX, MAX_NAME_CHARS, DeviceCertificate, HumdId
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
-from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode, quoted
-from hum.wire.tones import PROTO_VERSION, Tone, is_petal
+from hum.wire.framing import (
+    DEFAULT_MAX_LINE,
+    LineDecoder,
+    SealedTone,
+    WireForms,
+    encode,
+    from_json,
+    parse_frame,
+    quoted,
+)
+from hum.wire.tones import PETAL_FROM, PROTO_VERSION, Tone, is_petal, petal_content
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +50,6 @@ PROOF_CONTEXT = b"hum-link-proof-v1"
 TIMER_SLACK = 1e-6
 
 HANDSHAKE_CHIS = frozenset({"link-hello", "link-proof"})
-
-# On a link, `from` names the sending humd (PROTOCOL.md), so a petal's own
-# `from` (where its prompt entered) travels under this key instead.
-PETAL_FROM = "petalFrom"
 
 # A `petals` frame carries at most this many petals of one hum. The receiver
 # applies a frame in one go (one store transaction), so this bounds how long a
@@ -69,15 +76,20 @@ def link_line(tone: SealedTone) -> bytes:
     return forms.link_line
 
 
-def _unwrap_petal(item: Any) -> Any:
-    """One petal of a `petals` frame out of the link's form, like a single petal's `content`
-    (a copy: the frame itself is left as it came, so reading it twice gives the same)."""
-    if not isinstance(item, dict) or not ("from" in item or "to" in item or PETAL_FROM in item):
-        return item
-    out = {k: v for k, v in item.items() if k not in ("from", "to")}
-    if PETAL_FROM in out:
-        out["from"] = out.pop(PETAL_FROM)
-    return out
+# Where a tap line names its hum: the head every petal's line starts with (`core.petal.Head`).
+_SIGIL_KEY = b',"sigil":"'
+
+
+def petal_link_form(petal: SealedTone | bytes) -> tuple[str, bytes]:
+    """A petal's hum and its line in a link's form, from its sealed tone or its tap line; a line
+    is read only when it may carry its own `from` or a `to` (a prompt's), else sent as it is."""
+    if isinstance(petal, SealedTone):
+        return petal["sigil"], link_line(petal)
+    if b'"from"' in petal or b'"to"' in petal:
+        tone = SealedTone(from_json(petal), WireForms(petal))
+        return tone["sigil"], link_line(tone)
+    start = petal.index(_SIGIL_KEY) + len(_SIGIL_KEY)  # a sigil is hex: nothing escaped in it
+    return petal[start : petal.index(b'"', start)].decode(), petal
 
 
 @dataclass(frozen=True)
@@ -97,12 +109,29 @@ class ToneIn:
     @property
     def content(self) -> Tone:
         """The tone out of its envelope: no `from`/`to`, a petal's own `from` restored."""
+        out = self.content_lazy
+        if out.chi == "petals" and isinstance(out.get("petals"), list):
+            out["petals"] = [petal_content(read_petal(item)) for item in out["petals"]]
+        return out
+
+    @property
+    def content_lazy(self) -> Tone:
+        """`content`, except that a `petals` frame's petals stay as they came: their bytes
+        (`msgspec.Raw`), which a replica cuts into its rows and lines (`core.petal.mirrored_petal`)."""
         out = Tone({k: v for k, v in self.tone.items() if k not in ("from", "to")})
         if PETAL_FROM in out:
             out["from"] = out.pop(PETAL_FROM)
-        if out.chi == "petals" and isinstance(out.get("petals"), list):
-            out["petals"] = [_unwrap_petal(item) for item in out["petals"]]
         return out
+
+
+def read_petal(item: Any) -> Any:
+    """A frame's petal as a dict when it came as bytes (what `content` shows); a bad one as it is."""
+    if isinstance(item, msgspec.Raw):
+        try:
+            return from_json(item)
+        except (msgspec.DecodeError, RecursionError):
+            return item
+    return item
 
 
 @dataclass(frozen=True)
@@ -147,7 +176,7 @@ class Link:
         self._peer_cert: DeviceCertificate | None = None
         self._peer_nonce: bytes | None = None
         self._nonce = secrets.token_bytes(NONCE_BYTES)
-        self._decoder = LineDecoder(max_line)
+        self._decoder = LineDecoder(max_line, parse_frame)  # a `petals` frame's petals stay bytes
         self._out = bytearray()
         self._opened = now
         self._last_heard = now
@@ -174,12 +203,13 @@ class Link:
         tone["from"] = self.me
         self._out += encode(tone)
 
-    def send(self, tone: dict[str, Any]) -> None:
-        """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up."""
+    def send(self, tone: dict[str, Any] | bytes) -> None:
+        """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up.
+        A petal may come as its tap line (`bytes`, as `Hum.read(lines=True)` gives it)."""
         if self.state != "up":
             raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
-        if isinstance(tone, SealedTone) and is_petal(tone):
-            self._out += self._envelope + link_line(tone)[1:]  # the cached object, the envelope spliced in
+        if isinstance(tone, bytes) or (isinstance(tone, SealedTone) and is_petal(tone)):
+            self._out += self._envelope + petal_link_form(tone)[1][1:]  # the cached object, the envelope spliced in
             return
         out = dict(tone)
         if is_petal(out) and "from" in out:
@@ -187,33 +217,34 @@ class Link:
         out["to"] = self.peer
         self._write(out)
 
-    def send_all(self, tones: list[Tone]) -> None:
-        """Queue tones in order; when the peer reads them, each run of sealed petals of one hum
-        crosses as `petals` frames built from the petals' cached link lines."""
-        run: list[SealedTone] = []
+    def send_all(self, tones: list[Tone | bytes]) -> None:
+        """Queue tones in order; when the peer reads them, each run of petals of one hum (sealed,
+        or as their tap lines) crosses as `petals` frames built from the petals' link lines."""
+        run: list[tuple[str, bytes]] = []
         for tone in tones:
-            batchable = self.peer_batches and isinstance(tone, SealedTone) and is_petal(tone)
-            if run and not (batchable and tone["sigil"] == run[0]["sigil"]):
+            batchable = self.peer_batches and (isinstance(tone, bytes) or (isinstance(tone, SealedTone) and is_petal(tone)))
+            form = petal_link_form(tone) if batchable else None  # type: ignore[arg-type]
+            if run and (form is None or form[0] != run[0][0]):
                 self._send_run(run)
                 run = []
-            if batchable:
-                run.append(tone)  # type: ignore[arg-type]
+            if form is not None:
+                run.append(form)
             else:
                 self.send(tone)
         if run:
             self._send_run(run)
 
-    def _send_run(self, run: list[SealedTone]) -> None:
-        if len(run) == 1:
-            self.send(run[0])
-            return
+    def _send_run(self, run: list[tuple[str, bytes]]) -> None:
         if self.state != "up":
             raise RuntimeError(f"link is {self.state}; no hum tone may cross it")
-        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]) + b',"petals":['
+        if len(run) == 1:
+            self._out += self._envelope + run[0][1][1:]
+            return
+        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0][0]) + b',"petals":['
         items: list[bytes] = []
         size = 0
-        for tone in run:
-            item = link_line(tone)[:-1]  # without its newline
+        for _, line in run:
+            item = line[:-1]  # without its newline
             if items and (len(items) == BATCH_PETALS or size + len(item) > BATCH_BYTES):
                 self._out += head + b",".join(items) + b"]}\n"
                 items, size = [], 0

@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 from hum.core.hum import Hum
-from hum.core.petal import Petal
+from hum.core.petal import Petal, mirrored_petal
 from hum.ensemble.link import BATCH_PETALS
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
 from hum.node.owners import Owner
 from hum.node.state import NodeState, Replica, Seek, not_homed_here
-from hum.wire.tones import Tone, is_petal
+from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,7 @@ class Replication(NodeState):
             return
         for item in items:
             try:
-                if not isinstance(item, dict) or not is_petal(item) or item.get("sigil") != hum.sigil:
-                    raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
-                if not self._mirror(peer, hum, item):
+                if not self._mirror(peer, hum, mirrored_petal(hum.sigil, item)):  # bytes kept as they came
                     break  # a gap: the home was asked again from our tip; the rest would not fit either
             except BadTone as exc:
                 self._send(peer, exc.tone(sigil=hum.sigil))
@@ -190,10 +188,10 @@ class Replication(NodeState):
             return None
         return hum
 
-    def _mirror(self, peer: str, hum: Hum, tone: dict[str, Any]) -> bool:
+    def _mirror(self, peer: str, hum: Hum, tone: dict[str, Any] | Petal) -> bool:
         """Append one of the home's petals to its replica; False at a gap (the home is asked again)."""
         try:
-            petal = Petal.from_tone(tone)
+            petal = tone if isinstance(tone, Petal) else Petal.from_tone(tone)
             try:
                 took = hum.receive(petal)
             except LogError as exc:
