@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -17,6 +16,7 @@ from aiohttp import web
 from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
+from hum.daemon.collector import Collector
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.certificates import HumdId
@@ -109,6 +109,8 @@ class Daemon:
         self.info: dict[str, Any] = {}
         self.transport: TlsTransport | None = None
         self._lock: HomeLock | None = None
+        self.collector: Collector | None = None
+        self._reclaim: asyncio.Task[None] | None = None
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -144,9 +146,11 @@ class Daemon:
         humd.on_revoked = self.home.revoke
         address = await humd.start()
         # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
-        # the collector's scans, so a collection's pause does not grow with the number of hums.
-        gc.collect()
-        gc.freeze()
+        # the collector's scans, so a collection's pause does not grow with the number of hums;
+        # nor with the hums minted since (`Collector`).
+        self.collector = Collector(asyncio.get_running_loop())
+        self.collector.start()
+        self._reclaim = asyncio.get_running_loop().create_task(self.collector.reclaim_forever())
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
         await self.thrum.start()
         http_url = await self._start_http()
@@ -233,6 +237,10 @@ class Daemon:
             await self.humd.brood.close()
         if self.store is not None:
             self.store.close()
+        if self._reclaim is not None:
+            self._reclaim.cancel()
+        if self.collector is not None:
+            self.collector.stop()
         self.home.clear_runtime()
         self._lock.release()
         self._lock = None
