@@ -11,6 +11,7 @@ channel, and the peer's TLS certificate must name the same HumdId.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,8 @@ def link_line(tone: SealedTone) -> bytes:
 
 # Where a tap line names its hum: the head every petal's line starts with (`core.petal.Head`).
 _SIGIL_KEY = b',"sigil":"'
+# A petal's own `from` or a `to` key in its line (a JSON key: a string, then `:`).
+_OWN_ENVELOPE = re.compile(rb'"(?:from|to)"\s*:')
 
 
 def petal_link_form(petal: SealedTone | bytes) -> tuple[str, bytes]:
@@ -85,7 +88,7 @@ def petal_link_form(petal: SealedTone | bytes) -> tuple[str, bytes]:
     is read only when it may carry its own `from` or a `to` (a prompt's), else sent as it is."""
     if isinstance(petal, SealedTone):
         return petal["sigil"], link_line(petal)
-    if b'"from"' in petal or b'"to"' in petal:
+    if _OWN_ENVELOPE.search(petal) is not None:
         tone = SealedTone(from_json(petal), WireForms(petal))
         return tone["sigil"], link_line(tone)
     start = petal.index(_SIGIL_KEY) + len(_SIGIL_KEY)  # a sigil is hex: nothing escaped in it
