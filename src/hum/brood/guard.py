@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from hum.brood.stall import StallGuard
+from hum.brood.transcript import plain
 from hum.errors import WorkerError
-from hum.interfaces import Done, PermissionAsk, Usage, Worker, WorkerEvent
+from hum.interfaces import Done, PermissionAsk, ToolSpec, Turn, Usage, Worker, WorkerEvent
 
 
 @dataclass
@@ -27,6 +28,13 @@ class Cell:
     asking: set[str] = field(default_factory=set)
     # The stall guard of the batch being awaited, moved when an answer arrives.
     stall: StallGuard = field(default_factory=StallGuard)
+
+    def batches(self, transcript: Sequence[Turn], model: str | None, tools: Sequence[ToolSpec] | None) -> AsyncIterator[list[WorkerEvent]]:
+        """The worker's bloom: `tools` reach only a `native_tools` worker; any other reads the
+        transcript's tool calls and results as text (`transcript.plain`)."""
+        if self.worker.native_tools:
+            return self.worker.bloom_batches(transcript, model=model, tools=tools)
+        return self.worker.bloom_batches(plain(transcript), model=model)
 
 
 async def guarded(
@@ -60,23 +68,15 @@ async def guarded(
                     yield [Done("cancelled", Usage(0, sent))]
                     return
                 raise WorkerError("worker-stall", f"{cell.name} worker sent nothing for {stall_seconds:g}s") from None
-            out: list[WorkerEvent] = []
-            for event in batch:
-                if isinstance(event, Done):
-                    # Let the worker finish its clean-up now, not whenever its
-                    # generator is collected (which could be mid-way through the next bloom).
-                    with contextlib.suppress(Exception):
-                        await stream.aclose()  # type: ignore[attr-defined]
-                    out.append(Done("cancelled", event.usage) if cell.cancelled else event)
-                    yield out
-                    return
-                if cell.cancelled:  # "no further chunks after cancel" holds even for a slow worker
-                    continue
-                if isinstance(event, PermissionAsk):
-                    cell.asking.add(event.permit_id)
-                else:
-                    sent += 1
-                out.append(event)
+            out, counted, done = _sift(cell, batch)
+            sent += counted
+            if done:
+                # Let the worker finish its clean-up now, not whenever its
+                # generator is collected (which could be mid-way through the next bloom).
+                with contextlib.suppress(Exception):
+                    await stream.aclose()  # type: ignore[attr-defined]
+                yield out
+                return
             if out:
                 yield out
     except WorkerError:
@@ -91,3 +91,22 @@ async def guarded(
     finally:
         with contextlib.suppress(Exception):
             await stream.aclose()  # type: ignore[attr-defined]
+
+
+def _sift(cell: Cell, batch: list[WorkerEvent]) -> tuple[list[WorkerEvent], int, bool]:
+    """What of `batch` goes on (after a cancel only the `Done`, as `cancelled`), how many of its
+    events count as sent, and whether it ended with the `Done`."""
+    out: list[WorkerEvent] = []
+    sent = 0
+    for event in batch:
+        if isinstance(event, Done):
+            out.append(Done("cancelled", event.usage) if cell.cancelled else event)
+            return out, sent, True
+        if cell.cancelled:  # "no further chunks after cancel" holds even for a slow worker
+            continue
+        if isinstance(event, PermissionAsk):
+            cell.asking.add(event.permit_id)
+        else:
+            sent += 1
+        out.append(event)
+    return out, sent, False

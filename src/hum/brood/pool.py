@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from hum.brood.factory import WorkerFactory, make_worker
 from hum.brood.guard import Cell, guarded
 from hum.brood.line import DEFAULT_MAX_QUEUE, Line
-from hum.brood.transcript import plain
 from hum.errors import WorkerError
 from hum.interfaces import (
     NOTE,
@@ -266,10 +265,7 @@ class Brood:
                 cell = await self._cell(sigil, model)
                 await cell.lock.acquire()
             cell.busy, cell.cancelled = True, False
-            if cell.worker.native_tools:
-                events = cell.worker.bloom_batches(transcript, model=model, tools=tools)
-            else:
-                events = cell.worker.bloom_batches(plain(transcript), model=model)
+            events = cell.batches(transcript, model, tools)
             async for batch in guarded(cell, events, self.stall_seconds, self.cancel_grace_seconds, lambda: self._discard(sigil, cell)):
                 if isinstance(batch[-1], Done):
                     # Free the cell before handing over Done: a consumer may stop

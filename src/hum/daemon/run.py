@@ -145,12 +145,7 @@ class Daemon:
         humd.router.retain_days = retain
         humd.on_revoked = self.home.revoke
         address = await humd.start()
-        # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
-        # the collector's scans, so a collection's pause does not grow with the number of hums;
-        # nor with the hums minted since (`Collector`).
-        self.collector = Collector(asyncio.get_running_loop())
-        self.collector.start()
-        self._reclaim = asyncio.get_running_loop().create_task(self.collector.reclaim_forever())
+        self._start_collector()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
         await self.thrum.start()
         http_url = await self._start_http()
@@ -177,6 +172,15 @@ class Daemon:
         }
         self.home.write_runtime(self.info)
         return self.info
+
+    def _start_collector(self) -> None:
+        """What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
+        the collector's scans, so a collection's pause does not grow with the number of hums; nor
+        with the hums minted since (`Collector`)."""
+        loop = asyncio.get_running_loop()
+        self.collector = Collector(loop)
+        self.collector.start()
+        self._reclaim = loop.create_task(self.collector.reclaim_forever())
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
