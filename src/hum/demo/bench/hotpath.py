@@ -32,11 +32,16 @@ class Rig:
     async def start(self) -> None:
         self.laptop = await start_humd(self.workdir / "laptop")
         self.phone = HumdProcess(self.workdir / "phone", free_port(), worker="openai")
-        await pair_devices(self.laptop, self.phone.home)
-        await self.phone.start()
-        await self.laptop.wait_peers(lambda p: p == [self.phone.info["humdId"]])
-        await self.phone.wait_peers(lambda p: p == [self.laptop.info["humdId"]])
-        self.prompter = await Tap.open(self.laptop.thrum, "bench-prompter")
+        try:
+            await pair_devices(self.laptop, self.phone.home)
+            await self.phone.start()
+            await self.laptop.wait_peers(lambda p: p == [self.phone.info["humdId"]])
+            await self.phone.wait_peers(lambda p: p == [self.laptop.info["humdId"]])
+            self.prompter = await Tap.open(self.laptop.thrum, "bench-prompter")
+        except BaseException:  # a rig that did not come up leaves no humd running
+            await self.phone.stop()
+            await self.laptop.stop()
+            raise
 
     async def stop(self) -> None:
         self.prompter.close()
