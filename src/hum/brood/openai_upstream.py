@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
+import msgspec
 
-from hum.brood.http_stream import HttpUpstreamWorker, SharedSession, parse_json, sse_events
+from hum.brood.http_stream import Call, HttpUpstreamWorker, SharedSession, sse_batches
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, ToolCall, ToolSpec, Turn, Usage, WorkerEvent
 
@@ -121,55 +122,115 @@ class OpenAIWorker(HttpUpstreamWorker):
         model: str | None = None,
         tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
+        async for batch in self.bloom_batches(transcript, model=model, tools=tools):
+            for event in batch:
+                yield event
+
+    async def bloom_batches(
+        self,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> AsyncIterator[list[WorkerEvent]]:
+        """The upstream's stream, one batch of events per read (`sse_batches`)."""
         headers = {"Accept": "text/event-stream"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         call, resp = await self._open(
             self.url, self._body(transcript, tools), headers, "OpenAI-compatible upstream"
         )
-        usage: Usage | None = None
-        finish = "stop"
-        sent = 0
-        calls = _Calls()
+        stream = _Stream(call)
         try:
-            async for _event, data in sse_events(resp):
-                if data.strip() == "[DONE]":
+            async for batch in sse_batches(resp):
+                events = stream.read(batch)
+                if events:
+                    yield events
+                if stream.ended:
                     break
-                chunk = parse_json(data, "OpenAI-compatible upstream")
-                if "error" in chunk:
-                    err = chunk["error"]
-                    message = err.get("message") if isinstance(err, dict) else str(err)
-                    raise WorkerError("upstream-error", f"upstream error mid-stream: {message}")
-                if chunk.get("usage"):
-                    u = chunk["usage"]
-                    usage = Usage(
-                        int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
-                    )
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if text and not call.cancelled:
-                        sent += 1
-                        yield Delta(text)
-                    calls.add(delta.get("tool_calls") or [])
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-                        # The calls are whole once the choice finishes; the usage chunk may follow.
-                        for event in calls.flush():
-                            yield event
-            for event in calls.flush():  # a server that ends the stream without a finish_reason
-                yield event
+            tail = stream.calls.flush()  # a server that ends the stream without a finish_reason
+            if tail:
+                yield tail  # type: ignore[misc]
         except (aiohttp.ClientError, TimeoutError) as exc:
             if not call.cancelled:
                 raise WorkerError("upstream-error", f"upstream stream broke: {exc!r}") from exc
         finally:
             resp.close()
-        if call.cancelled:
+        yield [stream.done()]
+
+
+class _Chunk(msgspec.Struct):
+    """The fields of a chat completions stream chunk a bloom reads (the rest is skipped unread)."""
+
+    choices: list[_Choice] | None = None
+    usage: Any = None
+    error: Any = msgspec.UNSET
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    finish_reason: Any = None
+
+
+class _Delta(msgspec.Struct):
+    content: Any = None
+    tool_calls: Any = None
+
+
+_CHUNKS = msgspec.json.Decoder(_Chunk)
+_UPSTREAM = "OpenAI-compatible upstream"
+
+
+class _Stream:
+    """One bloom's reading of its upstream's chunks: the deltas, the calls, the usage, the finish."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.usage: Usage | None = None
+        self.finish = "stop"
+        self.sent = 0
+        self.calls = _Calls()
+        self.ended = False  # `[DONE]` came
+
+    def read(self, batch: list[tuple[str, bytes]]) -> list[WorkerEvent]:
+        """The events of one read's SSE events."""
+        events: list[WorkerEvent] = []
+        for _event, data in batch:
+            if data.strip() == b"[DONE]":
+                self.ended = True
+                break
+            try:
+                chunk = _CHUNKS.decode(data)
+            except (msgspec.DecodeError, RecursionError) as exc:
+                raise WorkerError("upstream-error", f"{_UPSTREAM} sent a malformed event: {data[:80]!r}") from exc
+            if chunk.error is not msgspec.UNSET:
+                err = chunk.error
+                message = err.get("message") if isinstance(err, dict) else str(err)
+                raise WorkerError("upstream-error", f"upstream error mid-stream: {message}")
+            if isinstance(chunk.usage, dict) and chunk.usage:
+                u = chunk.usage
+                self.usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+            for choice in chunk.choices or ():
+                delta = choice.delta or _NO_DELTA
+                if delta.content and not self.call.cancelled:
+                    self.sent += 1
+                    events.append(Delta(delta.content))
+                self.calls.add(delta.tool_calls or [])
+                if choice.finish_reason:
+                    self.finish = choice.finish_reason
+                    # The calls are whole once the choice finishes; the usage chunk may follow.
+                    events += self.calls.flush()
+        return events
+
+    def done(self) -> Done:
+        if self.call.cancelled:
             # No usage chunk comes after a hang-up; each streamed chunk is one token.
-            yield Done("cancelled", Usage(0, sent))
-            return
-        if calls.made and finish == "stop":
-            finish = "tool_calls"  # some servers say "stop" after calls; the hum says what happened
+            return Done("cancelled", Usage(0, self.sent))
+        if self.calls.made and self.finish == "stop":
+            self.finish = "tool_calls"  # some servers say "stop" after calls; the hum says what happened
         # Servers without a usage chunk (llama-cpp-python's among them) send one
         # token per chunk, so the count is real; the prompt's size is unknown: 0.
-        yield Done(finish, usage or Usage(0, sent + calls.pieces))
+        return Done(self.finish, self.usage or Usage(0, self.sent + self.calls.pieces))
+
+
+_NO_DELTA = _Delta()

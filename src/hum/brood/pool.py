@@ -7,18 +7,15 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from hum.brood.factory import WorkerFactory, make_worker
+from hum.brood.guard import Cell, guarded
 from hum.brood.line import DEFAULT_MAX_QUEUE, Line
-from hum.brood.stall import StallGuard
-from hum.brood.transcript import plain
 from hum.errors import WorkerError
 from hum.interfaces import (
     NOTE,
     Delta,
     Done,
-    PermissionAsk,
     ToolSpec,
     Turn,
     Usage,
@@ -50,23 +47,6 @@ PROBE_SIGIL = "native-tools-probe"
 # After `cancel`, how long a worker gets to end its stream with `Done` before
 # the brood ends the bloom itself and discards the cell as unresponsive.
 CANCEL_GRACE_SECONDS = 5.0
-
-
-
-
-@dataclass
-class _Cell:
-    name: str
-    worker: Worker
-    last_used: float
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    busy: bool = False
-    cancelled: bool = False
-    closed: bool = False
-    # Asks of the running bloom waiting for a person: no stall while they wait.
-    asking: set[str] = field(default_factory=set)
-    # The stall guard of the event being awaited, moved when an answer arrives.
-    stall: StallGuard = field(default_factory=StallGuard)
 
 
 class Brood:
@@ -102,7 +82,7 @@ class Brood:
         self.clock = clock
         self._reap = reap
         self._reaper: asyncio.Task[None] | None = None
-        self._cells: OrderedDict[str, _Cell] = OrderedDict()
+        self._cells: OrderedDict[str, Cell] = OrderedDict()
         # Strong references, so cells closed in the background are not garbage-collected mid-close.
         self._closing: set[asyncio.Task[None]] = set()
         # Worker name -> whether its kind takes tools natively, learnt once per name.
@@ -165,7 +145,7 @@ class Brood:
         factory = self.factories[name]
         return make_worker(factory, sigil)
 
-    async def _held(self, sigil: str, name: str) -> _Cell | None:
+    async def _held(self, sigil: str, name: str) -> Cell | None:
         """The hum's own cell if it is of worker `name`; a held cell of another kind is let go."""
         held = self._cells.get(sigil)
         if held and held.name == name:
@@ -186,7 +166,7 @@ class Brood:
             self._close_soon(self._cells.pop(idle))
         return True
 
-    async def _hatch(self, sigil: str, name: str) -> _Cell:
+    async def _hatch(self, sigil: str, name: str) -> Cell:
         """A new warm cell for `sigil`, in the room the line reserved for it."""
         try:
             worker = self._make(name, sigil)
@@ -200,7 +180,7 @@ class Brood:
         except BaseException:
             self.line.give_back(name)
             raise
-        cell = _Cell(name, worker, self.clock())
+        cell = Cell(name, worker, self.clock())
         # Not a wake-up: the room became this cell, which must not look idle
         # (and be let go) before its bloom marks it busy.
         self._cells[sigil] = cell
@@ -208,7 +188,7 @@ class Brood:
         self._start_reaper()
         return cell
 
-    async def _cell(self, sigil: str, model: str | None) -> _Cell:
+    async def _cell(self, sigil: str, model: str | None) -> Cell:
         name = self._pick(model)
         held = await self._held(sigil, name)
         if held:
@@ -230,7 +210,21 @@ class Brood:
         model: str | None = None,
         tools: Sequence[ToolSpec] | None = None,
     ) -> AsyncIterator[WorkerEvent]:
-        """Stream one bloom of `sigil` on its warm cell: `Delta`s, then one `Done`.
+        """`bloom_batches`, one event at a time."""
+        async for batch in self.bloom_batches(sigil, transcript, model=model, tools=tools):
+            for event in batch:
+                yield event
+
+    async def bloom_batches(
+        self,
+        sigil: str,
+        transcript: Sequence[Turn],
+        *,
+        model: str | None = None,
+        tools: Sequence[ToolSpec] | None = None,
+    ) -> AsyncIterator[list[WorkerEvent]]:
+        """Stream one bloom of `sigil` on its warm cell: `Delta`s, then one `Done`, in batches
+        of what each read of the worker brought (`Worker.bloom_batches`).
 
         `tools` reach only a `native_tools` worker; any other reads the
         transcript's tool calls and results as text (`transcript.plain`).
@@ -243,13 +237,13 @@ class Brood:
             waiter = self.line.reserve(sigil, name)
             if waiter is not None:
                 try:
-                    yield Delta(f"hum: waiting for a free cell (all {self.limit(name)} {name} cells are blooming)", NOTE)
+                    yield [Delta(f"hum: waiting for a free cell (all {self.limit(name)} {name} cells are blooming)", NOTE)]
                     granted = await self.line.wait(name, waiter)
                 except BaseException:  # closed while in line: its place (or room) must not be lost
                     self.line.leave(name, waiter)
                     raise
                 if not granted:
-                    yield Done("cancelled", Usage(0, 0))
+                    yield [Done("cancelled", Usage(0, 0))]
                     return
             cell = await self._hatch(sigil, name)
         freed = False
@@ -271,89 +265,24 @@ class Brood:
                 cell = await self._cell(sigil, model)
                 await cell.lock.acquire()
             cell.busy, cell.cancelled = True, False
-            async for event in self._guarded(sigil, cell, transcript, model, tools):
-                if isinstance(event, Done):
+            events = cell.batches(transcript, model, tools)
+            async for batch in guarded(cell, events, self.stall_seconds, self.cancel_grace_seconds, lambda: self._discard(sigil, cell)):
+                if isinstance(batch[-1], Done):
                     # Free the cell before handing over Done: a consumer may stop
                     # iterating right after it, and the cell must not stay "busy".
                     free()
-                yield event
+                yield batch
         finally:
             free()
 
-    def _release(self, cell: _Cell) -> None:
+    def _release(self, cell: Cell) -> None:
         if cell.lock.locked() and cell.busy:
             cell.busy = False
             cell.last_used = self.clock()
             cell.lock.release()
             self.line.wake(cell.name)
 
-    async def _guarded(
-        self,
-        sigil: str,
-        cell: _Cell,
-        transcript: Sequence[Turn],
-        model: str | None,
-        tools: Sequence[ToolSpec] | None,
-    ) -> AsyncIterator[WorkerEvent]:
-        """The worker's stream, made safe: no hang, no crash leak, nothing after cancel."""
-        if cell.worker.native_tools:
-            events = cell.worker.bloom(transcript, model=model, tools=tools)
-        else:
-            events = cell.worker.bloom(plain(transcript), model=model)
-        stream = events.__aiter__()
-        sent = 0
-        try:
-            while True:
-                timeout = self.cancel_grace_seconds if cell.cancelled else self.stall_seconds
-                try:
-                    # a stall guard, not wait_for: no task nor timer per event on the hot path;
-                    # a worker waiting for a person's answer is not stalled (the router times the ask)
-                    async with cell.stall.waiting(None if cell.asking and not cell.cancelled else timeout):
-                        event = await anext(stream)
-                except StopAsyncIteration:
-                    if cell.cancelled:  # the worker ended quietly; the hum still gets its Done
-                        yield Done("cancelled", Usage(0, sent))
-                        return
-                    raise WorkerError(
-                        "worker-crash", f"{cell.name} worker ended the bloom without finishing"
-                    ) from None
-                except TimeoutError:
-                    await self._discard(sigil, cell)
-                    if cell.cancelled:
-                        yield Done("cancelled", Usage(0, sent))
-                        return
-                    raise WorkerError(
-                        "worker-stall",
-                        f"{cell.name} worker sent nothing for {self.stall_seconds:g}s",
-                    ) from None
-                if isinstance(event, Done):
-                    # Let the worker finish its clean-up now, not whenever its
-                    # generator is collected (which could be mid-way through the next bloom).
-                    with contextlib.suppress(Exception):
-                        await stream.aclose()  # type: ignore[attr-defined]
-                    yield Done("cancelled", event.usage) if cell.cancelled else event
-                    return
-                if cell.cancelled:  # "no further chunks after cancel" holds even for a slow worker
-                    continue
-                if isinstance(event, PermissionAsk):
-                    cell.asking.add(event.permit_id)
-                else:
-                    sent += 1
-                yield event
-        except WorkerError:
-            if not cell.worker.healthy():
-                await self._discard(sigil, cell)
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception as exc:
-            await self._discard(sigil, cell)
-            raise WorkerError("worker-crash", f"{cell.name} worker crashed: {exc!r}") from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-
-    def _guard_again(self, cell: _Cell, seconds: float) -> None:
+    def _guard_again(self, cell: Cell, seconds: float) -> None:
         """The bloom waits on its worker again (an answer given, a cancel): the stall guard is back on."""
         if not cell.asking:
             cell.stall.move(seconds)
@@ -391,14 +320,14 @@ class Brood:
         self.line.wake_all()
         return stale
 
-    def _close_soon(self, cell: _Cell) -> None:
+    def _close_soon(self, cell: Cell) -> None:
         cell.closed = True
         task = asyncio.get_running_loop().create_task(self._close_cell(cell))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     @staticmethod
-    async def _close_cell(cell: _Cell) -> None:
+    async def _close_cell(cell: Cell) -> None:
         cell.closed = True
         with contextlib.suppress(Exception):
             await cell.worker.close()
@@ -412,7 +341,7 @@ class Brood:
             await asyncio.sleep(IDLE_CHECK_SECONDS)
             self.evict_idle()
 
-    async def _discard(self, sigil: str, cell: _Cell) -> None:
+    async def _discard(self, sigil: str, cell: Cell) -> None:
         if self._cells.get(sigil) is cell:
             del self._cells[sigil]
             self.line.wake(cell.name)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import re
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
-from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.wire.framing import Encodings, SealedTone, WireForms, to_json
-from hum.wire.tones import PETAL_CHIS
+import msgspec
+
+from hum.errors import BadTone
+from hum.wire.framing import SealedTone, WireForms, from_json, json_bytes
+from hum.wire.tones import PETAL_CHIS, is_petal, petal_content
 
 # Keys of a petal tone that describe the envelope, not the petal's own body.
 _ENVELOPE = frozenset(("chi", "sigil", "sid", "wane", "to", "rid", "dusk"))
@@ -25,32 +26,69 @@ RECENT_TONES = 4096
 _recent: deque[SealedTone] = deque(maxlen=RECENT_TONES)
 
 
-@dataclass(frozen=True, slots=True)
-class Petal:
-    """One entry of a hum's log: a prompt, a chunk, a finish or an error, at its wane."""
+class Head(msgspec.Struct):
+    """The keys every petal's tone starts with, in this order (its tap line is this, then the body)."""
 
-    sigil: str
-    wane: int
     chi: str
-    body: dict[str, Any] = field(default_factory=dict)
-    # Caches, not part of the petal (equality and repr ignore them).
-    _body_json: str | None = field(default=None, init=False, repr=False, compare=False)
-    _sid: str | None = field(default=None, init=False, repr=False, compare=False)  # `_forms` are for this sid
-    _forms: WireForms | None = field(default=None, init=False, repr=False, compare=False)
-    _tone: weakref.ref[SealedTone] | None = field(default=None, init=False, repr=False, compare=False)
+    sigil: str
+    sid: str
+    wane: int
 
-    def __post_init__(self) -> None:
-        if self.chi not in PETAL_CHIS:
-            raise ValueError(f"{self.chi!r} is not a petal chi")
-        if self.wane < 1:
+
+_HEAD_ENCODER = msgspec.json.Encoder()
+
+
+class Petal:
+    """One entry of a hum's log: a prompt, a chunk, a finish or an error, at its wane.
+
+    Its body is kept as given or as its compact JSON (as stored, as it came on
+    a link), and read from that JSON only when somebody asks for `body`.
+    """
+
+    __slots__ = ("sigil", "wane", "chi", "_body", "_body_json", "_sid", "_forms", "_tone")
+
+    def __init__(self, sigil: str, wane: int, chi: str, body: dict[str, Any] | None = None) -> None:
+        if chi not in PETAL_CHIS:
+            raise ValueError(f"{chi!r} is not a petal chi")
+        if wane < 1:
             raise ValueError("wane starts at 1")
+        self.sigil, self.wane, self.chi = sigil, wane, chi
+        self._body: dict[str, Any] | None = {} if body is None else body
+        # caches, not part of the petal (equality and repr ignore them)
+        self._body_json: bytes | None = None  # the body as compact JSON
+        self._sid: str | None = None  # `_forms` are for this sid
+        self._forms: WireForms | None = None
+        self._tone: weakref.ref[SealedTone] | None = None
 
     @classmethod
-    def stored(cls, sigil: str, wane: int, chi: str, body_json: str) -> Petal:
-        """A petal read back from its stored body JSON, which its tone's line then reuses as is."""
-        petal = cls(sigil, wane, chi, json.loads(body_json))
-        object.__setattr__(petal, "_body_json", body_json)
+    def stored(cls, sigil: str, wane: int, chi: str, body_json: str | bytes, line: bytes | None = None, sid: str = "") -> Petal:
+        """A petal from its body's JSON (stored, or cut from a link frame), read only when its body
+        is asked for; `line` is its tap line for `sid` when the caller has it already."""
+        petal = cls(sigil, wane, chi)
+        petal._body = None
+        petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json
+        if line is not None:
+            petal._sid, petal._forms = sid, WireForms(line)
         return petal
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Petal):
+            return NotImplemented
+        return (self.sigil, self.wane, self.chi, self.body) == (other.sigil, other.wane, other.chi, other.body)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Petal(sigil={self.sigil!r}, wane={self.wane!r}, chi={self.chi!r}, body={self.body!r})"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            body = from_json(self._body_json)  # type: ignore[arg-type]
+            if not isinstance(body, dict):
+                raise ValueError("a petal's body is a JSON object")
+            self._body = body
+        return self._body
 
     @property
     def closes_bloom(self) -> bool:
@@ -59,9 +97,14 @@ class Petal:
     @property
     def body_json(self) -> str:
         """The body as compact JSON, encoded once: the store keeps it, and the tap line is built around it."""
+        return self.body_bytes.decode()
+
+    @property
+    def body_bytes(self) -> bytes:
+        """`body_json` as UTF-8 bytes."""
         if self._body_json is None:
-            object.__setattr__(self, "_body_json", body_json(self.body))
-        return self._body_json  # type: ignore[return-value]
+            self._body_json = json_bytes(self._body)
+        return self._body_json
 
     def tone(self, sid: str) -> SealedTone:
         """The petal as it goes to a tap: body plus `sigil`, `sid` and `wane`.
@@ -75,9 +118,7 @@ class Petal:
             return held
         # data, never keyword arguments; the envelope wins
         tone = SealedTone.build({"chi": self.chi, "sigil": self.sigil, "sid": sid, "wane": self.wane}, self.body, self._wire(sid))
-        object.__setattr__(self, "_sid", sid)
-        object.__setattr__(self, "_forms", tone.forms)
-        object.__setattr__(self, "_tone", weakref.ref(tone))
+        self._sid, self._forms, self._tone = sid, tone.forms, weakref.ref(tone)
         _recent.append(tone)
         return tone
 
@@ -93,12 +134,14 @@ class Petal:
         (then `tone` encodes the whole object)."""
         if self._sid == sid and self._forms is not None:
             return self._forms
-        if not _TONE_HEAD.isdisjoint(self.body):
+        if self._body is not None and not _TONE_HEAD.isdisjoint(self._body):
             return None
-        forms = WireForms(tap_line(self.sigil, self.wane, self.chi, sid, self.body_json))
-        object.__setattr__(self, "_body_json", None)  # in the line now; the store has had it
-        object.__setattr__(self, "_sid", sid)
-        object.__setattr__(self, "_forms", forms)
+        if self._body is None and shadows_head(self.body_bytes) and not _TONE_HEAD.isdisjoint(self.body):
+            return None
+        forms = WireForms(tap_line(self.sigil, self.wane, self.chi, sid, self.body_bytes))
+        if self._body is not None:
+            self._body_json = None  # in the line now; the store has had it
+        self._sid, self._forms = sid, forms
         return forms
 
     @classmethod
@@ -108,36 +151,78 @@ class Petal:
         return cls(sigil=tone["sigil"], wane=int(tone["wane"]), chi=tone["chi"], body=body)
 
 
-# A chunk's body as the router writes it, in this key order: most of every log.
-_CHUNK_KEYS = ("chunkType", "delta", "blockIdx")
+# A key of the head, as JSON writes a key (a string, then `:`; inside a string
+# value the quotes would be escaped): one search over the body's text, in C.
+_HEAD_KEY = re.compile(rb'"(?:chi|sigil|sid|wane)"\s*:')
+# ... or a key of the head or of a link's envelope.
+_ENVELOPE_KEY = re.compile(rb'"(?:chi|sigil|sid|wane|from|petalFrom|to|rid|dusk)"\s*:')
 
 
-def body_json(body: dict[str, Any]) -> str:
-    """`to_json(body)`; a chunk's body written by hand (twice as fast as the encoder, and a
-    flat-out bloom encodes one per petal), the same text to the byte."""
-    if len(body) == 3:
-        kind, delta, block = body.get("chunkType"), body.get("delta"), body.get("blockIdx")
-        if type(kind) is str and type(delta) is str and type(block) is int and tuple(body) == _CHUNK_KEYS:
-            Encodings.count += 1
-            return f'{{"chunkType":{quoted(kind)},"delta":{quoted(delta)},"blockIdx":{block}}}'
-    return to_json(body)
+def shadows_head(body_json: bytes) -> bool:
+    """True when the body's JSON text might hold a key of the head (then it is read to know): a
+    body without any cannot shadow the head, whatever its values say."""
+    return _HEAD_KEY.search(body_json) is not None
 
 
-# The head keys as a body's JSON text would hold them: a body without any of
-# these strings cannot shadow the head, whatever its values say.
-_TONE_HEAD_TEXT = tuple(f'"{key}"' for key in sorted(_TONE_HEAD))
+def head_bytes(sigil: str, wane: int, chi: str, sid: str) -> bytes:
+    """`{"chi":..,"sigil":..,"sid":..,"wane":..}`: the head of a petal's tone, alone."""
+    return _HEAD_ENCODER.encode(Head(chi, sigil, sid, wane))
 
 
-def tap_line(sigil: str, wane: int, chi: str, sid: str, body_json: str) -> bytes:
+def tap_line(sigil: str, wane: int, chi: str, sid: str, body_json: bytes) -> bytes:
     """A petal's NDJSON tap line around its body's compact JSON (whose keys must not shadow the head)."""
-    # the head by hand (five times faster than the encoder): a petal chi is a plain word, a wane an int
-    head = f'{{"chi":"{chi}","sigil":{quoted(sigil)},"sid":{quoted(sid)},"wane":{int(wane)}'
-    return (head + ("," + body_json[1:] if body_json != "{}" else "}")).encode() + b"\n"
+    head = head_bytes(sigil, wane, chi, sid)
+    return head + b"\n" if body_json == b"{}" else head[:-1] + b"," + body_json[1:] + b"\n"
 
 
 def stored_line(sigil: str, wane: int, chi: str, sid: str, body_json: str) -> bytes:
     """A stored petal's tap line, built around its stored body without reading it when nothing
     in the body can shadow the head (the common case); otherwise the body is read first."""
-    if any(key in body_json for key in _TONE_HEAD_TEXT):
-        return Petal.stored(sigil, wane, chi, body_json).line(sid)
-    return tap_line(sigil, wane, chi, sid, body_json)
+    body = body_json.encode()
+    if shadows_head(body):
+        return Petal.stored(sigil, wane, chi, body).line(sid)
+    return tap_line(sigil, wane, chi, sid, body)
+
+
+class _LinkHead(msgspec.Struct):
+    """What a replica reads of a petal in its home's `petals` frame before it keeps the bytes."""
+
+    chi: str
+    sigil: str
+    wane: int
+    sid: str = ""
+
+
+_LINK_HEADS = msgspec.json.Decoder(_LinkHead)
+
+
+def mirrored_petal(sigil: str, item: Any) -> Petal:
+    """One petal of a `petals` frame from hum `sigil`'s home, as this replica keeps it.
+
+    A petal that came as bytes (`msgspec.Raw`) in the form its home's taps
+    are sent (the head, then the body; no envelope key in its body) is kept
+    as those bytes: its stored body and its tap line are cut from them, and
+    its body is read only if somebody asks. Anything else is read whole.
+    Raises `BadTone` (`bad-petal`) for what is not a petal of that hum.
+    """
+    try:
+        if isinstance(item, msgspec.Raw):
+            return _cut(sigil, bytes(item))
+        if not isinstance(item, dict) or not is_petal(item) or item.get("sigil") != sigil:
+            raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+        return Petal.from_tone(item)
+    except (msgspec.DecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BadTone("bad-petal", f"malformed petal: {exc}") from exc
+
+
+def _cut(sigil: str, data: bytes) -> Petal:
+    head = _LINK_HEADS.decode(data)
+    if head.sigil != sigil or head.chi not in PETAL_CHIS:
+        raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+    ours = head_bytes(sigil, head.wane, head.chi, head.sid)
+    end = len(ours) - 1  # where the head's closing brace would be
+    rest = data[end:]
+    if data[:end] == ours[:-1] and (rest == b"}" or (rest[:1] == b"," and _ENVELOPE_KEY.search(rest) is None)):
+        body = b"{" + rest[1:] if rest != b"}" else b"{}"
+        return Petal.stored(sigil, head.wane, head.chi, body, line=data + b"\n", sid=head.sid)
+    return Petal.from_tone(petal_content(from_json(data)))

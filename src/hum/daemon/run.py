@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -19,6 +18,7 @@ from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.browsers import add_browser_admin_routes
+from hum.daemon.collector import Collector
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.pairing import PairingDesk
 from hum.daemon.projects import add_project_routes, load_projects, project_aware
@@ -140,6 +140,8 @@ class Daemon:
         self._lock: HomeLock | None = None
         self.notifier: Notifier | None = None
         self._book: NotifyBook | None = None
+        self.collector: Collector | None = None
+        self._reclaim: asyncio.Task[None] | None = None
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -169,10 +171,7 @@ class Daemon:
         project_aware(brood, humd)
         address = await humd.start()
         self._start_notifier(humd)
-        # What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
-        # the collector's scans, so a collection's pause does not grow with the number of hums.
-        gc.collect()
-        gc.freeze()
+        self._start_collector()
         self.thrum = ThrumServer(humd, opts.thrum or default_socket_path(self.home.path))
         await self.thrum.start()
         http_url = await self._start_http()
@@ -217,6 +216,15 @@ class Daemon:
         key = vapid_key(self.home.path)
         self.notifier = Notifier(humd, self._book, key, apprise_urls=self.options.notify, public_url=self._public_url)
         self.notifier.start()
+
+    def _start_collector(self) -> None:
+        """What start-up loaded (every hum's facts, the imports) lives as long as the process: out of
+        the collector's scans, so a collection's pause does not grow with the number of hums; nor
+        with the hums minted since (`Collector`)."""
+        loop = asyncio.get_running_loop()
+        self.collector = Collector(loop)
+        self.collector.start()
+        self._reclaim = loop.create_task(self.collector.reclaim_forever())
 
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
@@ -313,6 +321,10 @@ class Daemon:
             self._book.close()
         if self.store is not None:
             self.store.close()
+        if self._reclaim is not None:
+            self._reclaim.cancel()
+        if self.collector is not None:
+            self.collector.stop()
         self.home.clear_runtime()
         self._lock.release()
         self._lock = None

@@ -15,9 +15,10 @@ async def run_blooms(humd: BloomShell, sg: str) -> None:
     """Run blooms of hum `sg` until it has no open bloom and no queued prompt."""
     while (request := humd.bloom_request(sg)) is not None:
         try:
-            async for event in humd.brood.bloom(sg, request.turns, model=request.model, tools=request.tools):
-                humd.worker_event(sg, event)
-                if isinstance(event, Done):
+            async for batch in humd.brood.bloom_batches(sg, request.turns, model=request.model, tools=request.tools):
+                for event in batch:  # what one read of the worker brought
+                    humd.worker_event(sg, event)
+                if isinstance(batch[-1], Done):
                     break
             else:
                 raise WorkerError("worker-crash", "the worker ended the bloom without finishing it")

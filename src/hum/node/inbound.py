@@ -288,13 +288,6 @@ def read_petal_run(f: Fields, batch_max: int) -> PetalRun:
     return PetalRun(str(f.tone.get("sigil")), items)
 
 
-def petal_of_run(item: Any, sg: str) -> dict[str, Any]:
-    """One item of a `petals` frame, checked to be a petal of the frame's hum."""
-    if not isinstance(item, dict) or not is_petal(item) or item.get("sigil") != sg:
-        raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
-    return item
-
-
 def link_key(tone: Tone) -> str:
     """What a peer's tone is, for dispatch: its chi, or `petal` for an appended petal (a prompt with a
     wane is a replicated petal, without one a request to the home)."""

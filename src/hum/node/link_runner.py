@@ -92,7 +92,7 @@ class LinkRunner:
                 self.ticker_wake.set()
                 self.up.set()
             elif isinstance(event, ToneIn) and self.owner is not None:
-                self.humd.link_tone(self.owner, event.content)
+                self.humd.link_tone(self.owner, event.content_lazy)  # a frame's petals as their bytes
             elif isinstance(event, LinkDown):
                 log.info("%s: link to %s down: %s (%s)", self.humd.name, self.link.peer, event.qualifier, event.message)
                 ended = True
@@ -113,7 +113,7 @@ class LinkRunner:
         owner = self.owner
         assert owner is not None
         while True:
-            tones = await self.humd.next_tones(owner)
+            tones = await self.humd.next_tones(owner, lines=True)  # petals as their tap lines: a replay is never parsed here
             if self.link.state is not LinkState.UP:
                 return "closed"
             self.link.send_all(tones)  # runs of one hum's petals as `petals` frames; one write for all

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.core.hum import Hum
-from hum.core.petal import Petal
+from hum.core.petal import mirrored_petal
 from hum.core.tap import Tap
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
 from hum.node.facts import Facts
-from hum.node.inbound import Granted, HumRequest, Refusal, petal_of_run
+from hum.node.inbound import Granted, HumRequest, Refusal
 from hum.node.journal import Journal
 from hum.node.outbox import Outbox
 from hum.node.owners import Owner
@@ -225,7 +225,7 @@ class Replicas:
         from our tip) or where the logs part (`Diverged`: the router sets the branch aside, then goes on)."""
         for i, item in enumerate(items):
             try:
-                petal = Petal.from_tone(petal_of_run(item, hum.sigil))
+                petal = mirrored_petal(hum.sigil, item)  # a frame's petal as the bytes it came in, when it can be
                 if hum.receive(petal):
                     self.journal.appended(hum, petal)
             except LogError as exc:

@@ -10,7 +10,6 @@ few commits, which no tap has been promised beyond what the OS kept.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sqlite3
@@ -24,6 +23,7 @@ from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
+from hum.wire.framing import from_json, to_json
 from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,13 @@ INSERT_ROWS = 64
 _INSERT_PETALS = tuple(
     "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES " + ",".join(["(?,?,?,?,?)"] * n)
     for n in range(INSERT_ROWS + 1)
+)
+
+# A hum's stored petals in wane order, each with whether its body is a JSON
+# object (checked by SQLite in C; `json_type` only once `json_valid` said yes).
+_READ_PETALS = (
+    "SELECT wane, chi, body, CASE WHEN json_valid(body) THEN json_type(body) = 'object' ELSE 0 END "
+    "FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane"
 )
 
 # SQLite's own ceiling on a database's pages (the default of max_page_count).
@@ -135,7 +142,7 @@ class SqliteStore:
         hums = []
         queued: dict[str, list[tuple[int, Any]]] = {}
         for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
-            queued.setdefault(sigil, []).append((seq, json.loads(body)))
+            queued.setdefault(sigil, []).append((seq, from_json(body)))
         rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
         for sigil, sid, nest, home, epoch, fork in rows:
             # thousands of hums share a few homes and nests: one string each, not one a hum
@@ -174,13 +181,12 @@ class SqliteStore:
         whoever investigates.
         """
         out = []
-        rows = self._db.execute(
-            "SELECT wane, chi, body FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane", (sigil, after, upto)
-        )
-        for wane, chi, body in rows:
+        for wane, chi, body, valid in self._db.execute(_READ_PETALS, (sigil, after, upto)):
             try:
                 if wane != after + len(out) + 1:
                     raise ValueError(f"a gap before wane {wane}")
+                if not valid:  # checked in C; the body itself is read when somebody asks for it
+                    raise ValueError("its body is not a JSON object")
                 out.append(Petal.stored(sigil, wane, chi, body))
             except ValueError as exc:
                 log.error("store: hum %s: petal %d does not read (%s); serving the %d before it", sigil, wane, exc, len(out))
@@ -190,13 +196,9 @@ class SqliteStore:
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
         """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built around the
         stored body JSON: a replay from the store parses nothing in Python. SQLite checks each body
-        is JSON (`json_valid`, in C); a missing or damaged row ends the answer, as in `petals`."""
+        is a JSON object (in C); a missing or damaged row ends the answer, as in `petals`."""
         out: list[bytes] = []
-        rows = self._db.execute(
-            "SELECT wane, chi, body, json_valid(body) FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane",
-            (sigil, after, upto),
-        )
-        for wane, chi, body, valid in rows:
+        for wane, chi, body, valid in self._db.execute(_READ_PETALS, (sigil, after, upto)):
             if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
                 log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
                 break
@@ -233,7 +235,7 @@ class SqliteStore:
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
         rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
-        return [{**json.loads(b), "epoch": e, "wane": w, "chi": c} for e, w, c, b in rows]
+        return [{**from_json(b), "epoch": e, "wane": w, "chi": c} for e, w, c, b in rows]
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None:
         """Queued prompt `seq` became a petal (in the same commit as that petal)."""
@@ -259,44 +261,7 @@ class SqliteStore:
         batch, self._pending = self._pending, []
         try:
             self._db.execute("BEGIN")
-            rows: list[Any] = []  # the parameters of the petals in a row, five a petal (`_insert_petals`)
-            for kind, hum, what in batch:
-                if kind == "petal":
-                    petal, transcript = what
-                    # the JSON its taps' lines hold too
-                    rows += (petal.sigil, petal.wane, petal.chi, petal.body_json, transcript)
-                    continue
-                if rows:
-                    self._insert_petals(rows)
-                    rows = []
-                if kind == "hum":
-                    self._db.execute(
-                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
-                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
-                        "touched = COALESCE(excluded.touched, hums.touched)",
-                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
-                    )
-                elif kind == "forget":
-                    for table in ("petals", "queued", "orphans", "hums"):
-                        self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
-                elif kind == "orphan":
-                    keep, epoch = what
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO orphans (sigil, epoch, wane, chi, body) "
-                        "SELECT sigil, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
-                        (epoch, hum.sigil, keep),
-                    )
-                    self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
-                elif kind == "queue":
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)",
-                        (hum.sigil, what[0], json.dumps(what[1], separators=(",", ":"))),
-                    )
-                else:
-                    self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
-            if rows:
-                self._insert_petals(rows)
+            self._write(batch)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
@@ -304,6 +269,50 @@ class SqliteStore:
             self._pending[:0] = batch  # nothing was promised; the whole batch goes again
             raise fault_of(exc) from exc
         return _committed(batch)
+
+    def _write(self, batch: list[tuple[str, Hum, Any]]) -> None:
+        """Every change of `batch`, in order, inside the open transaction: runs of petals as multi-row INSERTs."""
+        rows: list[Any] = []  # the parameters of the petals in a row, five a petal (`_insert_petals`)
+        for kind, hum, what in batch:
+            if kind == "petal":
+                petal, transcript = what
+                # the JSON its taps' lines hold too
+                rows += (petal.sigil, petal.wane, petal.chi, petal.body_json, transcript)
+                continue
+            if rows:
+                self._insert_petals(rows)
+                rows = []
+            self._write_change(kind, hum, what)
+        if rows:
+            self._insert_petals(rows)
+
+    def _write_change(self, kind: str, hum: Hum, what: Any) -> None:
+        """One change that is not a petal: a hum's row, a forget, an orphaned branch, a queued prompt."""
+        if kind == "hum":
+            self._db.execute(
+                "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
+                "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
+                "touched = COALESCE(excluded.touched, hums.touched)",
+                (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
+            )
+        elif kind == "forget":
+            for table in ("petals", "queued", "orphans", "hums"):
+                self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
+        elif kind == "orphan":
+            keep, epoch = what
+            self._db.execute(
+                "INSERT OR IGNORE INTO orphans (sigil, epoch, wane, chi, body) "
+                "SELECT sigil, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
+                (epoch, hum.sigil, keep),
+            )
+            self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
+        elif kind == "queue":
+            self._db.execute(
+                "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)", (hum.sigil, what[0], to_json(what[1]))
+            )
+        else:
+            self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
 
     def _insert_petals(self, params: list[Any]) -> None:
         """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""

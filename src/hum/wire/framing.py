@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
 
 from hum.errors import BadTone
 from hum.wire.tones import CHIS, Tone
@@ -13,21 +14,36 @@ from hum.wire.tones import CHIS, Tone
 DEFAULT_MAX_LINE = 1024 * 1024
 
 
-def _not_json_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+# One JSON codec for every tone in and out: msgspec (C, made for this), compact,
+# UTF-8 as is, keys in the order given. Its decoder refuses what is not JSON
+# (NaN, Infinity, numbers out of a float's range, lone surrogates), so nothing
+# read can come out as a line that is not JSON.
+def _as_json_type(value: Any) -> Any:
+    """A value msgspec does not encode itself, as the JSON type it is a kind of (a `HumdId` is a
+    `str`); anything else cannot be a tone's field."""
+    for kind in (str, int, float, list, dict):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
+
+
+_JSON_ENCODER = msgspec.json.Encoder(enc_hook=_as_json_type)
+_JSON_DECODER = msgspec.json.Decoder()
 
 
 def parse_tone(line: bytes | str) -> Tone | BadTone:
     """Check one line (without its newline) against the framing rules of PROTOCOL.md."""
     try:
-        text = line.decode("utf-8") if isinstance(line, bytes) else line
-        obj = json.loads(text, parse_constant=_not_json_constant)
-    except UnicodeDecodeError:
-        return BadTone("not-utf8", "the line is not UTF-8")
+        obj = _JSON_DECODER.decode(line)
     except RecursionError:
         return BadTone("not-json", "the line nests too deeply")
-    except ValueError as exc:
-        return BadTone("not-json", f"the line is not JSON: {getattr(exc, 'msg', exc)}")
+    except msgspec.DecodeError as exc:
+        if isinstance(line, bytes):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return BadTone("not-utf8", "the line is not UTF-8")
+        return BadTone("not-json", f"the line is not JSON: {exc}")
     if not isinstance(obj, dict):
         return BadTone("not-object", f"a tone is a JSON object, not {type(obj).__name__}")
     rid = obj.get("rid")
@@ -39,16 +55,34 @@ def parse_tone(line: bytes | str) -> Tone | BadTone:
     return Tone(obj)
 
 
-# One encoder for every line (compact, UTF-8 as is). Tones come from JSON or
-# from code, never circular, so no circularity check. Its C encoder is made
-# once here: `JSONEncoder.encode` (and `json.dumps` with options) builds a new
-# one per call, which cost more than encoding a small tone.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
-_C_ENCODER = (
-    c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, True)
-    if c_make_encoder is not None
-    else None
-)
+class _PetalsFrame(msgspec.Struct):
+    """A `petals` link frame with its petals kept as their bytes (each checked to be JSON)."""
+
+    chi: Literal["petals"]
+    petals: list[msgspec.Raw]
+    sigil: Any = None
+    from_: Any = msgspec.field(default=msgspec.UNSET, name="from")
+    to: Any = msgspec.UNSET
+    rid: Any = msgspec.UNSET
+
+
+_FRAMES = msgspec.json.Decoder(_PetalsFrame)
+
+
+def parse_frame(line: bytes | str) -> Tone | BadTone:
+    """`parse_tone`, except that a `petals` frame's petals stay bytes (`msgspec.Raw`): a replica
+    cuts each into its stored row and its tap line without building a dict of it."""
+    if isinstance(line, bytes) and b'"chi":"petals"' in line:
+        try:
+            frame = _FRAMES.decode(line)
+        except (msgspec.DecodeError, RecursionError):
+            return parse_tone(line)  # not such a frame after all: read as any tone, and judged
+        tone = Tone(chi="petals", sigil=frame.sigil, petals=frame.petals)
+        for key, value in (("from", frame.from_), ("to", frame.to), ("rid", frame.rid)):
+            if value is not msgspec.UNSET:
+                tone[key] = value
+        return tone
+    return parse_tone(line)
 
 
 class Encodings:
@@ -58,15 +92,31 @@ class Encodings:
     count = 0
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON text, as every tone is written (keys as given, UTF-8 not escaped)."""
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON, as every tone is written (keys as given, UTF-8 not escaped)."""
     Encodings.count += 1
-    return "".join(_C_ENCODER(value, 0)) if _C_ENCODER is not None else _ENCODER.encode(value)
+    return _JSON_ENCODER.encode(value)
+
+
+def quoted(text: str) -> bytes:
+    """`text` as a JSON string, for a line spliced around bytes made already (not counted: it is
+    part of that line's one encoding)."""
+    return _JSON_ENCODER.encode(text)
+
+
+def to_json(value: Any) -> str:
+    """`json_bytes` as text."""
+    return json_bytes(value).decode()
+
+
+def from_json(data: bytes | str) -> Any:
+    """A JSON text read back (`msgspec.DecodeError`, a `ValueError`, when it is not JSON)."""
+    return _JSON_DECODER.decode(data)
 
 
 def encode(tone: dict[str, Any]) -> bytes:
     """One tone as one NDJSON line."""
-    return to_json(tone).encode() + b"\n"
+    return json_bytes(tone) + b"\n"
 
 
 def _sealed(tone: SealedTone, *args: Any, **kwargs: Any) -> Any:
@@ -130,8 +180,9 @@ def lines(tones: list[Tone] | list[Tone | bytes]) -> bytes:
 class LineDecoder:
     """Splits a byte stream into tones; an over-long line becomes one `too-long` verdict."""
 
-    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE, parse: Callable[[bytes], Tone | BadTone] = parse_tone) -> None:
         self.max_line = max_line
+        self.parse = parse
         self._buffer = bytearray()
         self._discarding = False  # inside an over-long line, until its newline
 
@@ -156,4 +207,4 @@ class LineDecoder:
                 out.append(BadTone("too-long", f"line longer than {self.max_line} bytes"))
                 continue
             if line.strip():
-                out.append(parse_tone(line))
+                out.append(self.parse(line))

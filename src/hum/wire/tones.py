@@ -89,3 +89,19 @@ def is_past_dusk(tone: Tone, now_ms: float) -> bool:
 def is_petal(tone: dict[str, Any]) -> bool:
     """True for a tone that is an appended petal (it has a `wane`), not a request or a notice."""
     return tone.get("chi") in PETAL_CHIS and "wane" in tone
+
+
+# On a link, `from` names the sending humd (PROTOCOL.md), so a petal's own
+# `from` (where its prompt entered) travels under this key instead.
+PETAL_FROM = "petalFrom"
+
+
+def petal_content(item: Any) -> Any:
+    """One petal of a `petals` frame out of the link's form, like a single petal's content: no
+    envelope `from`/`to`, its own `from` back from `petalFrom` (a copy: the frame is left as it came)."""
+    if not isinstance(item, dict) or not ("from" in item or "to" in item or PETAL_FROM in item):
+        return item
+    out = {k: v for k, v in item.items() if k not in ("from", "to")}
+    if PETAL_FROM in out:
+        out["from"] = out.pop(PETAL_FROM)
+    return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from hum.daemon.home import Home
 from hum.demo.bench import baselines
-from hum.demo.bench.measure import Tap, percentile, rss_kb
+from hum.demo.bench.measure import Tap, cpu_seconds, percentile, rss_kb
 from hum.demo.bench.upstream import ask
 from hum.demo.roam_real import HumdProcess, free_port, hum_command, pair_devices
 
@@ -32,11 +32,16 @@ class Rig:
     async def start(self) -> None:
         self.laptop = await start_humd(self.workdir / "laptop")
         self.phone = HumdProcess(self.workdir / "phone", free_port(), worker="openai")
-        await pair_devices(self.laptop, self.phone.home)
-        await self.phone.start()
-        await self.laptop.wait_peers(lambda p: p == [self.phone.info["humdId"]])
-        await self.phone.wait_peers(lambda p: p == [self.laptop.info["humdId"]])
-        self.prompter = await Tap.open(self.laptop.thrum, "bench-prompter")
+        try:
+            await pair_devices(self.laptop, self.phone.home)
+            await self.phone.start()
+            await self.laptop.wait_peers(lambda p: p == [self.phone.info["humdId"]])
+            await self.phone.wait_peers(lambda p: p == [self.laptop.info["humdId"]])
+            self.prompter = await Tap.open(self.laptop.thrum, "bench-prompter")
+        except BaseException:  # a rig that did not come up leaves no humd running
+            await self.phone.stop()
+            await self.laptop.stop()
+            raise
 
     async def stop(self) -> None:
         self.prompter.close()
@@ -115,10 +120,11 @@ async def flat_out(rig: Rig, sizes: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {"replay_home_s": {}, "sigils": {}}
     for size in sizes:
         sigil, _ = await rig.mint(f"flat-{size}")
-        rss_before = rss_kb(rig.laptop.info["pid"])
+        rss_before, cpu_before = rss_kb(rig.laptop.info["pid"]), cpu_seconds(rig.laptop.info["pid"])
         await rig.bloom(sigil, ask(size))
         lines, seconds, finish = await rig.prompter.count_until_finish()
         out["durable_petals_s"] = lines / seconds
+        out["cpu_us_per_durable_petal"] = (cpu_seconds(rig.laptop.info["pid"]) - cpu_before) * 1e6 / lines
         out["rss_growth_mb"] = (rss_kb(rig.laptop.info["pid"]) - rss_before) / 1024
         home = await Tap.open(rig.laptop.thrum, "bench-replay")
         home.send({"chi": "attach", "sigil": sigil, "since": 0, "rid": "r"})

@@ -85,6 +85,14 @@ def fill(home: Path, count: int, first: int = 0) -> None:
     store.close()
 
 
+def litellm_binary() -> Path:
+    """The LiteLLM proxy's command beside this Python; raises when it is not installed."""
+    binary = Path(sys.executable).parent / "litellm"
+    if not binary.exists():
+        raise RuntimeError("LiteLLM is not installed; `make bench` installs it (litellm[proxy])")
+    return binary
+
+
 class LiteLLM:
     """The LiteLLM proxy in front of the same upstream: telemetry off, a master key made for this run."""
 
@@ -116,9 +124,7 @@ class LiteLLM:
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "LITELLM_LOG": "ERROR",
         }
-        binary = Path(sys.executable).parent / "litellm"
-        if not binary.exists():
-            raise RuntimeError("LiteLLM is not installed; `make bench` installs it (litellm[proxy])")
+        binary = litellm_binary()
         self.proc = await asyncio.create_subprocess_exec(
             str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port), "--num_workers", "1",
             env=env, cwd=self.workdir, stdout=asyncio.subprocess.DEVNULL, stderr=open(self.workdir / "litellm.log", "wb"),  # noqa: SIM115

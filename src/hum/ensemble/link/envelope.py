@@ -3,13 +3,13 @@ and `petals` frames that carry a run of one hum's petals in one line. Plain func
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from hum.wire.framing import SealedTone, encode
+import msgspec
 
-# On a link, `from` names the sending humd (PROTOCOL.md), so a petal's own
-# `from` (where its prompt entered) travels under this key instead.
-PETAL_FROM = "petalFrom"
+from hum.wire.framing import SealedTone, WireForms, encode, from_json
+from hum.wire.tones import PETAL_FROM
 
 # A `petals` frame carries at most this many petals of one hum. The receiver
 # applies a frame in one go (one store transaction), so this bounds how long a
@@ -36,12 +36,29 @@ def link_line(tone: SealedTone) -> bytes:
     return forms.link_line
 
 
-def unwrap_petal(item: Any) -> Any:
-    """One petal of a `petals` frame out of the link's form, like a single petal's `content`
-    (a copy: the frame itself is left as it came, so reading it twice gives the same)."""
-    if not isinstance(item, dict) or not ("from" in item or "to" in item or PETAL_FROM in item):
-        return item
-    out = {k: v for k, v in item.items() if k not in ("from", "to")}
-    if PETAL_FROM in out:
-        out["from"] = out.pop(PETAL_FROM)
-    return out
+# Where a tap line names its hum: the head every petal's line starts with (`core.petal.Head`).
+_SIGIL_KEY = b',"sigil":"'
+# A petal's own `from` or a `to` key in its line (a JSON key: a string, then `:`).
+_OWN_ENVELOPE = re.compile(rb'"(?:from|to)"\s*:')
+
+
+def petal_link_form(petal: SealedTone | bytes) -> tuple[str, bytes]:
+    """A petal's hum and its line in a link's form, from its sealed tone or its tap line; a line
+    is read only when it may carry its own `from` or a `to` (a prompt's), else sent as it is."""
+    if isinstance(petal, SealedTone):
+        return petal["sigil"], link_line(petal)
+    if _OWN_ENVELOPE.search(petal) is not None:
+        tone = SealedTone(from_json(petal), WireForms(petal))
+        return tone["sigil"], link_line(tone)
+    start = petal.index(_SIGIL_KEY) + len(_SIGIL_KEY)  # a sigil is hex: nothing escaped in it
+    return petal[start : petal.index(b'"', start)].decode(), petal
+
+
+def read_petal(item: Any) -> Any:
+    """A frame's petal as a dict when it came as bytes (what `content` shows); a bad one as it is."""
+    if isinstance(item, msgspec.Raw):
+        try:
+            return from_json(item)
+        except (msgspec.DecodeError, RecursionError):
+            return item
+    return item

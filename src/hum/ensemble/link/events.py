@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hum.ensemble.link.envelope import PETAL_FROM, unwrap_petal
+from hum.ensemble.link.envelope import read_petal
 from hum.ensemble.trust.certificates import HumdId
-from hum.wire.tones import Tone
+from hum.wire.tones import PETAL_FROM, Tone, petal_content
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,18 @@ class ToneIn:
     @property
     def content(self) -> Tone:
         """The tone out of its envelope: no `from`/`to`, a petal's own `from` restored."""
+        out = self.content_lazy
+        if out.chi == "petals" and isinstance(out.get("petals"), list):
+            out["petals"] = [petal_content(read_petal(item)) for item in out["petals"]]
+        return out
+
+    @property
+    def content_lazy(self) -> Tone:
+        """`content`, except that a `petals` frame's petals stay as they came: their bytes
+        (`msgspec.Raw`), which a replica cuts into its rows and lines (`core.petal.mirrored_petal`)."""
         out = Tone({k: v for k, v in self.tone.items() if k not in ("from", "to")})
         if PETAL_FROM in out:
             out["from"] = out.pop(PETAL_FROM)
-        if out.chi == "petals" and isinstance(out.get("petals"), list):
-            out["petals"] = [unwrap_petal(item) for item in out["petals"]]
         return out
 
 

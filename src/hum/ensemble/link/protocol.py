@@ -13,10 +13,9 @@ from __future__ import annotations
 import enum
 import logging
 import secrets
-from json.encoder import encode_basestring as quoted
 from typing import Any
 
-from hum.ensemble.link.envelope import BATCH_BYTES, BATCH_PETALS, PETAL_FROM, link_line
+from hum.ensemble.link.envelope import BATCH_BYTES, BATCH_PETALS, petal_link_form
 from hum.ensemble.link.events import LinkDown, LinkEvent, LinkUp, ToneIn
 from hum.ensemble.trust.certificates import (
     HUMD_ID_PREFIX,
@@ -27,8 +26,8 @@ from hum.ensemble.trust.certificates import (
 from hum.ensemble.trust.identity import Identity
 from hum.ensemble.trust.siblings import SiblingCheck
 from hum.errors import BadTone, IdentityError, RouteError
-from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode
-from hum.wire.tones import PROTO_VERSION, Tone, is_petal
+from hum.wire.framing import DEFAULT_MAX_LINE, LineDecoder, SealedTone, encode, parse_frame, quoted
+from hum.wire.tones import PETAL_FROM, PROTO_VERSION, Tone, is_petal
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class Link:
         self._peer_cert: DeviceCertificate | None = None
         self._peer_nonce: bytes | None = None
         self._nonce = secrets.token_bytes(NONCE_BYTES)
-        self._decoder = LineDecoder(max_line)
+        self._decoder = LineDecoder(max_line, parse_frame)  # a `petals` frame's petals stay bytes
         self._out = bytearray()
         self._opened = now
         self._last_heard = now
@@ -116,11 +115,12 @@ class Link:
         tone["from"] = self.me
         self._out += encode(tone)
 
-    def send(self, tone: dict[str, Any]) -> None:
-        """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up."""
+    def send(self, tone: dict[str, Any] | bytes) -> None:
+        """Queue a tone to the peer, in the link's envelope (`from` us, `to` the peer); only once up.
+        A petal may come as its tap line (`bytes`, as `Hum.read(lines=True)` gives it)."""
         self._check_up()
-        if isinstance(tone, SealedTone) and is_petal(tone):
-            self._out += self._envelope + link_line(tone)[1:]  # the cached object, the envelope spliced in
+        if isinstance(tone, bytes) or (isinstance(tone, SealedTone) and is_petal(tone)):
+            self._out += self._envelope + petal_link_form(tone)[1][1:]  # the cached object, the envelope spliced in
             return
         out = dict(tone)
         if is_petal(out) and "from" in out:
@@ -132,32 +132,33 @@ class Link:
         if self.state is not LinkState.UP:
             raise RouteError("no-route", f"link is {self.state}; no hum tone may cross it")
 
-    def send_all(self, tones: list[Tone]) -> None:
-        """Queue tones in order; when the peer reads them, each run of sealed petals of one hum
-        crosses as `petals` frames built from the petals' cached link lines."""
-        run: list[SealedTone] = []
+    def send_all(self, tones: list[Tone | bytes]) -> None:
+        """Queue tones in order; when the peer reads them, each run of petals of one hum (sealed,
+        or as their tap lines) crosses as `petals` frames built from the petals' link lines."""
+        run: list[tuple[str, bytes]] = []
         for tone in tones:
-            batchable = self.peer_batches and isinstance(tone, SealedTone) and is_petal(tone)
-            if run and not (batchable and tone["sigil"] == run[0]["sigil"]):
+            batchable = self.peer_batches and (isinstance(tone, bytes) or (isinstance(tone, SealedTone) and is_petal(tone)))
+            form = petal_link_form(tone) if batchable else None  # type: ignore[arg-type]
+            if run and (form is None or form[0] != run[0][0]):
                 self._send_run(run)
                 run = []
-            if batchable:
-                run.append(tone)  # type: ignore[arg-type]
+            if form is not None:
+                run.append(form)
             else:
                 self.send(tone)
         if run:
             self._send_run(run)
 
-    def _send_run(self, run: list[SealedTone]) -> None:
-        if len(run) == 1:
-            self.send(run[0])
-            return
+    def _send_run(self, run: list[tuple[str, bytes]]) -> None:
         self._check_up()
-        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0]["sigil"]).encode() + b',"petals":['
+        if len(run) == 1:
+            self._out += self._envelope + run[0][1][1:]
+            return
+        head = self._envelope + b'"chi":"petals","sigil":' + quoted(run[0][0]) + b',"petals":['
         items: list[bytes] = []
         size = 0
-        for tone in run:
-            item = link_line(tone)[:-1]  # without its newline
+        for _, line in run:
+            item = line[:-1]  # without its newline
             if items and (len(items) == BATCH_PETALS or size + len(item) > BATCH_BYTES):
                 self._out += head + b",".join(items) + b"]}\n"
                 items, size = [], 0
@@ -274,7 +275,7 @@ class Link:
                 return [self._refuse(getattr(exc, "qualifier", "bad-handshake"), str(exc))]
             self._peer_cert, self._peer_nonce, self.peer = cert, nonce, peer
             self.peer_batches = tone.get("batches") is True
-            self._envelope = f'{{"from":{quoted(self.me)},"to":{quoted(peer)},'.encode()
+            self._envelope = b'{"from":' + quoted(self.me) + b',"to":' + quoted(peer) + b","
             name = tone.get("name")
             # only a label for people; a bad one is dropped, never a reason to refuse a sibling
             self.peer_name = name if isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS else ""

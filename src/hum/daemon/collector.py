@@ -1,0 +1,59 @@
+"""The garbage collector in a humd that runs for months: full passes that do not grow with what it has made.
+
+`hum up` freezes what start-up loaded (`gc.freeze`), so a full collection
+does not walk thousands of stored hums. A humd then keeps making hums (every
+stateless `/v1` request mints one) and each full collection walked all of
+them again: its pause grew with the hums minted since start. So after each
+full collection, what survived it is frozen too, and the next one walks only
+what was made since. What is frozen is never collected, so a reference cycle
+that dies later is not freed: every `RECLAIM_SECONDS` everything is thawed and
+collected once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+# How often everything frozen is collected once (one long pause, walking every
+# object): a cycle that died meanwhile waits at most this long to be freed.
+RECLAIM_SECONDS = 900.0
+
+
+class Collector:
+    """Freezes the survivors of each full collection; thaws and collects everything now and then."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._freezing = False  # a freeze is scheduled
+        self.frozen = 0  # freezes after a full collection, for tests and status
+
+    def start(self) -> None:
+        """Freeze what exists now (start-up) and every full collection's survivors from now on."""
+        gc.collect()
+        gc.freeze()
+        gc.callbacks.append(self._collected)
+
+    def stop(self) -> None:
+        if self._collected in gc.callbacks:
+            gc.callbacks.remove(self._collected)
+
+    def _collected(self, phase: str, info: dict[str, Any]) -> None:
+        # called inside the collector, maybe on another thread: the freeze runs on the loop, next
+        if phase == "stop" and info.get("generation") == 2 and not self._freezing and not self.loop.is_closed():
+            self._freezing = True
+            self.loop.call_soon_threadsafe(self._freeze)
+
+    def _freeze(self) -> None:
+        self._freezing = False
+        self.frozen += 1
+        gc.freeze()
+
+    async def reclaim_forever(self, every: float = RECLAIM_SECONDS) -> None:
+        """Every `every` seconds, collect everything once (cycles that died while frozen), then freeze again."""
+        while True:
+            await asyncio.sleep(every)
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
