@@ -11,6 +11,7 @@ from hum.errors import IdentityError, RouteError
 from hum.node.effects import CutLink, Effect, Revoked
 from hum.node.owners import Owner, OwnerKind
 from hum.node.replication import Replication
+from hum.node.state import Replica
 from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
@@ -26,14 +27,18 @@ class Linking(Replication):
     def link_up(self, peer: HumdId, *, dialled: bool, name: str = "") -> tuple[Owner | None, list[Effect]]:
         """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
         existing = self.ensemble.owner(peer) if self.ensemble.is_linked(peer) else None
+        followed: list[str] = []
         if existing is not None:
-            # Both sides dialled at once: keep the link dialled by the lower HumdId,
-            # a rule both ends compute alike, so exactly one survives.
-            if dialled != (self.me < peer):
+            # Dialled the same way as the live link (the peer dials two of our addresses, or
+            # redials while we still hold its old link): the live link stays, so two dial loops
+            # never take turns replacing each other. Both sides dialled at once: keep the link
+            # dialled by the lower HumdId, a rule both ends compute alike, so exactly one survives.
+            if existing.dialled == dialled or dialled != (self.me < peer):
                 return None, self._done()
             self._emit(CutLink(existing))
-            self._link_lost(existing)
+            followed = self._link_replaced(existing)
         owner = Owner(OwnerKind.PEER, peer)
+        owner.dialled = dialled
         self.ensemble.link_up(peer, self.clock.monotonic(), owner, name)
         self._peers_changed()
         self.drone.link_heard(peer, self.clock.monotonic())
@@ -46,8 +51,31 @@ class Linking(Replication):
             self._reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
         for sg in list(self.unverified):  # hums that moved to this peer: compare logs now it is back
             self._reconcile(self.hums[sg])
+        self._follow_again(peer, followed)
         log.info("linked with %s", peer[:8])
         return owner, self._done()
+
+    def _link_replaced(self, owner: Owner) -> list[str]:
+        """A live link gives way to a new one to the same peer: not a loss, so no nestler hears
+        `peer-loss`; the peer's taps on it go, and the hums we follow there are returned, to be
+        asked for again on the new link."""
+        self.ensemble.link_down(owner.name)
+        owner.closed = True
+        for tap in self.taps.of_owner(owner):
+            self._drop_tap(owner, tap.sigil)
+        return [
+            sg for sg, hum in self.hums.items() if hum.home == owner.name and self.replicas.pop(sg, None) is not None
+        ]
+
+    def _follow_again(self, peer: str, followed: list[str]) -> None:
+        """After a replaced link: re-ask `peer` for what we followed and what we were seeking there."""
+        for sg in followed:
+            if self.taps.watched(sg):
+                self.replicas[sg] = Replica(requested=True)
+                self._send(peer, Tone.make("attach", sigil=sg, since=self.hums[sg].tip))
+        for sg, seek in self.seeks.items():
+            if peer in seek.asked:
+                self._send(peer, Tone.make("attach", sigil=sg, since=0))
 
     def link_heard(self, peer: str) -> None:
         """Bytes arrived from `peer`: its home is alive (the drone's stall rule reads this)."""
