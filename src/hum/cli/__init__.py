@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from hum.cli.adopting import cmd_adopt, cmd_forget, cmd_show
 from hum.cli.bench import cmd_bench
+from hum.cli.cancelling import cmd_cancel
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import (
     cmd_chaos,
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--until-finish", action="store_true", help="return when the bloom open now (or else the next one) ends; replayed ones do not count")
     attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
     attach.set_defaults(func=cmd_attach)
+
+    cancel = sub.add_parser("cancel", parents=[common, as_json], help="stop the answer a hum is giving now (from any device)")
+    cancel.add_argument("sigil", metavar="SIGIL")
+    cancel.set_defaults(func=cmd_cancel)
 
     for name, func, text in (("approve", cmd_approve, "let a worker use the tool it asks for"), ("deny", cmd_deny, "refuse a worker the tool it asks for")):
         answer = sub.add_parser(name, parents=[common, as_json], help=text)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from hum.cli.cancelling import CtrlC, interrupted
 from hum.cli.common import (
     CliError,
     console,
@@ -153,19 +154,22 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         # our own prompt petal (not shown: it was just typed) marks where our bloom starts;
         # the first petal closing a bloom after it is ours
         ours = False
-        while True:
-            tone = await client.receive()
-            if tone.get("sigil") not in (None, sigil):
-                continue
-            if tone.chi == "error" and "wane" not in tone:
-                view.show(tone) if args.json else view.end_line()
-                raise _refusal(tone)
-            if not ours:
-                ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
-                continue
-            view.show(tone)
-            if _closes_bloom(tone):
-                break
+        with CtrlC() as ctrl_c:
+            while True:
+                tone = await ctrl_c.receive(client)
+                if tone is None:  # Ctrl-C: leave the answer running, and say how to stop it
+                    return await interrupted(ctrl_c, client, sigil)
+                if tone.get("sigil") not in (None, sigil):
+                    continue
+                if tone.chi == "error" and "wane" not in tone:
+                    view.show(tone) if args.json else view.end_line()
+                    raise _refusal(tone)
+                if not ours:
+                    ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
+                    continue
+                view.show(tone)
+                if _closes_bloom(tone):
+                    break
         if not args.json:
             console.print(f"sigil {sigil}")
         client.close()
