@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_devices import STEP_TIMEOUT, Device, Running, free_port, one_line_error, pairing_code
+from cli_devices import (
+    STEP_TIMEOUT,
+    Device,
+    Running,
+    default_sigint,
+    free_port,
+    one_line_error,
+    pairing_code,
+)
 
 README = Path(__file__).parent.parent.parent / "README.md"
 # The scripted worker's pace where a test needs to be inside a bloom: 40 tokens take 4 s.
@@ -215,7 +223,7 @@ def test_an_expired_pairing_code_says_it_expired_on_both_sides(devices):
     laptop.start("operator", "init").wait()
     up = subprocess.Popen(
         [sys.executable, "-c", SHORT_LIVED_UP, "up", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=laptop.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=laptop.env, preexec_fn=default_sigint,
     )
     try:
         json.loads(up.stdout.readline())  # up
