@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,11 @@ class PairingDesk:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One guest's exchange, on a TLS connection that presented no certificate."""
         ticket = self.ticket
-        if ticket is None or self.operator_key is None:
+        if self.operator_key is None:
+            message = "that device does not hold the operator key, so it cannot add devices; run `hum pair` on the first device (where `hum operator init` ran) and join that one"
+            await _send(writer, _refusal("no-operator-key", message))
+            return
+        if ticket is None:
             await _send(writer, _refusal("no-pairing", "no pairing code is open on that device; run `hum pair` there to show one"))
             return
         if ticket.done.done():
@@ -116,6 +121,12 @@ async def join(code: str, address: str, name: str) -> Identity:
     """Run the guest side against `address`; returns this device's new identity."""
     try:
         reader, writer = await asyncio.wait_for(_open(address), CONNECT_TIMEOUT)
+    except ssl.SSLError as exc:  # something answered, but not hum's TLS: most often the HTTP port
+        raise PairingError(
+            "not-a-humd",
+            f"{address} does not speak hum's pairing ({exc.reason or exc}); is that the HTTP port? "
+            "pass the ensemble address `hum pair` printed (the `--listen` port, 7433 by default)",
+        ) from exc
     except (OSError, TimeoutError) as exc:
         raise PairingError("unreachable", f"cannot reach {address}: {exc}") from exc
     guest = PairingGuest(code, DeviceKey.generate(), name)

@@ -92,6 +92,7 @@ QUALIFIERS = frozenset(
         "bad-certificate",  # the host returned certificates that do not fit the guest
         "timeout",
         "no-pairing",  # the host has no code open: nothing was shown, or it was withdrawn
+        "no-operator-key",  # the host cannot add devices: it is not the device holding the operator key
         "aborted",  # the peer gave up for a reason it did not name in our vocabulary
     }
 )
