@@ -112,6 +112,13 @@ def test_adopting_during_a_partition_keeps_the_old_homes_tail_aside_and_both_con
             assert len(shown["orphans"]) == branch and len(shown["petals"]) == len(phone_log)
             oc.close()
             ai.close()
+            # the new home goes away: the laptop still shows the branch it keeps, and says why the log is not shown
+            await phone.stop()
+            await laptop.wait_peers(lambda p: p == [])
+            away = await asyncio.to_thread(hum, "show", sg, "--orphans", "--json", home=laptop.home)
+            shown = json.loads(away.stdout)
+            assert away.returncode == 1 and len(shown["orphans"]) == branch, away.stderr
+            assert "no-route" in shown["unreadable"]["message"] and "orphaned branches are shown" in away.stderr
         finally:
             await relay.close()
             await phone.stop()

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.markup import escape
 
@@ -21,6 +21,8 @@ from hum.cli.common import (
     thrum_path,
 )
 from hum.wire.tones import Tone, rid
+
+T = TypeVar("T")
 
 # A nestler's own name in a prompt's `from` is cut to this many characters: a UI label, not a log.
 FROM_NAME_CHARS = 24
@@ -115,7 +117,7 @@ def _closes_bloom(tone: Tone) -> bool:
     return tone.chi in ("finish", "error") and "wane" in tone
 
 
-def as_nestler(session: Coroutine[Any, Any, int]) -> int:
+def as_nestler(session: Coroutine[Any, Any, T]) -> T:
     """Run a thrum-socket session; a refusal or a lost daemon becomes a one-line error."""
     from hum.errors import RouteError
 
