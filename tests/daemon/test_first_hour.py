@@ -76,7 +76,7 @@ def test_the_readme_two_device_walkthrough_works_as_written(devices):
     pair = laptop.start("pair")
     code = pairing_code(pair)
     hint = pair.wait_line(lambda line: line.startswith("on the new device:"))
-    assert f"hum join --code {code} --peer" in hint and hint.endswith(f":{laptop_port}")
+    assert f"hum join --code {code} --peer 127.0.0.1:{laptop_port}" in hint  # loopback here: the hint says so
     joined = phone.run("join", "--code", code, "--peer", f"127.0.0.1:{laptop_port}")
     assert joined.returncode == 0, joined.stderr
     assert "joined" in joined.stdout and "hum up" in joined.stdout
@@ -100,9 +100,9 @@ def test_the_readme_two_device_walkthrough_works_as_written(devices):
     phone_prompt = phone_attach.wait_line(lambda line: "and then?" in line)
     assert "from this device" in phone_prompt
     laptop_prompt = laptop_attach.wait_line(lambda line: "and then?" in line)
-    assert f"from device {phone.humd_id[:8]}" in laptop_prompt
+    assert f"from phone ({phone.humd_id[:8]})" in laptop_prompt  # devices by the names their person gave
     first_prompt = next(line for line in phone_attach.out if "tell me a story" in line)
-    assert f"from hum-cli on device {laptop.humd_id[:8]}" in first_prompt
+    assert f"from hum-cli on laptop ({laptop.humd_id[:8]})" in first_prompt
     for attach in (phone_attach, laptop_attach):
         attach.wait_line(lambda line: line.startswith("-- stop"), after=attach.out.index(next(x for x in attach.out if "and then?" in x)))
         assert attach.interrupt() == 130 and not attach.err

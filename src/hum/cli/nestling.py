@@ -15,6 +15,7 @@ from hum.cli.cancelling import CtrlC, interrupted
 from hum.cli.common import (
     CliError,
     console,
+    device_names,
     err_console,
     home_of,
     print_json,
@@ -28,23 +29,27 @@ T = TypeVar("T")
 FROM_NAME_CHARS = 24
 
 
-def _device(humd_id: str, me: str | None) -> str:
+def _device(humd_id: str, me: str | None, names: dict[str, str] | None = None) -> str:
+    """A device as its person named it, with its short id (`phone (1f522154)`); unnamed, `device 1f522154`."""
     from hum.ensemble.certificates import HumdId
 
-    return "this device" if humd_id == me else f"device {HumdId(humd_id).short}"
+    if humd_id == me:
+        return "this device"
+    name = (names or {}).get(humd_id)
+    return f"{name} ({HumdId(humd_id).short})" if name else f"device {HumdId(humd_id).short}"
 
 
-def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
+def prompt_origin(origin: Any, home: str | None, me: str | None, names: dict[str, str] | None = None) -> str:
     """Where a prompt was typed, short: a HumdId (routed from another humd) or a nestler's name on the home."""
     from hum.ensemble.certificates import HumdId
     from hum.errors import IdentityError
 
     text = str(origin or "?")
     try:
-        return _device(HumdId.parse(text), me)
+        return _device(HumdId.parse(text), me, names)
     except IdentityError:
         name = text[:FROM_NAME_CHARS]
-        return f"{name} on {_device(home, me)}" if home else name
+        return f"{name} on {_device(home, me, names)}" if home else name
 
 
 def shown_input(tool_input: Any) -> str:
@@ -60,9 +65,10 @@ def answer_hint(sigil: str, permit_id: str) -> str:
 class HumView:
     """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
 
-    def __init__(self, as_json: bool, me: str | None) -> None:
+    def __init__(self, as_json: bool, me: str | None, names: dict[str, str] | None = None) -> None:
         self.as_json = as_json
         self.me = me  # this humd's HumdId, from the breath
+        self.names = names or {}  # HumdId -> the name its person gave it, as this humd knows them
         self.home: str | None = None  # the hum's home, from its hello
         self.asking: set[str] = set()  # permit ids of asks shown and not yet answered
 
@@ -77,7 +83,7 @@ class HumView:
             sys.stdout.flush()
             return
         if chi == "prompt":
-            where = prompt_origin(tone.get("from"), self.home, self.me)
+            where = prompt_origin(tone.get("from"), self.home, self.me, self.names)
             console.print(f"\n[bold cyan]> {escape(str(tone.get('text')))}[/]  [dim](from {escape(where)})[/]")
         elif chi == "chunk" and tone.get("chunkType", "text_delta") == "text_delta":
             console.out(tone.get("delta", ""), end="", highlight=False)
@@ -95,7 +101,7 @@ class HumView:
             self.asking.discard(str(tone.get("permitId")))
             verb = "allowed" if tone.get("decision") == "allow" else "denied"
             why = f": {tone.get('message')}" if tone.get("message") else ""
-            where = prompt_origin(tone.get("from"), self.home, self.me)
+            where = prompt_origin(tone.get("from"), self.home, self.me, self.names)
             console.print(f"[yellow]{verb}[/] [dim](by {escape(where)}){escape(why)}[/]")
         elif chi == "drone" and not self.asking:  # a bloom waiting for a person is not stalled
             console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {escape(str(tone.get('message')))}")
@@ -237,7 +243,7 @@ class Attachment:
         if not self.lost:
             self.lost = True
             self.view.end_line()
-            home = f" on {_device(self.view.home, self.view.me)}" if self.view.home else ""
+            home = f" on {_device(self.view.home, self.view.me, self.view.names)}" if self.view.home else ""
             err_console.print(
                 f"hum: lost hum {self.sigil}{home} ({tone.get('message')}); waiting for it to come back, then going on from wane {self.last_wane}",
                 markup=False,
@@ -249,7 +255,7 @@ class Attachment:
         if not self.lost or self.linked is None or (home is not None and home not in self.linked):
             return
         self.lost = False
-        err_console.print(f"hum: {_device(home, self.view.me) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
+        err_console.print(f"hum: {_device(home, self.view.me, self.view.names) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
         self.attach()
 
 
@@ -258,7 +264,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         client, breath = await ThrumClient.connect(thrum_path(home_of(args)))
-        view = HumView(args.json, breath.get("humdId"))
+        view = HumView(args.json, breath.get("humdId"), device_names(home_of(args)))
         return await Attachment(client, view, args.sigil, args.since, follow=not args.no_follow, until_finish=args.until_finish).run()
 
     return as_nestler(go())
