@@ -124,12 +124,44 @@ function follow(since) {
   source.onerror = () => {
     if (state.source !== source) return;
     if (source.readyState === EventSource.CLOSED) {
-      // the server refused (e.g. the hum's home is unreachable): say so, offer a retry
-      lost(`Cannot reach this hum right now. Its text so far is kept above.`);
+      // the server refused: ask it why (an EventSource cannot read the answer), then say so
+      whyRefused(since).then((why) => {
+        if (state.source !== source) return;
+        if (why && why.code === "unknown-hum") unknownHum(sigil);
+        else lost(`Cannot reach this hum right now${why ? ` (${why.message})` : ""}. Its text so far is kept above.`);
+      });
     } else {
       setStatus("reconnecting…");
     }
   };
+}
+
+// The refusal an events request gets now ({code, message}), or null when it is let through.
+async function whyRefused(since) {
+  try {
+    const res = await fetch(`/v1/hums/${encodeURIComponent(state.sigil)}/events?since=${since}`);
+    if (res.ok) { res.body && res.body.cancel(); return null; }
+    const data = await res.json().catch(() => ({}));
+    return { code: (data.error && data.error.code) || String(res.status), message: (data.error && data.error.message) || res.statusText };
+  } catch (err) {
+    return { code: "unreachable", message: err.message };
+  }
+}
+
+// A sigil nobody knows (mistyped, or forgotten): nothing to reach, nothing to continue.
+function unknownHum(sigil) {
+  if (state.source) state.source.close();
+  state.source = null;
+  setBlooming(false);
+  setStatus("unknown");
+  const banner = $("banner");
+  banner.replaceChildren(`No hum ${sigil} is known on this device or the devices linked to it. Check the sigil (a typo?), or pick one from the list.`);
+  const back = document.createElement("button");
+  back.type = "button";
+  back.textContent = "All hums";
+  back.onclick = () => { location.hash = ""; };
+  banner.append(back);
+  banner.hidden = false;
 }
 
 function lost(message) {
