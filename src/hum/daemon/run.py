@@ -18,6 +18,7 @@ from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.home import Home, HomeLock
+from hum.daemon.limits import CappedSite, http_connection_cap, raise_open_files
 from hum.daemon.pairing import PairingDesk
 from hum.ensemble.certificates import HumdId
 from hum.ensemble.iroh import IrohTransport
@@ -109,6 +110,7 @@ class Daemon:
         self.info: dict[str, Any] = {}
         self.transport: TlsTransport | None = None
         self._lock: HomeLock | None = None
+        self.open_files = 0  # the soft open-file limit once raised at start
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -125,6 +127,7 @@ class Daemon:
                 raise ValueError(f"--peer {peer} names no device: use relay:<HumdId>@{rest} (as `hum pair` shows it), or --relay {rest} to wait there")
         self.home.ensure()
         self.home.make_private()
+        self.open_files = raise_open_files()  # a thousand idle HTTP clients must not starve the local doors
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
@@ -195,7 +198,7 @@ class Daemon:
         add_daemon_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = CappedSite(self._runner, host, port, http_connection_cap(self.open_files))
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host
