@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
     relay = sub.add_parser("relay", help="host a transit relay for devices that cannot reach each other")
     relay.add_argument("--listen", default="0.0.0.0:4001", metavar="HOST:PORT", help="where the relay listens (default 0.0.0.0:4001)")
+    relay.add_argument("--unmatched-timeout", type=float, default=60.0, metavar="SECONDS", help="close a connection nobody met within this long (default 60)")
+    relay.add_argument("--max-unmatched", type=int, default=1000, metavar="N", help="connections waiting unmatched at once; past it new ones are closed (default 1000)")
     relay.set_defaults(func=cmd_relay)
 
     demo = sub.add_parser("demo", help="run a scenario end to end")
