@@ -1,14 +1,19 @@
-"""`hum relay` with real processes: unmatched connections are capped and time out,
-and a port it cannot bind is one line, not a traceback and a relay that listens nowhere."""
+"""The relay with real processes: `hum relay` caps unmatched connections and times them out, a port it
+cannot bind is one line (not a traceback and a relay that listens nowhere), and strangers who squat a
+device's door cannot keep its siblings out."""
 
 from __future__ import annotations
 
+import asyncio
 import selectors
 import socket
 import subprocess
 import time
 
 from humd_helpers import HUM, free_port, one_line_error
+
+from hum.demo.roam_real import HumdProcess, pair_devices
+from hum.ensemble import relay
 
 MAX_UNMATCHED = 100  # the relay's cap, lowered so a test opens the crowd in a second or two
 UNMATCHED_TIMEOUT = 10.0  # long enough to open the crowd first, short for a test
@@ -89,3 +94,57 @@ def test_unmatched_connections_are_capped_and_time_out():
         close_all(crowd)
         relay.terminate()
         relay.wait(10)
+
+
+SQUATTERS = 8
+# The phone dials its laptop through the relay and links within this; squatted, it did not for 40 s.
+LINKED_WITHIN = 15.0
+
+
+async def squat(relay_address: str, token: str, stop: asyncio.Event) -> None:
+    """A stranger at a door: meet whoever comes, hang up, wait again (until `stop`)."""
+    while not stop.is_set():  # not only cancellation: a cancel racing wait_for's end can be lost
+        try:
+            sock = await relay.meet(relay_address, token, 1.0)
+        except ConnectionError:
+            await asyncio.sleep(0.05)
+            continue
+        sock.close()
+
+
+async def test_strangers_squatting_the_door_a_certificate_gives_away_do_not_keep_the_phone_out(tmp_path):
+    port = free_port()
+    relay_process = start_relay(port)
+    address = f"127.0.0.1:{port}"
+    code, _, err = await cli("operator", "init", "--home", str(tmp_path / "laptop"), "--name", "laptop")
+    assert code == 0, err
+    laptop = HumdProcess(tmp_path / "laptop", None, extra=["--relay", address])
+    phone = HumdProcess(tmp_path / "phone", None)
+    squatters: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()
+    try:
+        await laptop.start()
+        # all a stranger needs for the old door is in the laptop's certificate: its HumdId and operator
+        door = relay.link_token(laptop.info["operator"], laptop.info["humdId"])
+        squatters = [asyncio.ensure_future(squat(address, door, stop)) for _ in range(SQUATTERS)]
+        await asyncio.wait_for(pair_devices(laptop, phone.home), LINKED_WITHIN)
+        await phone.start()
+        deadline = time.monotonic() + LINKED_WITHIN
+        while (await asyncio.to_thread(phone.get, "/hum/peers"))["peers"] != [laptop.info["humdId"]]:
+            assert time.monotonic() < deadline, "the phone never linked with the laptop through the relay"
+            await asyncio.sleep(0.05)  # a poll of a condition with a deadline
+    finally:
+        stop.set()
+        for task in squatters:
+            task.cancel()
+        await asyncio.gather(*squatters, return_exceptions=True)
+        await phone.stop()
+        await laptop.stop()
+        relay_process.terminate()
+        relay_process.wait(10)
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*HUM, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()

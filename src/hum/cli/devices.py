@@ -85,10 +85,12 @@ def cmd_join(args: argparse.Namespace) -> int:
     if home.has_identity():
         raise CliError(f"{home.path} already holds an identity; join with a fresh --home")
     try:
-        identity = asyncio.run(join(args.code, args.peer, args.name))
+        identity, relay_key = asyncio.run(join(args.code, args.peer, args.name))
     except PairingError as exc:
         raise CliError(f"pairing with {args.peer} failed ({exc.qualifier}): {exc.message or exc.qualifier}") from exc
     identity.save(home.path)
+    if relay_key is not None:
+        home.save_relay_key(relay_key)
     home.add_peer(args.peer)
     if args.json:
         print_json({"humdId": identity.humd_id, "operator": identity.operator.fingerprint, "peer": args.peer})

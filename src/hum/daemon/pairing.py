@@ -39,8 +39,9 @@ class PairingTicket:
 class PairingDesk:
     """Hands out one-time codes and serves the pairing exchange for them (operator-key device only)."""
 
-    def __init__(self, operator_key: OperatorKey | None) -> None:
+    def __init__(self, operator_key: OperatorKey | None, relay_key: bytes | None = None) -> None:
         self.operator_key = operator_key
+        self.relay_key = relay_key  # handed to every device paired here (its relay doors)
         self.ticket: PairingTicket | None = None
 
     def open(self) -> PairingTicket:
@@ -72,7 +73,7 @@ class PairingDesk:
             else:
                 await _send(writer, _refusal("used-code", USED_CODE))
             return
-        host = PairingHost(self.operator_key, ticket.code)
+        host = PairingHost(self.operator_key, ticket.code, relay_key=self.relay_key)
         broke_off: PairingError | None = None
         try:
             while not host.finished:
@@ -117,8 +118,8 @@ async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     return await asyncio.open_connection(sock=sock, ssl=pairing_client_context(), server_hostname=SERVER_NAME)
 
 
-async def join(code: str, address: str, name: str) -> Identity:
-    """Run the guest side against `address`; returns this device's new identity."""
+async def join(code: str, address: str, name: str) -> tuple[Identity, bytes | None]:
+    """Run the guest side against `address`; returns this device's new identity and the relay door secret."""
     try:
         reader, writer = await asyncio.wait_for(_open(address), CONNECT_TIMEOUT)
     except ssl.SSLError as exc:  # something answered, but not hum's TLS: most often the HTTP port
@@ -142,7 +143,7 @@ async def join(code: str, address: str, name: str) -> Identity:
         raise PairingError("aborted", f"pairing with {address} broke off: {exc}") from exc
     finally:
         writer.close()
-    return guest.result
+    return guest.result, guest.relay_key
 
 
 def _refusal(qualifier: str, message: str) -> dict[str, Any]:

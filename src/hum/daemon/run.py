@@ -135,7 +135,8 @@ class Daemon:
         retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
-        self.desk = PairingDesk(self.home.operator_key())
+        relay_key = self.home.ensure_relay_key()
+        self.desk = PairingDesk(self.home.operator_key(), relay_key)
         self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         transport = self._transport(tcp)
         self.humd = humd = Humd(identity, check, transport, brood, name=identity.name, store=self.store)
@@ -180,7 +181,7 @@ class Daemon:
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
         opts = self.options
-        transports: dict[str, Transport] = {TCP: tls, RELAY: RelayTransport(tls, opts.relay)}
+        transports: dict[str, Transport] = {TCP: tls, RELAY: RelayTransport(tls, opts.relay, self.home.relay_key())}
         wants_iroh = opts.iroh or any(transport_of(p)[0] == IROH for p in [*self.home.peers(), *opts.peers])
         if wants_iroh:
             if not iroh_available():

@@ -207,7 +207,7 @@ class PairingHost:
     """The operator-key side of one pairing attempt: checks the code, issues one certificate."""
 
     def __init__(
-        self, operator_key: OperatorKey, code: PairingCode | str, now: float | None = None
+        self, operator_key: OperatorKey, code: PairingCode | str, now: float | None = None, relay_key: bytes | None = None
     ) -> None:
         """`now` is when a str code was shown; a PairingCode carries its own issue time.
 
@@ -219,6 +219,7 @@ class PairingHost:
                 raise TypeError("now is required with a str code")
             code = PairingCode.parse(code, now)
         self.operator_key = operator_key
+        self.relay_key = relay_key  # the relay door secret, given to the new device in the sealed box
         self.code = code
         self.issued: DeviceCertificate | None = None
         self.error: PairingError | None = None
@@ -317,6 +318,7 @@ class PairingHost:
                 {
                     "deviceCertificate": certificate.pem().decode("ascii"),
                     "operatorCertificate": self.operator_key.certificate.pem().decode("ascii"),
+                    **({"relayKey": _b64(self.relay_key)} if self.relay_key else {}),
                 },
             ),
         }
@@ -334,6 +336,7 @@ class PairingGuest:
         self.device_key = device_key if device_key is not None else DeviceKey.generate()
         self.name = check_name(name)
         self.error: PairingError | None = None
+        self.relay_key: bytes | None = None  # the relay door secret the host gave, once done
         self._result: Identity | None = None
         self._state = "new"
         self._spake = SPAKE2_A(self.code.encode("ascii"), idA=_ID_GUEST, idB=_ID_HOST)
@@ -438,6 +441,8 @@ class PairingGuest:
             identity = Identity(self.device_key, certificate, operator, self.name)
         except (IdentityError, UnicodeEncodeError) as exc:
             raise PairingError("bad-certificate", str(exc)) from exc
+        relay_key = payload.get("relayKey")  # absent from hosts that predate relay door secrets
+        self.relay_key = _unb64(payload, "relayKey", _KEY_BYTES, exact=True) if isinstance(relay_key, str) else None
         self._result = identity
         self._state = "done"
         self._keys = None
