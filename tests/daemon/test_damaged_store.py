@@ -33,3 +33,25 @@ def test_hum_show_prints_the_petals_before_a_damaged_one_and_says_which_cannot_b
         assert [p["wane"] for p in answer["petals"]] == [1, 2, 3, 4]
         assert answer["unreadable"]["qualifier"] == "cannot-read" and answer["unreadable"]["from"] == 5
         assert f"petals 5 to {tip} cannot be read" in shown.stderr
+
+
+def test_a_hums_row_that_does_not_read_is_set_aside_and_every_other_hum_served(tmp_path):
+    home = init_home(tmp_path / "laptop")
+    with HumUp(home) as laptop:
+        sigils = {}
+        for sid in ("good", "bad"):
+            done = hum("prompt", "--sid", sid, "hello", "--json", home=home)
+            assert done.returncode == 0, done.stderr
+            sigils[sid] = json.loads(done.stdout.splitlines()[-1])["sigil"]
+    with sqlite3.connect(home / "hums.db") as db:  # a value of the wrong type where text belongs
+        db.execute("UPDATE hums SET sid = x'00ff' WHERE sigil = ?", (sigils["bad"],))
+    with HumUp(home, port=laptop.port) as again:
+        status = json.loads(hum("status", "--json", home=home).stdout)
+        assert [d["sigil"] for d in status["store"]["damaged"]] == [sigils["bad"]]
+        assert "not text" in status["store"]["damaged"][0]["reason"]
+        said = hum("status", home=home).stdout
+        assert f"hum {sigils['bad']} is set aside" in said
+        shown = hum("show", sigils["good"], "--json", home=home)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["petals"], shown.stderr
+    _, err = again.stop()
+    assert f"hum {sigils['bad']} does not read" in err and "Traceback" not in err

@@ -105,6 +105,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = status.get("store", {"ok": True})
     if not store["ok"]:
         console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")
+    for damaged in store.get("damaged", []):
+        console.print(f"  [bold red]damaged   hum {damaged['sigil']} is set aside: {damaged['reason']}[/]", highlight=False)
     if status["token"]:
         console.print(f"  token     {status['token']}")
     return 0

@@ -64,7 +64,10 @@ def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
             "hums": humd.list_hums(),
             "revoked": sorted(humd.check.revoked),
             "retention": humd.router.retention(),
-            "store": {"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message},
+            "store": {
+                **({"ok": True} if humd.router.fault is None else {"ok": False, "fault": humd.router.fault.qualifier, "message": humd.router.fault.message}),
+                "damaged": [d.as_status() for d in getattr(humd.store, "damaged", [])],  # hums set aside at start
+            },
             **daemon.door_counts(),
         }
 

@@ -24,6 +24,7 @@ from hum.core.hum import Hum, Stored
 from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
+from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ class SqliteStore:
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
         self.fault: StoreError | None = None  # the last commit failed, and why
+        self.damaged: list[DamagedHum] = []  # hums set aside at load: their rows do not read
         self.on_durable: Callable[[Hum, int], None] = lambda hum, wane: None
         self.on_queued: Callable[[Hum, int], None] = lambda hum, seq: None
         self.on_fault: Callable[[StoreError | None], None] = lambda fault: None
@@ -145,11 +147,17 @@ class SqliteStore:
         queued: dict[str, list[tuple[int, Any]]] = {}
         for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
             queued.setdefault(sigil, []).append((seq, json.loads(body)))
-        rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
-        for sigil, sid, nest, home, epoch, fork in rows:
+        for row in hum_rows(self._db, self.damaged):
+            try:  # a damaged row is set aside (store/check.py), never the end of the whole device
+                sigil, sid, nest, home, epoch, fork = readable_hum_row(row)
+                stored = self._stored(sigil)
+            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+                self.damaged.append(DamagedHum(str(row[0]), str(exc)))
+                log.error("store: hum %s does not read (%s); it is set aside, every other hum is served", row[0], exc)
+                continue
             # thousands of hums share a few homes and nests: one string each, not one a hum
             home, nest = sys.intern(home), sys.intern(nest)
-            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=self._stored(sigil))
+            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
             hum.home_tip = hum.tip
             hum.epoch, hum.fork = epoch, fork
             hums.append(hum)
