@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from humd_helpers import HumUp, hum, init_home
+from humd_helpers import HumUp, hum, init_home, one_line_error
 
 # `hum show` on a hum of a few dozen petals answers in well under a second; a hang fails here.
 SHOW_WITHIN = 20
@@ -55,3 +55,31 @@ def test_a_hums_row_that_does_not_read_is_set_aside_and_every_other_hum_served(t
         assert shown.returncode == 0 and json.loads(shown.stdout)["petals"], shown.stderr
     _, err = again.stop()
     assert f"hum {sigils['bad']} does not read" in err and "Traceback" not in err
+
+
+def test_store_check_names_each_problem_and_repair_rebuilds_what_reads(tmp_path):
+    home = init_home(tmp_path / "laptop")
+    with HumUp(home) as laptop:
+        sigils = {}
+        for sid in ("good", "bad", "torn"):
+            done = hum("prompt", "--sid", sid, "hello", "--json", home=home)
+            assert done.returncode == 0, done.stderr
+            sigils[sid] = json.loads(done.stdout.splitlines()[-1])["sigil"]
+        busy = hum("store", "repair", home=home)
+        assert "stop it" in one_line_error(busy)  # never under a running humd
+    with sqlite3.connect(home / "hums.db") as db:
+        db.execute("UPDATE hums SET sid = x'626164' WHERE sigil = ?", (sigils["bad"],))  # 'bad', as a blob
+        db.execute("DELETE FROM petals WHERE sigil = ? AND wane = 3", (sigils["torn"],))
+    checked = hum("store", "check", "--json", home=home)
+    assert checked.returncode == 1
+    found = {(p["sigil"], p["problem"]) for p in json.loads(checked.stdout)["problems"]}
+    assert found == {(sigils["bad"], "hum-row"), (sigils["torn"], "gap")}
+    repaired = hum("store", "repair", "--json", home=home)
+    assert repaired.returncode == 0, repaired.stderr
+    result = json.loads(repaired.stdout)
+    assert result["kept"]["hums"] == 3 and Path(result["old"]).exists()
+    with HumUp(home, port=laptop.port):
+        status = json.loads(hum("status", "--json", home=home).stdout)
+        assert status["store"]["damaged"] == []
+        shown = hum("show", sigils["bad"], "--json", home=home)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["petals"], shown.stderr

@@ -23,6 +23,7 @@ from hum.cli.daemon import (
 from hum.cli.devices import cmd_join, cmd_operator_init, cmd_pair, cmd_revoke
 from hum.cli.nestling import cmd_attach, cmd_prompt
 from hum.cli.permits import cmd_approve, cmd_deny
+from hum.cli.store import cmd_store_check, cmd_store_repair
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("sigil", metavar="SIGIL")
     show.add_argument("--orphans", action="store_true", help="also the branches kept aside after an adoption")
     show.set_defaults(func=cmd_show)
+    store = sub.add_parser("store", help="this device's hum store: check it, repair it")
+    store_sub = store.add_subparsers(dest="action", required=True)
+    store_check = store_sub.add_parser("check", parents=[common, as_json], help="SQLite's integrity check plus hum's own (gaps, unreadable petals, hums rows)")
+    store_check.set_defaults(func=cmd_store_check)
+    store_repair = store_sub.add_parser("repair", parents=[common, as_json], help="rebuild the store from every row that still reads (humd stopped; the old file is kept)")
+    store_repair.set_defaults(func=cmd_store_repair)
     relay = sub.add_parser("relay", help="host a transit relay for devices that cannot reach each other")
     relay.add_argument("--listen", default="0.0.0.0:4001", metavar="HOST:PORT", help="where the relay listens (default 0.0.0.0:4001)")
     relay.add_argument("--unmatched-timeout", type=float, default=60.0, metavar="SECONDS", help="close a connection nobody met within this long (default 60)")
