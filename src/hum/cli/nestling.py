@@ -87,6 +87,10 @@ class HumView:
             console.print(f"\n[bold cyan]> {escape(str(tone.get('text')))}[/]  [dim](from {escape(where)})[/]")
         elif chi == "chunk" and tone.get("chunkType", "text_delta") == "text_delta":
             console.out(tone.get("delta", ""), end="", highlight=False)
+        elif chi == "chunk" and tone.get("chunkType") == "note":
+            # hum's word to the reader (a long read, a wait for a cell): apart from the answer, on stderr
+            sys.stdout.flush()
+            err_console.print(str(tone.get("delta", "")), style="dim", markup=False, highlight=False)
         elif chi == "finish":
             usage = tone.get("usage", {})
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
