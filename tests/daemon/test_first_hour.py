@@ -164,7 +164,7 @@ def test_attach_follows_the_hum_through_the_loss_and_return_of_its_home(devices)
     lost = one_line_error(no_follow)
     assert "peer-loss" in lost
     loss = follow.wait_line(lambda line: "lost" in line, stderr=True)
-    assert sigil in loss and f"device {laptop.humd_id[:8]}" in loss and f"wane {seen}" in loss
+    assert sigil in loss and f"on laptop ({laptop.humd_id[:8]})" in loss and f"wane {seen}" in loss
     assert follow.proc.poll() is None  # still following
 
     laptop.up("--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
