@@ -16,7 +16,7 @@ from hum.ensemble.certificates import HumdId
 from hum.ensemble.ensemble import Ensemble
 from hum.ensemble.identity import Identity, SiblingCheck
 from hum.errors import HumError, RouteError
-from hum.interfaces import Clock
+from hum.interfaces import NOTE, Clock
 from hum.node.effects import Effect, PeersChanged, Persist, SaveHum, Wake
 from hum.node.owners import Owner
 from hum.node.taps import TapBook
@@ -216,8 +216,9 @@ class NodeState:
 
     def _appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log (authored here or mirrored): the store makes it durable first."""
-        # a bloom waiting on a person's answer is not stalled: its clock stops at the ask
-        waiting = petal.chi == "permission-ask"
+        # a bloom waiting on a person's answer is not stalled: its clock stops at the ask; nor is one
+        # hum said is waiting (a note: a long read of the transcript, a wait for a free cell)
+        waiting = petal.chi == "permission-ask" or (petal.chi == "chunk" and petal.body.get("chunkType") == NOTE)
         self.drone.bloom_seen(hum.sigil, hum.home, self.clock.monotonic(), open_=hum.bloom_open and not waiting)
         self._touch(hum.sigil)
         transcript = None
