@@ -48,6 +48,8 @@ class Store(Protocol):
     became durable; the shell's committer decides when (`has_pending`, `wait_pending`).
     """
 
+    damaged: list[Any]  # hums set aside at load because their rows do not read (`store/check.py`)
+
     def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
 
     def forget(self, hum: Hum) -> None:

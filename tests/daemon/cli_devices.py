@@ -30,11 +30,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def default_sigint() -> None:
+    """In a child before it runs: Ctrl-C does what it does at a terminal. A suite run in the
+    background (`make test &`) ignores SIGINT, and children would inherit that and never stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Running:
     """A `hum` command left running (hum up, hum pair, hum attach), its output read as it comes."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([*HUM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [*HUM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint
+        )
         self.out: list[str] = []
         self.err: list[str] = []
         self._changed = threading.Condition()

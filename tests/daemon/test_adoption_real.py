@@ -18,6 +18,8 @@ WAIT = 30.0
 
 
 def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """A blocking CLI run: from a story, only through `asyncio.to_thread`. The relays live on the
+    story's loop; blocked for longer than a link's timeout (1.5 s), they drop every link."""
     return subprocess.run([*HUM, *args, "--home", str(home)], capture_output=True, text=True, timeout=WAIT)
 
 
@@ -28,7 +30,7 @@ def test_the_adoption_story_with_real_processes_passes_every_criterion():
 
 
 async def two_devices(tmp: Path, relay_one_way: float | None = None) -> tuple[HumdProcess, HumdProcess, LatencyRelay | None]:
-    assert hum("operator", "init", "--name", "laptop", home=tmp / "laptop").returncode == 0
+    assert (await asyncio.to_thread(hum, "operator", "init", "--name", "laptop", home=tmp / "laptop")).returncode == 0
     laptop = HumdProcess(tmp / "laptop", free_port())
     await laptop.start()
     relay = None
@@ -45,7 +47,8 @@ async def two_devices(tmp: Path, relay_one_way: float | None = None) -> tuple[Hu
 async def whole_log(humd: HumdProcess, sg: str) -> list[Tone]:
     reader = await Nestler.open(humd, "auditor")
     reader.client.send(Tone(chi="attach", sigil=sg, since=0))
-    _, hello = await reader.wait_for(lambda t: t.chi == "hello")
+    _, hello = await reader.wait_for(lambda t: t.chi in ("hello", "error"))
+    assert hello.chi == "hello", f"{humd.home.name} refused the attach: {hello}"  # an answer, not a 20 s wait
     if hello["wane"]:
         await reader.wait_for(lambda t: is_petal(t) and t["wane"] == hello["wane"])
     reader.close()
@@ -56,7 +59,7 @@ def test_adopting_while_the_home_is_linked_is_refused_unless_forced(tmp_path):
     async def story() -> None:
         laptop, phone, _ = await two_devices(tmp_path)
         try:
-            out = hum("prompt", "--sid", "alive", "hello", "--json", home=laptop.home)
+            out = await asyncio.to_thread(hum, "prompt", "--sid", "alive", "hello", "--json", home=laptop.home)
             sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
             await whole_log(phone, sg)  # the phone holds a replica
             refused = await asyncio.to_thread(hum, "adopt", sg, home=phone.home)
@@ -109,6 +112,13 @@ def test_adopting_during_a_partition_keeps_the_old_homes_tail_aside_and_both_con
             assert len(shown["orphans"]) == branch and len(shown["petals"]) == len(phone_log)
             oc.close()
             ai.close()
+            # the new home goes away: the laptop still shows the branch it keeps, and says why the log is not shown
+            await phone.stop()
+            await laptop.wait_peers(lambda p: p == [])
+            away = await asyncio.to_thread(hum, "show", sg, "--orphans", "--json", home=laptop.home)
+            shown = json.loads(away.stdout)
+            assert away.returncode == 1 and len(shown["orphans"]) == branch, away.stderr
+            assert "no-route" in shown["unreadable"]["message"] and "orphaned branches are shown" in away.stderr
         finally:
             await relay.close()
             await phone.stop()
@@ -131,7 +141,7 @@ def test_two_devices_adopting_at_once_settle_on_one_home_when_they_meet(tmp_path
             # the phone reaches the tablet through the relay, which can be held to cut them apart
             tablet_relay = LatencyRelay(("127.0.0.1", tablet.port), 0.005)
             await tablet_relay.start()
-            out = hum("prompt", "--sid", "both", "hello", "--json", home=laptop.home)
+            out = await asyncio.to_thread(hum, "prompt", "--sid", "both", "hello", "--json", home=laptop.home)
             sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
             await whole_log(phone, sg)
             await whole_log(tablet, sg)

@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_devices import STEP_TIMEOUT, Device, Running, free_port, one_line_error, pairing_code
+from cli_devices import (
+    STEP_TIMEOUT,
+    Device,
+    Running,
+    default_sigint,
+    free_port,
+    one_line_error,
+    pairing_code,
+)
 
 README = Path(__file__).parent.parent.parent / "README.md"
 # The scripted worker's pace where a test needs to be inside a bloom: 40 tokens take 4 s.
@@ -68,7 +76,7 @@ def test_the_readme_two_device_walkthrough_works_as_written(devices):
     pair = laptop.start("pair")
     code = pairing_code(pair)
     hint = pair.wait_line(lambda line: line.startswith("on the new device:"))
-    assert f"hum join --code {code} --peer" in hint and hint.endswith(f":{laptop_port}")
+    assert f"hum join --code {code} --peer 127.0.0.1:{laptop_port}" in hint  # loopback here: the hint says so
     joined = phone.run("join", "--code", code, "--peer", f"127.0.0.1:{laptop_port}")
     assert joined.returncode == 0, joined.stderr
     assert "joined" in joined.stdout and "hum up" in joined.stdout
@@ -92,9 +100,9 @@ def test_the_readme_two_device_walkthrough_works_as_written(devices):
     phone_prompt = phone_attach.wait_line(lambda line: "and then?" in line)
     assert "from this device" in phone_prompt
     laptop_prompt = laptop_attach.wait_line(lambda line: "and then?" in line)
-    assert f"from device {phone.humd_id[:8]}" in laptop_prompt
+    assert f"from phone ({phone.humd_id[:8]})" in laptop_prompt  # devices by the names their person gave
     first_prompt = next(line for line in phone_attach.out if "tell me a story" in line)
-    assert f"from hum-cli on device {laptop.humd_id[:8]}" in first_prompt
+    assert f"from hum-cli on laptop ({laptop.humd_id[:8]})" in first_prompt
     for attach in (phone_attach, laptop_attach):
         attach.wait_line(lambda line: line.startswith("-- stop"), after=attach.out.index(next(x for x in attach.out if "and then?" in x)))
         assert attach.interrupt() == 130 and not attach.err
@@ -156,7 +164,7 @@ def test_attach_follows_the_hum_through_the_loss_and_return_of_its_home(devices)
     lost = one_line_error(no_follow)
     assert "peer-loss" in lost
     loss = follow.wait_line(lambda line: "lost" in line, stderr=True)
-    assert sigil in loss and f"device {laptop.humd_id[:8]}" in loss and f"wane {seen}" in loss
+    assert sigil in loss and f"on laptop ({laptop.humd_id[:8]})" in loss and f"wane {seen}" in loss
     assert follow.proc.poll() is None  # still following
 
     laptop.up("--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted")
@@ -215,7 +223,7 @@ def test_an_expired_pairing_code_says_it_expired_on_both_sides(devices):
     laptop.start("operator", "init").wait()
     up = subprocess.Popen(
         [sys.executable, "-c", SHORT_LIVED_UP, "up", "--listen", f"127.0.0.1:{laptop_port}", "--http", "127.0.0.1:0", "--worker", "scripted", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=laptop.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=laptop.env, preexec_fn=default_sigint,
     )
     try:
         json.loads(up.stdout.readline())  # up

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from hum.cli.adopting import cmd_adopt, cmd_forget, cmd_show
 from hum.cli.bench import cmd_bench
+from hum.cli.cancelling import cmd_cancel
 from hum.cli.common import CliError, err_console
 from hum.cli.daemon import (
     cmd_chaos,
@@ -26,6 +27,7 @@ from hum.cli.notifying import add_notify_parser
 from hum.cli.permits import cmd_approve, cmd_deny
 from hum.cli.remote import add_parsers as add_project_parsers
 from hum.cli.remote import cmd_device_list
+from hum.cli.store import cmd_store_check, cmd_store_repair
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--no-follow", action="store_true", help="exit (status 2) when the hum's home is lost, instead of going on when it is back")
     attach.set_defaults(func=cmd_attach)
 
+    cancel = sub.add_parser("cancel", parents=[common, as_json], help="stop the answer a hum is giving now (from any device)")
+    cancel.add_argument("sigil", metavar="SIGIL")
+    cancel.set_defaults(func=cmd_cancel)
+
     for name, func, text in (("approve", cmd_approve, "let a worker use the tool it asks for"), ("deny", cmd_deny, "refuse a worker the tool it asks for")):
         answer = sub.add_parser(name, parents=[common, as_json], help=text)
         answer.add_argument("sigil")
@@ -128,8 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
     mcp = sub.add_parser("mcp", parents=[common], help="MCP over stdio (for clients that spawn their servers): the running humd's tools and hums")
     mcp.set_defaults(func=cmd_mcp)
+    store = sub.add_parser("store", help="this device's hum store: check it, repair it")
+    store_sub = store.add_subparsers(dest="action", required=True)
+    store_check = store_sub.add_parser("check", parents=[common, as_json], help="SQLite's integrity check plus hum's own (gaps, unreadable petals, hums rows)")
+    store_check.set_defaults(func=cmd_store_check)
+    store_repair = store_sub.add_parser("repair", parents=[common, as_json], help="rebuild the store from every row that still reads (humd stopped; the old file is kept)")
+    store_repair.set_defaults(func=cmd_store_repair)
     relay = sub.add_parser("relay", help="host a transit relay for devices that cannot reach each other")
     relay.add_argument("--listen", default="0.0.0.0:4001", metavar="HOST:PORT", help="where the relay listens (default 0.0.0.0:4001)")
+    relay.add_argument("--unmatched-timeout", type=float, default=60.0, metavar="SECONDS", help="close a connection nobody met within this long (default 60)")
+    relay.add_argument("--max-unmatched", type=int, default=1000, metavar="N", help="connections waiting unmatched at once; past it new ones are closed (default 1000)")
     relay.set_defaults(func=cmd_relay)
 
     demo = sub.add_parser("demo", help="run a scenario end to end")

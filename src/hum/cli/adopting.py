@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from hum.cli.common import console, daemon_request, home_of, print_json, thrum_path
+from hum.cli.common import (
+    CliError,
+    console,
+    daemon_request,
+    err_console,
+    home_of,
+    print_json,
+    thrum_path,
+)
 from hum.cli.nestling import _refusal, as_nestler
 from hum.wire.tones import Tone, is_petal, rid
 
@@ -54,43 +63,67 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """The hum's whole log as this humd serves it, and with --orphans the branches kept aside."""
+    """The hum's whole log as this humd serves it, and with --orphans the branches kept aside.
+
+    What cannot be read (a damaged petal, the home out of reach) is said, after everything that
+    can: the petals before it, and the orphaned branches, which this device keeps whatever the home.
+    """
+    log: list[Tone] = []
+    unreadable: dict[str, Any] | None = None
+    try:
+        unreadable = as_nestler(_read_log(args, log))
+    except CliError as exc:
+        if not args.orphans:
+            raise
+        unreadable = {"qualifier": "unreadable", "message": str(exc)}
+    orphans: list[dict[str, Any]] = daemon_request(home_of(args), "GET", f"/hum/hums/{args.sigil}/orphans")["orphans"] if args.orphans else []
+    if args.json:
+        print_json({"sigil": args.sigil, "petals": log, **({"orphans": orphans} if args.orphans else {}), **({"unreadable": unreadable} if unreadable else {})})
+    else:
+        for tone in log:
+            console.print(f"{tone['wane']:6}  {_line(tone)}", markup=False)
+        if args.orphans:
+            console.print(f"\n[bold]orphaned branches[/] ({len(orphans)} petals)" if orphans else "\nno orphaned branch")
+            for o in orphans:
+                console.print(f"epoch {o['epoch']}  {o['wane']:6}  {_line(Tone(o))}", markup=False)
+    if unreadable:
+        sys.stdout.flush()
+        err_console.print(f"hum: {_unreadable_line(args.sigil, unreadable)}", markup=False)
+        return 1
+    return 0
+
+
+async def _read_log(args: argparse.Namespace, log: list[Tone]) -> dict[str, Any] | None:
+    """Read the hum's log into `log` up to its tip; what stopped it short (a `cannot-read`, a lost home), or None."""
     from hum.surfaces.thrum import ThrumClient
 
-    async def go() -> list[Tone]:
-        client, _ = await ThrumClient.connect(thrum_path(home_of(args)))
+    client, _ = await ThrumClient.connect(thrum_path(home_of(args)))
+    try:
         client.send(Tone(chi="attach", rid=rid(), sigil=args.sigil, since=0))
         hello = await client.receive()
-        while hello.chi not in ("hello", "error"):
+        while hello.chi not in ("hello", "error") or hello.get("sigil") not in (None, args.sigil):
             hello = await client.receive()
         if hello.chi == "error":
             raise _refusal(hello)
-        log: list[Tone] = []
         while len(log) < int(hello["wane"]):
             tone = await client.receive()
             if is_petal(tone):
                 log.append(tone)
+            elif tone.chi == "error" and tone.get("sigil") in (None, args.sigil):
+                # the tap ended here: a damaged petal, or the home gone mid-read; the rest is not coming
+                return {"qualifier": tone.get("qualifier"), "message": tone.get("message"), "from": len(log) + 1, "tip": hello["wane"]}
+    finally:
         client.close()
-        return log
+    return None
 
-    log: list[Tone] = []
 
-    async def collect() -> int:
-        log.extend(await go())
-        return 0
-
-    as_nestler(collect())
-    orphans: list[dict[str, Any]] = daemon_request(home_of(args), "GET", f"/hum/hums/{args.sigil}/orphans")["orphans"] if args.orphans else []
-    if args.json:
-        print_json({"sigil": args.sigil, "petals": log, **({"orphans": orphans} if args.orphans else {})})
-        return 0
-    for tone in log:
-        console.print(f"{tone['wane']:6}  {_line(tone)}")
-    if args.orphans:
-        console.print(f"\n[bold]orphaned branches[/] ({len(orphans)} petals)" if orphans else "\nno orphaned branch")
-        for o in orphans:
-            console.print(f"epoch {o['epoch']}  {o['wane']:6}  {_line(Tone(o))}")
-    return 0
+def _unreadable_line(sigil: str, unreadable: dict[str, Any]) -> str:
+    if "from" in unreadable:
+        return (
+            f"hum {sigil}: petals {unreadable['from']} to {unreadable['tip']} cannot be read here "
+            f"({unreadable['qualifier']}: {unreadable['message']}); the ones before are shown"
+        )
+    return f"hum {sigil}: its log cannot be read here ({unreadable['message']}); its orphaned branches are shown"
 
 
 def _line(tone: Tone) -> str:

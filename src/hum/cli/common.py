@@ -69,6 +69,15 @@ def daemon_request(home: Home, method: str, path: str, body: dict[str, Any] | No
         raise CliError(f"cannot reach the humd of {home.path} at {base}: {getattr(exc, 'reason', exc)}") from exc
 
 
+def device_names(home: Home) -> dict[str, str]:
+    """HumdId -> the name its person gave it, as the running humd knows them; none when it serves no HTTP."""
+    try:
+        names = daemon_request(home, "GET", "/hum/hums").get("names")
+    except CliError:
+        return {}
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
 def thrum_path(home: Home) -> Path:
     try:
         return Path(home.runtime()["thrum"])

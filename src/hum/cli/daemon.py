@@ -110,6 +110,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = status.get("store", {"ok": True})
     if not store["ok"]:
         console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")
+    for damaged in store.get("damaged", []):
+        console.print(f"  [bold red]damaged   hum {damaged['sigil']} is set aside: {damaged['reason']}[/]", highlight=False)
     if status["token"]:
         console.print(f"  token     {status['token']}")
     return 0
@@ -202,9 +204,8 @@ def cmd_demo_roam(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    """A thin wrapper over magic-wormhole-transit-relay (`twist transitrelay`): it is the relay."""
+    """magic-wormhole-transit-relay as the relay, with caps and deadlines on unmatched connections."""
     import importlib.util
-    import os
 
     from hum.wire.addresses import split_address
 
@@ -214,11 +215,11 @@ def cmd_relay(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     if importlib.util.find_spec("wormhole_transit_relay") is None:
         raise CliError("the transit relay is not installed: pip install 'hum[relay]'")
-    interface = host.replace(":", "\\:")  # a Twisted endpoint string escapes IPv6 colons
-    argv = [sys.executable, "-m", "twisted", "--log-format=text", "transitrelay", f"--port=tcp:{port}:interface={interface}"]
-    sys.stdout.flush()
-    os.execv(sys.executable, argv)
-    return 0  # not reached: the relay replaced this process
+    if args.unmatched_timeout <= 0 or args.max_unmatched < 1:
+        raise CliError("--unmatched-timeout is a number of seconds above 0, --max-unmatched a whole number above 0")
+    from hum.daemon.relay_host import serve_relay
+
+    return serve_relay(host, port, unmatched_timeout=args.unmatched_timeout, max_unmatched=args.max_unmatched)
 
 
 # -- the parser ---------------------------------------------------------------------------

@@ -49,13 +49,29 @@ def cmd_pair(args: argparse.Namespace) -> int:
         if peer.startswith(("iroh:", "relay:")):
             console.print(f"on the new device:  hum join --code {offer['code']} --peer {peer}")
         else:
-            console.print(f"on the new device:  hum join --code {offer['code']} --peer <this-device-address>:{peer.rpartition(':')[2]}")
+            console.print(f"on the new device:  hum join --code {offer['code']} --peer {join_address(peer)}")
     result = daemon_request(home, "GET", "/hum/pair/wait", timeout=600)
     if args.json:
         print_json(result)
     else:
         console.print(f"[green]paired[/] {result['paired']}")
     return 0
+
+
+def join_address(listen: str) -> str:
+    """What a new device passes to `hum join --peer` for an ensemble port listening on `listen`."""
+    from hum.wire.addresses import is_loopback, split_address
+
+    try:
+        host, port = split_address(listen)
+    except ValueError:
+        return "<this-device-address>:PORT"
+    if is_loopback(host):
+        # only a device on this very machine can reach it: say so rather than suggest another address
+        return f"{listen}   (this humd listens on this machine only: for another device, restart it with hum up --listen 0.0.0.0:{port})"
+    if host in ("0.0.0.0", "::"):
+        return f"<this-device-address>:{port}"
+    return listen
 
 
 def cmd_join(args: argparse.Namespace) -> int:
@@ -72,10 +88,12 @@ def cmd_join(args: argparse.Namespace) -> int:
     if home.has_identity():
         raise CliError(f"{home.path} already holds an identity; join with a fresh --home")
     try:
-        identity = asyncio.run(join(args.code, args.peer, args.name))
+        identity, relay_key = asyncio.run(join(args.code, args.peer, args.name))
     except PairingError as exc:
         raise CliError(f"pairing with {args.peer} failed ({exc.qualifier}): {exc.message or exc.qualifier}") from exc
     identity.save(home.path)
+    if relay_key is not None:
+        home.save_relay_key(relay_key)
     home.add_peer(args.peer)
     if args.json:
         print_json({"humdId": identity.humd_id, "operator": identity.operator.fingerprint, "peer": args.peer})

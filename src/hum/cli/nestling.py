@@ -7,13 +7,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.markup import escape
 
+from hum.cli.cancelling import CtrlC, interrupted
 from hum.cli.common import (
     CliError,
     console,
+    device_names,
     err_console,
     home_of,
     print_json,
@@ -21,27 +23,33 @@ from hum.cli.common import (
 )
 from hum.wire.tones import Tone, is_petal, rid
 
+T = TypeVar("T")
+
 # A nestler's own name in a prompt's `from` is cut to this many characters: a UI label, not a log.
 FROM_NAME_CHARS = 24
 
 
-def _device(humd_id: str, me: str | None) -> str:
+def _device(humd_id: str, me: str | None, names: dict[str, str] | None = None) -> str:
+    """A device as its person named it, with its short id (`phone (1f522154)`); unnamed, `device 1f522154`."""
     from hum.ensemble.trust.certificates import HumdId
 
-    return "this device" if humd_id == me else f"device {HumdId(humd_id).short}"
+    if humd_id == me:
+        return "this device"
+    name = (names or {}).get(humd_id)
+    return f"{name} ({HumdId(humd_id).short})" if name else f"device {HumdId(humd_id).short}"
 
 
-def prompt_origin(origin: Any, home: str | None, me: str | None) -> str:
+def prompt_origin(origin: Any, home: str | None, me: str | None, names: dict[str, str] | None = None) -> str:
     """Where a prompt was typed, short: a HumdId (routed from another humd) or a nestler's name on the home."""
     from hum.ensemble.trust.certificates import HumdId
     from hum.errors import IdentityError
 
     text = str(origin or "?")
     try:
-        return _device(HumdId.parse(text), me)
+        return _device(HumdId.parse(text), me, names)
     except IdentityError:
         name = text[:FROM_NAME_CHARS]
-        return f"{name} on {_device(home, me)}" if home else name
+        return f"{name} on {_device(home, me, names)}" if home else name
 
 
 def shown_input(tool_input: Any) -> str:
@@ -57,9 +65,10 @@ def answer_hint(sigil: str, permit_id: str) -> str:
 class HumView:
     """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
 
-    def __init__(self, as_json: bool, me: str | None) -> None:
+    def __init__(self, as_json: bool, me: str | None, names: dict[str, str] | None = None) -> None:
         self.as_json = as_json
         self.me = me  # this humd's HumdId, from the breath
+        self.names = names or {}  # HumdId -> the name its person gave it, as this humd knows them
         self.home: str | None = None  # the hum's home, from its hello
         self.asking: set[str] = set()  # permit ids of asks shown and not yet answered
 
@@ -74,10 +83,14 @@ class HumView:
             sys.stdout.flush()
             return
         if chi == "prompt":
-            where = prompt_origin(tone.get("from"), self.home, self.me)
+            where = prompt_origin(tone.get("from"), self.home, self.me, self.names)
             console.print(f"\n[bold cyan]> {escape(str(tone.get('text')))}[/]  [dim](from {escape(where)})[/]")
         elif chi == "chunk" and tone.get("chunkType", "text_delta") == "text_delta":
             console.out(tone.get("delta", ""), end="", highlight=False)
+        elif chi == "chunk" and tone.get("chunkType") == "note":
+            # hum's word to the reader (a long read, a wait for a cell): apart from the answer, on stderr
+            sys.stdout.flush()
+            err_console.print(str(tone.get("delta", "")), style="dim", markup=False, highlight=False)
         elif chi == "finish":
             usage = tone.get("usage", {})
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")
@@ -92,7 +105,7 @@ class HumView:
             self.asking.discard(str(tone.get("permitId")))
             verb = "allowed" if tone.get("decision") == "allow" else "denied"
             why = f": {tone.get('message')}" if tone.get("message") else ""
-            where = prompt_origin(tone.get("from"), self.home, self.me)
+            where = prompt_origin(tone.get("from"), self.home, self.me, self.names)
             console.print(f"[yellow]{verb}[/] [dim](by {escape(where)}){escape(why)}[/]")
         elif chi == "drone" and not self.asking:  # a bloom waiting for a person is not stalled
             console.print(f"\n[yellow]drone[/] {tone.get('verdict')}: {escape(str(tone.get('message')))}")
@@ -114,7 +127,7 @@ def _closes_bloom(tone: Tone) -> bool:
     return tone.chi in ("finish", "error") and is_petal(tone)
 
 
-def as_nestler(session: Coroutine[Any, Any, int]) -> int:
+def as_nestler(session: Coroutine[Any, Any, T]) -> T:
     """Run a thrum-socket session; a refusal or a lost daemon becomes a one-line error."""
     from hum.errors import RouteError
 
@@ -155,19 +168,22 @@ def cmd_prompt(args: argparse.Namespace) -> int:
         # our own prompt petal (not shown: it was just typed) marks where our bloom starts;
         # the first petal closing a bloom after it is ours
         ours = False
-        while True:
-            tone = await client.receive()
-            if tone.get("sigil") not in (None, sigil):
-                continue
-            if tone.chi == "error" and not is_petal(tone):
-                view.show(tone) if args.json else view.end_line()
-                raise _refusal(tone)
-            if not ours:
-                ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
-                continue
-            view.show(tone)
-            if _closes_bloom(tone):
-                break
+        with CtrlC() as ctrl_c:
+            while True:
+                tone = await ctrl_c.receive(client)
+                if tone is None:  # Ctrl-C: leave the answer running, and say how to stop it
+                    return await interrupted(ctrl_c, client, sigil)
+                if tone.get("sigil") not in (None, sigil):
+                    continue
+                if tone.chi == "error" and not is_petal(tone):
+                    view.show(tone) if args.json else view.end_line()
+                    raise _refusal(tone)
+                if not ours:
+                    ours = tone.chi == "prompt" and tone.get("reqId") == fields["reqId"]
+                    continue
+                view.show(tone)
+                if _closes_bloom(tone):
+                    break
         if not args.json:
             console.print(f"sigil {sigil}")
         client.close()
@@ -239,7 +255,7 @@ class Attachment:
         if not self.lost:
             self.lost = True
             self.view.end_line()
-            home = f" on {_device(self.view.home, self.view.me)}" if self.view.home else ""
+            home = f" on {_device(self.view.home, self.view.me, self.view.names)}" if self.view.home else ""
             err_console.print(
                 f"hum: lost hum {self.sigil}{home} ({tone.get('message')}); waiting for it to come back, then going on from wane {self.last_wane}",
                 markup=False,
@@ -251,7 +267,7 @@ class Attachment:
         if not self.lost or self.linked is None or (home is not None and home not in self.linked):
             return
         self.lost = False
-        err_console.print(f"hum: {_device(home, self.view.me) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
+        err_console.print(f"hum: {_device(home, self.view.me, self.view.names) if home else 'a peer'} is back; going on from wane {self.last_wane}", markup=False)
         self.attach()
 
 
@@ -260,7 +276,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         client, breath = await ThrumClient.connect(thrum_path(home_of(args)))
-        view = HumView(args.json, breath.get("humdId"))
+        view = HumView(args.json, breath.get("humdId"), device_names(home_of(args)))
         return await Attachment(client, view, args.sigil, args.since, follow=not args.no_follow, until_finish=args.until_finish).run()
 
     return as_nestler(go())

@@ -21,9 +21,23 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": code, "code": code}}, status=status)
 
 
+def from_this_device(request: web.Request) -> bool:
+    """True when the request comes from this machine: over loopback, or from the very address it arrived at.
+
+    A humd serving HTTP on one non-loopback address (`--http 192.168.1.5:7434`) is reached by this
+    machine's own CLI from that address: the kernel picks the destination as the source of a
+    connection to itself, and no other machine can complete a TCP handshake from our address.
+    """
+    remote = request.remote or ""
+    if is_loopback(remote):
+        return True
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    return bool(remote) and isinstance(sockname, tuple) and str(sockname[0]).split("%")[0] == remote.split("%")[0]
+
+
 def _local_only(request: web.Request) -> web.Response | None:
     """Operator actions (pairing, revocation) are taken on the device itself."""
-    if not is_loopback(request.remote or ""):
+    if not from_this_device(request):
         return _error(403, "local-only", "this action is only accepted from this device")
     return None
 

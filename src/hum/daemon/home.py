@@ -24,6 +24,8 @@ PEERS_FILE = "peers.json"
 REVOKED_FILE = "revoked.json"
 SIGNED_REVOCATIONS_FILE = "revocations.json"
 TOKEN_FILE = "token"
+RELAY_KEY_FILE = "relay.key"  # the operator's devices' shared secret their relay doors derive from
+RELAY_KEY_BYTES = 32
 RUNTIME_FILE = "humd.json"
 STORE_FILE = "hums.db"
 LOCK_FILE = "humd.lock"
@@ -34,7 +36,7 @@ HOME_MODE = 0o700
 # Files that hold a secret or a conversation: the keys, the token, the store
 # (with SQLite's write-ahead log and shared-memory index, which hold recent petals).
 PRIVATE_MODE = 0o600
-PRIVATE_FILES = ("device.key", OPERATOR_KEY_FILE, TOKEN_FILE, RUNTIME_FILE, STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
+PRIVATE_FILES = ("device.key", OPERATOR_KEY_FILE, TOKEN_FILE, RELAY_KEY_FILE, RUNTIME_FILE, STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,28 @@ class Home:
         if not path.exists():
             atomic_write(path, secrets.token_urlsafe(TOKEN_BYTES).encode(), 0o600)
         return path.read_text().strip()
+
+    def relay_key(self) -> bytes | None:
+        """The relay door secret this device was given at pairing (or made, on the operator's device); None if it has none."""
+        path = self.path / RELAY_KEY_FILE
+        if not path.exists():
+            return None
+        key = bytes.fromhex(path.read_text().strip())
+        if len(key) != RELAY_KEY_BYTES:
+            raise HomeError(f"{path} is damaged: expected {RELAY_KEY_BYTES} bytes of hex")
+        return key
+
+    def save_relay_key(self, key: bytes) -> None:
+        atomic_write(self.path / RELAY_KEY_FILE, key.hex().encode(), 0o600)
+
+    def ensure_relay_key(self) -> bytes | None:
+        """On the device holding the operator key, make the relay door secret once (homes from before
+        it existed get theirs at their next start); elsewhere only what pairing gave."""
+        key = self.relay_key()
+        if key is None and (self.path / OPERATOR_KEY_FILE).exists():
+            key = secrets.token_bytes(RELAY_KEY_BYTES)
+            self.save_relay_key(key)
+        return key
 
     def write_runtime(self, info: dict[str, Any]) -> None:
         atomic_write(self.path / RUNTIME_FILE, json.dumps(info, indent=1).encode(), 0o600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,9 @@ class PairingTicket:
 class PairingDesk:
     """Hands out one-time codes and serves the pairing exchange for them (operator-key device only)."""
 
-    def __init__(self, operator_key: OperatorKey | None) -> None:
+    def __init__(self, operator_key: OperatorKey | None, relay_key: bytes | None = None) -> None:
         self.operator_key = operator_key
+        self.relay_key = relay_key  # handed to every device paired here (its relay doors)
         self.ticket: PairingTicket | None = None
 
     def open(self) -> PairingTicket:
@@ -56,7 +58,11 @@ class PairingDesk:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One guest's exchange, on a TLS connection that presented no certificate."""
         ticket = self.ticket
-        if ticket is None or self.operator_key is None:
+        if self.operator_key is None:
+            message = "that device does not hold the operator key, so it cannot add devices; run `hum pair` on the first device (where `hum operator init` ran) and join that one"
+            await _send(writer, _refusal("no-operator-key", message))
+            return
+        if ticket is None:
             await _send(writer, _refusal("no-pairing", "no pairing code is open on that device; run `hum pair` there to show one"))
             return
         if ticket.done.done():
@@ -68,7 +74,7 @@ class PairingDesk:
             else:
                 await _send(writer, _refusal("used-code", USED_CODE))
             return
-        host = PairingHost(self.operator_key, ticket.code)
+        host = PairingHost(self.operator_key, ticket.code, relay_key=self.relay_key)
         broke_off: PairingError | None = None
         try:
             while not host.finished:
@@ -113,10 +119,16 @@ async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     return await asyncio.open_connection(sock=sock, ssl=pairing_client_context(), server_hostname=SERVER_NAME)
 
 
-async def join(code: str, address: str, name: str) -> Identity:
-    """Run the guest side against `address`; returns this device's new identity."""
+async def join(code: str, address: str, name: str) -> tuple[Identity, bytes | None]:
+    """Run the guest side against `address`; returns this device's new identity and the relay door secret."""
     try:
         reader, writer = await asyncio.wait_for(_open(address), CONNECT_TIMEOUT)
+    except ssl.SSLError as exc:  # something answered, but not hum's TLS: most often the HTTP port
+        raise PairingError(
+            "not-a-humd",
+            f"{address} does not speak hum's pairing ({exc.reason or exc}); is that the HTTP port? "
+            "pass the ensemble address `hum pair` printed (the `--listen` port, 7433 by default)",
+        ) from exc
     except (OSError, TimeoutError) as exc:
         raise PairingError("unreachable", f"cannot reach {address}: {exc}") from exc
     guest = PairingGuest(code, DeviceKey.generate(), name)
@@ -132,7 +144,7 @@ async def join(code: str, address: str, name: str) -> Identity:
         raise PairingError("aborted", f"pairing with {address} broke off: {exc}") from exc
     finally:
         writer.close()
-    return guest.result
+    return guest.result, guest.relay_key
 
 
 def _refusal(qualifier: str, message: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from hum.daemon.api import add_daemon_routes
 from hum.daemon.browsers import add_browser_admin_routes
 from hum.daemon.collector import Collector
 from hum.daemon.home import Home, HomeLock
+from hum.daemon.limits import CappedSite, http_connection_cap, raise_open_files
 from hum.daemon.pairing import PairingDesk
 from hum.daemon.projects import add_project_routes, load_projects, project_aware
 from hum.ensemble.transports.by_scheme import AnyTransport
@@ -142,6 +143,7 @@ class Daemon:
         self._book: NotifyBook | None = None
         self.collector: Collector | None = None
         self._reclaim: asyncio.Task[None] | None = None
+        self.open_files = 0  # the soft open-file limit once raised at start
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -152,6 +154,7 @@ class Daemon:
         self._check_peers()
         self.home.ensure()
         self.home.make_private()
+        self.open_files = raise_open_files()  # a thousand idle HTTP clients must not starve the local doors
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)
@@ -159,7 +162,8 @@ class Daemon:
         retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
-        self.desk = PairingDesk(self.home.operator_key())
+        relay_key = self.home.ensure_relay_key()
+        self.desk = PairingDesk(self.home.operator_key(), relay_key)
         self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
         transport = self._transport(tcp)
         config = RouterConfig(permit_timeout=timeout, auto_adopt=opts.auto_adopt, retain_days=retain)
@@ -229,7 +233,7 @@ class Daemon:
     def _transport(self, tls: TlsTransport) -> AnyTransport:
         """TLS over TCP, plus iroh (asked for, or needed to dial an `iroh:` peer) and the relay."""
         opts = self.options
-        transports: dict[str, Transport] = {TCP: tls, RELAY: RelayTransport(tls, opts.relay)}
+        transports: dict[str, Transport] = {TCP: tls, RELAY: RelayTransport(tls, opts.relay, self.home.relay_key())}
         wants_iroh = opts.iroh or any(transport_of(p)[0] == IROH for p in [*self.home.peers(), *opts.peers])
         if wants_iroh:
             if not iroh_available():
@@ -252,7 +256,7 @@ class Daemon:
             add_push_routes(app, self.notifier)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_GRACE, keepalive_timeout=HTTP_HEADER_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._tls())
+        site = CappedSite(self._runner, host, port, http_connection_cap(self.open_files), ssl_context=self._tls())
         await site.start()
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         shown = f"[{host}]" if ":" in host else host

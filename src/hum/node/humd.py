@@ -157,7 +157,8 @@ class Humd:
     def health(self) -> dict[str, Any]:
         """Retention and the store, as `/hum/status` shows them."""
         fault = self.router.fault
-        store = {"ok": True} if fault is None else {"ok": False, "fault": fault.qualifier, "message": fault.message}
+        store: dict[str, Any] = {"ok": True} if fault is None else {"ok": False, "fault": fault.qualifier, "message": fault.message}
+        store["damaged"] = [d.as_status() for d in self.store.damaged]  # hums set aside at start: their rows do not read
         return {"retention": self.router.retention.status(), "store": store}
 
     def live_links(self) -> int:

@@ -26,8 +26,9 @@ class Journal:
 
     def appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log: the store makes it durable before any tap reads it."""
-        # a bloom waiting on a person's answer is not stalled: its clock stops at the ask
-        waiting = petal.chi == "permission-ask"
+        # a bloom waiting on a person's answer, or one that said it is reading a long prompt, is not
+        # stalled: its clock stops at the ask or the note
+        waiting = petal.chi == "permission-ask" or (petal.chi == "chunk" and petal.body.get("chunkType") == "note")
         self.drone.bloom_seen(hum.sigil, hum.home, self.facts.clock.monotonic(), open_=hum.bloom_open and not waiting)
         self.facts.touch(hum.sigil)
         transcript = None

@@ -22,6 +22,7 @@ class InstantStore:
         self._tips: dict[str, tuple[Hum, int]] = {}
         self._queued: list[tuple[Hum, int]] = []
         self._wake = asyncio.Event()
+        self.damaged: list[Any] = []  # nothing stored, nothing damaged
 
     def _changed(self) -> None:
         self._wake.set()

@@ -23,6 +23,7 @@ from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
+from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.wire.framing import from_json, to_json
 from hum.wire.tones import PETAL_CHIS
 
@@ -130,6 +131,7 @@ class SqliteStore:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
+        self.damaged: list[DamagedHum] = []  # hums set aside at load: their rows do not read
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
@@ -143,11 +145,17 @@ class SqliteStore:
         queued: dict[str, list[tuple[int, Any]]] = {}
         for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
             queued.setdefault(sigil, []).append((seq, from_json(body)))
-        rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
-        for sigil, sid, nest, home, epoch, fork in rows:
+        for row in hum_rows(self._db, self.damaged):
+            try:  # a damaged row is set aside (store/check.py), never the end of the whole device
+                sigil, sid, nest, home, epoch, fork = readable_hum_row(row)
+                stored = self._stored(sigil)
+            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+                self.damaged.append(DamagedHum(str(row[0]), str(exc)))
+                log.error("store: hum %s does not read (%s); it is set aside, every other hum is served", row[0], exc)
+                continue
             # thousands of hums share a few homes and nests: one string each, not one a hum
             home, nest = sys.intern(home), sys.intern(nest)
-            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=self._stored(sigil))
+            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
             hum.home_tip = hum.tip
             hum.epoch, hum.fork = epoch, fork
             hums.append(hum)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -224,14 +225,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         sg, wane = str(prompt["sigil"]), int(prompt["wane"])
         meta = {"id": f"chatcmpl-{sg}-{wane}", "created": int(time.time()), "model": model}
         sieve = ToolSieve(bool(tools) and not native)
+        names = {**humd.ensemble.names, humd.id: humd.name}  # a device that answers an ask, by its name
         if not stream:
-            return await _complete(petals, meta, sieve, sg, wane)
-        return await _stream(request, petals, meta, sieve, sg, wane, include_usage)
+            return await _complete(petals, meta, sieve, sg, wane, names)
+        return await _stream(request, petals, meta, sieve, sg, wane, include_usage, names)
     finally:
         tap.close()
 
 
-async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int) -> web.Response:
+async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, names: Mapping[str, str]) -> web.Response:
     text = ""
     finish: Tone | None = None
     async for tone in petals:
@@ -245,7 +247,7 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
         elif tone.chi == "error":
             raise petal_error(tone)
         else:
-            text += said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
+            text += said_as_text(tone, names) or ""  # an ask and its answer: this protocol has no message for them
     text += sieve.end()
     calls = sieve.tool_calls(sg, wane)
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
@@ -257,7 +259,8 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
 
 
 async def _stream(
-    request: web.Request, petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, include_usage: bool
+    request: web.Request, petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, include_usage: bool,
+    names: Mapping[str, str],
 ) -> web.StreamResponse:
     resp = await open_sse(request, {SIGIL_HEADER: sg})
     extra = {"usage": None} if include_usage else {}
@@ -287,7 +290,7 @@ async def _stream(
             await finish_sse(resp)
             return resp
         else:
-            out = said_as_text(tone) or ""  # an ask and its answer: this protocol has no message for them
+            out = said_as_text(tone, names) or ""  # an ask and its answer: this protocol has no message for them
         if out and not await write_or_gone(resp, chunk({"content": out})):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)

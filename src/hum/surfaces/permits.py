@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hum.ensemble.trust.certificates import looks_like_humd_id
@@ -96,8 +97,9 @@ def _decided(permit: Tone) -> SurfaceError:
     return SurfaceError(409, f"already answered ({permit.get('decision')}) by {who}", code="already-decided")
 
 
-def said_as_text(tone: Tone) -> str | None:
-    """An ask or its answer as plain text, for surfaces whose protocol has no such message (OpenAI's)."""
+def said_as_text(tone: Tone, names: Mapping[str, str] | None = None) -> str | None:
+    """An ask or its answer as plain text, for surfaces whose protocol has no such message (OpenAI's);
+    a device that answered is named as its person named it (`names`: HumdId -> name), with its short id."""
     sg, permit_id = tone.get("sigil"), tone.get("permitId")
     if tone.chi == "permission-ask":
         what = json.dumps(tone.get("input"), ensure_ascii=False)
@@ -110,6 +112,9 @@ def said_as_text(tone: Tone) -> str | None:
         verb = "allowed" if tone.get("decision") == "allow" else "denied"
         why = f": {tone.get('message')}" if tone.get("message") else ""
         by = str(tone.get("from"))
-        by = f"device {by.removeprefix('humd_')[:8]}" if looks_like_humd_id(by) else by
+        if looks_like_humd_id(by):
+            hid = by.removeprefix("humd_")
+            name = (names or {}).get(hid)
+            by = f"{name} ({hid[:8]})" if name else f"device {hid[:8]}"
         return f"[hum] {verb} by {by}{why}\n\n"
     return None

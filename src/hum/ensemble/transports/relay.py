@@ -7,8 +7,9 @@ The relay authenticates no one, so hum's TLS 1.3 with the device certificates
 runs on top, exactly as over TCP, and the relay sees only ciphertext.
 
 A humd started with `--relay HOST:PORT` keeps two connections waiting there:
-its link door (token from the operator key and its own HumdId: only a device
-that knows both can meet it) and its pairing door (from its HumdId alone: a
+its link door (token from the relay door secret every device of the operator
+gets at pairing, and its own HumdId: a stranger cannot compute it, so cannot
+squat it) and its pairing door (from its HumdId alone: a
 device that is still pairing knows no operator yet). A sibling dials
 `relay:<HumdId>@HOST:PORT`; the waiting side is always the TLS server.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import logging
 import secrets
 import socket
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 # Labels that keep the two doors' tokens apart from each other and from any other use.
 LINK_LABEL = b"hum relay link v1"
 PAIR_LABEL = b"hum relay pair v1"
+SECRET_LINK_LABEL = b"hum relay link v2"
 # The relay's answer when the other side has arrived.
 OK_LINE = b"ok\n"
 # A dialled sibling that is up is already waiting at its door: the match is
@@ -44,8 +47,15 @@ REWAIT_MAX = 5.0
 
 
 def link_token(operator_fingerprint: str, humd_id: str) -> str:
-    """The link door of `humd_id` for siblings of this operator: 64 hex."""
+    """The legacy link door of `humd_id`: 64 hex. Anyone who opened one TLS connection to the
+    ensemble port can compute it (both inputs are in the certificate), so it can be squatted;
+    used only by a device that holds no relay door secret (paired before there was one)."""
     return hashlib.sha256(LINK_LABEL + b"|" + operator_fingerprint.encode() + b"|" + humd_id.encode()).hexdigest()
+
+
+def secret_link_token(relay_key: bytes, humd_id: str) -> str:
+    """The link door of `humd_id` derived from the relay door secret only the operator's devices hold: 64 hex."""
+    return hmac.new(relay_key, SECRET_LINK_LABEL + b"|" + humd_id.encode(), hashlib.sha256).hexdigest()
 
 
 def pair_token(humd_id: str) -> str:
@@ -100,9 +110,10 @@ def parse(address: str) -> tuple[str, str]:
 class RelayTransport(Transport):
     """Waits at a transit relay for siblings (if `relay` is set) and meets them there; TLS (`secure`) on top."""
 
-    def __init__(self, secure: TlsTransport, relay: str | None) -> None:
+    def __init__(self, secure: TlsTransport, relay: str | None, relay_key: bytes | None = None) -> None:
         self.secure = secure
         self.relay = relay
+        self.relay_key = relay_key  # the operator's devices' door secret (None: the legacy door)
         self._doors: list[asyncio.Task[None]] = []
 
     @property
@@ -114,7 +125,7 @@ class RelayTransport(Transport):
         if not self.relay:
             return ""
         me = self.secure.identity
-        for token in (link_token(me.operator.fingerprint, me.humd_id), pair_token(me.humd_id)):
+        for token in (self._link_door(me.humd_id), pair_token(me.humd_id)):
             self._doors.append(asyncio.create_task(self._door(self.relay, token, on_connection)))
         return self.address
 
@@ -140,12 +151,17 @@ class RelayTransport(Transport):
 
     async def connect(self, address: str) -> Connection:
         device, relay = parse(address)
-        sock = await meet(relay, link_token(self.secure.identity.operator.fingerprint, device), MEET_TIMEOUT)
+        sock = await meet(relay, self._link_door(device), MEET_TIMEOUT)
         conn = await self.secure.connect_socket(sock, address)
         if conn.peer_humd_id != device:
             conn.close()
             raise ConnectionError(f"{address}: the relay joined us to another sibling ({conn.peer_humd_id})")
         return conn
+
+    def _link_door(self, humd_id: str) -> str:
+        if self.relay_key is not None:
+            return secret_link_token(self.relay_key, humd_id)
+        return link_token(self.secure.identity.operator.fingerprint, humd_id)
 
     async def close(self) -> None:
         for task in self._doors:

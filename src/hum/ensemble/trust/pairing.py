@@ -82,6 +82,7 @@ QUALIFIERS = frozenset(
         "bad-certificate",  # the host returned certificates that do not fit the guest
         "timeout",
         "no-pairing",  # the host has no code open: nothing was shown, or it was withdrawn
+        "no-operator-key",  # the host cannot add devices: it is not the device holding the operator key
         "aborted",  # the peer gave up for a reason it did not name in our vocabulary
     }
 )
@@ -131,7 +132,7 @@ class PairingHost:
     """The operator-key side of one pairing attempt: checks the code, issues one certificate."""
 
     def __init__(
-        self, operator_key: OperatorKey, code: PairingCode | str, now: float | None = None
+        self, operator_key: OperatorKey, code: PairingCode | str, now: float | None = None, relay_key: bytes | None = None
     ) -> None:
         """`now` is when a str code was shown; a PairingCode carries its own issue time.
 
@@ -143,6 +144,7 @@ class PairingHost:
                 raise TypeError("now is required with a str code")
             code = PairingCode.parse(code, now)
         self.operator_key = operator_key
+        self.relay_key = relay_key  # the relay door secret, given to the new device in the sealed box
         self.code = code
         self.issued: DeviceCertificate | None = None
         self.error: PairingError | None = None
@@ -241,6 +243,7 @@ class PairingHost:
                 {
                     "deviceCertificate": certificate.pem().decode("ascii"),
                     "operatorCertificate": self.operator_key.certificate.pem().decode("ascii"),
+                    **({"relayKey": b64(self.relay_key)} if self.relay_key else {}),
                 },
             ),
         }
@@ -258,6 +261,7 @@ class PairingGuest:
         self.device_key = device_key if device_key is not None else DeviceKey.generate()
         self.name = check_name(name)
         self.error: PairingError | None = None
+        self.relay_key: bytes | None = None  # the relay door secret the host gave, once done
         self._result: Identity | None = None
         self._state = GuestState.NEW
         self._spake = guest_spake(self.code)
@@ -362,6 +366,8 @@ class PairingGuest:
             identity = Identity(self.device_key, certificate, operator, self.name)
         except (IdentityError, UnicodeEncodeError) as exc:
             raise PairingError("bad-certificate", str(exc)) from exc
+        relay_key = payload.get("relayKey")  # absent from hosts that predate relay door secrets
+        self.relay_key = unb64(payload, "relayKey", KEY_BYTES, exact=True) if isinstance(relay_key, str) else None
         self._result = identity
         self._state = GuestState.DONE
         self._keys = None

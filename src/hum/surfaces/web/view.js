@@ -55,12 +55,45 @@ export function follow(since) {
     const closed = source.readyState === EventSource.CLOSED;
     setStatus("reconnecting…");
     // this humd gone (offline), this browser refused (enrol.js), or the hum's home unreachable
-    api("GET", "/api/browser").then(() => {
-      if (closed && state.source === source) lost("Cannot reach this hum right now. Its text so far is kept above.");
+    api("GET", "/api/browser").then(async () => {
+      if (!closed || state.source !== source) return;
+      // the server refused: ask it why (an EventSource cannot read the answer), then say so
+      const why = await whyRefused(since);
+      if (state.source !== source) return;
+      if (why && why.code === "unknown-hum") unknownHum(sigil);
+      else lost(`Cannot reach this hum right now${why ? ` (${why.message})` : ""}. Its text so far is kept above.`);
     }, () => {
       if (state.offline && state.source === source) { source.close(); state.source = null; showKept(); }
     });
   };
+}
+
+// The refusal an events request gets now ({code, message}), or null when it is let through.
+async function whyRefused(since) {
+  try {
+    const res = await fetch(`/v1/hums/${encodeURIComponent(state.sigil)}/events?since=${since}`);
+    if (res.ok) { res.body && res.body.cancel(); return null; }
+    const data = await res.json().catch(() => ({}));
+    return { code: (data.error && data.error.code) || String(res.status), message: (data.error && data.error.message) || res.statusText };
+  } catch (err) {
+    return { code: "unreachable", message: err.message };
+  }
+}
+
+// A sigil nobody knows (mistyped, or forgotten): nothing to reach, nothing to continue.
+function unknownHum(sigil) {
+  if (state.source) state.source.close();
+  state.source = null;
+  setBlooming(false);
+  setStatus("unknown");
+  const banner = $("banner");
+  banner.replaceChildren(`No hum ${sigil} is known on this device or the devices linked to it. Check the sigil (a typo?), or pick one from the list.`);
+  const back = document.createElement("button");
+  back.type = "button";
+  back.textContent = "All hums";
+  back.onclick = () => { location.hash = ""; };
+  banner.append(back);
+  banner.hidden = false;
 }
 
 // This humd cannot be reached: the petals this browser last saw, read-only.
