@@ -44,19 +44,33 @@ class Peers:
     def link_up(self, peer: HumdId, *, dialled: bool, name: str) -> Owner | None:
         """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
         ensemble = self.facts.ensemble
+        followed: list[str] = []
         if ensemble.is_linked(peer):
-            # Both sides dialled at once: keep the link dialled by the lower HumdId,
-            # a rule both ends compute alike, so exactly one survives.
-            if dialled != (self.facts.me < peer):
+            existing = ensemble.owner(peer)
+            # Dialled the same way as the live link (the peer dials two of our addresses, or redials
+            # while we still hold its old link): the live link stays, so two dial loops never take
+            # turns replacing each other. Dialled both ways at once: keep the link dialled by the
+            # lower HumdId, a rule both ends compute alike, so exactly one survives.
+            if existing.dialled == dialled or dialled != (self.facts.me < peer):
                 return None
-            self.cut(ensemble.owner(peer))
+            self.outbox.emit(CutLink(existing))
+            followed = self._replaced(existing)
         owner = Owner(OwnerKind.PEER, peer)
+        owner.dialled = dialled
         ensemble.link_up(peer, self.facts.clock.monotonic(), owner, name)
         self._changed()
         self.drone.link_heard(peer, self.facts.clock.monotonic())
         self._introduce(owner)
+        self.replicas.follow_again(peer, followed)
         log.info("linked with %s", peer[:8])
         return owner
+
+    def _replaced(self, owner: Owner) -> list[str]:
+        """The live link gives way to a new one to the same peer: not a loss, so no nestler hears
+        `peer-loss`; the hums followed there are returned, to be asked for again on the new link."""
+        self.facts.ensemble.link_down(owner.name)
+        owner.closed = True
+        return self.replicas.link_replaced(owner)
 
     def _introduce(self, owner: Owner) -> None:
         """What a peer hears first: every hum homed here (numbered parts: after the last one it knows

@@ -277,6 +277,23 @@ class Replicas:
             if hum.home == peer:
                 self.replicas.pop(hum.sigil, None)
 
+    def link_replaced(self, owner: Owner) -> list[str]:
+        """A link to a peer was replaced by a newer one: the peer's taps on the old one go; the
+        replicas we followed at that peer are returned, to be asked for again on the new link."""
+        for tap in self.facts.taps.of_owner(owner):
+            self.facts.taps.drop(owner, tap.sigil)
+        return [sg for sg, hum in self.facts.hums.items() if hum.home == owner.name and self.replicas.pop(sg, None) is not None]
+
+    def follow_again(self, peer: str, followed: list[str]) -> None:
+        """After a replaced link: ask `peer` again for what we followed and what we were seeking there."""
+        for sg in followed:
+            if self.facts.taps.watched(sg):
+                self.replicas[sg] = Replica(requested=True)
+                self.outbox.send(peer, Tone(chi="attach", sigil=sg, since=self.facts.hums[sg].tip))
+        for sg, seek in self.seeks.items():
+            if peer in seek.asked:
+                self.outbox.send(peer, Tone(chi="attach", sigil=sg, since=0))
+
     def forget(self, hum: Hum) -> None:
         """`hum` is dropped here: stop its home replicating to us, and forget what we kept about it."""
         replica = self.replicas.pop(hum.sigil, None)
