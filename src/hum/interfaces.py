@@ -50,8 +50,12 @@ class Store(Protocol):
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
 
-    def forget(self, hum: Hum) -> None:
-        """Remove the hum and everything stored of it, in the next commit."""
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
+        """Remove the hum and everything stored of it, in the next commit; with `tombstone` (wall ms)
+        keep its (sigil, born) as forgotten at its home."""
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        """The (sigil, born) of hums forgotten at their home here, oldest first."""
 
     def touched(self) -> dict[str, int]:
         """When each stored hum was last prompted or attached (wall ms), where known."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from router_helpers import Node, link, pump
 
 from hum.ensemble.trust.keys import OperatorKey
-from hum.node.effects import Orphan
+from hum.node.effects import Forget, Orphan
 from hum.node.owners import Owner
 from hum.wire.tones import Tone, sigil
 
@@ -120,3 +120,30 @@ def test_a_device_that_holds_no_petal_cannot_adopt_and_a_linked_home_needs_force
     owner = phone.nestler("cli")
     phone.say(owner, "adopt", sigil=sg, force=True, rid="f")
     assert [t for t in phone.router.pull(owner) if t.get("rid") == "f"][0].chi == "adopted"
+
+
+def test_an_old_home_holding_a_branch_keeps_it_when_a_device_that_lost_the_hum_no_longer_lists_it(operator):
+    laptop, cli, sg = home_with_one_bloom(operator)
+    phone, tablet = Node(operator, "phone"), Node(operator, "tablet")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    laptop.say(cli, "prompt", sigil=sg, text="on the laptop, cut off")  # a branch only the laptop has
+    laptop.bloom(sg, "c")
+    adopt(phone, sg)  # epoch 1 on the phone
+    link(phone, laptop)
+    pump(laptop, phone)
+    assert [e for e in laptop.effects if isinstance(e, Orphan)]  # the laptop keeps its branch aside
+    cut(phone, laptop)
+    link(tablet, phone)
+    follow(tablet, phone, sg)
+    cut(tablet, phone)
+    adopt(tablet, sg)  # epoch 2 on the tablet; the phone learns it when they meet
+    link(tablet, phone)
+    pump(phone, tablet)
+    assert phone.router.hums[sg].home == tablet.id
+    cut(tablet, phone)
+
+    link(laptop, phone)  # the phone's listing no longer names the hum: it is not home any more
+    pump(laptop, phone)
+    assert sg in laptop.router.hums and not any(isinstance(e, Forget) for e in laptop.effects)

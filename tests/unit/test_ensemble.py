@@ -111,6 +111,7 @@ def test_learn_takes_a_peers_own_hums() -> None:
         "nest": "local",
         "epoch": 0,  # the home's epoch: 0 until somebody adopts the hum
         "fork": 0,
+        "born": 0,  # its incarnation: 0 when the home did not say
     }
     # a later announcement updates, and is not "fresh"
     assert ens.learn([{"sigil": "s1", "sid": "x", "home": PHONE, "wane": 9}], via=PHONE) == []

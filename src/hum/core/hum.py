@@ -89,6 +89,9 @@ class Hum:
         # and `fork` is the wane its log had when that epoch began.
         self.epoch = 0
         self.fork = 0
+        # which incarnation of the sigil this is: its home's wall ms at the mint (0: unknown, from
+        # before incarnations); a hum forgotten and minted again under the same sigil is another hum
+        self.born = 0
         self._bloom_open = False
         self.last_prompt = 0  # wane of the newest prompt petal
         self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
@@ -293,11 +296,11 @@ class Hum:
 
     def summary(self) -> dict[str, Any]:
         """The hum as listed in `breath` and `hums`: sigil, sid, home, wane."""
-        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork}
+        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork, "born": self.born}
 
     def hello(self, wane: int) -> Tone:
         """The first tone of a granted tap."""
-        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane, epoch=self.epoch)
+        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane, epoch=self.epoch, born=self.born)
 
     # -- taps -------------------------------------------------------------
 

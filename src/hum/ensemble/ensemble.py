@@ -26,6 +26,7 @@ class DirectoryEntry:
     wane: int = 0  # the home's tip as last announced
     epoch: int = 0  # 0 until somebody adopts the hum; each adoption takes the next
     fork: int = 0  # the wane the current epoch's home continued from
+    born: int = 0  # the incarnation: the wall ms its first home minted it (0: unknown)
 
     @classmethod
     def from_wire(cls, entry: dict[str, Any]) -> DirectoryEntry:
@@ -39,6 +40,7 @@ class DirectoryEntry:
             wane=_count(entry.get("wane")),
             epoch=_count(entry.get("epoch")),
             fork=_count(entry.get("fork")),
+            born=_count(entry.get("born")),
         )
 
     def as_wire(self) -> dict[str, Any]:
@@ -97,7 +99,8 @@ class Ensemble:
         A peer may only speak for its own hums, so entries naming another home
         are ignored: the directory cannot be poisoned by a sibling. A hum known
         at another home moves only to a higher (epoch, HumdId): an adoption,
-        or the winner of two adoptions at once.
+        or the winner of two adoptions at once; or to a newer incarnation (a
+        higher `born`: the sigil was forgotten and minted again).
         """
         changed = []
         for entry in hums:
@@ -108,7 +111,8 @@ class Ensemble:
             if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
                 continue
             known = self._directory.get(sigil)
-            if known is not None and known.home != via and not outranks((epoch, via), known):
+            reborn = known is not None and known.born and _count(entry.get("born")) > known.born
+            if known is not None and known.home != via and not reborn and not outranks((epoch, via), known):
                 continue
             if known is None or known.home != via:
                 changed.append(sigil)

@@ -62,6 +62,7 @@ class Forget:
     """Remove `hum` from the store: its petals, queued prompts, orphaned branches and its row, in one commit."""
 
     hum: Hum
+    tombstone: int | None = None  # forgotten at its home (here), at this wall ms: keep its tombstone
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ class Humd:
 
     async def start(self) -> str:
         """Take back the stored hums, then listen; returns the address peers dial."""
-        self.apply(self.router.load(self.store.load(self.router.facts.tracker)))
+        self.apply(self.router.load(self.store.load(self.router.facts.tracker), self.store.tombstones()))
         self.router.load_touched(self.store.touched())
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
@@ -355,7 +355,7 @@ _CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
     fx.QueuePrompt: lambda humd, e: humd.store.queue_prompt(e.hum, e.seq, e.body),
     fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
     fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),
-    fx.Forget: lambda humd, e: humd.store.forget(e.hum),
+    fx.Forget: lambda humd, e: humd.store.forget(e.hum, e.tombstone),
     fx.StartBloom: Humd._start_bloom,
     fx.CancelBloom: lambda humd, e: humd._spawn(humd.brood.cancel(e.sigil)),
     fx.ReleasePermit: lambda humd, e: humd._spawn(humd.brood.release(e.sigil, e.permit_id, e.decision, e.message)),

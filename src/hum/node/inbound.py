@@ -84,6 +84,7 @@ class HumRequest:
     rid: Any = None
     since: int = 0  # attach: the wane to follow from
     force: bool = False  # adopt: even while the home is linked
+    born: int = 0  # a home's forget: the incarnation it forgot (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,11 @@ def read_hello(f: Fields) -> Hello:
 
 def read_hum_request(f: Fields) -> HumRequest:
     return HumRequest(f.text("sigil"), f.rid, since=f.count("since") if f.tone.chi == "attach" else 0)
+
+
+def read_peer_forget(f: Fields) -> HumRequest:
+    """A home's `forget` on a link, with the incarnation it forgot when it says."""
+    return HumRequest(f.text("sigil"), f.rid, born=f.lenient_count("born"))
 
 
 def read_adopt(f: Fields) -> HumRequest:
@@ -194,15 +200,18 @@ class Granted:
     sigil: str
     sid: str | None
     wane: int
+    born: int = 0  # the incarnation the home holds (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """`hums` on a link: hums the peer is home to; a link-up listing comes in numbered parts."""
+    """`hums` on a link: hums the peer is home to; a link-up listing comes in numbered parts, with
+    the (sigil, born) of hums forgotten at that home (`forgotten`, its tombstones)."""
 
     hums: list[dict[str, Any]]
     part: int | None = None
     parts: int | None = None
+    forgotten: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,14 +250,26 @@ class PetalRun:
 
 def read_granted(f: Fields) -> Granted:
     sid = f.tone.get("sid")
-    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"))
+    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"), f.lenient_count("born"))
 
 
 def read_announcement(f: Fields) -> Announcement:
     hums, part, parts = f.tone.get("hums"), f.tone.get("part"), f.tone.get("parts")
     entries = [h for h in hums if isinstance(h, dict)] if isinstance(hums, list) else []
     numbered = all(isinstance(n, int) and not isinstance(n, bool) for n in (part, parts)) and isinstance(hums, list)
-    return Announcement(entries, part if numbered else None, parts if numbered else None)
+    return Announcement(entries, part if numbered else None, parts if numbered else None, _tombstones(f.tone.get("forgotten")))
+
+
+def _tombstones(value: Any) -> tuple[tuple[str, int], ...]:
+    """A listing's `forgotten`: [{sigil, born}]; malformed entries are left out."""
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("sigil"), str):
+            born = item.get("born")
+            out.append((item["sigil"], born if isinstance(born, int) and not isinstance(born, bool) and born >= 0 else 0))
+    return tuple(out)
 
 
 def read_refusal(f: Fields) -> Refusal:

@@ -73,12 +73,16 @@ class Peers:
         return self.replicas.link_replaced(owner)
 
     def _introduce(self, owner: Owner) -> None:
-        """What a peer hears first: every hum homed here (numbered parts: after the last one it knows
-        them all, so what is missing was forgotten), and every operator-signed revocation."""
+        """What a peer hears first: every hum homed here and every one forgotten here (numbered parts),
+        and every operator-signed revocation."""
         mine = [h.summary() for h in self.facts.hums.values() if h.home == self.facts.me]
-        starts = range(0, max(len(mine), 1), ANNOUNCE_BATCH)
+        gone = [{"sigil": sg, "born": born} for sg, born in self.facts.tombstones]
+        starts = range(0, max(len(mine), len(gone), 1), ANNOUNCE_BATCH)
         for part, start in enumerate(starts, 1):
-            self.outbox.reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts)))
+            listing = Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts))
+            if gone[start : start + ANNOUNCE_BATCH]:
+                listing["forgotten"] = gone[start : start + ANNOUNCE_BATCH]
+            self.outbox.reply(owner, listing)
         for hid, signature in self.revocations.items():
             self.outbox.reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
 

@@ -129,6 +129,7 @@ class Replicas:
             entry = self.facts.entry(sg)
             assert entry is not None
             hum = self.facts.new_hum(sg, entry.sid, entry.nest, entry.home)
+            hum.born = entry.born
             self.outbox.emit(SaveHum(hum))
         return hum
 
@@ -154,7 +155,7 @@ class Replicas:
         seek = self.seeks.pop(sg, None)
         if seek is None:
             return False
-        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane}], via=peer)
+        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane, "born": granted.born}], via=peer)
         self.facts.touch(sg)
         hum = self.replica_hum(sg)
         hum.sid = granted.sid or ""

@@ -1,14 +1,11 @@
 """The router: every protocol decision of one humd, as inputs in and effects out, with no I/O.
 
-Its inputs are a nestler's tone, a peer's tone, a link coming up or going
-down, a petal made durable, a worker's event and a clock tick; each returns
-the `Effect`s the shell must carry out. Tones for an owner wait in the
-router (its outbox, its taps' cursors) until the shell pulls them, so the
-router never blocks and never writes. The clock is passed in.
-
-The router itself only parses each tone once (`inbound`) and hands it to the
-part that owns the decision; the parts are built here, each with its
-collaborators, and none calls a part built after it.
+Its inputs are a nestler's tone, a peer's tone, a link coming up or going down, a petal made
+durable, a worker's event and a clock tick; each returns the `Effect`s the shell must carry out.
+Tones for an owner wait in the router (its outbox, its taps' cursors) until the shell pulls them,
+so the router never blocks and never writes. The clock is passed in. The router only parses each
+tone once (`inbound`) and hands it to the part that owns the decision; the parts are built here,
+each with its collaborators, and none calls a part built after it.
 """
 
 from __future__ import annotations
@@ -166,8 +163,10 @@ class Router:
 
     # -- hums, blooms and the store -------------------------------------------------
 
-    def load(self, hums: list[Hum]) -> list[Effect]:
-        """Take back hums read from the store after a restart."""
+    def load(self, hums: list[Hum], forgotten: tuple[tuple[str, int], ...] | list[tuple[str, int]] = ()) -> list[Effect]:
+        """Take back hums read from the store after a restart, and the tombstones of those forgotten here."""
+        for sg, born in forgotten:
+            self.facts.bury(sg, born)
         for hum in hums:
             self.facts.hums[hum.sigil] = hum
             self.facts.announce(hum)
@@ -279,6 +278,7 @@ class Router:
 
     def _heard_hums(self, peer: str, announcement: inbound.Announcement) -> None:
         """An announcement of hums homed at `peer`; a hum we knew elsewhere that moved there is followed."""
+        self.forgetting.reminted(peer, announcement)
         for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
             self.facts.touch(sg)
             hum = self.facts.hums.get(sg)
@@ -345,5 +345,5 @@ class Router:
             "queued": (lambda f: f.tone, self.blooms.heard_queued),
             "release-permit": (inbound.read_answer, self.permits.peer_answer),
             "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
-            "forget": (inbound.read_hum_request, self.forgetting.heard),
+            "forget": (inbound.read_peer_forget, self.forgetting.heard),
         }

@@ -43,8 +43,11 @@ class InstantStore:
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         return []
 
-    def forget(self, hum: Hum) -> None:
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
         self._tips.pop(hum.sigil, None)
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        return []
 
     def touched(self) -> dict[str, int]:
         return {}

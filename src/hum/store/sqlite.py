@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # and -shm files the database file's mode, so creating the file 0600 covers all three.
 STORE_MODE = 0o600
 
+# Tombstones a home keeps: each is told to every peer at link-up (500 a `hums` part, ~40 bytes
+# each), so ten thousand cost a device ~400 KB once per link; a device away for more forgets
+# than that keeps its copies of the oldest (it never loses a hum it should keep).
+TOMBSTONES_KEPT = 10_000
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hums (
     sigil TEXT PRIMARY KEY,
@@ -58,6 +63,14 @@ CREATE TABLE IF NOT EXISTS orphans (
     chi   TEXT NOT NULL,
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, epoch, wane)
+) WITHOUT ROWID;
+-- hums forgotten at their home here (sigil, incarnation): told to every peer at link-up, so a
+-- device that was away drops its copy; the newest TOMBSTONES_KEPT are kept
+CREATE TABLE IF NOT EXISTS tombstones (
+    sigil TEXT NOT NULL,
+    born  INTEGER NOT NULL,
+    at    INTEGER NOT NULL,
+    PRIMARY KEY (sigil, born)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queued (
     sigil TEXT NOT NULL REFERENCES hums(sigil),
@@ -111,7 +124,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(hums)")}
-            for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
+            for column in ("epoch", "fork", "born"):  # stores from before adoption (epoch 0), incarnations (born 0)
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
             if "transcript" not in {row[1] for row in self._db.execute("PRAGMA table_info(petals)")}:
@@ -136,13 +149,13 @@ class SqliteStore:
         queued: dict[str, list[tuple[int, Any]]] = {}
         for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
             queued.setdefault(sigil, []).append((seq, json.loads(body)))
-        rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil").fetchall()
-        for sigil, sid, nest, home, epoch, fork in rows:
+        rows = self._db.execute("SELECT sigil, sid, nest, home, epoch, fork, born FROM hums ORDER BY sigil").fetchall()
+        for sigil, sid, nest, home, epoch, fork, born in rows:
             # thousands of hums share a few homes and nests: one string each, not one a hum
             home, nest = sys.intern(home), sys.intern(nest)
             hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=self._stored(sigil))
             hum.home_tip = hum.tip
-            hum.epoch, hum.fork = epoch, fork
+            hum.epoch, hum.fork, hum.born = epoch, fork, born
             hums.append(hum)
         return hums
 
@@ -207,9 +220,17 @@ class SqliteStore:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
         self._add("hum", hum, touched)
 
-    def forget(self, hum: Hum) -> None:
-        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit."""
-        self._add("forget", hum, None)
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
+        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit;
+        with `tombstone` (wall ms), the home keeps (sigil, incarnation) to tell devices that were away."""
+        self._add("forget", hum, tombstone)
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        """The hums forgotten at their home here, as (sigil, born), oldest first."""
+        try:
+            return [(s, b) for s, b in self._db.execute("SELECT sigil, born FROM tombstones ORDER BY at, sigil")]
+        except sqlite3.Error as exc:
+            raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def touched(self) -> dict[str, int]:
         """When each stored hum was last prompted or attached (wall ms); hums never touched since the column came are left out."""
@@ -271,15 +292,17 @@ class SqliteStore:
                     rows = []
                 if kind == "hum":
                     self._db.execute(
-                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                        "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched, born) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
-                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
+                        "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, born = excluded.born, "
                         "touched = COALESCE(excluded.touched, hums.touched)",
-                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
+                        (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what, hum.born),
                     )
                 elif kind == "forget":
                     for table in ("petals", "queued", "orphans", "hums"):
                         self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
+                    if what is not None:
+                        self._tombstone(hum, what)
                 elif kind == "orphan":
                     keep, epoch = what
                     self._db.execute(
@@ -304,6 +327,13 @@ class SqliteStore:
             self._pending[:0] = batch  # nothing was promised; the whole batch goes again
             raise fault_of(exc) from exc
         return _committed(batch)
+
+    def _tombstone(self, hum: Hum, at: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO tombstones (sigil, born, at) VALUES (?, ?, ?)", (hum.sigil, hum.born, at))
+        self._db.execute(
+            "DELETE FROM tombstones WHERE (sigil, born) IN (SELECT sigil, born FROM tombstones ORDER BY at DESC LIMIT -1 OFFSET ?)",
+            (TOMBSTONES_KEPT,),
+        )
 
     def _insert_petals(self, params: list[Any]) -> None:
         """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""
