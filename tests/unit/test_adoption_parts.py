@@ -147,3 +147,37 @@ def test_an_old_home_holding_a_branch_keeps_it_when_a_device_that_lost_the_hum_n
     link(laptop, phone)  # the phone's listing no longer names the hum: it is not home any more
     pump(laptop, phone)
     assert sg in laptop.router.hums and not any(isinstance(e, Forget) for e in laptop.effects)
+
+
+def test_a_replica_is_readable_while_its_home_is_away_and_then_says_peer_loss(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    reader = phone.nestler("reader")
+    phone.say(reader, "attach", sigil=sg, since=0)
+    tones = phone.router.pull(reader)
+    assert [t.chi for t in tones] == ["hello", "prompt", "chunk", "chunk", "finish", "error"]
+    assert tones[0]["wane"] == 4 and tones[0]["home"] == laptop.id
+    assert (tones[-1]["qualifier"], tones[-1]["held"]) == ("peer-loss", 4)
+    never = phone.nestler("never")
+    phone.say(never, "attach", sigil=sigil("local", "unknown"), since=0)
+    (refused,) = phone.router.pull(never)
+    assert refused["qualifier"] == "unknown-hum"
+
+
+def test_a_tap_left_waiting_at_a_loss_follows_the_hum_when_this_device_adopts_it(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    ai = follow(phone, laptop, sg)
+    cut(phone, laptop)
+    (loss,) = phone.router.pull(ai)
+    assert loss["qualifier"] == "peer-loss"
+    assert adopt(phone, sg)["chi"] == "adopted"
+    phone.say(phone.nestler("pc"), "prompt", sigil=sg, text="on the phone now")
+    phone.bloom(sg, "d")
+    tones = phone.router.pull(ai)
+    assert [t.chi for t in tones] == ["hello", "prompt", "chunk", "finish"]
+    assert tones[0]["home"] == phone.id and tones[1]["text"] == "on the phone now" and tones[1]["wane"] == 5

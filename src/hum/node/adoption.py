@@ -76,6 +76,7 @@ class Adoption:
             elif not tap.granted:
                 tap.grant(hum.tip)
             self.outbox.wake(tap.owner)
+        self.replicas.follow_here(hum)  # nestlers left waiting at the old home's loss follow it here
         self.facts.touch(hum.sigil)
         self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
 

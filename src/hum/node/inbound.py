@@ -201,6 +201,7 @@ class Granted:
     sid: str | None
     wane: int
     born: int = 0  # the incarnation the home holds (0: unknown)
+    epoch: int = 0  # the home's epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +251,7 @@ class PetalRun:
 
 def read_granted(f: Fields) -> Granted:
     sid = f.tone.get("sid")
-    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"), f.lenient_count("born"))
+    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"), f.lenient_count("born"), f.lenient_count("epoch"))
 
 
 def read_announcement(f: Fields) -> Announcement:

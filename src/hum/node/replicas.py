@@ -64,6 +64,9 @@ class Replicas:
         # Hums that moved to another home: compare from this wane on the next attach (kept across
         # link losses and, derived from the stored epoch, restarts).
         self.unverified: dict[str, int] = {}
+        # nestlers whose tap on a hum ended at its home's loss, with the wane they had read to: an
+        # adoption here opens their tap again, so a follower follows the hum to its new home
+        self.stranded: dict[str, dict[Owner, int]] = {}
 
     # -- taps -----------------------------------------------------------------
 
@@ -92,6 +95,9 @@ class Replicas:
             self.drop_tap(owner, tap.sigil)
         for seek in self.seeks.values():
             seek.waiting = [w for w in seek.waiting if w[0] is not owner]
+        if not owner.is_peer:
+            for waiting in self.stranded.values():
+                waiting.pop(owner, None)
 
     # -- a nestler here attaches --------------------------------------------------
 
@@ -106,7 +112,8 @@ class Replicas:
             return
         home = self.facts.home_of(sg, rid)
         if not self.facts.ensemble.is_linked(home):
-            raise self.facts.no_route(sg, home, rid)
+            self._read_away(owner, sg, home, since, rid)
+            return
         hum = self.replica_hum(sg)
         replica = self.replicas.setdefault(sg, Replica())
         tap = self.open_tap(hum, owner, since, granted=False)
@@ -116,6 +123,31 @@ class Replicas:
             replica.requested, replica.granted = True, False
             since = self.unverified.get(sg, hum.tip)
             self.outbox.send(home, Tone.make("attach", sigil=sg, since=since, rid=rid))
+
+    def _read_away(self, owner: Owner, sg: str, home: str, since: int, rid: Any) -> None:
+        """The home is not linked: what this device holds is served (hello, its petals), then the tap
+        hears `peer-loss` as after a loss, so a follower waits for the home or an adoption."""
+        hum = self.facts.hums.get(sg)
+        if hum is None or not hum.tip:
+            raise self.facts.no_route(sg, home, rid)
+        tap = self.open_tap(hum, owner, since, granted=False)
+        tap.grant(hum.tip)
+        held = f"hum {sg} lives on {self.facts.device(home)}, which is not linked: this device's copy was read up to wane {hum.tip}"
+        tap.notify(RouteError("peer-loss", held).tone(sigil=sg, sid=hum.sid, held=hum.tip), hum.tip, terminal=True)
+        self.strand(hum, [owner])
+
+    def strand(self, hum: Hum, owners: list[Owner]) -> None:
+        """These nestlers' taps on `hum` end at its home's loss, having read all this device holds."""
+        waiting = self.stranded.setdefault(hum.sigil, {})
+        for owner in owners:
+            waiting[owner] = hum.tip
+
+    def follow_here(self, hum: Hum) -> None:
+        """`hum` was adopted here: every nestler left waiting at its old home's loss follows it, from
+        what it had read (a new hello, then what this home appends)."""
+        for owner, cursor in self.stranded.pop(hum.sigil, {}).items():
+            if not owner.closed and self.facts.taps.get(owner, hum.sigil) is None:
+                self.open_tap(hum, owner, min(cursor, hum.fork), granted=True)
 
     def detach(self, owner: Owner, request: HumRequest) -> None:
         seek = self.seeks.get(request.sigil)
@@ -155,7 +187,7 @@ class Replicas:
         seek = self.seeks.pop(sg, None)
         if seek is None:
             return False
-        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane, "born": granted.born}], via=peer)
+        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane, "born": granted.born, "epoch": granted.epoch}], via=peer)
         self.facts.touch(sg)
         hum = self.replica_hum(sg)
         hum.sid = granted.sid or ""
@@ -301,3 +333,4 @@ class Replicas:
         if hum.home != self.facts.me and replica is not None and replica.requested and self.facts.ensemble.is_linked(hum.home):
             self.outbox.send(hum.home, Tone(chi="detach", sigil=hum.sigil))
         self.unverified.pop(hum.sigil, None)
+        self.stranded.pop(hum.sigil, None)
