@@ -181,3 +181,30 @@ def test_a_tap_left_waiting_at_a_loss_follows_the_hum_when_this_device_adopts_it
     tones = phone.router.pull(ai)
     assert [t.chi for t in tones] == ["hello", "prompt", "chunk", "finish"]
     assert tones[0]["home"] == phone.id and tones[1]["text"] == "on the phone now" and tones[1]["wane"] == 5
+
+
+def test_an_old_home_that_missed_an_epoch_compares_from_its_own_fork_and_keeps_no_silent_difference(operator):
+    laptop, cli, sg = home_with_one_bloom(operator)  # epoch 0 on the laptop, wanes 1-4
+    phone, tablet = Node(operator, "phone"), Node(operator, "tablet")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    laptop.say(cli, "prompt", sigil=sg, text="the laptop alone")  # wanes 5-7, only on the laptop
+    laptop.bloom(sg, "l")
+    adopt(phone, sg)  # epoch 1, fork 4
+    phone.say(phone.nestler("pc"), "prompt", sigil=sg, text="the phone's turn")  # wanes 5-7 on the phone
+    phone.bloom(sg, "p")
+    link(tablet, phone)
+    follow(tablet, phone, sg)
+    cut(tablet, phone)
+    adopt(tablet, sg)  # epoch 2, fork 7: the laptop never saw epoch 1
+    tablet.say(tablet.nestler("tc"), "prompt", sigil=sg, text="typed on the tablet")
+    tablet.bloom(sg, "t")
+
+    link(laptop, tablet)
+    pump(laptop, tablet)
+    moved, home = laptop.router.hums[sg], tablet.router.hums[sg]
+    assert moved.home == tablet.id and moved.petals == home.petals  # no wane differs
+    (orphan,) = [e for e in laptop.effects if isinstance(e, Orphan)]
+    assert (orphan.keep, orphan.epoch) == (4, 0)  # its own wanes 5-7 are kept aside, reported
+    assert home.petals[-1].chi == "note" and home.petals[-1].body["orphaned"]["count"] == 3

@@ -97,6 +97,9 @@ class Adoption:
         if entry is None or entry.home == hum.home:
             return
         self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.facts.me
+        # Compare from the earliest fork not reconciled here: the new epoch's fork, or, when epochs
+        # were missed (their forks unknown here), where this device's own epoch began.
+        compare = entry.fork if entry.epoch <= hum.epoch + 1 else min(hum.fork, entry.fork)
         hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
         self.outbox.emit(SaveHum(hum))
         if was_home:
@@ -109,7 +112,7 @@ class Adoption:
                 # what it saw after the fork may be a branch the new home never had: it starts over
                 tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=entry.home, epoch=entry.epoch), hum.tip, terminal=True)
                 self.outbox.wake(tap.owner)
-        self.replicas.verify_from(hum.sigil, min(hum.tip, entry.fork))
+        self.replicas.verify_from(hum.sigil, min(hum.tip, compare))
         self.replicas.stop(hum.sigil)
         self.replicas.reconcile(hum)
 
