@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from hum.core.hum import Hum
@@ -39,6 +39,7 @@ class Commit:
 
     durable: list[tuple[Hum, int]]
     queued: list[tuple[Hum, int]]
+    saved: list[Hum] = field(default_factory=list)  # hums whose row this commit stored (or removed)
 
 
 class Store(Protocol):

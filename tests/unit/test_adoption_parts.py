@@ -5,6 +5,7 @@ from __future__ import annotations
 from router_helpers import Node, link, pump
 
 from hum.ensemble.trust.keys import OperatorKey
+from hum.errors import StoreError
 from hum.node.effects import Forget, Orphan
 from hum.node.owners import Owner
 from hum.wire.tones import Tone, sigil
@@ -208,3 +209,28 @@ def test_an_old_home_that_missed_an_epoch_compares_from_its_own_fork_and_keeps_n
     (orphan,) = [e for e in laptop.effects if isinstance(e, Orphan)]
     assert (orphan.keep, orphan.epoch) == (4, 0)  # its own wanes 5-7 are kept aside, reported
     assert home.petals[-1].chi == "note" and home.petals[-1].body["orphaned"]["count"] == 3
+
+
+def test_adopted_is_answered_only_once_the_new_epoch_is_stored_and_a_full_disk_is_said(operator):
+    laptop, _, sg = home_with_one_bloom(operator)
+    phone = Node(operator, "phone")
+    link(phone, laptop)
+    follow(phone, laptop, sg)
+    cut(phone, laptop)
+    phone.stored = False  # the store has not committed the hum's row yet
+    cli = phone.nestler("cli")
+    phone.say(cli, "adopt", sigil=sg, rid="a1")
+    assert phone.router.pull(cli) == []  # not told "adopted" before it is durable
+    phone.settle(phone.router.saved(phone.router.hums[sg]))
+    (answer,) = phone.router.pull(cli)
+    assert (answer.chi, answer["rid"], answer["epoch"]) == ("adopted", "a1", 1)
+
+    # on a full disk: the answer says so, in the adopted answer's place
+    phone.say(cli, "adopt", sigil=sg, rid="a2")
+    phone.settle(phone.router.store_fault(StoreError("disk-full", "cannot write the hum store: database or disk is full")))
+    (refused,) = phone.router.pull(cli)
+    assert (refused.chi, refused["code"], refused["qualifier"], refused["rid"]) == ("error", "store-error", "disk-full", "a2")
+    assert "not stored" in refused["message"]
+    phone.say(cli, "adopt", sigil=sg, rid="a3")  # while the fault lasts: said at once
+    (again,) = phone.router.pull(cli)
+    assert (again["qualifier"], again["rid"]) == ("disk-full", "a3")

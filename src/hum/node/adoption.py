@@ -52,7 +52,10 @@ class Adoption:
                 alive = f"hum {sg} lives on {self.facts.device(hum.home)}, which is linked; adopt with force to take it anyway"
                 raise RouteError("home-alive", alive, rid)
             self.adopt(hum)
-        self.outbox.reply(owner, Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.facts.me, epoch=hum.epoch, wane=hum.tip))
+        else:
+            self.outbox.emit(SaveHum(hum))  # adopted before (maybe not stored yet): the answer waits for a commit
+        answer = Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.facts.me, epoch=hum.epoch, wane=hum.tip)
+        self.journal.answer_when_saved(hum, owner, answer)  # told done only once the new epoch is stored
 
     def adopt(self, hum: Hum) -> None:
         """This humd becomes the hum's home in the next epoch, from its replica's last stored wane."""

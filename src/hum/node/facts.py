@@ -103,6 +103,10 @@ class Facts:
         while len(self.tombstones) > TOMBSTONES_KEPT:
             self.tombstones.popitem(last=False)
 
+    def bury_all(self, forgotten: list[tuple[str, int]] | tuple[tuple[str, int], ...]) -> None:
+        for sg, born in forgotten:
+            self.bury(sg, born)
+
     def next_born(self, sg: str) -> int:
         """The incarnation of a hum minted now under sigil `sg`: later than every one forgotten here."""
         now = int(self.clock.wall_ms())

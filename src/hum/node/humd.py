@@ -175,6 +175,8 @@ class Humd:
             self.apply(self.router.durable(hum, wane))
         for hum, seq in commit.queued:
             self.apply(self.router.queued(hum, seq))
+        for hum in commit.saved:
+            self.apply(self.router.saved(hum))
 
     async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
         """Wait until `owner` is owed something, then take it (petals as lines with `lines`)."""

@@ -68,8 +68,7 @@ class Router:
         self.permits = Permits(facts, outbox, self.journal, self.config)
         self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits)
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
-        holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention)
-        self.forgetting = Forgetting(facts, outbox, holders)
+        self.forgetting = Forgetting(facts, outbox, (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention))
         self._names = itertools.count(1)
         self._nestler_tones = self._nestler_table()
         self._link_tones = self._link_table()
@@ -164,9 +163,8 @@ class Router:
     # -- hums, blooms and the store -------------------------------------------------
 
     def load(self, hums: list[Hum], forgotten: tuple[tuple[str, int], ...] | list[tuple[str, int]] = ()) -> list[Effect]:
-        """Take back hums read from the store after a restart, and the tombstones of those forgotten here."""
-        for sg, born in forgotten:
-            self.facts.bury(sg, born)
+        """Hums read from the store after a restart (an adopted replica compares past its fork on attach), and tombstones."""
+        self.facts.bury_all(forgotten)
         for hum in hums:
             self.facts.hums[hum.sigil] = hum
             self.facts.announce(hum)
@@ -175,7 +173,6 @@ class Router:
             if hum.home == self.facts.me:
                 self.blooms.restarted(hum)
             elif hum.epoch > 0:
-                # an adopted hum: what this replica holds past the fork may be a branch; compare on attach
                 self.replicas.verify_from(hum.sigil, min(hum.tip, hum.fork))
         return self.outbox.done()
 
@@ -194,6 +191,11 @@ class Router:
     def durable(self, hum: Hum, wane: int) -> list[Effect]:
         """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
         self.journal.durable(hum, wane)
+        return self.outbox.done()
+
+    def saved(self, hum: Hum) -> list[Effect]:
+        """The store committed `hum`'s row (or its removal): answers that waited for it go out."""
+        self.journal.saved(hum)
         return self.outbox.done()
 
     def queued(self, hum: Hum, seq: int) -> list[Effect]:
@@ -288,9 +290,7 @@ class Router:
 
     def _granted(self, peer: str, granted: inbound.Granted) -> None:
         """A home's hello: a search answered, or our replica's attach granted (a branch cut first)."""
-        if self.replicas.sought(peer, granted):
-            return
-        hum = self.replicas.mirrored(peer, granted.sigil, quiet=True)
+        hum = None if self.replicas.sought(peer, granted) else self.replicas.mirrored(peer, granted.sigil, quiet=True)
         if hum is None:
             return
         diverged = self.replicas.granted(hum, granted)
