@@ -48,14 +48,18 @@ class DirectoryEntry:
         return asdict(self)
 
 
-def outranks(home: tuple[int, str], known: DirectoryEntry) -> bool:
-    """True when (epoch, HumdId) `home` beats the home a directory entry names.
+def outranks(home: tuple[int, str], known: DirectoryEntry, born: int = 0) -> bool:
+    """True when (epoch, HumdId) `home`, announcing incarnation `born`, beats the home a directory entry names.
 
-    A later epoch wins; at the same epoch only adoptions (epoch 1 and up)
-    compete, and the higher HumdId wins, so two devices that adopted the hum
-    at once agree on one home. Two humds never fight over an epoch-0 hum.
+    A newer incarnation (a later `born`: the sigil forgotten and minted again,
+    or minted apart on two devices) wins whatever its epoch; within one
+    incarnation a later epoch wins; at the same epoch only adoptions (epoch 1
+    and up) compete, and the higher HumdId wins, so two devices that adopted
+    the hum at once agree on one home. Every device ranks alike, so all agree.
     """
     epoch, via = home
+    if born and known.born and born != known.born:
+        return born > known.born
     return epoch > known.epoch or (epoch == known.epoch > 0 and via > known.home)
 
 
@@ -99,8 +103,7 @@ class Ensemble:
         A peer may only speak for its own hums, so entries naming another home
         are ignored: the directory cannot be poisoned by a sibling. A hum known
         at another home moves only to a higher (epoch, HumdId): an adoption,
-        or the winner of two adoptions at once; or to a newer incarnation (a
-        higher `born`: the sigil was forgotten and minted again).
+        or the winner of two adoptions at once, or a newer incarnation (`outranks`).
         """
         changed = []
         for entry in hums:
@@ -111,8 +114,7 @@ class Ensemble:
             if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
                 continue
             known = self._directory.get(sigil)
-            reborn = known is not None and known.born and _count(entry.get("born")) > known.born
-            if known is not None and known.home != via and not reborn and not outranks((epoch, via), known):
+            if known is not None and known.home != via and not outranks((epoch, via), known, _count(entry.get("born"))):
                 continue
             if known is None or known.home != via:
                 changed.append(sigil)

@@ -103,7 +103,9 @@ class Adoption:
         # Compare from the earliest fork not reconciled here: the new epoch's fork, or, when epochs
         # were missed (their forks unknown here), where this device's own epoch began.
         compare = entry.fork if entry.epoch <= hum.epoch + 1 else min(hum.fork, entry.fork)
-        hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
+        if entry.born and hum.born and entry.born != hum.born:
+            compare = 0  # another incarnation won (minted again elsewhere): nothing here is known to match
+        hum.home, hum.epoch, hum.fork, hum.born = entry.home, entry.epoch, entry.fork, entry.born or hum.born
         self.outbox.emit(SaveHum(hum))
         if was_home:
             self._hand_over(hum)

@@ -126,7 +126,7 @@ class Forgetting:
         directory entries naming `peer` that it left out go too. A hum this device holds is never
         dropped because a listing left it out: the peer may only have stopped being its home."""
         for sg, born in announcement.forgotten:
-            if self._same(sg, born) and (self._home_named(sg) == peer or born):
+            if self._same(sg, born) and self._home_named(sg) == peer:
                 self._forgotten_at_home(sg, peer)
         part, parts = announcement.part, announcement.parts
         if part is None or parts is None or not 1 <= part <= parts <= LISTING_PARTS_MAX:
