@@ -100,9 +100,10 @@ class Adoption:
         if entry is None or entry.home == hum.home:
             return
         self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.facts.me
-        # Compare from the earliest fork not reconciled here: the new epoch's fork, or, when epochs
-        # were missed (their forks unknown here), where this device's own epoch began.
-        compare = entry.fork if entry.epoch <= hum.epoch + 1 else min(hum.fork, entry.fork)
+        # Compare from the earliest fork not reconciled here: where this device's own epoch began, or
+        # the new epoch's fork if earlier. The new home's log before its fork may be another branch
+        # than ours (it adopted from an older epoch's log), and epochs missed here have unknown forks.
+        compare = min(hum.fork, entry.fork)
         if entry.born and hum.born and entry.born != hum.born:
             compare = 0  # another incarnation won (minted again elsewhere): nothing here is known to match
         hum.home, hum.epoch, hum.fork, hum.born = entry.home, entry.epoch, entry.fork, entry.born or hum.born
@@ -137,6 +138,8 @@ class Adoption:
         cut = hum.truncate(keep)
         if not cut:
             return
+        for tap in self.facts.taps.of_hum(hum.sigil):  # what was said after the branch is said after the cut
+            tap.cut_back(keep)
         epoch = self.branch_epochs.get(hum.sigil, max(hum.epoch - 1, 0))
         self.outbox.emit(Orphan(hum, keep, epoch))
         if self.facts.ensemble.is_linked(hum.home):

@@ -21,7 +21,7 @@ import logging
 from hum.core.hum import Hum
 from hum.errors import LogError, RouteError
 from hum.node.adoption import Adoption
-from hum.node.effects import Forget
+from hum.node.effects import Forget, SaveHum
 from hum.node.facts import Facts
 from hum.node.inbound import Announcement, HumRequest
 from hum.node.journal import Journal
@@ -75,7 +75,11 @@ class Forgetting:
         else:
             raise RouteError("unknown-hum", f"this device knows no hum {sg}", rid)
         name = (self.facts.identity.name if home == me else self.facts.ensemble.names.get(home)) or None
-        self.outbox.reply(owner, Tone.make("forgotten", rid=rid, sigil=sg, where=where, home=home, homeName=name))
+        answer = Tone.make("forgotten", rid=rid, sigil=sg, where=where, home=home, homeName=name)
+        if hum is not None:
+            self.journal.answer_when_saved(hum, owner, answer)  # told done once the removal is stored
+        else:
+            self.outbox.reply(owner, answer)
 
     # -- the home forgets ---------------------------------------------------------
 
@@ -112,7 +116,8 @@ class Forgetting:
 
     def reminted(self, peer: str, announcement: Announcement) -> None:
         """Before an announcement is learnt: a hum we hold from `peer` that it now names with a later
-        `born` was forgotten there and minted again; our copy of the old incarnation goes."""
+        `born` was forgotten there and minted again, so our copy of the old incarnation goes; one it
+        names with an earlier `born` lost our incarnation there, so ours is compared with its whole log."""
         for entry in announcement.hums:
             sg, born = entry.get("sigil"), entry.get("born")
             hum = self.facts.hums.get(sg) if isinstance(sg, str) else None
@@ -120,6 +125,14 @@ class Forgetting:
                 continue
             if hum.born and born > hum.born:
                 self._forgotten_at_home(hum.sigil, peer, unlist=False)
+            elif hum.born and born and born < hum.born:
+                # the home does not have the incarnation we hold (its mint never became durable there,
+                # a restart took it back): ours follows the home's, its whole log compared
+                hum.born = born
+                self.outbox.emit(SaveHum(hum))
+                self.replicas.stop(sg)
+                self.replicas.verify_from(sg, 0)
+                self.replicas.reconcile(hum)
 
     def listing(self, peer: str, announcement: Announcement) -> None:
         """A link-up listing: every incarnation it says was forgotten there goes; at its last part,
