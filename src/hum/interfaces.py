@@ -69,6 +69,9 @@ class Store(Protocol):
 
     def orphan(self, hum: Hum, keep: int, epoch: int) -> None: ...
 
+    def repair(self, hum: Hum, petal: Petal) -> None:
+        """Write `petal`'s row again (the stored one did not read), in the next commit."""
+
     def orphans(self, sigil: str) -> list[dict[str, Any]]: ...
 
     def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:

@@ -92,6 +92,7 @@ class Hum:
         # which incarnation of the sigil this is: its home's wall ms at the mint (0: unknown, from
         # before incarnations); a hum forgotten and minted again under the same sigil is another hum
         self.born = 0
+        self.unreadable: int | None = None  # a stored petal found not to read (a damaged row), until repaired
         self._bloom_open = False
         self.last_prompt = 0  # wane of the newest prompt petal
         self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
@@ -355,6 +356,7 @@ class Hum:
             else:
                 batch = self.since(tap.cursor, end)
             if not batch:  # the store cannot read that far (a damaged row): said, and the tap ends there
+                self.unreadable = tap.cursor + 1
                 out.append(StoreError("cannot-read", f"petal {tap.cursor + 1} of hum {self.sigil} does not read").tone(sigil=self.sigil))
                 tap.ended = True
                 break

@@ -66,6 +66,14 @@ class Forget:
 
 
 @dataclass(frozen=True)
+class RepairPetal:
+    """Write `petal`'s row again: the stored one did not read, a sibling's copy was checked against its neighbours."""
+
+    hum: Hum
+    petal: Petal
+
+
+@dataclass(frozen=True)
 class StartBloom:
     """Run blooms for hum `sigil` until `Router.bloom_request` says there is none."""
 
@@ -109,4 +117,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | RepairPetal | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

@@ -61,6 +61,7 @@ class Facts:
         self.transcripts = TranscriptIndex()
         # (sigil, born) of hums forgotten at their home here, oldest first: told at every link-up
         self.tombstones: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self.damaged: set[str] = set()  # hums a read found a stored petal of that does not read (Repairs asks)
 
     # -- one hum ------------------------------------------------------------
 

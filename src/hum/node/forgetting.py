@@ -29,6 +29,7 @@ from hum.node.outbox import Outbox
 from hum.node.owners import Owner
 from hum.node.peers import Peers
 from hum.node.permits import Permits
+from hum.node.repairs import Repairs
 from hum.node.replicas import Replicas
 from hum.node.retention import Retention
 from hum.wire.tones import Tone
@@ -47,12 +48,12 @@ class Forgetting:
         self,
         facts: Facts,
         outbox: Outbox,
-        holders: tuple[Journal, Replicas, Peers, Permits, Adoption, Retention],
+        holders: tuple[Journal, Replicas, Peers, Permits, Adoption, Retention, Repairs],
     ) -> None:
         self.facts = facts
         self.outbox = outbox
         # every part that keeps something about a hum: each drops it when the hum goes
-        self.journal, self.replicas, self.peers, self.permits, self.adoption, self.retention = holders
+        self.journal, self.replicas, self.peers, self.permits, self.adoption, self.retention, self.repairs = holders
         self.listings: dict[str, tuple[int, set[str]]] = {}  # peer -> (next part, sigils) of its link-up listing
 
     # -- a nestler asks ---------------------------------------------------------
@@ -98,7 +99,7 @@ class Forgetting:
             if not tap.owner.is_peer and not tap.ended:
                 self.outbox.reply(tap.owner, gone.tone(sigil=sg, sid=hum.sid))
         self.replicas.forget(hum)
-        for holder in (self.journal, self.peers, self.adoption, self.retention):
+        for holder in (self.journal, self.peers, self.adoption, self.retention, self.repairs):
             holder.drop(sg)
         self.permits.closed(sg)
         self.facts.drop(sg)

@@ -358,6 +358,7 @@ _CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
     fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
     fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),
     fx.Forget: lambda humd, e: humd.store.forget(e.hum, e.tombstone),
+    fx.RepairPetal: lambda humd, e: humd.store.repair(e.hum, e.petal),
     fx.StartBloom: Humd._start_bloom,
     fx.CancelBloom: lambda humd, e: humd._spawn(humd.brood.cancel(e.sigil)),
     fx.ReleasePermit: lambda humd, e: humd._spawn(humd.brood.release(e.sigil, e.permit_id, e.decision, e.message)),

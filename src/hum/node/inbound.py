@@ -139,6 +139,17 @@ def read_hum_request(f: Fields) -> HumRequest:
     return HumRequest(f.text("sigil"), f.rid, since=f.count("since") if f.tone.chi == "attach" else 0)
 
 
+def read_fetch(f: Fields) -> HumRequest:
+    """A sibling's `fetch`: the petal at `wane` (carried as `since`) of hum `sigil`, with its neighbours."""
+    return HumRequest(f.text("sigil"), f.rid, since=f.lenient_count("wane"))
+
+
+def read_fetched(f: Fields) -> PetalRun:
+    """A sibling's `fetched`: the petals it holds around the one asked for (each checked as it is used)."""
+    items = f.tone.get("petals")
+    return PetalRun(str(f.tone.get("sigil")), items[:8] if isinstance(items, list) else [])
+
+
 def read_peer_forget(f: Fields) -> HumRequest:
     """A home's `forget` on a link, with the incarnation it forgot when it says."""
     return HumRequest(f.text("sigil"), f.rid, born=f.lenient_count("born"))

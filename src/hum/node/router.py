@@ -36,6 +36,7 @@ from hum.node.outbox import PULL_BATCH, Outbox
 from hum.node.owners import Owner, OwnerKind
 from hum.node.peers import Peers
 from hum.node.permits import Permits
+from hum.node.repairs import Repairs
 from hum.node.replicas import Replicas
 from hum.node.retention import Retention
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk
@@ -68,7 +69,8 @@ class Router:
         self.permits = Permits(facts, outbox, self.journal, self.config)
         self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits)
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
-        self.forgetting = Forgetting(facts, outbox, (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention))
+        self.repairs = Repairs(facts, outbox)
+        self.forgetting = Forgetting(facts, outbox, (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention, self.repairs))
         self._names = itertools.count(1)
         self._nestler_tones = self._nestler_table()
         self._link_tones = self._link_table()
@@ -126,12 +128,9 @@ class Router:
                     raise BadTone("wrong-direction", f"a nestler does not send {tone.chi!r}")
                 read, handle = entry
                 handle(owner, read(Fields(tone)))
-        except (RouteError, LogError) as exc:
+        except (RouteError, LogError, BadTone) as exc:
             exc.rid = rid
-            self.outbox.reply(owner, exc.tone(sigil=tone.get("sigil")))
-        except BadTone as exc:
-            exc.rid = rid
-            self.outbox.reply(owner, exc.tone())
+            self.outbox.reply(owner, exc.tone(sigil=None if isinstance(exc, BadTone) else tone.get("sigil")))
         return self.outbox.done()
 
     def _hello(self, owner: Owner, hello: inbound.Hello) -> None:
@@ -218,11 +217,12 @@ class Router:
         return self.outbox.done()
 
     def tick(self) -> list[Effect]:
-        """The clock moved: retention, the drone's verdicts, asks that waited too long, auto-adoption, in that order."""
+        """The clock moved: retention, the drone's verdicts, asks that waited too long, auto-adoption, repairs, in that order."""
         self.forgetting.sweep()
         self.siblings.tick()
         self.permits.expire()
         self.adoption.auto_adopt()
+        self.repairs.tick()
         return self.outbox.done()
 
     # -- links ----------------------------------------------------------------
@@ -308,7 +308,7 @@ class Router:
 
     def _refused(self, peer: str, refusal: inbound.Refusal) -> None:
         """A home refused our search, forwarded answer, attach or prompt: whoever waits on it hears why."""
-        if refusal.sigil is not None and self.replicas.seek_refused(peer, refusal.sigil):
+        if refusal.sigil is not None and (self.replicas.seek_refused(peer, refusal.sigil) or self.repairs.refused(peer, refusal)):
             return
         if not self.permits.forwarded_refusal(peer, refusal):
             self.replicas.refused(refusal)
@@ -316,18 +316,17 @@ class Router:
     # -- what each tone means, by who sent it -------------------------------------------
 
     def _nestler_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[Owner, Any], None]]]:
-        hum_request = inbound.read_hum_request
         return {
             "hello": (inbound.read_hello, self._hello),
-            "attach": (hum_request, lambda owner, r: self.replicas.attach(owner, r.sigil, r.since, r.rid)),
-            "detach": (hum_request, self.replicas.detach),
+            "attach": (inbound.read_hum_request, lambda owner, r: self.replicas.attach(owner, r.sigil, r.since, r.rid)),
+            "detach": (inbound.read_hum_request, self.replicas.detach),
             "prompt": (inbound.read_prompt, self.blooms.prompt),
-            "cancel": (hum_request, lambda _owner, r: self.blooms.cancel(r)),
+            "cancel": (inbound.read_hum_request, lambda _owner, r: self.blooms.cancel(r)),
             "hums": (inbound.read_hums_page, self._hums_page),
             "peers": (inbound.read_peers, self._peers_request),
             "release-permit": (inbound.read_answer, self.permits.answer),
             "adopt": (inbound.read_adopt, self.adoption.adopt_request),
-            "forget": (hum_request, self.forgetting.request),
+            "forget": (inbound.read_hum_request, self.forgetting.request),
         }
 
     def _link_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[str, Any], None]]]:
@@ -346,4 +345,6 @@ class Router:
             "release-permit": (inbound.read_answer, self.permits.peer_answer),
             "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
             "forget": (inbound.read_peer_forget, self.forgetting.heard),
+            "fetch": (inbound.read_fetch, self.repairs.peer_fetch),
+            "fetched": (inbound.read_fetched, self.repairs.fetched),
         }

@@ -43,6 +43,8 @@ class InstantStore:
 
     def orphan(self, hum: Hum, keep: int, epoch: int) -> None: ...
 
+    def repair(self, hum: Hum, petal: Petal) -> None: ...
+
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         return []
 

@@ -251,6 +251,10 @@ class SqliteStore:
         """Petals after wane `keep` are a branch the hum's home never had: kept aside, never served."""
         self._add("orphan", hum, (keep, epoch))
 
+    def repair(self, hum: Hum, petal: Petal) -> None:
+        """Write `petal`'s row again (the stored one did not read: a sibling's copy came back)."""
+        self._add("repair", hum, petal)
+
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
         rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
@@ -311,6 +315,10 @@ class SqliteStore:
                         (epoch, hum.sigil, keep),
                     )
                     self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
+                elif kind == "repair":
+                    # transcript NULL: a closing petal's key is computed again from the log at the next load
+                    self._db.execute("INSERT OR REPLACE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, NULL)",
+                                     (what.sigil, what.wane, what.chi, what.body_json))
                 elif kind == "queue":
                     self._db.execute(
                         "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)",
