@@ -201,7 +201,10 @@ class Hum:
         """Mirror a petal from the home. False for one already held; `gap` if one is missing;
         `diverged` if the home's petal at a wane held here is another (a branch the home never had)."""
         if petal.wane <= self.tip:
-            if self.petal(petal.wane) != petal:
+            held = self.since(petal.wane - 1, petal.wane)
+            if not held:  # our stored copy does not read (a damaged row): noted, to be fetched back
+                self.unreadable = petal.wane
+            elif held[0] != petal:
                 raise LogError("diverged", f"petal {petal.wane} differs from the home's")
             return False
         if petal.wane != self.tip + 1:

@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import itertools
 import random
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.demo.chaos_check import CRITERIA, Tally, count_streams, diverged_wanes, report
+from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report
 from hum.ensemble.trust.identity import Identity
 from hum.errors import StoreError
 from hum.node.humd import Humd
@@ -33,8 +34,6 @@ from hum.sim.harness import Sim, SimNestler
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone, is_petal
 
-__all__ = ["CRITERIA", "Tally", "count_streams", "run_many", "run_schedule"]
-
 NAMES = ("laptop", "phone", "tablet")
 # What a schedule may do at each step, weighted: prompts keep the hum busy,
 # faults come often enough that most schedules see several kinds.
@@ -42,7 +41,7 @@ STEP_KINDS = (
     ["prompt"] * 4
     + ["kill_home", "restart", "partition", "heal", "latency_spike", "reconnect_storm", "stall_tap", "disk_full", "disk_back"]
     + ["follow"] * 2
-    + ["adopt", "adopt_two", "forget_again"]
+    + ["adopt", "adopt_two", "forget_again", "damage"]
 )
 # Virtual seconds between steps: from "while the last fault is in flight" to "after liveness spoke".
 STEP_GAP = (0.02, 2.5)
@@ -74,7 +73,8 @@ class Follower:
     def lost_home(self) -> bool:
         """Its last tap ended with a terminal error (peer-loss, or a refusal)."""
         tones = self.nestler.tones()
-        return bool(tones) and tones[-1].chi == "error" and not is_petal(tones[-1]) and tones[-1].get("code") != "store-error"
+        told = bool(tones) and tones[-1].chi == "error" and not is_petal(tones[-1])
+        return told and (tones[-1].get("code") != "store-error" or tones[-1].get("qualifier") == "cannot-read")
 
 
 @dataclass
@@ -144,6 +144,7 @@ class Schedule:
         self.stalled: list[Follower] = []
         self.prompts = itertools.count(1)
         self.asked = 1
+        self.damaged = False
 
     def say(self, *what: str) -> None:
         """Name what the step was dealt to, in the schedule's event list."""
@@ -214,6 +215,15 @@ class Schedule:
             forgetter.send("forget", sigil=sg)  # refused while a bloom is open: then the prompt goes on
             forgetter.send("prompt", sid=self.sid, text=f"again{next(self.prompts)}")
             world.followers.append(Follower(forgetter, 0))
+        elif kind == "damage" and not self.damaged and (stored := [n for n in world.stores if n not in world.full]):
+            name = rng.choice(stored)
+            at = world.humds.get(name)
+            siblings = [h for h in live if h is not at and sg in h.hums]
+            if at is not None and sg in at.hums:
+                wane = held_elsewhere(at.hums[sg], [h.hums[sg] for h in siblings], rng)
+                if wane is not None:  # one damaged row a schedule, of a petal a sibling holds the same
+                    self.say(name, f"wane {wane}")
+                    self.damaged = damage(world.stores[name], sg, wane)
         elif kind == "follow":
             for f in world.followers:
                 if not f.dead and not f.closed and f.lost_home() and f.nestler.humd in live:
@@ -277,6 +287,8 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     for humd in humds:
         others = {h.id for h in humds if h is not humd}
         await asyncio.wait_for(humd.wait_peers(lambda p, others=others: others <= set(p)), SETTLE_LIMIT)
+    for humd in humds:  # an auditor reads each device's whole copy (a damaged row is met, and fetched back)
+        world.follow(humd, 0, sg)
     # every device agrees on one home and its incarnation, and each copy is the home's up to its tip
     home_humd = None
     while loop.time() < deadline:
@@ -286,7 +298,7 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
             if not (home.bloom_open or home.pending_prompts or home.durable_tip < home.tip):
                 break
         await asyncio.sleep(0.25)
-    # every nestler still there that was told of a loss follows up, as a client does
+    # every nestler still there that was told of a loss (or of a row that did not read) follows up, as a client does
     for f in list(world.followers):
         if not f.dead and not f.closed and f.lost_home():
             world.follow(f.nestler.humd, f.last_wane, sg)
@@ -303,6 +315,26 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     for store in world.stores.values():
         store.close()
     return tally
+
+
+def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | None:
+    """A stored wane of `hum` that some sibling holds the same, with its neighbours (None if none is found)."""
+    for _ in range(4):
+        if hum.durable_tip < 3:
+            return None
+        wane = rng.randrange(2, hum.durable_tip)
+        ours = hum.since(wane - 2, wane + 1)
+        if len(ours) == 3 and any(s.durable_tip > wane and s.since(wane - 2, wane + 1) == ours for s in siblings):
+            return wane
+    return None
+
+
+def damage(store: SqliteStore, sg: str, wane: int) -> bool:
+    """One stored row of the hum stops reading (bad JSON), as a damaged page would leave it."""
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
+        db.commit()
+    return bool(changed)
 
 
 def _agreed_home(world: World, sg: str) -> Humd | None:

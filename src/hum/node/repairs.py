@@ -6,7 +6,8 @@ that petal with its neighbours (`fetch`). A sibling holding the hum answers
 `fetched` with the petals it holds around it; the answer is believed only when
 every neighbour this device can read is the same petal (the sibling holds the
 same log there), and then the row is written again (`RepairPetal`) and the hum
-reads on. When no sibling has it, the gap stays, and is said once in the log.
+reads on. When no sibling has it, the gap stays, and is said once in the log
+(a later read that meets it asks again: a sibling may have linked since).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hum.node.effects import RepairPetal
 from hum.node.facts import Facts
 from hum.node.inbound import HumRequest, PetalRun, Refusal
 from hum.node.outbox import Outbox
+from hum.node.replicas import Replicas
 from hum.wire.tones import Tone
 
 log = logging.getLogger(__name__)
@@ -31,19 +33,26 @@ NEIGHBOURS = 1
 class Repairs:
     """Petals this device's store cannot read, asked of its siblings, and what they answer."""
 
-    def __init__(self, facts: Facts, outbox: Outbox) -> None:
+    def __init__(self, facts: Facts, outbox: Outbox, replicas: Replicas) -> None:
         self.facts = facts
         self.outbox = outbox
+        self.replicas = replicas
+        self.again: set[str] = set()  # replicas whose home could not read its own log for us: attach again next tick
         self.asked: dict[str, tuple[int, set[str]]] = {}  # sigil -> (the wane asked for, siblings yet to answer)
         self.reported: set[tuple[str, int]] = set()  # gaps no sibling could fill, said once
 
     def tick(self) -> None:
-        """Ask the siblings for every petal found not to read since the last tick."""
+        """Ask the siblings for every petal found not to read since the last tick; replicas whose home
+        could not read for them ask it again (it fetches its damaged row back meanwhile)."""
+        again, self.again = self.again, set()
+        for sg in again:
+            if sg in self.facts.hums:
+                self.replicas.attach_again(self.facts.hums[sg])
         while self.facts.damaged:
             hum = self.facts.hums.get(self.facts.damaged.pop())
             wane = hum.unreadable if hum is not None else None
-            if hum is None or wane is None or hum.sigil in self.asked or (hum.sigil, wane) in self.reported:
-                continue
+            if hum is None or wane is None or hum.sigil in self.asked:
+                continue  # (a gap no sibling filled is asked again at the next read that meets it: one may have linked since)
             peers = self.facts.ensemble.peers()
             self.asked[hum.sigil] = (wane, set(peers))
             for peer in peers:
@@ -84,7 +93,11 @@ class Repairs:
         log.warning("store: petal %d of hum %s did not read; fetched back from %s and stored again", wane, hum.sigil, self.facts.device(peer))
 
     def refused(self, peer: str, refusal: Refusal) -> bool:
-        """A sibling does not have the petal we asked for; True if it was that."""
+        """A sibling does not have the petal we asked for, or our home cannot read its log for us; True if it was that."""
+        hum = self.facts.hums.get(refusal.sigil) if refusal.sigil is not None else None
+        if hum is not None and hum.home == peer and refusal.tone.get("qualifier") == "cannot-read" and refusal.sigil not in self.asked:
+            self.again.add(hum.sigil)  # the home fetches its damaged row back: ask it again on the next tick
+            return True
         if refusal.sigil is None or refusal.sigil not in self.asked or refusal.tone.get("chi") != "error":
             return False
         if refusal.tone.get("qualifier") not in ("unknown-hum", "cannot-read"):
@@ -108,6 +121,7 @@ class Repairs:
 
     def drop(self, sg: str) -> None:
         self.asked.pop(sg, None)
+        self.again.discard(sg)
         self.facts.damaged.discard(sg)
 
 

@@ -64,6 +64,7 @@ class Replicas:
         # Hums that moved to another home: compare from this wane on the next attach (kept across
         # link losses and, derived from the stored epoch, restarts).
         self.unverified: dict[str, int] = {}
+        self.comparing: dict[str, int] = {}  # granted, streaming, not yet past our tip: where the comparison began
         # nestlers whose tap on a hum ended at its home's loss, with the wane they had read to: an
         # adoption here opens their tap again, so a follower follows the hum to its new home
         self.stranded: dict[str, dict[Owner, int]] = {}
@@ -249,8 +250,11 @@ class Replicas:
         """The home granted our attach; a branch when we hold more than the new home ever had."""
         hum.sid = granted.sid if granted.sid is not None else hum.sid
         self.replicas.setdefault(hum.sigil, Replica()).granted = True
-        if self.unverified.pop(hum.sigil, None) is not None and granted.wane < hum.tip:
+        since = self.unverified.pop(hum.sigil, None)
+        if since is not None and granted.wane < hum.tip:
             return Diverged(hum, granted.wane)
+        if since is not None and since < hum.tip:
+            self.comparing[hum.sigil] = since  # until the home's stream passes our tip, a lost stream compares again
         return None
 
     def mirror(self, peer: str, hum: Hum, items: list[dict[str, Any]], *, after_cut: bool = False) -> Diverged | None:
@@ -261,6 +265,9 @@ class Replicas:
                 petal = Petal.from_tone(petal_of_run(item, hum.sigil))
                 if hum.receive(petal):
                     self.journal.appended(hum, petal)
+                    self.comparing.pop(hum.sigil, None)
+                elif hum.unreadable is not None:
+                    self.facts.damaged.add(hum.sigil)  # our copy of it does not read: Repairs fetches it back
             except LogError as exc:
                 if exc.qualifier == "diverged" and not (after_cut and i == 0):
                     return Diverged(hum, petal.wane - 1, items[i:])
@@ -302,6 +309,20 @@ class Replicas:
             self.replicas[hum.sigil] = Replica(requested=True)
             self.outbox.send(hum.home, Tone(chi="attach", sigil=hum.sigil, since=self.unverified[hum.sigil]))
 
+    def attach_again(self, hum: Hum) -> None:
+        """The home could not read its own log for our attach (a damaged row it fetches back): ask again,
+        comparing from where we were to compare, or following on from our tip."""
+        if not self.facts.ensemble.is_linked(hum.home) or hum.home == self.facts.me:
+            return
+        self.replicas.pop(hum.sigil, None)
+        if hum.sigil in self.comparing:
+            self.unverified[hum.sigil] = self.comparing.pop(hum.sigil)
+        if hum.sigil in self.unverified:
+            self.reconcile(hum)
+        elif self.facts.taps.watched(hum.sigil):
+            self.replicas[hum.sigil] = Replica(requested=True)
+            self.outbox.send(hum.home, Tone(chi="attach", sigil=hum.sigil, since=hum.tip))
+
     def home_lost(self, peer: str) -> None:
         """The link to `peer` ended: its searches are answered no, and what it replicated to us stops."""
         for sg in list(self.seeks):
@@ -309,6 +330,8 @@ class Replicas:
         for hum in self.facts.hums.values():
             if hum.home == peer:
                 self.replicas.pop(hum.sigil, None)
+                if hum.sigil in self.comparing:  # its stream ended before it passed our tip: compare again at relink
+                    self.unverified[hum.sigil] = self.comparing.pop(hum.sigil)
 
     def link_replaced(self, owner: Owner) -> list[str]:
         """A link to a peer was replaced by a newer one: the peer's taps on the old one go; the
@@ -333,4 +356,5 @@ class Replicas:
         if hum.home != self.facts.me and replica is not None and replica.requested and self.facts.ensemble.is_linked(hum.home):
             self.outbox.send(hum.home, Tone(chi="detach", sigil=hum.sigil))
         self.unverified.pop(hum.sigil, None)
+        self.comparing.pop(hum.sigil, None)
         self.stranded.pop(hum.sigil, None)

@@ -69,7 +69,7 @@ class Router:
         self.permits = Permits(facts, outbox, self.journal, self.config)
         self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits)
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
-        self.repairs = Repairs(facts, outbox)
+        self.repairs = Repairs(facts, outbox, self.replicas)
         self.forgetting = Forgetting(facts, outbox, (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention, self.repairs))
         self._names = itertools.count(1)
         self._nestler_tones = self._nestler_table()

@@ -258,7 +258,13 @@ class SqliteStore:
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
         rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
-        return [{**json.loads(b), "epoch": e, "wane": w, "chi": c} for e, w, c, b in rows]
+        out = []
+        for e, w, c, b in rows:
+            try:
+                out.append({**json.loads(b), "epoch": e, "wane": w, "chi": c})
+            except (ValueError, TypeError):  # a damaged row set aside with its branch: the rest still read
+                log.error("store: hum %s: orphaned petal %d (epoch %d) does not read", sigil, w, e)
+        return out
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None:
         """Queued prompt `seq` became a petal (in the same commit as that petal)."""
