@@ -19,13 +19,15 @@ import asyncio
 import contextlib
 import itertools
 import random
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report
+from hum.brood.pool import Brood
+from hum.brood.scripted import ScriptedWorker
+from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report, wrong_decisions
+from hum.demo.chaos_deal import answer_asks, damage, held_elsewhere
 from hum.ensemble.trust.identity import Identity
 from hum.errors import StoreError
 from hum.node.humd import Humd
@@ -42,6 +44,7 @@ STEP_KINDS = (
     + ["kill_home", "restart", "partition", "heal", "latency_spike", "reconnect_storm", "stall_tap", "disk_full", "disk_back"]
     + ["follow"] * 2
     + ["adopt", "adopt_two", "forget_again", "damage"]
+    + ["answer"] * 2
 )
 # Virtual seconds between steps: from "while the last fault is in flight" to "after liveness spoke".
 STEP_GAP = (0.02, 2.5)
@@ -92,13 +95,17 @@ class World:
     partitioned: set[frozenset[str]] = field(default_factory=set)
     full: set[str] = field(default_factory=set)
     events: list[str] = field(default_factory=list)
+    asks: bool = False  # every bloom stops half-way to ask leave to run a tool
+    answerers: list[SimNestler] = field(default_factory=list)
 
     def live(self) -> list[Humd]:
         return [h for h in (self.humds.get(n) for n in self.names) if h is not None]
 
     async def spawn(self, name: str) -> Humd:
         store = self.stores[name] = SqliteStore(self.workdir / f"{self.seed}-{name}.db")
-        humd = await self.sim.spawn(name, identity=self.identities[name], store=store)
+        tps, ask = self.sim.tokens_per_second, "ls" if self.asks else None
+        brood = Brood({"scripted": lambda: ScriptedWorker(tokens_per_second=tps, ask=ask)}, "scripted")
+        humd = await self.sim.spawn(name, identity=self.identities[name], store=store, brood=brood)
         self.humds[name] = humd
         for other in self.names[: self.names.index(name)]:  # each device dials those before it
             humd.add_peer(f"mem://{other}")
@@ -224,6 +231,8 @@ class Schedule:
                 if wane is not None:  # one damaged row a schedule, of a petal a sibling holds the same
                     self.say(name, f"wane {wane}")
                     self.damaged = damage(world.stores[name], sg, wane)
+        elif kind == "answer" and (home := world.home_name(sg)) is not None:
+            answer_asks(world.humds[home], live, sg, rng, world.answerers, sim.nestler)  # type: ignore[arg-type]
         elif kind == "follow":
             for f in world.followers:
                 if not f.dead and not f.closed and f.lost_home() and f.nestler.humd in live:
@@ -240,7 +249,7 @@ async def run_schedule(seed: int, steps: int, workdir: Path, devices: int = 2) -
     rng = random.Random(seed)
     sim = Sim(rtt=rng.choice([0.01, 0.06, 0.2]), tokens_per_second=rng.choice([25.0, 100.0]))
     names = NAMES[:devices]
-    world = World(sim, names, {n: sim.identity(n) for n in names}, workdir, seed)
+    world = World(sim, names, {n: sim.identity(n) for n in names}, workdir, seed, asks=rng.random() < 0.5)
     for name in names:
         await world.spawn(name)
     laptop = world.humds["laptop"]
@@ -294,6 +303,7 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     while loop.time() < deadline:
         home_humd = _agreed_home(world, sg)
         if home_humd is not None:
+            answer_asks(home_humd, humds, sg, random.Random(world.seed), world.answerers, sim.nestler)  # the last bloom's ask
             home = home_humd.hums[sg]
             if not (home.bloom_open or home.pending_prompts or home.durable_tip < home.tip):
                 break
@@ -307,6 +317,10 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     live = [f for f in world.followers if not f.dead and not f.closed]
     while loop.time() < deadline and not all(caught_up(f, tip) for f in live):
         await asyncio.sleep(0.25)
+    # a prompt still in flight at the heal may open one more bloom: its ask is answered too, as a person would
+    while home_humd is not None and home_humd.hums[sg].bloom_open and loop.time() < deadline:
+        answer_asks(home_humd, humds, sg, random.Random(world.seed), world.answerers, sim.nestler)
+        await asyncio.sleep(0.25)
     tally = count(world, sg, home_humd, live, tip)
     for f in world.followers:
         if not f.closed and not f.dead:
@@ -315,26 +329,6 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     for store in world.stores.values():
         store.close()
     return tally
-
-
-def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | None:
-    """A stored wane of `hum` that some sibling holds the same, with its neighbours (None if none is found)."""
-    for _ in range(4):
-        if hum.durable_tip < 3:
-            return None
-        wane = rng.randrange(2, hum.durable_tip)
-        ours = hum.since(wane - 2, wane + 1)
-        if len(ours) == 3 and any(s.durable_tip > wane and s.since(wane - 2, wane + 1) == ours for s in siblings):
-            return wane
-    return None
-
-
-def damage(store: SqliteStore, sg: str, wane: int) -> bool:
-    """One stored row of the hum stops reading (bad JSON), as a damaged page would leave it."""
-    with contextlib.closing(sqlite3.connect(store.path)) as db:
-        changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
-        db.commit()
-    return bool(changed)
 
 
 def _agreed_home(world: World, sg: str) -> Humd | None:
@@ -367,6 +361,7 @@ def count(world: World, sg: str, home_humd: Humd | None, live: list[Follower], t
     forgotten = {born for h in world.live() for s, born in h.router.facts.tombstones if s == sg}
     tally = count_streams([f.nestler.tones(sigil=sg) for f in world.followers], home_log, kept, forgotten)
     tally.unsurfaced += sum(1 for f in live if not caught_up(f, tip))
+    tally.decisions += wrong_decisions(home_log)
     born = home_humd.hums[sg].born if home_humd is not None else None
     for humd in world.live():
         hum = humd.hums.get(sg)

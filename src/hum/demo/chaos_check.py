@@ -7,7 +7,9 @@
 - `out_of_order`: a petal delivered after a later one to one tap;
 - `unsurfaced`: a nestler left neither caught up nor told why (silence);
 - `diverged`: a wane at which a device's log differs from the home's up to its
-  tip (or a device still holding an incarnation the home does not have).
+  tip (or a device still holding an incarnation the home does not have);
+- `decisions`: a permission ask in the home's log with more than one decision,
+  or with none while its bloom never ended.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from hum.wire.tones import Tone, is_petal
 
-CRITERIA = ("lost", "duplicated", "out_of_order", "unsurfaced", "diverged")
+CRITERIA = ("lost", "duplicated", "out_of_order", "unsurfaced", "diverged", "decisions")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Tally:
     out_of_order: int = 0
     unsurfaced: int = 0
     diverged: int = 0
+    decisions: int = 0
 
     def add(self, other: Tally) -> None:
         for name in CRITERIA:
@@ -94,6 +97,19 @@ def diverged_wanes(log: Sequence[Tone], home_log: Sequence[Tone]) -> int:
     """Wanes at which a device's log differs from the home's, up to the device's tip."""
     differ = sum(1 for a, b in zip(log, home_log, strict=False) if _differs(a, b))
     return differ + max(len(log) - len(home_log), 0)
+
+
+def wrong_decisions(home_log: Sequence[Tone]) -> int:
+    """Asks in the home's log decided more than once, or never while their bloom went on to the end."""
+    wrong = 0
+    for i, ask in enumerate(home_log):
+        if ask.chi != "permission-ask":
+            continue
+        after = home_log[i + 1 :]
+        decided = sum(1 for p in after if p.chi == "permit" and p.get("permitId") == ask.get("permitId"))
+        ended = any(p.chi in ("finish", "error") for p in after)
+        wrong += decided - 1 if decided > 1 else 0 if decided or ended else 1
+    return wrong
 
 
 def _key(tone: Tone) -> tuple:
