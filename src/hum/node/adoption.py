@@ -81,7 +81,7 @@ class Adoption:
             self.outbox.wake(tap.owner)
         self.replicas.follow_here(hum)  # nestlers left waiting at the old home's loss follow it here
         self.facts.touch(hum.sigil)
-        self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+        self.journal.announce_when_saved(hum, Tone(chi="hums", hums=[hum.summary()]))  # the new epoch, once stored
 
     def auto_adopt(self) -> None:
         """Adopt hums followed here whose home has been lost for `auto_adopt` seconds (off unless set)."""
@@ -93,6 +93,15 @@ class Adoption:
             elif after is not None and now - lost >= after and hum.tip:
                 del self.peers.lost_at[sg]
                 self.adopt(hum)
+
+    def follow_announced(self, peer: str, announced: list[dict]) -> None:
+        """Every hum held here that the directory now says is homed at `peer`, and we held elsewhere, moves there
+        (whether the entry changed now or earlier, while our copy still named another home)."""
+        for item in announced:
+            hum = self.facts.hums.get(item.get("sigil")) if isinstance(item.get("sigil"), str) else None
+            entry = self.facts.entry(hum.sigil) if hum is not None else None
+            if hum is not None and entry is not None and entry.home == peer != hum.home:
+                self.home_moved(hum)
 
     def home_moved(self, hum: Hum) -> None:
         """The directory says another humd is now home to `hum` (an adoption, or a winner over ours)."""

@@ -24,7 +24,8 @@ class Journal:
         self.retention = retention
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
-        self.unsaved: dict[str, list[tuple[Owner, Tone]]] = {}  # sigil -> answers owed once its row is stored
+        # sigil -> answers owed once its row is stored (owner None: an announcement to every peer)
+        self.unsaved: dict[str, list[tuple[Owner | None, Tone]]] = {}
 
     def appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log: the store makes it durable before any tap reads it."""
@@ -46,6 +47,10 @@ class Journal:
         self.appended(hum, petal)
         return petal
 
+    def announce_when_saved(self, hum: Hum, announcement: Tone) -> None:
+        """Tell every peer once the hum's row is stored (a new epoch: a restart must not take it back)."""
+        self.unsaved.setdefault(hum.sigil, []).append((None, announcement))
+
     def answer_when_saved(self, hum: Hum, owner: Owner, answer: Tone) -> None:
         """`answer` says something is done (an adoption): it goes out once the store committed the hum's
         row; a store that cannot commit is said instead, in the answer's place."""
@@ -56,7 +61,10 @@ class Journal:
 
     def saved(self, hum: Hum) -> None:
         for owner, answer in self.unsaved.pop(hum.sigil, []):
-            self.outbox.reply(owner, answer)
+            if owner is None:
+                self.outbox.send_to_all(answer)
+            else:
+                self.outbox.reply(owner, answer)
 
     def _not_saved(self, sg: str, owner: Owner, answer: Tone) -> None:
         assert self.fault is not None
@@ -86,10 +94,13 @@ class Journal:
         if fault is None:
             self._fault_said.clear()
             return
-        for sg, waiting in self.unsaved.items():
+        for sg, waiting in list(self.unsaved.items()):
             for owner, answer in waiting:
-                self._not_saved(sg, owner, answer)
-        self.unsaved.clear()
+                if owner is not None:
+                    self._not_saved(sg, owner, answer)
+            self.unsaved[sg] = [(None, a) for o, a in waiting if o is None]  # announcements wait for the commit
+            if not self.unsaved[sg]:
+                del self.unsaved[sg]
         for hum in self.facts.hums.values():
             if hum.tip > hum.durable_tip and hum.sigil not in self._fault_said:
                 self._fault_said.add(hum.sigil)

@@ -299,8 +299,10 @@ class Replicas:
         self.replicas.pop(sg, None)
 
     def verify_from(self, sg: str, wane: int) -> None:
-        """The hum moved: compare our log with its new home's from `wane` on the next attach."""
-        self.unverified[sg] = wane
+        """The hum moved: compare our log with its new home's from `wane` on the next attach (or from an
+        earlier wane still waiting to be compared: it moved more than once before we compared)."""
+        earlier = [w for w in (self.unverified.get(sg), self.comparing.pop(sg, None)) if w is not None]
+        self.unverified[sg] = min([wane, *earlier])
 
     def reconcile(self, hum: Hum) -> None:
         """Attach to the new home from where our logs may part, comparing what we hold; the branch it
@@ -338,12 +340,18 @@ class Replicas:
         replicas we followed at that peer are returned, to be asked for again on the new link."""
         for tap in self.facts.taps.of_owner(owner):
             self.facts.taps.drop(owner, tap.sigil)
-        return [sg for sg, hum in self.facts.hums.items() if hum.home == owner.name and self.replicas.pop(sg, None) is not None]
+        followed = [sg for sg, hum in self.facts.hums.items() if hum.home == owner.name and self.replicas.pop(sg, None) is not None]
+        for sg in followed:
+            if sg in self.comparing:  # its comparison was under way on the old link: made again on the new one
+                self.unverified[sg] = self.comparing.pop(sg)
+        return followed
 
     def follow_again(self, peer: str, followed: list[str]) -> None:
         """After a replaced link: ask `peer` again for what we followed and what we were seeking there."""
         for sg in followed:
-            if self.facts.taps.watched(sg):
+            if sg in self.unverified:
+                self.reconcile(self.facts.hums[sg])
+            elif self.facts.taps.watched(sg):
                 self.replicas[sg] = Replica(requested=True)
                 self.outbox.send(peer, Tone(chi="attach", sigil=sg, since=self.facts.hums[sg].tip))
         for sg, seek in self.seeks.items():

@@ -283,9 +283,7 @@ class Router:
         self.forgetting.reminted(peer, announcement)
         for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
             self.facts.touch(sg)
-            hum = self.facts.hums.get(sg)
-            if hum is not None and hum.home != peer:
-                self.adoption.home_moved(hum)
+        self.adoption.follow_announced(peer, announcement.hums)
         self.forgetting.listing(peer, announcement)
 
     def _granted(self, peer: str, granted: inbound.Granted) -> None:
