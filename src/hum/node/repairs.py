@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Petals sent around the one asked for, on each side: enough to show the sibling holds the same log there.
 NEIGHBOURS = 1
+# Seconds an unanswered fetch is waited for (a link may drop with it in flight); the next read asks again.
+FETCH_WAIT = 10.0
 
 
 class Repairs:
@@ -39,11 +41,16 @@ class Repairs:
         self.replicas = replicas
         self.again: set[str] = set()  # replicas whose home could not read its own log for us: attach again next tick
         self.asked: dict[str, tuple[int, set[str]]] = {}  # sigil -> (the wane asked for, siblings yet to answer)
+        self.asked_at: dict[str, float] = {}  # sigil -> when it was asked
         self.reported: set[tuple[str, int]] = set()  # gaps no sibling could fill, said once
 
     def tick(self) -> None:
         """Ask the siblings for every petal found not to read since the last tick; replicas whose home
         could not read for them ask it again (it fetches its damaged row back meanwhile)."""
+        now = self.facts.clock.monotonic()
+        for sg in [sg for sg, at in self.asked_at.items() if now - at > FETCH_WAIT]:
+            self.asked.pop(sg, None)  # nobody answered in time: a later read asks again
+            del self.asked_at[sg]
         again, self.again = self.again, set()
         for sg in again:
             if sg in self.facts.hums:
@@ -54,7 +61,7 @@ class Repairs:
             if hum is None or wane is None or hum.sigil in self.asked:
                 continue  # (a gap no sibling filled is asked again at the next read that meets it: one may have linked since)
             peers = self.facts.ensemble.peers()
-            self.asked[hum.sigil] = (wane, set(peers))
+            self.asked[hum.sigil], self.asked_at[hum.sigil] = (wane, set(peers)), now
             for peer in peers:
                 self.outbox.send(peer, Tone(chi="fetch", sigil=hum.sigil, wane=wane))
             if not peers:
@@ -88,6 +95,7 @@ class Repairs:
             self._refused_by(peer, hum.sigil)
             return
         del self.asked[hum.sigil]
+        self.asked_at.pop(hum.sigil, None)
         hum.unreadable = None
         self.outbox.emit(RepairPetal(hum, found))
         log.warning("store: petal %d of hum %s did not read; fetched back from %s and stored again", wane, hum.sigil, self.facts.device(peer))
@@ -113,6 +121,7 @@ class Repairs:
 
     def _no_sibling(self, sg: str) -> None:
         wane, _ = self.asked.pop(sg, (None, set()))
+        self.asked_at.pop(sg, None)
         hum = self.facts.hums.get(sg)
         wane = wane if wane is not None else hum.unreadable if hum is not None else None
         if wane is not None and (sg, wane) not in self.reported:
@@ -121,6 +130,7 @@ class Repairs:
 
     def drop(self, sg: str) -> None:
         self.asked.pop(sg, None)
+        self.asked_at.pop(sg, None)
         self.again.discard(sg)
         self.facts.damaged.discard(sg)
 

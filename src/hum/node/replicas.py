@@ -251,10 +251,10 @@ class Replicas:
         hum.sid = granted.sid if granted.sid is not None else hum.sid
         self.replicas.setdefault(hum.sigil, Replica()).granted = True
         since = self.unverified.pop(hum.sigil, None)
+        if since is not None and since < min(hum.tip, granted.wane):
+            self.comparing[hum.sigil] = since  # until the home's stream passes our tip, a lost stream compares again
         if since is not None and granted.wane < hum.tip:
             return Diverged(hum, granted.wane)
-        if since is not None and since < hum.tip:
-            self.comparing[hum.sigil] = since  # until the home's stream passes our tip, a lost stream compares again
         return None
 
     def mirror(self, peer: str, hum: Hum, items: list[dict[str, Any]], *, after_cut: bool = False) -> Diverged | None:
