@@ -282,14 +282,19 @@ class Humd:
         self.apply(effects)
         return hum
 
-    def forget(self, sg: str) -> Tone:
-        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer, or the `error` refusing it."""
-        owner = self.router.open_nestler("forget")
-        for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
-            self.apply(self.router.nestler_tone(owner, tone))
-        answer = next(t for t in self.router.pull(owner) if t.get("rid") == "forget")
-        self.apply(self.router.close_owner(owner))
-        return answer
+    async def forget(self, sg: str) -> Tone:
+        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer (once the removal is
+        stored), or the `error` refusing it (a store that cannot write says so at once)."""
+        session = self.open_nestler("forget")
+        try:
+            for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
+                session.receive(tone)
+            while True:
+                answer = next((t for t in await session.next_tones() if t.get("rid") == "forget"), None)
+                if answer is not None:
+                    return answer
+        finally:
+            session.close()
 
     # -- links --------------------------------------------------------------------------
 
