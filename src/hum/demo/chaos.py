@@ -307,12 +307,10 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
             home = home_humd.hums[sg]
             if not (home.bloom_open or home.pending_prompts or home.durable_tip < home.tip):
                 break
+        elif loop.time() > deadline - SETTLE_LIMIT / 2:
+            follow_up(world, sg)  # still no agreement: an auditor told `moved` reads again, as a client would
         await asyncio.sleep(0.25)
-    # every nestler still there that was told of a loss (or of a row that did not read) follows up, as a client does
-    for f in list(world.followers):
-        if not f.dead and not f.closed and f.lost_home():
-            world.follow(f.nestler.humd, f.last_wane, sg)
-            f.closed = True
+    follow_up(world, sg)
     tip = home_humd.hums[sg].tip if home_humd is not None else 0
     live = [f for f in world.followers if not f.dead and not f.closed]
     while loop.time() < deadline and not all(caught_up(f, tip) for f in live):
@@ -329,6 +327,14 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     for store in world.stores.values():
         store.close()
     return tally
+
+
+def follow_up(world: World, sg: str) -> None:
+    """Every nestler still there that was told of a loss (or of a row that did not read) follows up, as a client does."""
+    for f in list(world.followers):
+        if not f.dead and not f.closed and f.lost_home():
+            world.follow(f.nestler.humd, f.last_wane, sg)
+            f.closed = True
 
 
 def _agreed_home(world: World, sg: str) -> Humd | None:
