@@ -109,6 +109,7 @@ class RealChaos:
         self.events: list[str] = []
         self.sigil = ""
         self.again = 0
+        self.silent: list[dict[str, Any]] = []
 
     @property
     def phone(self) -> HumdProcess:
@@ -289,7 +290,13 @@ class RealChaos:
         # an incarnation other than the home's was forgotten there (forget_again): what was seen of it is not owed
         forgotten = {int(t.get("born") or 0) for s in streams for t in s if t.chi == "hello"} - {born}
         tally = count_streams(streams, log, kept, forgotten)
-        tally.unsurfaced += sum(1 for w in self.watchers if w.nestler is not None and not (w.last_wane >= tip or w.lost_home()))
+        silent = [w for w in self.watchers if w.nestler is not None and not (w.last_wane >= tip or w.lost_home())]
+        tally.unsurfaced += len(silent)
+        # what each silent watcher last heard, to read beside the seed
+        self.silent = [{"device": w.device, "lastWane": w.last_wane, "tip": tip, "last": [dict(t) for t in w.all_tones()[-3:]]} for w in silent]
+        for record in self.silent:  # how far that device's own copy got
+            with contextlib.suppress(TimeoutError):
+                record["deviceLog"] = len((await asyncio.wait_for(self.read_log(self.humds[record["device"]]), 5))[1])
         for humd in self.humds.values():
             theirs_born, theirs = await self.read_log(humd)
             tally.diverged += diverged_wanes(theirs, log) if theirs_born == born else max(len(theirs), 1)
@@ -310,7 +317,7 @@ class RealChaos:
                 await humd.stop()
 
 
-async def run_rounds(rounds: int, seed: int, workdir: Path, devices: int = 2) -> tuple[Tally, list[str]]:
+async def run_rounds(rounds: int, seed: int, workdir: Path, devices: int = 2) -> tuple[Tally, list[str], list[dict[str, Any]]]:
     chaos = RealChaos(workdir, seed, devices)
     faults = FAULTS_3 if devices == 3 else FAULTS
     try:
@@ -321,7 +328,8 @@ async def run_rounds(rounds: int, seed: int, workdir: Path, devices: int = 2) ->
             await chaos.fault(chaos.rng.choice(faults))
             await chaos.wait_linked()
             await chaos.follow_up()
-        return await chaos.settle(), chaos.events
+        tally = await chaos.settle()
+        return tally, chaos.events, chaos.silent
     finally:
         await chaos.close()
 
@@ -329,5 +337,6 @@ async def run_rounds(rounds: int, seed: int, workdir: Path, devices: int = 2) ->
 def run_real(rounds: int, *, seed: int = 0, devices: int = 2) -> dict[str, Any]:
     """`rounds` faults dealt to real humd processes; the report `hum chaos --real --json` prints."""
     with tempfile.TemporaryDirectory(prefix="hum-chaos-real-") as tmp:
-        tally, events = asyncio.run(run_rounds(rounds, seed, Path(tmp), devices))
-    return {"criteria": report(tally), "rounds": rounds, "devices": devices, "seed": seed, "faults": events, "ok": tally.clean()}
+        tally, events, silent = asyncio.run(run_rounds(rounds, seed, Path(tmp), devices))
+    report_ = {"criteria": report(tally), "rounds": rounds, "devices": devices, "seed": seed, "faults": events, "ok": tally.clean()}
+    return {**report_, "silent": silent} if silent else report_
