@@ -181,11 +181,14 @@ class RealChaos:
         humd.proc = None
         await humd.start()
 
-    async def kill_and_restart(self, name: str) -> None:
+    async def kill_and_restart(self, name: str, away: float = 0.0) -> None:
+        """SIGKILL, `away` seconds gone, then up again; its watchers' connections died with it and they
+        connect again, following from their last wane as a client does."""
         humd = self.humds[name]
         humd.kill()
         assert humd.proc is not None
         await humd.proc.wait()
+        await asyncio.sleep(away)
         survivors = [w for w in self.watchers if w.nestler is not None and w.device == name]
         for w in survivors:
             w.retire()
@@ -208,12 +211,8 @@ class RealChaos:
     async def fault(self, kind: str) -> None:
         self.events.append(kind)
         home = self.home()
-        if kind == "kill_home":
-            home.kill()
-            assert home.proc is not None
-            await home.proc.wait()
-            await asyncio.sleep(FAULT_SECONDS)  # the home is away: the others must say so meanwhile
-            await self.restart(home)
+        if kind == "kill_home":  # the home is away a while: the others must say so meanwhile
+            await self.kill_and_restart(next(n for n, h in self.humds.items() if h is home), away=FAULT_SECONDS)
         elif kind == "stop_home":
             assert home.proc is not None
             home.proc.send_signal(signal.SIGSTOP)
