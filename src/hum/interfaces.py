@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from hum.core.hum import Hum
@@ -39,6 +39,7 @@ class Commit:
 
     durable: list[tuple[Hum, int]]
     queued: list[tuple[Hum, int]]
+    saved: list[Hum] = field(default_factory=list)  # hums whose row this commit stored (or removed)
 
 
 class Store(Protocol):
@@ -52,8 +53,12 @@ class Store(Protocol):
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
 
-    def forget(self, hum: Hum) -> None:
-        """Remove the hum and everything stored of it, in the next commit."""
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
+        """Remove the hum and everything stored of it, in the next commit; with `tombstone` (wall ms)
+        keep its (sigil, born) as forgotten at its home."""
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        """The (sigil, born) of hums forgotten at their home here, oldest first."""
 
     def touched(self) -> dict[str, int]:
         """When each stored hum was last prompted or attached (wall ms), where known."""
@@ -65,6 +70,9 @@ class Store(Protocol):
     def dequeue_prompt(self, hum: Hum, seq: int) -> None: ...
 
     def orphan(self, hum: Hum, keep: int, epoch: int) -> None: ...
+
+    def repair(self, hum: Hum, petal: Petal) -> None:
+        """Write `petal`'s row again (the stored one did not read), in the next commit."""
 
     def orphans(self, sigil: str) -> list[dict[str, Any]]: ...
 

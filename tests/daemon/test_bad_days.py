@@ -196,3 +196,47 @@ def test_a_local_client_may_not_pass_itself_off_as_another_device(tmp_path):
             await laptop.stop()
 
     run(story())
+
+
+def test_hum_adopt_on_a_full_disk_says_so_and_adopted_is_said_only_once_it_survives_kill_9(tmp_path, small_disk):
+    laptop_home, phone_home = tmp_path / "laptop", small_disk / "phone"
+    assert hum("operator", "init", "--name", "laptop", home=laptop_home).returncode == 0
+
+    async def story() -> None:
+        laptop = HumdProcess(laptop_home, free_port())
+        await laptop.start()
+        phone = None
+        try:
+            await pair_devices(laptop, phone_home)
+            phone = HumdProcess(phone_home, free_port())
+            await phone.start()
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            out = await asyncio.to_thread(hum, "prompt", "--sid", "full", "hello", "--json", home=laptop_home)
+            sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
+            reader = await Nestler.open(phone, "reader")
+            reader.client.send(Tone(chi="attach", sigil=sg, since=0))
+            _, hello = await reader.wait_for(lambda t: t.chi == "hello")
+            await reader.wait_for(lambda t: t.get("wane") == hello["wane"] and t.chi != "hello")
+            reader.close()
+            await laptop.stop()
+
+            filler = fill(small_disk)
+            full = await asyncio.to_thread(hum, "adopt", sg, home=phone_home)
+            assert full.returncode != 0 and "disk-full" in full.stderr and "not stored" in full.stderr, (full.stdout, full.stderr)
+            filler.unlink()
+            await poll(lambda: phone.get("/hum/status")["store"]["ok"], "the store never recovered")
+            done = await asyncio.to_thread(hum, "adopt", sg, home=phone_home)
+            assert done.returncode == 0 and "homed on this device now" in done.stdout, done.stderr
+            phone.kill()
+            await phone.proc.wait()
+            phone = HumdProcess(phone_home, free_port())
+            await phone.start()
+            (held,) = [h for h in phone.get("/hum/hums")["hums"] if h["sigil"] == sg]
+            assert (held["home"], held["epoch"]) == (phone.info["humdId"], 1)  # what it was told is what it kept
+        finally:
+            if phone is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    await phone.stop()
+            await laptop.stop()
+
+    run(story())

@@ -145,6 +145,43 @@ def test_hum_forget_at_the_home_reaches_every_device_even_one_away_and_survives_
     asyncio.new_event_loop().run_until_complete(story())
 
 
+async def prompts_on(humd: HumdProcess, sg: str) -> list[str]:
+    """The prompts of hum `sg` as `humd` serves it, from wane 0 to the home's tip."""
+    reader = await Nestler.open(humd, "reader")
+    reader.client.send(Tone(chi="attach", sigil=sg, since=0))
+    _, hello = await reader.wait_for(lambda t: t.chi == "hello")
+    await reader.wait_for(lambda t: is_petal(t) and t["wane"] == hello["wane"])
+    reader.close()
+    return [t["text"] for _, t in reader.seen if t.chi == "prompt"]
+
+
+def test_a_hum_forgotten_and_minted_again_while_a_device_was_away_is_the_new_one_there_too(tmp_path):
+    async def story() -> None:
+        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
+        laptop = HumdProcess(tmp_path / "laptop", free_port())
+        await laptop.start()
+        await pair_devices(laptop, tmp_path / "phone")
+        phone = HumdProcess(tmp_path / "phone", free_port())
+        await phone.start()
+        try:
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            sg = await prompted(laptop, "again")
+            assert await prompts_on(phone, sg) == ["hello"]
+            await phone.stop()
+            assert (await cli("forget", sg, home=laptop.home)).returncode == 0
+            out = await cli("prompt", "--sid", "again", "a new conversation", "--json", home=laptop.home)
+            assert out.returncode == 0 and json.loads(out.stdout.splitlines()[-1])["sigil"] == sg  # the same sigil
+            await phone.start()
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            # the phone serves the new conversation, never the forgotten one
+            assert await prompts_on(phone, sg) == ["a new conversation"]
+        finally:
+            await phone.stop()
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())
+
+
 def delete(humd: HumdProcess, sg: str) -> tuple[int, dict]:
     request = urllib.request.Request(f"{humd.info['http']}/hum/hums/{sg}", method="DELETE")
     try:

@@ -11,7 +11,7 @@ from hum.ensemble.trust.identity import Identity
 from hum.ensemble.trust.keys import OperatorKey
 from hum.ensemble.trust.siblings import SiblingCheck
 from hum.interfaces import Delta, Done, Usage
-from hum.node.effects import Effect, Persist, QueuePrompt
+from hum.node.effects import Effect, Forget, Persist, QueuePrompt, SaveHum
 from hum.node.owners import Owner
 from hum.node.router import Router
 from hum.wire.tones import Tone
@@ -39,6 +39,7 @@ class Node:
         self.id = identity.humd_id
         self.effects: list[Effect] = []
         self.links: dict[str, Owner] = {}
+        self.stored = True  # the store commits at once; False: hum rows wait (a full disk)
 
     def settle(self, effects: list[Effect]) -> list[Effect]:
         """Carry out the store's effects (durable at once); keep the rest for the test to read."""
@@ -48,6 +49,9 @@ class Node:
                 out += self.settle(self.router.durable(effect.hum, effect.petal.wane))
             elif isinstance(effect, QueuePrompt):
                 out += self.settle(self.router.queued(effect.hum, effect.seq))
+            elif isinstance(effect, SaveHum | Forget) and self.stored:
+                out.append(effect)
+                out += self.settle(self.router.saved(effect.hum))
             else:
                 out.append(effect)
         self.effects += out

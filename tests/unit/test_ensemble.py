@@ -111,6 +111,7 @@ def test_learn_takes_a_peers_own_hums() -> None:
         "nest": "local",
         "epoch": 0,  # the home's epoch: 0 until somebody adopts the hum
         "fork": 0,
+        "born": 0,  # its incarnation: 0 when the home did not say
     }
     # a later announcement updates, and is not "fresh"
     assert ens.learn([{"sigil": "s1", "sid": "x", "home": PHONE, "wane": 9}], via=PHONE) == []
@@ -180,3 +181,13 @@ def test_a_hum_moves_only_to_a_higher_epoch_or_the_higher_id_at_the_same_epoch()
     assert ens.learn([{"sigil": "s2", "home": high, "wane": 1, "epoch": 1}], via=high) == ["s2"]
     assert ens.learn([{"sigil": "s2", "home": low, "wane": 2, "epoch": 1}], via=low) == []
     assert ens.home_of("s2") == high
+
+
+def test_a_newer_incarnation_outranks_any_epoch_so_every_device_settles_on_it() -> None:
+    adopted = {"sigil": "s1", "sid": "x", "home": PHONE, "epoch": 2, "born": 100}
+    minted_again = {"sigil": "s1", "sid": "x", "home": LAPTOP, "epoch": 0, "born": 200}
+    for first, second in ((adopted, minted_again), (minted_again, adopted)):
+        ens = Ensemble(ME)
+        ens.learn([first], via=first["home"])
+        ens.learn([second], via=second["home"])
+        assert ens.home_of("s1") == LAPTOP  # whichever is heard first

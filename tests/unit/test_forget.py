@@ -260,3 +260,40 @@ def test_a_store_from_before_retention_opens_with_no_touched_times_and_keeps_its
         "aaaaaaaaaaaa"
     ]
     store.close()
+
+
+def test_a_hum_forgotten_and_minted_again_is_a_new_hum_the_away_device_drops_the_old_one(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    link(phone, laptop)
+    sg, cli = finished_hum(laptop)
+    ai = follow(phone, laptop, sg)
+    old_born = phone.router.hums[sg].born
+    for node, other in ((laptop, phone), (phone, laptop)):
+        node.settle(node.router.link_down(node.links.pop(other.id)))
+    phone.router.pull(ai)  # the peer-loss
+    laptop.say(cli, "forget", sigil=sg)
+    laptop.router.facts.clock.now += 0.001  # the same sid, prompted again a moment later: the same sigil
+    laptop.say(cli, "prompt", sid="s1", text="a new conversation")
+    assert laptop.router.hums[sg].born > old_born
+    link(phone, laptop)
+    pump(laptop, phone)
+    assert forgets(phone, sg)  # the old conversation is gone from the phone
+    again = phone.nestler("again")
+    phone.say(again, "attach", sigil=sg, since=0)
+    pump(laptop, phone)
+    tones = phone.router.pull(again)
+    assert [t.chi for t in tones][:2] == ["hello", "prompt"] and tones[1]["text"] == "a new conversation"
+    assert phone.router.hums[sg].petals == laptop.router.hums[sg].petals
+
+
+def test_the_home_keeps_its_tombstones_across_a_restart(tmp_path: Path):
+    store = SqliteStore(tmp_path / "hum.db")
+    hum = Hum("abc", "s1", "local", "me", WaneTracker())
+    hum.born = 1234
+    store.save_hum(hum)
+    store.flush()
+    store.forget(hum, tombstone=99)
+    store.flush()
+    store.close()
+    again = SqliteStore(tmp_path / "hum.db")
+    assert again.tombstones() == [("abc", 1234)] and again.load(WaneTracker()) == []

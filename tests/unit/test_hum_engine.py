@@ -280,8 +280,8 @@ def test_since_slices_by_wane() -> None:
 def test_summary_and_hello() -> None:
     hum = new_hum()
     bloom(hum, "q", ["a"])
-    assert hum.summary() == {"sigil": SG, "sid": "s1", "home": HOME, "wane": 3, "nest": "local", "epoch": 0, "fork": 0}
-    assert hum.hello(2) == {"chi": "hello", "sigil": SG, "sid": "s1", "home": HOME, "wane": 2, "epoch": 0}
+    assert hum.summary() == {"sigil": SG, "sid": "s1", "home": HOME, "wane": 3, "nest": "local", "epoch": 0, "fork": 0, "born": 0}
+    assert hum.hello(2) == {"chi": "hello", "sigil": SG, "sid": "s1", "home": HOME, "wane": 2, "epoch": 0, "born": 0}
 
 
 # -- taps -----------------------------------------------------------------------------------

@@ -135,6 +135,43 @@ def test_crossing_dials_keep_exactly_the_link_dialled_by_the_lower_humd_id(opera
     assert a.router.peers() == [b.id]
 
 
+def test_a_second_link_dialled_the_same_way_is_refused_and_the_live_one_stays(operator):
+    a, b = Node(operator, "a"), Node(operator, "b")
+    first, _ = a.router.link_up(b.id, dialled=True)
+    for _ in range(3):  # the peer dials a second address of ours, again and again
+        second, effects = a.router.link_up(b.id, dialled=True)
+        assert second is None and effects == []
+    assert a.router.ensemble.owner(b.id) is first and not first.closed
+
+
+def test_a_link_replaced_by_a_crossing_dial_is_not_a_loss_and_the_replica_goes_on(operator):
+    laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
+    low, high = sorted((laptop, phone), key=lambda n: n.id)
+    link(high, low)
+    cli = laptop.nestler()
+    laptop.say(cli, "prompt", sid="s1", text="one")
+    sg = sigil("local", "s1")
+    pump(laptop, phone)
+    watcher = phone.nestler("w")
+    phone.say(watcher, "attach", sigil=sg, since=0)
+    pump(laptop, phone)
+    assert [t.chi for t in phone.router.pull(watcher)] == ["hello", "prompt"]
+    # the lower HumdId dials while the other's link is up: both ends keep the new link
+    old_low, old_high = low.links[high.id], high.links[low.id]
+    new_low, fx_low = low.router.link_up(high.id, dialled=True)
+    new_high, fx_high = high.router.link_up(low.id, dialled=False)
+    assert new_low is not None and new_high is not None
+    assert CutLink(old_low) in fx_low and CutLink(old_high) in fx_high
+    low.links[high.id], high.links[low.id] = new_low, new_high
+    low.settle(fx_low)
+    high.settle(fx_high)
+    pump(laptop, phone)
+    assert phone.router.pull(watcher) == []  # no peer-loss, no second hello
+    laptop.bloom(sg, "two")
+    pump(laptop, phone)
+    assert [t.chi for t in phone.router.pull(watcher)] == ["chunk", "finish"]
+
+
 def test_losing_the_home_is_said_on_every_local_tap_and_ends_it(operator):
     laptop, phone = Node(operator, "laptop"), Node(operator, "phone")
     link(phone, laptop)

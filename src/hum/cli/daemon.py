@@ -233,19 +233,19 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     if args.real:
         from hum.demo.chaos_real import run_real
 
-        result = run_real(args.rounds, seed=args.seed)
+        result = run_real(args.rounds, seed=args.seed, devices=args.devices)
     else:
         from hum.demo.chaos import run_many
 
-        result = run_many(args.schedules, seed=args.seed, steps=args.steps)
+        result = run_many(args.schedules, seed=args.seed, steps=args.steps, devices=args.devices)
     if args.json:
         print_json(result)
         return 0 if result["ok"] else 1
-    runs = f"{args.rounds} rounds with two real humd processes" if args.real else f"{args.schedules} sim schedules from seed {args.seed}"
+    runs = f"{args.rounds} rounds with {args.devices} real humd processes" if args.real else f"{args.schedules} sim schedules of {args.devices} devices from seed {args.seed}"
     console.print(f"[bold]chaos[/]: {runs}")
     for name, c in result["criteria"].items():
         mark = "[green]ok  [/]" if c["ok"] else "[red]FAIL[/]"
         console.print(f"{mark} {name}: {c['value']} (limit {c['limit']})")
     for failure in result.get("failures", []):
-        console.print(f"[red]seed {failure['seed']}[/]: " + ", ".join(f"{k} {failure[k]}" for k in ("lost", "duplicated", "out_of_order", "unsurfaced")))
+        console.print(f"[red]seed {failure['seed']}[/]: " + ", ".join(f"{k} {failure[k]}" for k in result["criteria"]))
     return 0 if result["ok"] else 1

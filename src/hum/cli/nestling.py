@@ -235,6 +235,9 @@ class Attachment:
                 self.granted_at = int(tone.get("wane") or 0)
                 if self.last_wane >= self.granted_at > 0:
                     self.client.send(Tone(chi="seen", sigil=self.sigil, wane=self.granted_at))  # seen already, up to the tip
+            elif tone.chi == "hello" and self.lost:
+                self._followed(tone)
+                continue
             self.view.show(tone)
             if is_petal(tone):
                 self.last_wane = max(self.last_wane, int(tone["wane"]))
@@ -248,10 +251,15 @@ class Attachment:
         qualifier = tone.get("qualifier")
         if self.view.as_json:
             self.view.show(tone)
-        again = self.follow and self.granted_at is not None and qualifier in ("peer-loss", "no-route")
+        again = self.follow and self.granted_at is not None and qualifier in ("peer-loss", "no-route", "moved")
         if not again:
             self.view.end_line()
             raise _refusal(tone)
+        if qualifier == "moved":  # adopted elsewhere: attach again, this humd routes to its new home
+            self.view.end_line()
+            err_console.print(f"hum: {tone.get('message')}; following it there from wane {self.last_wane}", markup=False)
+            self.attach()
+            return
         if not self.lost:
             self.lost = True
             self.view.end_line()
@@ -261,6 +269,13 @@ class Attachment:
                 markup=False,
             )
         self._maybe_back()
+
+    def _followed(self, hello: Tone) -> None:
+        """The hum, lost with its home, was adopted (here or elsewhere): this tap follows it there."""
+        self.lost = False
+        self.view.home = str(hello.get("home") or "") or None
+        where = _device(self.view.home, self.view.me) if self.view.home else "another device"
+        err_console.print(f"hum: hum {self.sigil} now lives on {where}; going on from wane {self.last_wane}", markup=False)
 
     def _maybe_back(self) -> None:
         home = self.view.home

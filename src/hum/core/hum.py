@@ -89,6 +89,10 @@ class Hum:
         # and `fork` is the wane its log had when that epoch began.
         self.epoch = 0
         self.fork = 0
+        # which incarnation of the sigil this is: its home's wall ms at the mint (0: unknown, from
+        # before incarnations); a hum forgotten and minted again under the same sigil is another hum
+        self.born = 0
+        self.unreadable: int | None = None  # a stored petal found not to read (a damaged row), until repaired
         self._bloom_open = False
         self.last_prompt = 0  # wane of the newest prompt petal
         self.transcript_key = EMPTY_TRANSCRIPT  # over every closed bloom
@@ -197,7 +201,10 @@ class Hum:
         """Mirror a petal from the home. False for one already held; `gap` if one is missing;
         `diverged` if the home's petal at a wane held here is another (a branch the home never had)."""
         if petal.wane <= self.tip:
-            if self.petal(petal.wane) != petal:
+            held = self.since(petal.wane - 1, petal.wane)
+            if not held:  # our stored copy does not read (a damaged row): noted, to be fetched back
+                self.unreadable = petal.wane
+            elif held[0] != petal:
                 raise LogError("diverged", f"petal {petal.wane} differs from the home's")
             return False
         if petal.wane != self.tip + 1:
@@ -293,11 +300,11 @@ class Hum:
 
     def summary(self) -> dict[str, Any]:
         """The hum as listed in `breath` and `hums`: sigil, sid, home, wane."""
-        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork}
+        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork, "born": self.born}
 
     def hello(self, wane: int) -> Tone:
         """The first tone of a granted tap."""
-        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane, epoch=self.epoch)
+        return Tone(chi="hello", sigil=self.sigil, sid=self.sid, home=self.home, wane=wane, epoch=self.epoch, born=self.born)
 
     # -- taps -------------------------------------------------------------
 
@@ -352,6 +359,7 @@ class Hum:
             else:
                 batch = self.since(tap.cursor, end)
             if not batch:  # the store cannot read that far (a damaged row): said, and the tap ends there
+                self.unreadable = tap.cursor + 1
                 out.append(StoreError("cannot-read", f"petal {tap.cursor + 1} of hum {self.sigil} does not read").tone(sigil=self.sigil))
                 tap.ended = True
                 break

@@ -41,3 +41,7 @@ class Tap:
     def notify(self, tone: Tone, after_wane: int, *, terminal: bool = False) -> None:
         """Owe the tap a non-petal tone, placed after the petal at `after_wane`."""
         self.notices.append((after_wane, tone, terminal))
+
+    def cut_back(self, wane: int) -> None:
+        """The log was cut back to `wane` (a branch set aside): notices placed past it are owed after it."""
+        self.notices = deque((min(after, wane), tone, terminal) for after, tone, terminal in self.notices)

@@ -164,9 +164,9 @@ def add_operator_routes(app: web.Application, daemon: DaemonView) -> None:
         if (refused := _local_only(request)) is not None:
             return refused
         assert daemon.humd is not None
-        answer = daemon.humd.forget(request.match_info["sigil"])
+        answer = await daemon.humd.forget(request.match_info["sigil"])
         if answer.chi == "error":
-            status = {"unknown-hum": 404, "bloom-open": 409}.get(str(answer.get("qualifier")), 400)
+            status = {"unknown-hum": 404, "bloom-open": 409, "disk-full": 507, "io-error": 500}.get(str(answer.get("qualifier")), 400)
             return _error(status, str(answer.get("qualifier")), str(answer.get("message")))
         return web.json_response({k: answer.get(k) for k in ("sigil", "where", "home", "homeName")})
 

@@ -1,55 +1,66 @@
-"""Chaos with real processes: the laptop (home) and the phone as two `hum up`, faults dealt by signal and relay.
+"""Chaos with real processes: the laptop (first home), the phone and, with three devices, the tablet,
+each a `hum up`, faults dealt by signal, relay and CLI.
 
 Each round sends a prompt from one of the devices, lets the bloom run a
 moment, then deals one fault: SIGKILL and restart of the home mid-bloom,
 SIGSTOP and SIGCONT of the home (no reset: only heartbeats can tell), a
-partition in the relay the phone reaches the laptop through (bytes held in
-flight), or SIGKILL and restart of the phone. Nestlers on the phone follow:
-after a loss they attach again from the last wane they saw once the home is
-linked again. At the end the tones every nestler received are counted
-against the home's final log, as the sim's chaos counts them.
+partition in the relay a device reaches the laptop through (bytes held in
+flight), SIGKILL and restart of the phone (or the tablet), an adoption on the
+phone while its relay is held, with three devices an adoption on the phone and
+the tablet at once, and forgetting the hum at its home then prompting the
+same sid again (a new incarnation under the same sigil). Nestlers on the
+devices follow: after a loss they attach again from the last wane they saw
+once the home is linked again. At the end the tones every nestler received are
+counted against the home's final log, as the sim's chaos counts them, every
+device's copy is compared with the home's (`diverged`), and every device's
+HTTP history (`/api/chat/{sigil}/messages`, an HTTP client among the
+nestlers) must hold every prompt of the home's log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hum.demo.chaos import CRITERIA, Tally, count_streams
+from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report
 from hum.demo.relay import LatencyRelay
 from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
 from hum.wire.tones import Tone, is_petal
 
-FAULTS = ("kill_home", "stop_home", "partition", "kill_phone", "adopt")
+FAULTS = ("kill_home", "stop_home", "partition", "kill_phone", "adopt", "forget_again")
+FAULTS_3 = (*FAULTS, "kill_tablet", "adopt_two")
 # Long enough for liveness to speak (missed heartbeats need 1.5 s) and a redial to come back.
 FAULT_SECONDS = 2.0
 # How long the end of a run may take to settle before a silent nestler counts as unsurfaced.
 SETTLE_SECONDS = 60.0
-# One way of the relay: a phone a little way off.
+# One way of the relay: a device a little way off.
 ONE_WAY = 0.01
 POLL = 0.05
 
 
 @dataclass
 class Watcher:
-    """A thrum nestler on the phone that follows the hum; its tones across every humd it lived on."""
+    """A thrum nestler on a device that follows the hum; its tones across every humd it lived on."""
 
     nestler: Nestler | None
     since: int
+    device: str
     tones: list[Tone] = field(default_factory=list)
 
     @property
     def last_wane(self) -> int:
-        """Where to follow up from: the last wane seen, or 0 after the hum moved (a branch may have been cut)."""
+        """Where to follow up from: the last wane seen, or 0 after the hum moved or was forgotten."""
         tones = self.all_tones()
-        if tones and tones[-1].get("qualifier") == "moved":
+        if tones and tones[-1].get("qualifier") in ("moved", "forgotten"):
             return 0
         return max((t["wane"] for t in tones if is_petal(t)), default=self.since)
 
@@ -76,56 +87,77 @@ async def _pump(watcher: Watcher) -> None:
             await watcher.nestler.wait_for(lambda t: False, after=len(watcher.nestler.seen))
 
 
-class RealChaos:
-    """Two humd processes, a relay between them, and the watchers that follow the hum."""
+def _messages(humd: HumdProcess, sg: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{humd.info['http']}/api/chat/{sg}/messages", timeout=10) as response:
+        return list(json.loads(response.read())["messages"])
 
-    def __init__(self, workdir: Path, seed: int) -> None:
+
+class RealChaos:
+    """Humd processes, a relay from each device to the laptop, and the watchers that follow the hum."""
+
+    def __init__(self, workdir: Path, seed: int, devices: int = 2) -> None:
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.laptop = HumdProcess(workdir / "laptop", free_port())
-        self.phone = HumdProcess(workdir / "phone", free_port())
-        self.relay = LatencyRelay(("127.0.0.1", self.laptop.port), ONE_WAY)
+        self.humds = {"laptop": self.laptop, "phone": HumdProcess(workdir / "phone", free_port())}
+        if devices == 3:
+            phone = self.humds["phone"]
+            self.humds["tablet"] = HumdProcess(workdir / "tablet", free_port(), extra=["--peer", f"127.0.0.1:{phone.port}"])
+        self.relays = {name: LatencyRelay(("127.0.0.1", self.laptop.port), ONE_WAY) for name in self.humds if name != "laptop"}
         self.watchers: list[Watcher] = []
         self.readers: list[asyncio.Task[None]] = []
         self.events: list[str] = []
         self.sigil = ""
+        self.again = 0
+        self.silent: list[dict[str, Any]] = []
+
+    @property
+    def phone(self) -> HumdProcess:
+        return self.humds["phone"]
 
     async def start(self) -> None:
         code, _, err = await run_cli("operator", "init", "--home", str(self.laptop.home), "--name", "laptop")
         if code != 0:
             raise RuntimeError(f"hum operator init failed: {err.strip()}")
         await self.laptop.start()
-        await self.relay.start()
-        await pair_devices(self.laptop, self.phone.home, via=self.relay.port)
-        await self.phone.start()
-        await self.phone.wait_peers(lambda p: p == [self.laptop.info["humdId"]])
+        for name, relay in self.relays.items():
+            await relay.start()
+            await pair_devices(self.laptop, self.humds[name].home, via=relay.port, name=name)
+            await self.humds[name].start()
+        await self.wait_linked()
         driver = await Nestler.open(self.laptop, "driver")
         driver.client.send(Tone(chi="prompt", sid="chaos-real", text="q0"))
         _, hello = await driver.wait_for(lambda t: t.chi == "hello")
         self.sigil = hello["sigil"]
         driver.close()
-        await self.follow(0)
+        for name in self.relays:
+            await self.follow(name, 0)
 
-    async def follow(self, since: int) -> Watcher:
-        nestler = await Nestler.open(self.phone, f"w{len(self.watchers)}")
+    async def follow(self, device: str, since: int) -> Watcher:
+        nestler = await Nestler.open(self.humds[device], f"w{len(self.watchers)}")
         nestler.client.send(Tone(chi="attach", sigil=self.sigil, since=since))
-        watcher = Watcher(nestler, since)
+        watcher = Watcher(nestler, since, device)
         self.watchers.append(watcher)
         self.readers.append(asyncio.create_task(_pump(watcher)))
         return watcher
 
     async def linked(self) -> bool:
-        try:
-            peers = (await asyncio.to_thread(self.phone.get, "/hum/peers"))["peers"]
-        except OSError:
-            return False
-        return peers == [self.laptop.info["humdId"]]
+        """Every device is linked with every other."""
+        ids = {h.info["humdId"] for h in self.humds.values()}
+        for humd in self.humds.values():
+            try:
+                peers = set((await asyncio.to_thread(humd.get, "/hum/peers"))["peers"])
+            except OSError:
+                return False
+            if peers != ids - {humd.info["humdId"]}:
+                return False
+        return True
 
     async def wait_linked(self) -> None:
         deadline = time.monotonic() + SETTLE_SECONDS
         while not await self.linked():
             if time.monotonic() > deadline:
-                raise TimeoutError("the phone never linked with the laptop again")
+                raise TimeoutError("the devices never linked with each other again")
             await asyncio.sleep(POLL)
 
     async def follow_up(self) -> None:
@@ -134,10 +166,10 @@ class RealChaos:
             if w.nestler is not None and w.lost_home():
                 since = w.last_wane
                 w.retire()
-                await self.follow(since)
+                await self.follow(w.device, since)
 
     async def prompt(self, n: int) -> None:
-        at = self.laptop if self.rng.random() < 0.5 else self.phone
+        at = self.humds[self.rng.choice(sorted(self.humds))]
         with contextlib.suppress(ConnectionError, OSError):
             sender = await Nestler.open(at, f"p{n}")
             sender.client.send(Tone(chi="prompt", sigil=self.sigil, text=f"q{n}"))
@@ -149,81 +181,127 @@ class RealChaos:
         humd.proc = None
         await humd.start()
 
+    async def kill_and_restart(self, name: str, away: float = 0.0) -> None:
+        """SIGKILL, `away` seconds gone, then up again; its watchers' connections died with it and they
+        connect again, following from their last wane as a client does."""
+        humd = self.humds[name]
+        humd.kill()
+        assert humd.proc is not None
+        await humd.proc.wait()
+        await asyncio.sleep(away)
+        survivors = [w for w in self.watchers if w.nestler is not None and w.device == name]
+        for w in survivors:
+            w.retire()
+        await self.restart(humd)
+        await self.wait_linked()
+        for w in survivors:
+            await self.follow(name, w.last_wane)
+
+    async def adopt_cut_off(self, names: list[str]) -> None:
+        """The home goes quiet for these devices (held relays); each adopts the hum at once."""
+        relays = [self.relays[n] for n in names]
+        for relay in relays:
+            relay.hold()
+        await asyncio.sleep(FAULT_SECONDS)
+        await asyncio.gather(*(run_cli("adopt", self.sigil, "--force", "--home", str(self.humds[n].home), "--json") for n in names))
+        await asyncio.sleep(self.rng.uniform(0.1, 1.0))
+        for relay in relays:
+            relay.hold(False)
+
     async def fault(self, kind: str) -> None:
         self.events.append(kind)
-        if kind == "kill_home":
-            self.laptop.kill()
-            assert self.laptop.proc is not None
-            await self.laptop.proc.wait()
-            await asyncio.sleep(FAULT_SECONDS)  # the home is away: the phone must say so meanwhile
-            await self.restart(self.laptop)
+        home = self.home()
+        if kind == "kill_home":  # the home is away a while: the others must say so meanwhile
+            await self.kill_and_restart(next(n for n, h in self.humds.items() if h is home), away=FAULT_SECONDS)
         elif kind == "stop_home":
-            assert self.laptop.proc is not None
-            self.laptop.proc.send_signal(signal.SIGSTOP)
+            assert home.proc is not None
+            home.proc.send_signal(signal.SIGSTOP)
             await asyncio.sleep(FAULT_SECONDS)
-            self.laptop.proc.send_signal(signal.SIGCONT)
+            home.proc.send_signal(signal.SIGCONT)
         elif kind == "partition":
-            self.relay.hold()
+            relay = self.relays[self.rng.choice(sorted(self.relays))]
+            relay.hold()
             await asyncio.sleep(FAULT_SECONDS)
-            self.relay.hold(False)
+            relay.hold(False)
         elif kind == "adopt":
-            # the home goes quiet (held relay), the phone takes the hum over, the laptop carries on alone
-            self.relay.hold()
-            await asyncio.sleep(FAULT_SECONDS)
-            await run_cli("adopt", self.sigil, "--home", str(self.phone.home), "--json")
-            await asyncio.sleep(self.rng.uniform(0.1, 1.0))
-            self.relay.hold(False)
-        elif kind == "kill_phone":
-            self.phone.kill()
-            assert self.phone.proc is not None
-            await self.phone.proc.wait()
-            survivors = [w for w in self.watchers if w.nestler is not None]
-            for w in survivors:
-                w.retire()
-            await self.restart(self.phone)
-            await self.wait_linked()
-            for w in survivors:
-                await self.follow(w.last_wane)
+            await self.adopt_cut_off(["phone"])
+        elif kind == "adopt_two":
+            await self.adopt_cut_off(["phone", "tablet"])
+        elif kind == "forget_again":
+            self.again += 1
+            await run_cli("forget", self.sigil, "--home", str(home.home), "--json")  # refused mid-bloom: the prompt goes on
+            await run_cli("prompt", "--sid", "chaos-real", f"again{self.again}", "--home", str(home.home), "--json")
+        elif kind in ("kill_phone", "kill_tablet"):
+            await self.kill_and_restart(kind.removeprefix("kill_"))
 
     def home(self) -> HumdProcess:
-        """Whichever process the hum's home is now (the phone, once it adopted and won)."""
-        entry = next((h for h in self.laptop.get("/hum/hums")["hums"] if h["sigil"] == self.sigil), {})
-        return self.phone if entry.get("home") == self.phone.info["humdId"] else self.laptop
+        """Whichever process the hum's home is now, as the devices' own lists say (the laptop's first)."""
+        by_id = {h.info["humdId"]: h for h in self.humds.values()}
+        for humd in self.humds.values():
+            with contextlib.suppress(OSError):
+                entry = next((h for h in humd.get("/hum/hums")["hums"] if h["sigil"] == self.sigil), {})
+                if entry.get("home") in by_id:
+                    return by_id[entry["home"]]
+        return self.laptop
 
-    async def home_log(self, humd: HumdProcess | None = None) -> list[Tone]:
-        """A humd's whole log of the hum (the home's by default), read by a fresh nestler from wane 0."""
-        reader = await Nestler.open(humd or self.home(), "auditor")
+    async def read_log(self, humd: HumdProcess) -> tuple[int, list[Tone]]:
+        """A humd's whole log of the hum and its incarnation, read by a fresh nestler from wane 0."""
+        reader = await Nestler.open(humd, "auditor")
         reader.client.send(Tone(chi="attach", sigil=self.sigil, since=0))
-        _, hello = await reader.wait_for(lambda t: t.chi == "hello")
-        tip = hello["wane"]
-        if tip:
+        _, hello = await reader.wait_for(lambda t: t.chi in ("hello", "error") and not is_petal(t))
+        tip = hello.get("wane") or 0
+        if hello.chi == "hello" and tip:
             await reader.wait_for(lambda t: is_petal(t) and t["wane"] == tip)
         reader.close()
-        return [t for _, t in reader.seen if is_petal(t)]
+        return int(hello.get("born") or 0), [t for _, t in reader.seen if is_petal(t)]
+
+    async def agreed(self) -> bool:
+        """Every device names one home, holds its incarnation, and its copy is the home's up to its tip."""
+        homes = set()
+        for humd in self.humds.values():
+            entry = next((h for h in humd.get("/hum/hums")["hums"] if h["sigil"] == self.sigil), {})
+            homes.add(entry.get("home"))
+        if len(homes) != 1:
+            return False
+        born, log = await self.read_log(self.home())
+        if not log or log[-1].chi not in ("finish", "error", "note"):
+            return False  # the last bloom has not ended
+        for humd in self.humds.values():
+            theirs_born, theirs = await self.read_log(humd)
+            if theirs_born != born or theirs != log[: len(theirs)]:
+                return False
+        return True
 
     async def settle(self) -> Tally:
-        self.relay.hold(False)
+        for relay in self.relays.values():
+            relay.hold(False)
         await self.wait_linked()
         deadline = time.monotonic() + SETTLE_SECONDS
-        # the last bloom ends (a queued prompt is appended in the same commit as the close before it)
-        while time.monotonic() < deadline and (await self.home_log())[-1].chi not in ("finish", "error"):
-            await asyncio.sleep(0.2)
-        # both devices agree on the home, and the other's log is the home's (a cut branch kept aside)
-        while time.monotonic() < deadline:
-            home = self.home()
-            other = self.phone if home is self.laptop else self.laptop
-            log, theirs = await self.home_log(home), await self.home_log(other)
-            if theirs == log[: len(theirs)] and self.phone.get("/hum/hums")["hums"] and self.home() is home:
-                break
+        while time.monotonic() < deadline and not await self.agreed():
             await asyncio.sleep(0.2)
         await self.follow_up()
-        log = await self.home_log()
+        born, log = await self.read_log(self.home())
         tip = len(log)
-        kept = [Tone(o) for humd in (self.laptop, self.phone) for o in humd.get(f"/hum/hums/{self.sigil}/orphans")["orphans"]]
+        kept = [Tone(o) for humd in self.humds.values() for o in humd.get(f"/hum/hums/{self.sigil}/orphans")["orphans"]]
         while time.monotonic() < deadline and not all(w.nestler is None or w.last_wane >= tip or w.lost_home() for w in self.watchers):
             await asyncio.sleep(POLL)
-        tally = count_streams([[t for t in w.all_tones() if t.get("sigil") == self.sigil] for w in self.watchers], log, kept)
-        tally.unsurfaced += sum(1 for w in self.watchers if w.nestler is not None and not (w.last_wane >= tip or w.lost_home()))
+        streams = [[t for t in w.all_tones() if t.get("sigil") == self.sigil] for w in self.watchers]
+        # an incarnation other than the home's was forgotten there (forget_again): what was seen of it is not owed
+        forgotten = {int(t.get("born") or 0) for s in streams for t in s if t.chi == "hello"} - {born}
+        tally = count_streams(streams, log, kept, forgotten)
+        silent = [w for w in self.watchers if w.nestler is not None and not (w.last_wane >= tip or w.lost_home())]
+        tally.unsurfaced += len(silent)
+        # what each silent watcher last heard, to read beside the seed
+        self.silent = [{"device": w.device, "lastWane": w.last_wane, "tip": tip, "last": [dict(t) for t in w.all_tones()[-3:]]} for w in silent]
+        for record in self.silent:  # how far that device's own copy got
+            with contextlib.suppress(TimeoutError):
+                record["deviceLog"] = len((await asyncio.wait_for(self.read_log(self.humds[record["device"]]), 5))[1])
+        for humd in self.humds.values():
+            theirs_born, theirs = await self.read_log(humd)
+            tally.diverged += diverged_wanes(theirs, log) if theirs_born == born else max(len(theirs), 1)
+            prompts = sum(1 for t in log if t.chi == "prompt")
+            said = await asyncio.to_thread(_messages, humd, self.sigil)
+            tally.lost += max(prompts - sum(1 for m in said if m.get("role") == "user"), 0)
         return tally
 
     async def close(self) -> None:
@@ -231,34 +309,33 @@ class RealChaos:
             task.cancel()
         for w in self.watchers:
             w.retire()
-        await self.relay.close()
-        for humd in (self.phone, self.laptop):
+        for relay in self.relays.values():
+            await relay.close()
+        for humd in self.humds.values():
             with contextlib.suppress(ProcessLookupError):
                 await humd.stop()
 
 
-async def run_rounds(rounds: int, seed: int, workdir: Path) -> tuple[Tally, list[str]]:
-    chaos = RealChaos(workdir, seed)
+async def run_rounds(rounds: int, seed: int, workdir: Path, devices: int = 2) -> tuple[Tally, list[str], list[dict[str, Any]]]:
+    chaos = RealChaos(workdir, seed, devices)
+    faults = FAULTS_3 if devices == 3 else FAULTS
     try:
         await chaos.start()
         for n in range(1, rounds + 1):
             await chaos.prompt(n)
             await asyncio.sleep(chaos.rng.uniform(0.1, 0.6))  # the fault lands mid-bloom
-            await chaos.fault(chaos.rng.choice(FAULTS))
+            await chaos.fault(chaos.rng.choice(faults))
             await chaos.wait_linked()
             await chaos.follow_up()
-        return await chaos.settle(), chaos.events
+        tally = await chaos.settle()
+        return tally, chaos.events, chaos.silent
     finally:
         await chaos.close()
 
 
-def run_real(rounds: int, *, seed: int = 0) -> dict[str, Any]:
-    """`rounds` faults dealt to two real humd processes; the report `hum chaos --real --json` prints."""
+def run_real(rounds: int, *, seed: int = 0, devices: int = 2) -> dict[str, Any]:
+    """`rounds` faults dealt to real humd processes; the report `hum chaos --real --json` prints."""
     with tempfile.TemporaryDirectory(prefix="hum-chaos-real-") as tmp:
-        tally, events = asyncio.run(run_rounds(rounds, seed, Path(tmp)))
-    return {
-        "criteria": {n: {"ok": getattr(tally, n) == 0, "value": getattr(tally, n), "limit": 0} for n in CRITERIA},
-        "rounds": rounds,
-        "faults": events,
-        "ok": tally.clean(),
-    }
+        tally, events, silent = asyncio.run(run_rounds(rounds, seed, Path(tmp), devices))
+    report_ = {"criteria": report(tally), "rounds": rounds, "devices": devices, "seed": seed, "faults": events, "ok": tally.clean()}
+    return {**report_, "silent": silent} if silent else report_

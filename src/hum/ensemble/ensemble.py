@@ -26,6 +26,7 @@ class DirectoryEntry:
     wane: int = 0  # the home's tip as last announced
     epoch: int = 0  # 0 until somebody adopts the hum; each adoption takes the next
     fork: int = 0  # the wane the current epoch's home continued from
+    born: int = 0  # the incarnation: the wall ms its first home minted it (0: unknown)
 
     @classmethod
     def from_wire(cls, entry: dict[str, Any]) -> DirectoryEntry:
@@ -39,6 +40,7 @@ class DirectoryEntry:
             wane=_count(entry.get("wane")),
             epoch=_count(entry.get("epoch")),
             fork=_count(entry.get("fork")),
+            born=_count(entry.get("born")),
         )
 
     def as_wire(self) -> dict[str, Any]:
@@ -46,14 +48,18 @@ class DirectoryEntry:
         return asdict(self)
 
 
-def outranks(home: tuple[int, str], known: DirectoryEntry) -> bool:
-    """True when (epoch, HumdId) `home` beats the home a directory entry names.
+def outranks(home: tuple[int, str], known: DirectoryEntry, born: int = 0) -> bool:
+    """True when (epoch, HumdId) `home`, announcing incarnation `born`, beats the home a directory entry names.
 
-    A later epoch wins; at the same epoch only adoptions (epoch 1 and up)
-    compete, and the higher HumdId wins, so two devices that adopted the hum
-    at once agree on one home. Two humds never fight over an epoch-0 hum.
+    A newer incarnation (a later `born`: the sigil forgotten and minted again,
+    or minted apart on two devices) wins whatever its epoch; within one
+    incarnation a later epoch wins; at the same epoch only adoptions (epoch 1
+    and up) compete, and the higher HumdId wins, so two devices that adopted
+    the hum at once agree on one home. Every device ranks alike, so all agree.
     """
     epoch, via = home
+    if born and known.born and born != known.born:
+        return born > known.born
     return epoch > known.epoch or (epoch == known.epoch > 0 and via > known.home)
 
 
@@ -97,7 +103,7 @@ class Ensemble:
         A peer may only speak for its own hums, so entries naming another home
         are ignored: the directory cannot be poisoned by a sibling. A hum known
         at another home moves only to a higher (epoch, HumdId): an adoption,
-        or the winner of two adoptions at once.
+        or the winner of two adoptions at once, or a newer incarnation (`outranks`).
         """
         changed = []
         for entry in hums:
@@ -108,7 +114,7 @@ class Ensemble:
             if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
                 continue
             known = self._directory.get(sigil)
-            if known is not None and known.home != via and not outranks((epoch, via), known):
+            if known is not None and known.home != via and not outranks((epoch, via), known, _count(entry.get("born"))):
                 continue
             if known is None or known.home != via:
                 changed.append(sigil)

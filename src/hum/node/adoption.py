@@ -52,7 +52,10 @@ class Adoption:
                 alive = f"hum {sg} lives on {self.facts.device(hum.home)}, which is linked; adopt with force to take it anyway"
                 raise RouteError("home-alive", alive, rid)
             self.adopt(hum)
-        self.outbox.reply(owner, Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.facts.me, epoch=hum.epoch, wane=hum.tip))
+        else:
+            self.outbox.emit(SaveHum(hum))  # adopted before (maybe not stored yet): the answer waits for a commit
+        answer = Tone.make("adopted", rid=rid, sigil=sg, sid=hum.sid, home=self.facts.me, epoch=hum.epoch, wane=hum.tip)
+        self.journal.answer_when_saved(hum, owner, answer)  # told done only once the new epoch is stored
 
     def adopt(self, hum: Hum) -> None:
         """This humd becomes the hum's home in the next epoch, from its replica's last stored wane."""
@@ -76,8 +79,9 @@ class Adoption:
             elif not tap.granted:
                 tap.grant(hum.tip)
             self.outbox.wake(tap.owner)
+        self.replicas.follow_here(hum)  # nestlers left waiting at the old home's loss follow it here
         self.facts.touch(hum.sigil)
-        self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+        self.journal.announce_when_saved(hum, Tone(chi="hums", hums=[hum.summary()]))  # the new epoch, once stored
 
     def auto_adopt(self) -> None:
         """Adopt hums followed here whose home has been lost for `auto_adopt` seconds (off unless set)."""
@@ -90,13 +94,28 @@ class Adoption:
                 del self.peers.lost_at[sg]
                 self.adopt(hum)
 
+    def follow_announced(self, peer: str, announced: list[dict]) -> None:
+        """Every hum held here that the directory now says is homed at `peer`, and we held elsewhere, moves there
+        (whether the entry changed now or earlier, while our copy still named another home)."""
+        for item in announced:
+            hum = self.facts.hums.get(item.get("sigil")) if isinstance(item.get("sigil"), str) else None
+            entry = self.facts.entry(hum.sigil) if hum is not None else None
+            if hum is not None and entry is not None and entry.home == peer != hum.home:
+                self.home_moved(hum)
+
     def home_moved(self, hum: Hum) -> None:
         """The directory says another humd is now home to `hum` (an adoption, or a winner over ours)."""
         entry = self.facts.entry(hum.sigil)
         if entry is None or entry.home == hum.home:
             return
         self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.facts.me
-        hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
+        # Compare from the earliest fork not reconciled here: where this device's own epoch began, or
+        # the new epoch's fork if earlier. The new home's log before its fork may be another branch
+        # than ours (it adopted from an older epoch's log), and epochs missed here have unknown forks.
+        compare = min(hum.fork, entry.fork)
+        if entry.born and hum.born and entry.born != hum.born:
+            compare = 0  # another incarnation won (minted again elsewhere): nothing here is known to match
+        hum.home, hum.epoch, hum.fork, hum.born = entry.home, entry.epoch, entry.fork, entry.born or hum.born
         self.outbox.emit(SaveHum(hum))
         if was_home:
             self._hand_over(hum)
@@ -108,7 +127,7 @@ class Adoption:
                 # what it saw after the fork may be a branch the new home never had: it starts over
                 tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=entry.home, epoch=entry.epoch), hum.tip, terminal=True)
                 self.outbox.wake(tap.owner)
-        self.replicas.verify_from(hum.sigil, min(hum.tip, entry.fork))
+        self.replicas.verify_from(hum.sigil, min(hum.tip, compare))
         self.replicas.stop(hum.sigil)
         self.replicas.reconcile(hum)
 
@@ -150,6 +169,8 @@ class Adoption:
         cut = hum.truncate(keep)
         if not cut:
             return
+        for tap in self.facts.taps.of_hum(hum.sigil):  # what was said after the branch is said after the cut
+            tap.cut_back(keep)
         epoch = self.branch_epochs.get(hum.sigil, max(hum.epoch - 1, 0))
         self.outbox.emit(Orphan(hum, keep, epoch))
         if self.facts.ensemble.is_linked(hum.home):

@@ -50,6 +50,7 @@ class Blooms:
         if hum is not None:
             return hum
         hum = self.facts.new_hum(sg, sid, nest, self.facts.me)
+        hum.born = self.facts.next_born(sg)
         self.facts.announce(hum)
         self.facts.touch(sg)
         self.outbox.emit(SaveHum(hum))

@@ -62,6 +62,15 @@ class Forget:
     """Remove `hum` from the store: its petals, queued prompts, orphaned branches and its row, in one commit."""
 
     hum: Hum
+    tombstone: int | None = None  # forgotten at its home (here), at this wall ms: keep its tombstone
+
+
+@dataclass(frozen=True)
+class RepairPetal:
+    """Write `petal`'s row again: the stored one did not read, a sibling's copy was checked against its neighbours."""
+
+    hum: Hum
+    petal: Petal
 
 
 @dataclass(frozen=True)
@@ -108,4 +117,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | RepairPetal | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

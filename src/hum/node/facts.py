@@ -14,6 +14,7 @@ from hum.ensemble.trust.identity import Identity
 from hum.errors import RouteError
 from hum.interfaces import Clock
 from hum.node.taps import TapBook
+from hum.store.sqlite import TOMBSTONES_KEPT
 
 
 class TranscriptIndex:
@@ -59,6 +60,9 @@ class Facts:
         self.taps = TapBook()
         self.recent: OrderedDict[str, None] = OrderedDict()  # every known sigil, least recently active first
         self.transcripts = TranscriptIndex()
+        # (sigil, born) of hums forgotten at their home here, oldest first: told at every link-up
+        self.tombstones: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self.damaged: set[str] = set()  # hums a read found a stored petal of that does not read (Repairs asks)
         self._nestlers = itertools.count(1)  # names for nestlers that give none
 
     def nestler_name(self) -> str:
@@ -103,6 +107,21 @@ class Facts:
         del self.hums[sg]
         self.transcripts.drop(sg)
         self.tracker.reset(sg, 0)  # attached again, the replica starts from wane 0
+
+    def bury(self, sg: str, born: int) -> None:
+        """Hum `sg` (incarnation `born`) was forgotten at its home, here: keep its tombstone (the newest few)."""
+        self.tombstones[(sg, born)] = None
+        while len(self.tombstones) > TOMBSTONES_KEPT:
+            self.tombstones.popitem(last=False)
+
+    def bury_all(self, forgotten: list[tuple[str, int]] | tuple[tuple[str, int], ...]) -> None:
+        for sg, born in forgotten:
+            self.bury(sg, born)
+
+    def next_born(self, sg: str) -> int:
+        """The incarnation of a hum minted now under sigil `sg`: later than every one forgotten here."""
+        now = int(self.clock.wall_ms())
+        return max([now] + [b + 1 for s, b in self.tombstones if s == sg])
 
     def unlist(self, sg: str) -> None:
         """Hum `sg` is gone from the ensemble: no directory entry, no place in the lists."""

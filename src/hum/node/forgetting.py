@@ -3,9 +3,12 @@
 At the home, `forget` removes the hum from memory and the store in one
 commit, tells every tap on it why it ended (`route-error` `forgotten`) and
 sends `forget` to every linked peer, which drops its replica and its
-directory entry. A device that was away learns it at the next link-up: the
-home's listing of the hums it is home to (sent in numbered parts) no longer
-names the hum, so the device drops what it held of it. Elsewhere, `forget`
+directory entry. The home keeps a tombstone, (sigil, born): a device that was
+away learns it at the next link-up (the listing's `forgotten`) and drops its
+copy of that incarnation; and a hum minted again under the same sigil is a new
+incarnation (a later `born`), so a device still holding the old one drops it
+when it hears of the new. A listing that leaves a hum out says only that the
+peer is not (or no longer) its home: nothing held is dropped for it. Elsewhere, `forget`
 drops only this device's replica; the hum lives on at its home and can be
 attached again (from wane 0). Retention forgets, as the home does, hums
 homed here that nobody prompted or attached for `retain_days` days.
@@ -18,7 +21,7 @@ import logging
 from hum.core.hum import Hum
 from hum.errors import LogError, RouteError
 from hum.node.adoption import Adoption
-from hum.node.effects import Forget
+from hum.node.effects import Forget, SaveHum
 from hum.node.facts import Facts
 from hum.node.inbound import Announcement, HumRequest
 from hum.node.journal import Journal
@@ -26,6 +29,7 @@ from hum.node.outbox import Outbox
 from hum.node.owners import Owner
 from hum.node.peers import Peers
 from hum.node.permits import Permits
+from hum.node.repairs import Repairs
 from hum.node.replicas import Replicas
 from hum.node.retention import Retention
 from hum.wire.tones import Tone
@@ -44,12 +48,12 @@ class Forgetting:
         self,
         facts: Facts,
         outbox: Outbox,
-        holders: tuple[Journal, Replicas, Peers, Permits, Adoption, Retention],
+        holders: tuple[Journal, Replicas, Peers, Permits, Adoption, Retention, Repairs],
     ) -> None:
         self.facts = facts
         self.outbox = outbox
         # every part that keeps something about a hum: each drops it when the hum goes
-        self.journal, self.replicas, self.peers, self.permits, self.adoption, self.retention = holders
+        self.journal, self.replicas, self.peers, self.permits, self.adoption, self.retention, self.repairs = holders
         self.listings: dict[str, tuple[int, set[str]]] = {}  # peer -> (next part, sigils) of its link-up listing
 
     # -- a nestler asks ---------------------------------------------------------
@@ -72,17 +76,22 @@ class Forgetting:
         else:
             raise RouteError("unknown-hum", f"this device knows no hum {sg}", rid)
         name = (self.facts.identity.name if home == me else self.facts.ensemble.names.get(home)) or None
-        self.outbox.reply(owner, Tone.make("forgotten", rid=rid, sigil=sg, where=where, home=home, homeName=name))
+        answer = Tone.make("forgotten", rid=rid, sigil=sg, where=where, home=home, homeName=name)
+        if hum is not None:
+            self.journal.answer_when_saved(hum, owner, answer)  # told done once the removal is stored
+        else:
+            self.outbox.reply(owner, answer)
 
     # -- the home forgets ---------------------------------------------------------
 
     def everywhere(self, hum: Hum, gone: RouteError) -> None:
         """The home removes `hum`: here at once, on every linked peer by `forget`, on the others at their next link-up."""
-        self.drop(hum, gone)
+        self.facts.bury(hum.sigil, hum.born)
+        self.drop(hum, gone, tombstone=int(self.facts.clock.wall_ms()))
         self.facts.unlist(hum.sigil)
-        self.outbox.send_to_all(Tone(chi="forget", sigil=hum.sigil))
+        self.outbox.send_to_all(Tone(chi="forget", sigil=hum.sigil, born=hum.born))
 
-    def drop(self, hum: Hum, gone: RouteError) -> None:
+    def drop(self, hum: Hum, gone: RouteError, tombstone: int | None = None) -> None:
         """Remove what this device holds of `hum` (memory and store); every local tap on it hears `gone`, last."""
         sg = hum.sigil
         for tap in self.facts.taps.of_hum(sg):
@@ -90,35 +99,59 @@ class Forgetting:
             if not tap.owner.is_peer and not tap.ended:
                 self.outbox.reply(tap.owner, gone.tone(sigil=sg, sid=hum.sid))
         self.replicas.forget(hum)
-        for holder in (self.journal, self.peers, self.adoption, self.retention):
+        for holder in (self.journal, self.peers, self.adoption, self.retention, self.repairs):
             holder.drop(sg)
         self.permits.closed(sg)
         self.facts.drop(sg)
-        self.outbox.emit(Forget(hum))
+        self.outbox.emit(Forget(hum, tombstone))
 
     # -- a home tells us ------------------------------------------------------------
 
     def heard(self, peer: str, request: HumRequest) -> None:
         """`peer` forgot a hum: if it is that hum's home, this device drops its copy and its directory entry."""
         home = self.facts.home_or_none(request.sigil)
-        if home == peer:
+        if home == peer and self._same(request.sigil, request.born):
             self._forgotten_at_home(request.sigil, peer)
-        elif home is not None:
+        elif home is not None and home != peer:
             log.warning("ignored %s forgetting hum %s, which it is not home to", peer[:8], request.sigil)
 
     def heard_hums(self, peer: str, announcement: Announcement) -> None:
-        """An announcement of hums homed at `peer`: a hum we knew elsewhere that moved there is followed,
-        and a link-up listing's last part says which of the hums we knew there were forgotten."""
+        """An announcement of hums homed at `peer`: a re-minted hum's old copy goes, a hum we knew
+        elsewhere that moved there is followed, and a link-up listing's last part says which of
+        the hums we knew there were forgotten."""
+        self.reminted(peer, announcement)
         for sg in self.facts.ensemble.learn(announcement.hums, via=peer):
             self.facts.touch(sg)
-            hum = self.facts.hums.get(sg)
-            if hum is not None and hum.home != peer:
-                self.adoption.home_moved(hum)
+        self.adoption.follow_announced(peer, announcement.hums)
         self.listing(peer, announcement)
 
+    def reminted(self, peer: str, announcement: Announcement) -> None:
+        """Before an announcement is learnt: a hum we hold from `peer` that it now names with a later
+        `born` was forgotten there and minted again, so our copy of the old incarnation goes; one it
+        names with an earlier `born` lost our incarnation there, so ours is compared with its whole log."""
+        for entry in announcement.hums:
+            sg, born = entry.get("sigil"), entry.get("born")
+            hum = self.facts.hums.get(sg) if isinstance(sg, str) else None
+            if hum is None or hum.home != peer or entry.get("home") != peer or not isinstance(born, int):
+                continue
+            if hum.born and born > hum.born:
+                self._forgotten_at_home(hum.sigil, peer, unlist=False)
+            elif hum.born and born and born < hum.born:
+                # the home does not have the incarnation we hold (its mint never became durable there,
+                # a restart took it back): ours follows the home's, its whole log compared
+                hum.born = born
+                self.outbox.emit(SaveHum(hum))
+                self.replicas.stop(sg)
+                self.replicas.verify_from(sg, 0)
+                self.replicas.reconcile(hum)
+
     def listing(self, peer: str, announcement: Announcement) -> None:
-        """The parts of a link-up listing are gathered; at the last one every hum this device knows at
-        `peer` that the listing no longer names was forgotten there."""
+        """A link-up listing: every incarnation it says was forgotten there goes; at its last part,
+        directory entries naming `peer` that it left out go too. A hum this device holds is never
+        dropped because a listing left it out: the peer may only have stopped being its home."""
+        for sg, born in announcement.forgotten:
+            if self._same(sg, born) and self.facts.home_or_none(sg) == peer:
+                self._forgotten_at_home(sg, peer)
         part, parts = announcement.part, announcement.parts
         if part is None or parts is None or not 1 <= part <= parts <= LISTING_PARTS_MAX:
             return  # a single announcement, or a humd from before listings were numbered
@@ -133,17 +166,23 @@ class Forgetting:
             self.listings[peer] = (part + 1, listed)
             return
         del self.listings[peer]
-        known = {e.sigil for e in self.facts.ensemble.directory() if e.home == peer}
-        known.update(sg for sg, hum in self.facts.hums.items() if hum.home == peer)
-        for sg in sorted(known - listed):
-            self._forgotten_at_home(sg, peer)
+        stale = {e.sigil for e in self.facts.ensemble.directory() if e.home == peer} - listed
+        for sg in sorted(stale - set(self.facts.hums)):
+            self.facts.unlist(sg)
 
-    def _forgotten_at_home(self, sg: str, home: str) -> None:
+    def _same(self, sg: str, born: int) -> bool:
+        """Does what this device knows of `sg` belong to incarnation `born` (or is either unknown)?"""
+        hum, entry = self.facts.hums.get(sg), self.facts.entry(sg)
+        mine = hum.born if hum is not None else entry.born if entry is not None else 0
+        return not born or not mine or born == mine
+
+    def _forgotten_at_home(self, sg: str, home: str, *, unlist: bool = True) -> None:
         hum = self.facts.hums.get(sg)
         if hum is not None:
             gone = f"hum {sg} was forgotten at its home, {self.facts.device(home)}: it is gone from every device"
             self.drop(hum, RouteError("forgotten", gone))
-        self.facts.unlist(sg)
+        if unlist:
+            self.facts.unlist(sg)
 
     # -- retention --------------------------------------------------------------------
 

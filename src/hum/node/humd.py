@@ -116,8 +116,7 @@ class Humd:
     def peers(self) -> list[str]:
         return self.router.peers()
 
-    # What surfaces may read of the hums (they never reach into the router): one hum's log as this
-    # device holds it, whether a sigil is known, device names, the stateless client's hum, health.
+    # What surfaces may read of the hums (they never reach into the router).
 
     def hum(self, sg: str) -> Hum | None:
         """Hum `sg` as this device holds it (its home's log, or a replica), or None."""
@@ -172,11 +171,6 @@ class Humd:
         """The `limit` most recently active hums, newest first (what a breath lists)."""
         return self.router.facts.recent_hums(limit)
 
-    def bloom_open(self, sg: str) -> bool:
-        """Whether hum `sg` has a bloom open, as this humd knows it (its own hums, and replicas it follows)."""
-        hum = self.router.hums.get(sg)
-        return bool(hum and hum.bloom_open)
-
     def loop_time(self) -> float:
         return asyncio.get_running_loop().time()
 
@@ -206,6 +200,8 @@ class Humd:
             self.apply(self.router.durable(hum, wane))
         for hum, seq in commit.queued:
             self.apply(self.router.queued(hum, seq))
+        for hum in commit.saved:
+            self.apply(self.router.saved(hum))
 
     async def next_tones(self, owner: Owner, *, lines: bool = False) -> list[Tone]:
         """Wait until `owner` is owed something, then take it (petals as lines with `lines`)."""
@@ -237,7 +233,7 @@ class Humd:
 
     async def start(self) -> str:
         """Take back the stored hums, then listen; returns the address peers dial."""
-        self.apply(self.router.load(self.store.load(self.router.facts.tracker)))
+        self.apply(self.router.load(self.store.load(self.router.facts.tracker), self.store.tombstones()))
         self.router.load_touched(self.store.touched())
         self.address = await self.transport.listen(self._accept)
         self._spawn(self._drone_loop())
@@ -311,14 +307,19 @@ class Humd:
         self.apply(effects)
         return hum
 
-    def forget(self, sg: str) -> Tone:
-        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer, or the `error` refusing it."""
-        owner = self.router.open_nestler("forget")
-        for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
-            self.apply(self.router.nestler_tone(owner, tone))
-        answer = next(t for t in self.router.pull(owner) if t.get("rid") == "forget")
-        self.apply(self.router.close_owner(owner))
-        return answer
+    async def forget(self, sg: str) -> Tone:
+        """Forget hum `sg` as a nestler's `forget` would: the `forgotten` answer (once the removal is
+        stored), or the `error` refusing it (a store that cannot write says so at once)."""
+        session = self.open_nestler("forget")
+        try:
+            for tone in (Tone(chi="hello", bee="hum-forget"), Tone(chi="forget", sigil=sg, rid="forget")):
+                session.receive(tone)
+            while True:
+                answer = next((t for t in await session.next_tones() if t.get("rid") == "forget"), None)
+                if answer is not None:
+                    return answer
+        finally:
+            session.close()
 
     # -- links --------------------------------------------------------------------------
 
@@ -386,7 +387,8 @@ _CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
     fx.QueuePrompt: lambda humd, e: humd.store.queue_prompt(e.hum, e.seq, e.body),
     fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
     fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),
-    fx.Forget: lambda humd, e: humd.store.forget(e.hum),
+    fx.Forget: lambda humd, e: humd.store.forget(e.hum, e.tombstone),
+    fx.RepairPetal: lambda humd, e: humd.store.repair(e.hum, e.petal),
     fx.StartBloom: Humd._start_bloom,
     fx.CancelBloom: lambda humd, e: humd._spawn(humd.brood.cancel(e.sigil)),
     fx.ReleasePermit: lambda humd, e: humd._spawn(humd.brood.release(e.sigil, e.permit_id, e.decision, e.message)),

@@ -84,6 +84,7 @@ class HumRequest:
     rid: Any = None
     since: int = 0  # attach: the wane to follow from
     force: bool = False  # adopt: even while the home is linked
+    born: int = 0  # a home's forget: the incarnation it forgot (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,22 @@ def read_hello(f: Fields) -> Hello:
 
 def read_hum_request(f: Fields) -> HumRequest:
     return HumRequest(f.text("sigil"), f.rid, since=f.count("since") if f.tone.chi == "attach" else 0)
+
+
+def read_fetch(f: Fields) -> HumRequest:
+    """A sibling's `fetch`: the petal at `wane` (carried as `since`) of hum `sigil`, with its neighbours."""
+    return HumRequest(f.text("sigil"), f.rid, since=f.lenient_count("wane"))
+
+
+def read_fetched(f: Fields) -> PetalRun:
+    """A sibling's `fetched`: the petals it holds around the one asked for (each checked as it is used)."""
+    items = f.tone.get("petals")
+    return PetalRun(str(f.tone.get("sigil")), items[:8] if isinstance(items, list) else [])
+
+
+def read_peer_forget(f: Fields) -> HumRequest:
+    """A home's `forget` on a link, with the incarnation it forgot when it says."""
+    return HumRequest(f.text("sigil"), f.rid, born=f.lenient_count("born"))
 
 
 def read_adopt(f: Fields) -> HumRequest:
@@ -203,15 +220,19 @@ class Granted:
     sigil: str
     sid: str | None
     wane: int
+    born: int = 0  # the incarnation the home holds (0: unknown)
+    epoch: int = 0  # the home's epoch
 
 
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """`hums` on a link: hums the peer is home to; a link-up listing comes in numbered parts."""
+    """`hums` on a link: hums the peer is home to; a link-up listing comes in numbered parts, with
+    the (sigil, born) of hums forgotten at that home (`forgotten`, its tombstones)."""
 
     hums: list[dict[str, Any]]
     part: int | None = None
     parts: int | None = None
+    forgotten: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,14 +271,26 @@ class PetalRun:
 
 def read_granted(f: Fields) -> Granted:
     sid = f.tone.get("sid")
-    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"))
+    return Granted(str(f.tone.get("sigil")), str(sid) if sid is not None else None, f.lenient_count("wane"), f.lenient_count("born"), f.lenient_count("epoch"))
 
 
 def read_announcement(f: Fields) -> Announcement:
     hums, part, parts = f.tone.get("hums"), f.tone.get("part"), f.tone.get("parts")
     entries = [h for h in hums if isinstance(h, dict)] if isinstance(hums, list) else []
     numbered = all(isinstance(n, int) and not isinstance(n, bool) for n in (part, parts)) and isinstance(hums, list)
-    return Announcement(entries, part if numbered else None, parts if numbered else None)
+    return Announcement(entries, part if numbered else None, parts if numbered else None, _tombstones(f.tone.get("forgotten")))
+
+
+def _tombstones(value: Any) -> tuple[tuple[str, int], ...]:
+    """A listing's `forgotten`: [{sigil, born}]; malformed entries are left out."""
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("sigil"), str):
+            born = item.get("born")
+            out.append((item["sigil"], born if isinstance(born, int) and not isinstance(born, bool) and born >= 0 else 0))
+    return tuple(out)
 
 
 def read_refusal(f: Fields) -> Refusal:

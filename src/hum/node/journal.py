@@ -5,10 +5,11 @@ from __future__ import annotations
 from hum.core.drone import Drone
 from hum.core.hum import Hum
 from hum.core.petal import Petal
-from hum.errors import HumError
+from hum.errors import HumError, StoreError
 from hum.node.effects import Persist
 from hum.node.facts import Facts
 from hum.node.outbox import Outbox
+from hum.node.owners import Owner
 from hum.node.retention import Retention
 from hum.wire.tones import Tone
 
@@ -23,6 +24,8 @@ class Journal:
         self.retention = retention
         self.fault: HumError | None = None  # the store cannot commit, and why
         self._fault_said: set[str] = set()  # hums whose taps were told of the fault
+        # sigil -> answers owed once its row is stored (owner None: an announcement to every peer)
+        self.unsaved: dict[str, list[tuple[Owner | None, Tone]]] = {}
 
     def appended(self, hum: Hum, petal: Petal, dequeued: int | None = None) -> None:
         """A petal joined the log: the store makes it durable before any tap reads it."""
@@ -44,6 +47,30 @@ class Journal:
         petal = hum.append(chi, body)
         self.appended(hum, petal)
         return petal
+
+    def announce_when_saved(self, hum: Hum, announcement: Tone) -> None:
+        """Tell every peer once the hum's row is stored (a new epoch: a restart must not take it back)."""
+        self.unsaved.setdefault(hum.sigil, []).append((None, announcement))
+
+    def answer_when_saved(self, hum: Hum, owner: Owner, answer: Tone) -> None:
+        """`answer` says something is done (an adoption): it goes out once the store committed the hum's
+        row; a store that cannot commit is said instead, in the answer's place."""
+        if self.fault is not None:
+            self._not_saved(hum.sigil, owner, answer)
+            return
+        self.unsaved.setdefault(hum.sigil, []).append((owner, answer))
+
+    def saved(self, hum: Hum) -> None:
+        for owner, answer in self.unsaved.pop(hum.sigil, []):
+            if owner is None:
+                self.outbox.send_to_all(answer)
+            else:
+                self.outbox.reply(owner, answer)
+
+    def _not_saved(self, sg: str, owner: Owner, answer: Tone) -> None:
+        assert self.fault is not None
+        text = f"{answer.chi} hum {sg}, but it is not stored: {self.fault.message}; it is kept here and stored once the store can write"
+        self.outbox.reply(owner, StoreError(self.fault.qualifier, text, answer.get("rid")).tone(sigil=sg))
 
     def durable(self, hum: Hum, wane: int) -> None:
         """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
@@ -68,6 +95,13 @@ class Journal:
         if fault is None:
             self._fault_said.clear()
             return
+        for sg, waiting in list(self.unsaved.items()):
+            for owner, answer in waiting:
+                if owner is not None:
+                    self._not_saved(sg, owner, answer)
+            self.unsaved[sg] = [(None, a) for o, a in waiting if o is None]  # announcements wait for the commit
+            if not self.unsaved[sg]:
+                del self.unsaved[sg]
         for hum in self.facts.hums.values():
             if hum.tip > hum.durable_tip and hum.sigil not in self._fault_said:
                 self._fault_said.add(hum.sigil)
@@ -78,4 +112,5 @@ class Journal:
 
     def drop(self, sg: str) -> None:
         self._fault_said.discard(sg)
+        self.unsaved.pop(sg, None)
         self.drone.forget(sg)

@@ -84,6 +84,8 @@ class Outbox:
             out.extend(hum.read(tap, limit, hum.durable_tip, lines=lines))  # type: ignore[arg-type]
             if tap.ended:
                 taps.drop(owner, tap.sigil)
+                if hum.unreadable is not None:
+                    self.facts.damaged.add(hum.sigil)  # a damaged row: Repairs asks the siblings for it
         return out
 
     def owes(self, owner: Owner) -> bool:

@@ -28,6 +28,7 @@ class Owner:
         self.bee = name  # who a nestler says it is (its hello's `bee`); a prompt's `from`
         self.greeted = False  # a nestler said hello
         self.closed = False
+        self.dialled = False  # a peer's link that this humd dialled (not accepted)
         self.outbox: deque[Tone] = deque()  # replies and notices, sent before tap tones
 
     @property

@@ -44,27 +44,45 @@ class Peers:
     def link_up(self, peer: HumdId, *, dialled: bool, name: str) -> Owner | None:
         """A link proved its peer; its owner, or None if it duplicates a live link to that peer."""
         ensemble = self.facts.ensemble
+        followed: list[str] = []
         if ensemble.is_linked(peer):
-            # Both sides dialled at once: keep the link dialled by the lower HumdId,
-            # a rule both ends compute alike, so exactly one survives.
-            if dialled != (self.facts.me < peer):
+            existing = ensemble.owner(peer)
+            # Dialled the same way as the live link (the peer dials two of our addresses, or redials
+            # while we still hold its old link): the live link stays, so two dial loops never take
+            # turns replacing each other. Dialled both ways at once: keep the link dialled by the
+            # lower HumdId, a rule both ends compute alike, so exactly one survives.
+            if existing.dialled == dialled or dialled != (self.facts.me < peer):
                 return None
-            self.cut(ensemble.owner(peer))
+            self.outbox.emit(CutLink(existing))
+            followed = self._replaced(existing)
         owner = Owner(OwnerKind.PEER, peer)
+        owner.dialled = dialled
         ensemble.link_up(peer, self.facts.clock.monotonic(), owner, name)
         self._changed()
         self.drone.link_heard(peer, self.facts.clock.monotonic())
         self._introduce(owner)
+        self.replicas.follow_again(peer, followed)
         log.info("linked with %s", peer[:8])
         return owner
 
+    def _replaced(self, owner: Owner) -> list[str]:
+        """The live link gives way to a new one to the same peer: not a loss, so no nestler hears
+        `peer-loss`; the hums followed there are returned, to be asked for again on the new link."""
+        self.facts.ensemble.link_down(owner.name)
+        owner.closed = True
+        return self.replicas.link_replaced(owner)
+
     def _introduce(self, owner: Owner) -> None:
-        """What a peer hears first: every hum homed here (numbered parts: after the last one it knows
-        them all, so what is missing was forgotten), and every operator-signed revocation."""
+        """What a peer hears first: every hum homed here and every one forgotten here (numbered parts),
+        and every operator-signed revocation."""
         mine = [h.summary() for h in self.facts.hums.values() if h.home == self.facts.me]
-        starts = range(0, max(len(mine), 1), ANNOUNCE_BATCH)
+        gone = [{"sigil": sg, "born": born} for sg, born in self.facts.tombstones]
+        starts = range(0, max(len(mine), len(gone), 1), ANNOUNCE_BATCH)
         for part, start in enumerate(starts, 1):
-            self.outbox.reply(owner, Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts)))
+            listing = Tone(chi="hums", hums=mine[start : start + ANNOUNCE_BATCH], part=part, parts=len(starts))
+            if gone[start : start + ANNOUNCE_BATCH]:
+                listing["forgotten"] = gone[start : start + ANNOUNCE_BATCH]
+            self.outbox.reply(owner, listing)
         for hid, signature in self.revocations.items():
             self.outbox.reply(owner, Tone(chi="revoke", humdId=hid, signature=signature))
 
@@ -99,6 +117,7 @@ class Peers:
             return
         if verdict.kind == "peer-loss":
             tone = RouteError("peer-loss", verdict.detail).tone(sigil=hum.sigil, sid=hum.sid)
+            self.replicas.strand(hum, [t.owner for t in self.facts.taps.of_hum(hum.sigil) if not t.owner.is_peer and not t.ended])
         else:
             tone = Tone(chi="drone", sigil=hum.sigil, sid=hum.sid, verdict=verdict.kind, message=verdict.detail)
         watched = self.outbox.notify_watchers(hum.sigil, tone, terminal=verdict.kind == "peer-loss")

@@ -64,6 +64,10 @@ class Replicas:
         # Hums that moved to another home: compare from this wane on the next attach (kept across
         # link losses and, derived from the stored epoch, restarts).
         self.unverified: dict[str, int] = {}
+        self.comparing: dict[str, int] = {}  # granted, streaming, not yet past our tip: where the comparison began
+        # nestlers whose tap on a hum ended at its home's loss, with the wane they had read to: an
+        # adoption here opens their tap again, so a follower follows the hum to its new home
+        self.stranded: dict[str, dict[Owner, int]] = {}
 
     # -- taps -----------------------------------------------------------------
 
@@ -92,6 +96,9 @@ class Replicas:
             self.drop_tap(owner, tap.sigil)
         for seek in self.seeks.values():
             seek.waiting = [w for w in seek.waiting if w[0] is not owner]
+        if not owner.is_peer:
+            for waiting in self.stranded.values():
+                waiting.pop(owner, None)
 
     # -- a nestler here attaches --------------------------------------------------
 
@@ -106,7 +113,8 @@ class Replicas:
             return
         home = self.facts.home_of(sg, rid)
         if not self.facts.ensemble.is_linked(home):
-            raise self.facts.no_route(sg, home, rid)
+            self._read_away(owner, sg, home, since, rid)
+            return
         hum = self.replica_hum(sg)
         replica = self.replicas.setdefault(sg, Replica())
         tap = self.open_tap(hum, owner, since, granted=False)
@@ -116,6 +124,31 @@ class Replicas:
             replica.requested, replica.granted = True, False
             since = self.unverified.get(sg, hum.tip)
             self.outbox.send(home, Tone.make("attach", sigil=sg, since=since, rid=rid))
+
+    def _read_away(self, owner: Owner, sg: str, home: str, since: int, rid: Any) -> None:
+        """The home is not linked: what this device holds is served (hello, its petals), then the tap
+        hears `peer-loss` as after a loss, so a follower waits for the home or an adoption."""
+        hum = self.facts.hums.get(sg)
+        if hum is None or not hum.tip:
+            raise self.facts.no_route(sg, home, rid)
+        tap = self.open_tap(hum, owner, since, granted=False)
+        tap.grant(hum.tip)
+        held = f"hum {sg} lives on {self.facts.device(home)}, which is not linked: this device's copy was read up to wane {hum.tip}"
+        tap.notify(RouteError("peer-loss", held).tone(sigil=sg, sid=hum.sid, held=hum.tip), hum.tip, terminal=True)
+        self.strand(hum, [owner])
+
+    def strand(self, hum: Hum, owners: list[Owner]) -> None:
+        """These nestlers' taps on `hum` end at its home's loss, having read all this device holds."""
+        waiting = self.stranded.setdefault(hum.sigil, {})
+        for owner in owners:
+            waiting[owner] = hum.tip
+
+    def follow_here(self, hum: Hum) -> None:
+        """`hum` was adopted here: every nestler left waiting at its old home's loss follows it, from
+        what it had read (a new hello, then what this home appends)."""
+        for owner, cursor in self.stranded.pop(hum.sigil, {}).items():
+            if not owner.closed and self.facts.taps.get(owner, hum.sigil) is None:
+                self.open_tap(hum, owner, min(cursor, hum.fork), granted=True)
 
     def detach(self, owner: Owner, request: HumRequest) -> None:
         seek = self.seeks.get(request.sigil)
@@ -129,6 +162,7 @@ class Replicas:
             entry = self.facts.entry(sg)
             assert entry is not None
             hum = self.facts.new_hum(sg, entry.sid, entry.nest, entry.home)
+            hum.born = entry.born
             self.outbox.emit(SaveHum(hum))
         return hum
 
@@ -154,7 +188,7 @@ class Replicas:
         seek = self.seeks.pop(sg, None)
         if seek is None:
             return False
-        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane}], via=peer)
+        self.facts.ensemble.learn([{"sigil": sg, "sid": granted.sid, "home": peer, "wane": granted.wane, "born": granted.born, "epoch": granted.epoch}], via=peer)
         self.facts.touch(sg)
         hum = self.replica_hum(sg)
         hum.sid = granted.sid or ""
@@ -216,7 +250,10 @@ class Replicas:
         """The home granted our attach; a branch when we hold more than the new home ever had."""
         hum.sid = granted.sid if granted.sid is not None else hum.sid
         self.replicas.setdefault(hum.sigil, Replica()).granted = True
-        if self.unverified.pop(hum.sigil, None) is not None and granted.wane < hum.tip:
+        since = self.unverified.pop(hum.sigil, None)
+        if since is not None and since < min(hum.tip, granted.wane):
+            self.comparing[hum.sigil] = since  # until the home's stream passes our tip, a lost stream compares again
+        if since is not None and granted.wane < hum.tip:
             return Diverged(hum, granted.wane)
         return None
 
@@ -228,6 +265,9 @@ class Replicas:
                 petal = mirrored_petal(hum.sigil, item)  # a frame's petal as the bytes it came in, when it can be
                 if hum.receive(petal):
                     self.journal.appended(hum, petal)
+                    self.comparing.pop(hum.sigil, None)
+                elif hum.unreadable is not None:
+                    self.facts.damaged.add(hum.sigil)  # our copy of it does not read: Repairs fetches it back
             except LogError as exc:
                 if exc.qualifier == "diverged" and not (after_cut and i == 0):
                     return Diverged(hum, petal.wane - 1, items[i:])
@@ -259,8 +299,10 @@ class Replicas:
         self.replicas.pop(sg, None)
 
     def verify_from(self, sg: str, wane: int) -> None:
-        """The hum moved: compare our log with its new home's from `wane` on the next attach."""
-        self.unverified[sg] = wane
+        """The hum moved: compare our log with its new home's from `wane` on the next attach (or from an
+        earlier wane still waiting to be compared: it moved more than once before we compared)."""
+        earlier = [w for w in (self.unverified.get(sg), self.comparing.pop(sg, None)) if w is not None]
+        self.unverified[sg] = min([wane, *earlier])
 
     def reconcile(self, hum: Hum) -> None:
         """Attach to the new home from where our logs may part, comparing what we hold; the branch it
@@ -269,6 +311,20 @@ class Replicas:
             self.replicas[hum.sigil] = Replica(requested=True)
             self.outbox.send(hum.home, Tone(chi="attach", sigil=hum.sigil, since=self.unverified[hum.sigil]))
 
+    def attach_again(self, hum: Hum) -> None:
+        """The home could not read its own log for our attach (a damaged row it fetches back): ask again,
+        comparing from where we were to compare, or following on from our tip."""
+        if not self.facts.ensemble.is_linked(hum.home) or hum.home == self.facts.me:
+            return
+        self.replicas.pop(hum.sigil, None)
+        if hum.sigil in self.comparing:
+            self.unverified[hum.sigil] = self.comparing.pop(hum.sigil)
+        if hum.sigil in self.unverified:
+            self.reconcile(hum)
+        elif self.facts.taps.watched(hum.sigil):
+            self.replicas[hum.sigil] = Replica(requested=True)
+            self.outbox.send(hum.home, Tone(chi="attach", sigil=hum.sigil, since=hum.tip))
+
     def home_lost(self, peer: str) -> None:
         """The link to `peer` ended: its searches are answered no, and what it replicated to us stops."""
         for sg in list(self.seeks):
@@ -276,6 +332,31 @@ class Replicas:
         for hum in self.facts.hums.values():
             if hum.home == peer:
                 self.replicas.pop(hum.sigil, None)
+                if hum.sigil in self.comparing:  # its stream ended before it passed our tip: compare again at relink
+                    self.unverified[hum.sigil] = self.comparing.pop(hum.sigil)
+
+    def link_replaced(self, owner: Owner) -> list[str]:
+        """A link to a peer was replaced by a newer one: the peer's taps on the old one go; the
+        replicas we followed at that peer are returned, to be asked for again on the new link."""
+        for tap in self.facts.taps.of_owner(owner):
+            self.facts.taps.drop(owner, tap.sigil)
+        followed = [sg for sg, hum in self.facts.hums.items() if hum.home == owner.name and self.replicas.pop(sg, None) is not None]
+        for sg in followed:
+            if sg in self.comparing:  # its comparison was under way on the old link: made again on the new one
+                self.unverified[sg] = self.comparing.pop(sg)
+        return followed
+
+    def follow_again(self, peer: str, followed: list[str]) -> None:
+        """After a replaced link: ask `peer` again for what we followed and what we were seeking there."""
+        for sg in followed:
+            if sg in self.unverified:
+                self.reconcile(self.facts.hums[sg])
+            elif self.facts.taps.watched(sg):
+                self.replicas[sg] = Replica(requested=True)
+                self.outbox.send(peer, Tone(chi="attach", sigil=sg, since=self.facts.hums[sg].tip))
+        for sg, seek in self.seeks.items():
+            if peer in seek.asked:
+                self.outbox.send(peer, Tone(chi="attach", sigil=sg, since=0))
 
     def forget(self, hum: Hum) -> None:
         """`hum` is dropped here: stop its home replicating to us, and forget what we kept about it."""
@@ -283,3 +364,5 @@ class Replicas:
         if hum.home != self.facts.me and replica is not None and replica.requested and self.facts.ensemble.is_linked(hum.home):
             self.outbox.send(hum.home, Tone(chi="detach", sigil=hum.sigil))
         self.unverified.pop(hum.sigil, None)
+        self.comparing.pop(hum.sigil, None)
+        self.stranded.pop(hum.sigil, None)

@@ -1,14 +1,11 @@
 """The router: every protocol decision of one humd, as inputs in and effects out, with no I/O.
 
-Its inputs are a nestler's tone, a peer's tone, a link coming up or going
-down, a petal made durable, a worker's event and a clock tick; each returns
-the `Effect`s the shell must carry out. Tones for an owner wait in the
-router (its outbox, its taps' cursors) until the shell pulls them, so the
-router never blocks and never writes. The clock is passed in.
-
-The router itself only parses each tone once (`inbound`) and hands it to the
-part that owns the decision; the parts are built here, each with its
-collaborators, and none calls a part built after it.
+Its inputs are a nestler's tone, a peer's tone, a link coming up or going down, a petal made
+durable, a worker's event and a clock tick; each returns the `Effect`s the shell must carry out.
+Tones for an owner wait in the router (its outbox, its taps' cursors) until the shell pulls them,
+so the router never blocks and never writes. The clock is passed in. The router only parses each
+tone once (`inbound`) and hands it to the part that owns the decision; the parts are built here,
+each with its collaborators, and none calls a part built after it.
 """
 
 from __future__ import annotations
@@ -40,6 +37,7 @@ from hum.node.owners import Owner, OwnerKind
 from hum.node.peers import Peers
 from hum.node.permits import Permits
 from hum.node.projects import Project, ProjectBook
+from hum.node.repairs import Repairs
 from hum.node.replicas import Replicas
 from hum.node.retention import Retention
 from hum.wire.tones import PROTO_VERSION, Tone, is_past_dusk
@@ -64,16 +62,17 @@ class Router:
         self.config = config or RouterConfig()
         self.facts = facts = Facts(identity, clock, nest=self.config.nest, archive=archive)
         self.outbox = outbox = Outbox(facts)
-        self.drone = Drone()
+        drone = Drone()
         self.retention = Retention(facts, outbox, self.config)
-        self.journal = Journal(facts, outbox, self.drone, self.retention)
+        self.journal = Journal(facts, outbox, drone, self.retention)
         self.replicas = Replicas(facts, outbox, self.journal, self.retention)
-        self.siblings = Peers(facts, outbox, self.replicas, self.drone, check)
+        self.siblings = Peers(facts, outbox, self.replicas, drone, check)
         self.permits = Permits(facts, outbox, self.journal, self.config)
         self.projects = ProjectBook(facts.me)  # the ensemble's projects: where a project prompt goes
         self.blooms = Blooms(facts, outbox, self.journal, self.replicas, self.permits, self.projects)
         self.adoption = Adoption(facts, outbox, self.journal, self.replicas, self.siblings, self.permits, self.config)
-        holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention)
+        self.repairs = Repairs(facts, outbox, self.replicas)
+        holders = (self.journal, self.replicas, self.siblings, self.permits, self.adoption, self.retention, self.repairs)
         self.forgetting = Forgetting(facts, outbox, holders)
         self.attention = Attention(facts.me, outbox.send, facts.ensemble.peers, facts.home_or_none)  # watchers, read marks
         self._nestler_tones = self._nestler_table()
@@ -88,6 +87,11 @@ class Router:
     @property
     def ensemble(self) -> Ensemble:
         return self.facts.ensemble
+
+    @property
+    def drone(self) -> Drone:
+        """The sentinel over blooms and links (its `stall_after` may be set, as tests do)."""
+        return self.journal.drone
 
     @property
     def fault(self) -> HumError | None:
@@ -132,12 +136,9 @@ class Router:
                     raise BadTone("wrong-direction", f"a nestler does not send {tone.chi!r}")
                 read, handle = entry
                 handle(owner, read(Fields(tone)))
-        except (RouteError, LogError) as exc:
+        except (RouteError, LogError, BadTone) as exc:
             exc.rid = rid
-            self.outbox.reply(owner, exc.tone(sigil=tone.get("sigil")))
-        except BadTone as exc:
-            exc.rid = rid
-            self.outbox.reply(owner, exc.tone())
+            self.outbox.reply(owner, exc.tone(sigil=None if isinstance(exc, BadTone) else tone.get("sigil")))
         return self.outbox.done()
 
     def _hello(self, owner: Owner, hello: inbound.Hello) -> None:
@@ -169,8 +170,9 @@ class Router:
 
     # -- hums, blooms and the store -------------------------------------------------
 
-    def load(self, hums: list[Hum]) -> list[Effect]:
-        """Take back hums read from the store after a restart."""
+    def load(self, hums: list[Hum], forgotten: tuple[tuple[str, int], ...] | list[tuple[str, int]] = ()) -> list[Effect]:
+        """Hums read from the store after a restart (an adopted replica compares past its fork on attach), and tombstones."""
+        self.facts.bury_all(forgotten)
         for hum in hums:
             self.facts.hums[hum.sigil] = hum
             self.facts.announce(hum)
@@ -179,7 +181,6 @@ class Router:
             if hum.home == self.facts.me:
                 self.blooms.restarted(hum)
             elif hum.epoch > 0:
-                # an adopted hum: what this replica holds past the fork may be a branch; compare on attach
                 self.replicas.verify_from(hum.sigil, min(hum.tip, hum.fork))
         return self.outbox.done()
 
@@ -201,35 +202,36 @@ class Router:
         return self.blooms.mint(sid, nest or self.config.nest), self.outbox.done()
 
     def durable(self, hum: Hum, wane: int) -> list[Effect]:
-        """The store made `hum`'s log durable up to `wane`: its taps may now have it."""
         self.journal.durable(hum, wane)
         return self.outbox.done()
 
+    def saved(self, hum: Hum) -> list[Effect]:
+        """The store committed `hum`'s row (or its removal): answers that waited for it go out."""
+        self.journal.saved(hum)
+        return self.outbox.done()
+
     def queued(self, hum: Hum, seq: int) -> list[Effect]:
-        """A queued prompt is stored: every tap of the hum hears that it waits, and where in line."""
         self.journal.queued(hum, seq)
         return self.outbox.done()
 
     def store_fault(self, fault: HumError | None) -> list[Effect]:
-        """Commits fail (`fault`), or work again (None): said once on the taps of every hum left waiting."""
         self.journal.store_fault(fault)
         return self.outbox.done()
 
     def bloom_request(self, sg: str) -> BloomRequest | None:
-        """What the next bloom of `sg` needs, or None when no bloom is open."""
         return self.blooms.request(sg)
 
     def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
-        """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
         self.blooms.worker_event(sg, event)
         return self.outbox.done()
 
     def tick(self) -> list[Effect]:
-        """The clock moved: retention, the drone's verdicts, asks that waited too long, auto-adoption, in that order."""
+        """The clock moved: retention, the drone's verdicts, asks that waited too long, auto-adoption, repairs, in that order."""
         self.forgetting.sweep()
         self.siblings.tick()
         self.permits.expire()
         self.adoption.auto_adopt()
+        self.repairs.tick()
         return self.outbox.done()
 
     # -- links ----------------------------------------------------------------
@@ -298,7 +300,7 @@ class Router:
 
     def _refused(self, peer: str, refusal: inbound.Refusal) -> None:
         """A home refused our search, forwarded answer, attach or prompt: whoever waits on it hears why."""
-        if refusal.sigil is not None and self.replicas.seek_refused(peer, refusal.sigil):
+        if refusal.sigil is not None and (self.replicas.seek_refused(peer, refusal.sigil) or self.repairs.refused(peer, refusal)):
             return
         if not self.permits.forwarded_refusal(peer, refusal):
             self.replicas.refused(refusal)
@@ -306,18 +308,17 @@ class Router:
     # -- what each tone means, by who sent it -------------------------------------------
 
     def _nestler_table(self) -> dict[str, tuple[Callable[[Fields], Any], Callable[[Owner, Any], None]]]:
-        hum_request = inbound.read_hum_request
         return {
             "hello": (inbound.read_hello, self._hello),
-            "attach": (hum_request, lambda owner, r: self.replicas.attach(owner, r.sigil, r.since, r.rid)),
-            "detach": (hum_request, self.replicas.detach),
+            "attach": (inbound.read_hum_request, lambda owner, r: self.replicas.attach(owner, r.sigil, r.since, r.rid)),
+            "detach": (inbound.read_hum_request, self.replicas.detach),
             "prompt": (inbound.read_prompt, self.blooms.prompt),
-            "cancel": (hum_request, lambda _owner, r: self.blooms.cancel(r)),
+            "cancel": (inbound.read_hum_request, lambda _owner, r: self.blooms.cancel(r)),
             "hums": (inbound.read_hums_page, self._hums_page),
             "peers": (inbound.read_peers, self._peers_request),
             "release-permit": (inbound.read_answer, self.permits.answer),
             "adopt": (inbound.read_adopt, self.adoption.adopt_request),
-            "forget": (hum_request, self.forgetting.request),
+            "forget": (inbound.read_hum_request, self.forgetting.request),
             "watch": (lambda f: f.tone, self.attention.watch_tone),
             "seen": (lambda f: f.tone, self.attention.seen_tone),
         }
@@ -337,7 +338,9 @@ class Router:
             "queued": (lambda f: f.tone, self.blooms.heard_queued),
             "release-permit": (inbound.read_answer, self.permits.peer_answer),
             "orphaned": (inbound.read_branch_report, self.adoption.heard_branch),
-            "forget": (inbound.read_hum_request, self.forgetting.heard),
+            "forget": (inbound.read_peer_forget, self.forgetting.heard),
+            "fetch": (inbound.read_fetch, self.repairs.peer_fetch),
+            "fetched": (inbound.read_fetched, self.repairs.fetched),
             "projects": (lambda f: f.tone, self.projects.heard),
             "watching": (lambda f: f.tone, self.attention.heard_watching),
             "seen": (lambda f: f.tone, self.attention.heard_seen),

@@ -27,21 +27,22 @@ class DamagedHum:
         return {"sigil": self.sigil, "reason": self.reason}
 
 
-def readable_hum_row(row: tuple[Any, ...]) -> tuple[str, str, str, str, int, int]:
-    """A `hums` row (sigil, sid, nest, home, epoch, fork) as the types a hum needs; ValueError says what is wrong."""
-    sigil, sid, nest, home, epoch, fork = row
+def readable_hum_row(row: tuple[Any, ...]) -> tuple[str, str, str, str, int, int, int]:
+    """A `hums` row (sigil, sid, nest, home, epoch, fork, born) as the types a hum needs; ValueError says what is wrong."""
+    sigil, sid, nest, home, epoch, fork, born = row
     for name, value in (("sigil", sigil), ("sid", sid), ("nest", nest), ("home", home)):
         if not isinstance(value, str):
             raise ValueError(f"its {name} is {type(value).__name__}, not text")
-    for name, value in (("epoch", epoch), ("fork", fork)):
+    born = born or 0  # stores from before incarnations: 0, older than any hum minted since
+    for name, value in (("epoch", epoch), ("fork", fork), ("born", born)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"its {name} is {value!r}, not a whole number")
-    return sigil, sid, nest, home, epoch, fork
+    return sigil, sid, nest, home, epoch, fork, born
 
 
 def hum_rows(db: sqlite3.Connection, damaged: list[DamagedHum]) -> list[tuple[Any, ...]]:
     """Every `hums` row that reads; a page that does not is skipped row by row (by sigil) and noted."""
-    query = "SELECT sigil, sid, nest, home, epoch, fork FROM hums ORDER BY sigil"
+    query = "SELECT sigil, sid, nest, home, epoch, fork, born FROM hums ORDER BY sigil"
     try:
         return db.execute(query).fetchall()
     except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed": read what can be read
@@ -49,7 +50,7 @@ def hum_rows(db: sqlite3.Connection, damaged: list[DamagedHum]) -> list[tuple[An
     rows = []
     for (rowid,) in _rowids(db):
         try:
-            rows.append(db.execute("SELECT sigil, sid, nest, home, epoch, fork FROM hums WHERE rowid = ?", (rowid,)).fetchone())
+            rows.append(db.execute("SELECT sigil, sid, nest, home, epoch, fork, born FROM hums WHERE rowid = ?", (rowid,)).fetchone())
         except sqlite3.DatabaseError as exc:
             damaged.append(DamagedHum(f"row {rowid}", f"the row does not read: {exc}"))
     return [r for r in rows if r is not None]

@@ -21,6 +21,7 @@ class InstantStore:
     def __init__(self) -> None:
         self._tips: dict[str, tuple[Hum, int]] = {}
         self._queued: list[tuple[Hum, int]] = []
+        self._saved: list[Hum] = []
         self._wake = asyncio.Event()
         self.damaged: list[Any] = []  # nothing stored, nothing damaged
 
@@ -37,15 +38,24 @@ class InstantStore:
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None: ...
 
-    def save_hum(self, hum: Hum, touched: int | None = None) -> None: ...
+    def save_hum(self, hum: Hum, touched: int | None = None) -> None:
+        self._saved.append(hum)
+        self._changed()
 
     def orphan(self, hum: Hum, keep: int, epoch: int) -> None: ...
+
+    def repair(self, hum: Hum, petal: Petal) -> None: ...
 
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         return []
 
-    def forget(self, hum: Hum) -> None:
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
         self._tips.pop(hum.sigil, None)
+        self._saved.append(hum)
+        self._changed()
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        return []
 
     def touched(self) -> dict[str, int]:
         return {}
@@ -54,7 +64,7 @@ class InstantStore:
         return []
 
     def has_pending(self) -> bool:
-        return bool(self._tips or self._queued)
+        return bool(self._tips or self._queued or self._saved)
 
     async def wait_pending(self) -> None:
         while not self.has_pending():
@@ -62,6 +72,6 @@ class InstantStore:
             await self._wake.wait()
 
     def flush(self) -> Commit:
-        commit = Commit(list(self._tips.values()), self._queued)
-        self._tips, self._queued = {}, []
+        commit = Commit(list(self._tips.values()), self._queued, self._saved)
+        self._tips, self._queued, self._saved = {}, [], []
         return commit

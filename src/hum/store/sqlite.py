@@ -23,6 +23,7 @@ from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
+from hum.store.batch import committed
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.wire.framing import from_json, to_json
 from hum.wire.tones import PETAL_CHIS
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 # Petals are conversations: only the owner reads them. SQLite gives its -wal
 # and -shm files the database file's mode, so creating the file 0600 covers all three.
 STORE_MODE = 0o600
+
+# Tombstones a home keeps: each is told to every peer at link-up (500 a `hums` part, ~40 bytes
+# each), so ten thousand cost a device ~400 KB once per link; a device away for more forgets
+# than that keeps its copies of the oldest (it never loses a hum it should keep).
+TOMBSTONES_KEPT = 10_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hums (
@@ -59,6 +65,14 @@ CREATE TABLE IF NOT EXISTS orphans (
     chi   TEXT NOT NULL,
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, epoch, wane)
+) WITHOUT ROWID;
+-- hums forgotten at their home here (sigil, incarnation): told to every peer at link-up, so a
+-- device that was away drops its copy; the newest TOMBSTONES_KEPT are kept
+CREATE TABLE IF NOT EXISTS tombstones (
+    sigil TEXT NOT NULL,
+    born  INTEGER NOT NULL,
+    at    INTEGER NOT NULL,
+    PRIMARY KEY (sigil, born)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queued (
     sigil TEXT NOT NULL REFERENCES hums(sigil),
@@ -119,7 +133,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(hums)")}
-            for column in ("epoch", "fork"):  # stores from before adoption: every hum at epoch 0
+            for column in ("epoch", "fork", "born"):  # stores from before adoption (epoch 0), incarnations (born 0)
                 if column not in columns:
                     self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
             if "transcript" not in {row[1] for row in self._db.execute("PRAGMA table_info(petals)")}:
@@ -147,7 +161,7 @@ class SqliteStore:
             queued.setdefault(sigil, []).append((seq, from_json(body)))
         for row in hum_rows(self._db, self.damaged):
             try:  # a damaged row is set aside (store/check.py), never the end of the whole device
-                sigil, sid, nest, home, epoch, fork = readable_hum_row(row)
+                sigil, sid, nest, home, epoch, fork, born = readable_hum_row(row)
                 stored = self._stored(sigil)
             except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
                 self.damaged.append(DamagedHum(str(row[0]), str(exc)))
@@ -157,7 +171,7 @@ class SqliteStore:
             home, nest = sys.intern(home), sys.intern(nest)
             hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
             hum.home_tip = hum.tip
-            hum.epoch, hum.fork = epoch, fork
+            hum.epoch, hum.fork, hum.born = epoch, fork, born
             hums.append(hum)
         return hums
 
@@ -217,9 +231,17 @@ class SqliteStore:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
         self._add("hum", hum, touched)
 
-    def forget(self, hum: Hum) -> None:
-        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit."""
-        self._add("forget", hum, None)
+    def forget(self, hum: Hum, tombstone: int | None = None) -> None:
+        """Remove the hum: its petals, queued prompts, orphaned branches and its row, in one commit;
+        with `tombstone` (wall ms), the home keeps (sigil, incarnation) to tell devices that were away."""
+        self._add("forget", hum, tombstone)
+
+    def tombstones(self) -> list[tuple[str, int]]:
+        """The hums forgotten at their home here, as (sigil, born), oldest first."""
+        try:
+            return [(s, b) for s, b in self._db.execute("SELECT sigil, born FROM tombstones ORDER BY at, sigil")]
+        except sqlite3.Error as exc:
+            raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def touched(self) -> dict[str, int]:
         """When each stored hum was last prompted or attached (wall ms); hums never touched since the column came are left out."""
@@ -240,10 +262,20 @@ class SqliteStore:
         """Petals after wane `keep` are a branch the hum's home never had: kept aside, never served."""
         self._add("orphan", hum, (keep, epoch))
 
+    def repair(self, hum: Hum, petal: Petal) -> None:
+        """Write `petal`'s row again (the stored one did not read: a sibling's copy came back)."""
+        self._add("repair", hum, petal)
+
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
         """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
         rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
-        return [{**from_json(b), "epoch": e, "wane": w, "chi": c} for e, w, c, b in rows]
+        out = []
+        for e, w, c, b in rows:
+            try:
+                out.append({**from_json(b), "epoch": e, "wane": w, "chi": c})
+            except (ValueError, TypeError):  # a damaged row set aside with its branch: the rest still read
+                log.error("store: hum %s: orphaned petal %d (epoch %d) does not read", sigil, w, e)
+        return out
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None:
         """Queued prompt `seq` became a petal (in the same commit as that petal)."""
@@ -276,7 +308,7 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
             self._pending[:0] = batch  # nothing was promised; the whole batch goes again
             raise fault_of(exc) from exc
-        return _committed(batch)
+        return committed(batch)
 
     def _write(self, batch: list[tuple[str, Hum, Any]]) -> None:
         """Every change of `batch`, in order, inside the open transaction: runs of petals as multi-row INSERTs."""
@@ -298,15 +330,17 @@ class SqliteStore:
         """One change that is not a petal: a hum's row, a forget, an orphaned branch, a queued prompt."""
         if kind == "hum":
             self._db.execute(
-                "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched, born) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
-                "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, "
+                "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, born = excluded.born, "
                 "touched = COALESCE(excluded.touched, hums.touched)",
-                (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what),
+                (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what, hum.born),
             )
         elif kind == "forget":
             for table in ("petals", "queued", "orphans", "hums"):
                 self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
+            if what is not None:
+                self._tombstone(hum, what)
         elif kind == "orphan":
             keep, epoch = what
             self._db.execute(
@@ -315,12 +349,25 @@ class SqliteStore:
                 (epoch, hum.sigil, keep),
             )
             self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
+        elif kind == "repair":
+            # transcript NULL: a closing petal's key is computed again from the log at the next load
+            self._db.execute(
+                "INSERT OR REPLACE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, NULL)",
+                (what.sigil, what.wane, what.chi, what.body_json),
+            )
         elif kind == "queue":
             self._db.execute(
                 "INSERT OR REPLACE INTO queued (sigil, seq, body) VALUES (?, ?, ?)", (hum.sigil, what[0], to_json(what[1]))
             )
         else:
             self._db.execute("DELETE FROM queued WHERE sigil = ? AND seq = ?", (hum.sigil, what))
+
+    def _tombstone(self, hum: Hum, at: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO tombstones (sigil, born, at) VALUES (?, ?, ?)", (hum.sigil, hum.born, at))
+        self._db.execute(
+            "DELETE FROM tombstones WHERE (sigil, born) IN (SELECT sigil, born FROM tombstones ORDER BY at DESC LIMIT -1 OFFSET ?)",
+            (TOMBSTONES_KEPT,),
+        )
 
     def _insert_petals(self, params: list[Any]) -> None:
         """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""
@@ -338,16 +385,3 @@ class SqliteStore:
     def close(self) -> None:
         self._db.close()
 
-
-def _committed(batch: list[tuple[str, Hum, Any]]) -> Commit:
-    """What a committed batch made durable: each hum's highest wane, and its queued prompts."""
-    tips: dict[str, tuple[Hum, int]] = {}
-    queued = []
-    for kind, hum, what in batch:
-        if kind == "petal":
-            tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
-        elif kind == "queue":
-            queued.append((hum, what[0]))
-        elif kind == "forget":
-            tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
-    return Commit(list(tips.values()), queued)

@@ -94,7 +94,7 @@ def list_hums(humd: Humd, reader: Reader, args: dict[str, Any]) -> tuple[str, di
             "here": e.get("home") == humd.id,
             "wane": int(e.get("wane") or 0),
             "unread": int(e.get("wane") or 0) > reader.seen.get(e["sigil"], 0),
-            "blooming": humd.bloom_open(e["sigil"]),
+            "blooming": bool((hum := humd.hum(e["sigil"])) and hum.bloom_open),
         }
         for e in page
     ]

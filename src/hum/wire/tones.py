@@ -43,6 +43,8 @@ CHIS: dict[str, str] = {
     "adopt": "make this humd the home of a hum whose home is gone (it holds a replica)",
     "adopted": "the answer to adopt: this humd is the hum's home now, in a new epoch",
     "orphaned": "a humd set aside petals its hum's new home never had (an orphaned branch)",
+    "fetch": "a humd asks a sibling for a petal its own store cannot read, with its neighbours",
+    "fetched": "a sibling's answer to fetch: the petals it holds around the one asked for",
     "forget": "remove a hum: at its home from every device (nestler request, and home -> humd on a link); elsewhere this device's copy",
     "forgotten": "the answer to forget: where the hum was removed (everywhere, or this device's copy)",
     "note": "a petal: the home's word about the hum itself (e.g. an orphaned branch), not a model's",

@@ -1,0 +1,71 @@
+"""A damaged row in one device's store is fetched back from a sibling that holds the petal (real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hum.daemon.home import Home
+from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices
+from hum.wire.tones import Tone, is_petal
+
+pytestmark = pytest.mark.slow
+
+HUM = [sys.executable, "-m", "hum.cli"]
+WAIT = 30.0
+
+
+def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HUM, *args, "--home", str(home)], capture_output=True, text=True, timeout=WAIT)
+
+
+async def read_all(humd: HumdProcess, sg: str) -> tuple[list[Tone], Tone | None]:
+    """What an attach from wane 0 gets: its petals, and the error that ended it early (None: it got them all)."""
+    reader = await Nestler.open(humd, "reader")
+    reader.client.send(Tone(chi="attach", sigil=sg, since=0))
+    _, hello = await reader.wait_for(lambda t: t.chi == "hello")
+    _, last = await reader.wait_for(lambda t: (is_petal(t) and t["wane"] == hello["wane"]) or (t.chi == "error" and not is_petal(t)))
+    reader.close()
+    return [t for _, t in reader.seen if is_petal(t)], None if is_petal(last) else last
+
+
+def test_a_petal_that_does_not_read_at_the_home_is_fetched_back_from_the_phone_and_the_log_reads_again(tmp_path):
+    async def story() -> None:
+        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
+        laptop = HumdProcess(tmp_path / "laptop", free_port())
+        await laptop.start()
+        await pair_devices(laptop, tmp_path / "phone")
+        phone = HumdProcess(tmp_path / "phone", free_port())
+        await phone.start()
+        try:
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            out = await asyncio.to_thread(hum, "prompt", "--sid", "damaged", "hello", "--json", home=laptop.home)
+            sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
+            whole, _ = await read_all(phone, sg)  # the phone holds every petal
+            await laptop.stop()
+            with sqlite3.connect(Home(laptop.home).store_path) as db:  # one row no longer reads
+                db.execute("UPDATE petals SET body = '{not json' WHERE sigil = ? AND wane = 5", (sg,))
+            await laptop.start()
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            cut, error = await read_all(laptop, sg)
+            assert len(cut) == 4 and error is not None and error["qualifier"] == "cannot-read"  # said, not hidden
+            deadline = time.monotonic() + WAIT
+            while True:  # the laptop asks the phone for wane 5 and writes it again
+                again, error = await read_all(laptop, sg)
+                if error is None:
+                    break
+                assert time.monotonic() < deadline, "the damaged petal was never fetched back"
+                await asyncio.sleep(0.1)
+            assert again == whole
+        finally:
+            await phone.stop()
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())
