@@ -20,7 +20,7 @@ from hum.wire.tones import PETAL_CHIS
 
 # Problems listed per check: a badly damaged store could list millions; the count stays exact.
 MAX_LISTED = 200
-TABLES = ("hums", "petals", "orphans", "queued")
+TABLES = ("hums", "petals", "orphans", "queued", "tombstones")
 
 
 def check_store(path: Path) -> dict[str, Any]:
@@ -32,7 +32,9 @@ def check_store(path: Path) -> dict[str, Any]:
             integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
         except sqlite3.DatabaseError as exc:
             integrity = [str(exc)]
-        for row in _rows(db, "SELECT sigil, sid, nest, home, epoch, fork FROM hums", problems):
+        columns = {r[1] for r in _rows(db, "PRAGMA table_info(hums)", problems)}
+        born = "born" if "born" in columns else "0"  # a store from before incarnations
+        for row in _rows(db, f"SELECT sigil, sid, nest, home, epoch, fork, {born} FROM hums", problems):
             try:
                 readable_hum_row(row)
             except ValueError as exc:
@@ -89,6 +91,8 @@ def _copy_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str) ->
     """Copy `table` (a page that does not read loses only its rows); [kept, lost]."""
     columns = [row[1] for row in new.execute(f"PRAGMA table_info({table})")]
     wanted = [c for c in columns if c in {row[1] for row in old.execute(f"PRAGMA table_info({table})")}]
+    if not wanted:
+        return [0, 0]  # a table the old store did not have yet (tombstones came later)
     rows, lost = _read_rows(old, table, wanted)
     insert = f"INSERT OR IGNORE INTO {table} ({', '.join(wanted)}) VALUES ({', '.join('?' * len(wanted))})"
     for row in rows:

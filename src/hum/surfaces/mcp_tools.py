@@ -226,7 +226,7 @@ async def adopt_hum(humd: Humd, reader: Reader, args: dict[str, Any]) -> tuple[s
 
 async def forget_hum(humd: Humd, reader: Reader, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     sg = str(_str(args, "sigil"))
-    answer = humd.forget(sg)
+    answer = await humd.forget(sg)
     if answer.chi != "forgotten":
         raise tone_error(answer)
     return f"forgot {sg}", {k: v for k, v in answer.items() if k not in ("chi", "rid")}
