@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,9 +12,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+
+from hum.demo.roam_real import HumdProcess, pair_devices
 
 HUM = [sys.executable, "-m", "hum.cli"]
 CLI_TIMEOUT = 60
@@ -144,3 +147,22 @@ class HumUp:
 
 def file_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
+
+
+@contextlib.asynccontextmanager
+async def laptop_and_phone(
+    tmp_path: Path, laptop_env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[HumdProcess, HumdProcess]]:
+    """A new operator's laptop and a phone paired with it, both running and linked; stopped at the end."""
+    assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
+    laptop = HumdProcess(tmp_path / "laptop", free_port(), env=laptop_env or {})
+    phone = HumdProcess(tmp_path / "phone", free_port())
+    try:
+        await laptop.start()
+        await pair_devices(laptop, phone.home)
+        await phone.start()
+        await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        yield laptop, phone
+    finally:
+        await phone.stop()
+        await laptop.stop()

@@ -6,7 +6,9 @@ import asyncio
 import json
 import urllib.request
 
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, hum_command, pair_devices
+from humd_helpers import laptop_and_phone
+
+from hum.demo.roam_real import Nestler, hum_command
 from hum.wire.tones import Tone
 
 # One prompt, one ask answered from the phone: a few seconds; a hang fails here.
@@ -27,15 +29,7 @@ def chat(base: str, text: str) -> str:
 
 
 async def test_v1_says_the_phone_by_name_when_it_answered_the_ask(tmp_path):
-    code, _, err = await cli("operator", "init", "--home", str(tmp_path / "laptop"), "--name", "laptop")
-    assert code == 0, err
-    laptop = HumdProcess(tmp_path / "laptop", free_port(), env={"HUM_SCRIPTED_ASK": "touch named.txt"})
-    phone = HumdProcess(tmp_path / "phone", free_port())
-    try:
-        await laptop.start()
-        await pair_devices(laptop, phone.home)
-        await phone.start()
-        await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+    async with laptop_and_phone(tmp_path, laptop_env={"HUM_SCRIPTED_ASK": "touch named.txt"}) as (laptop, phone):
         watcher = await Nestler.open(laptop, "watcher")
         answer = asyncio.ensure_future(asyncio.to_thread(chat, laptop.info["http"], "make a file"))
         while not (hums := (await asyncio.to_thread(laptop.get, "/hum/hums"))["hums"]):
@@ -48,6 +42,3 @@ async def test_v1_says_the_phone_by_name_when_it_answered_the_ask(tmp_path):
         text = await asyncio.wait_for(answer, STEP)
         assert f"[hum] allowed by phone ({phone.info['humdId'][:8]})" in text, text
         watcher.close()
-    finally:
-        await phone.stop()
-        await laptop.stop()

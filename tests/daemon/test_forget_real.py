@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,26 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from humd_helpers import hum, laptop_and_phone
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
 from hum.daemon.home import Home
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices
+from hum.demo.roam_real import HumdProcess, Nestler, free_port
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone, is_petal, sigil
 
 pytestmark = pytest.mark.slow
 
-HUM = [sys.executable, "-m", "hum.cli"]
 WAIT = 30.0
 POLL = 0.05
 DAY_MS = 86_400_000
-
-
-def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*HUM, *args, "--home", str(home)], capture_output=True, text=True, timeout=WAIT
-    )
 
 
 async def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -78,14 +71,7 @@ async def replicate(humd: HumdProcess, sg: str) -> None:
 
 def test_hum_forget_at_the_home_reaches_every_device_even_one_away_and_survives_a_restart(tmp_path):
     async def story() -> None:
-        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
-        laptop = HumdProcess(tmp_path / "laptop", free_port())
-        await laptop.start()
-        await pair_devices(laptop, tmp_path / "phone")
-        phone = HumdProcess(tmp_path / "phone", free_port())
-        await phone.start()
-        try:
-            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        async with laptop_and_phone(tmp_path) as (laptop, phone):
             keep, gone, away = [await prompted(laptop, sid) for sid in ("keep", "gone", "away")]
             for sg in (keep, gone, away):
                 await replicate(phone, sg)
@@ -138,9 +124,6 @@ def test_hum_forget_at_the_home_reaches_every_device_even_one_away_and_survives_
             assert "unknown-hum" in refusal(await cli("show", away, home=laptop.home))
             status = await cli("status", home=laptop.home)
             assert "retain    keep everything" in status.stdout
-        finally:
-            await phone.stop()
-            await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())
 
@@ -157,14 +140,7 @@ async def prompts_on(humd: HumdProcess, sg: str) -> list[str]:
 
 def test_a_hum_forgotten_and_minted_again_while_a_device_was_away_is_the_new_one_there_too(tmp_path):
     async def story() -> None:
-        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
-        laptop = HumdProcess(tmp_path / "laptop", free_port())
-        await laptop.start()
-        await pair_devices(laptop, tmp_path / "phone")
-        phone = HumdProcess(tmp_path / "phone", free_port())
-        await phone.start()
-        try:
-            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        async with laptop_and_phone(tmp_path) as (laptop, phone):
             sg = await prompted(laptop, "again")
             assert await prompts_on(phone, sg) == ["hello"]
             await phone.stop()
@@ -175,9 +151,6 @@ def test_a_hum_forgotten_and_minted_again_while_a_device_was_away_is_the_new_one
             await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
             # the phone serves the new conversation, never the forgotten one
             assert await prompts_on(phone, sg) == ["a new conversation"]
-        finally:
-            await phone.stop()
-            await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from humd_helpers import hum, laptop_and_phone
 
 from hum.daemon.home import Home
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices
+from hum.demo.roam_real import HumdProcess, Nestler
 from hum.wire.tones import Tone, is_petal
 
 pytestmark = pytest.mark.slow
 
-HUM = [sys.executable, "-m", "hum.cli"]
 WAIT = 30.0
-
-
-def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HUM, *args, "--home", str(home)], capture_output=True, text=True, timeout=WAIT)
 
 
 async def read_all(humd: HumdProcess, sg: str) -> tuple[list[Tone], Tone | None]:
@@ -38,14 +31,7 @@ async def read_all(humd: HumdProcess, sg: str) -> tuple[list[Tone], Tone | None]
 
 def test_a_petal_that_does_not_read_at_the_home_is_fetched_back_from_the_phone_and_the_log_reads_again(tmp_path):
     async def story() -> None:
-        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
-        laptop = HumdProcess(tmp_path / "laptop", free_port())
-        await laptop.start()
-        await pair_devices(laptop, tmp_path / "phone")
-        phone = HumdProcess(tmp_path / "phone", free_port())
-        await phone.start()
-        try:
-            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+        async with laptop_and_phone(tmp_path) as (laptop, phone):
             out = await asyncio.to_thread(hum, "prompt", "--sid", "damaged", "hello", "--json", home=laptop.home)
             sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
             whole, _ = await read_all(phone, sg)  # the phone holds every petal
@@ -64,8 +50,5 @@ def test_a_petal_that_does_not_read_at_the_home_is_fetched_back_from_the_phone_a
                 assert time.monotonic() < deadline, "the damaged petal was never fetched back"
                 await asyncio.sleep(0.1)
             assert again == whole
-        finally:
-            await phone.stop()
-            await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())

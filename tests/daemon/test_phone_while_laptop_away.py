@@ -6,24 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from humd_helpers import HUM, hum, laptop_and_phone
 
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices
+from hum.demo.roam_real import HumdProcess, Nestler
 from hum.wire.tones import Tone, is_petal
 
 pytestmark = pytest.mark.slow
 
-HUM = [sys.executable, "-m", "hum.cli"]
 WAIT = 30.0
-
-
-def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HUM, *args, "--home", str(home)], capture_output=True, text=True, timeout=WAIT)
 
 
 async def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -65,46 +60,38 @@ def messages(humd: HumdProcess, sg: str) -> tuple[int, dict]:
 
 def test_with_the_laptop_away_the_phone_reads_its_copy_and_a_waiting_attach_follows_the_adoption(tmp_path):
     async def story() -> None:
-        assert hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop").returncode == 0
-        laptop = HumdProcess(tmp_path / "laptop", free_port())
-        await laptop.start()
-        await pair_devices(laptop, tmp_path / "phone")
-        phone = HumdProcess(tmp_path / "phone", free_port())
-        await phone.start()
         follower = None
-        try:
-            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
-            out = await cli("prompt", "--sid", "away", "written on the laptop", "--json", home=laptop.home)
-            sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
-            await replicated(phone, sg)
-            follower = await asyncio.create_subprocess_exec(
-                *HUM, "attach", sg, "--home", str(phone.home), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-            )
-            shown, said = Lines(follower.stdout), Lines(follower.stderr)  # type: ignore[arg-type]
-            await shown.until("written on the laptop")
+        async with laptop_and_phone(tmp_path) as (laptop, phone):
+            try:
+                out = await cli("prompt", "--sid", "away", "written on the laptop", "--json", home=laptop.home)
+                sg = json.loads(out.stdout.splitlines()[-1])["sigil"]
+                await replicated(phone, sg)
+                follower = await asyncio.create_subprocess_exec(
+                    *HUM, "attach", sg, "--home", str(phone.home), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                )
+                shown, said = Lines(follower.stdout), Lines(follower.stderr)  # type: ignore[arg-type]
+                await shown.until("written on the laptop")
 
-            await laptop.stop()  # the laptop is away
-            await said.until("lost hum")
-            # what the phone holds is readable: the HTTP history, and an attach started now
-            status, body = await asyncio.to_thread(messages, phone, sg)
-            assert status == 200 and "written on the laptop" in json.dumps(body["messages"])
-            late = await cli("attach", sg, "--no-follow", "--json", home=phone.home)
-            tones = [json.loads(line) for line in late.stdout.splitlines() if line.startswith("{")]
-            assert [t["chi"] for t in tones][:2] == ["hello", "prompt"] and tones[1]["text"] == "written on the laptop"
-            assert "peer-loss" in late.stderr and late.returncode != 0
+                await laptop.stop()  # the laptop is away
+                await said.until("lost hum")
+                # what the phone holds is readable: the HTTP history, and an attach started now
+                status, body = await asyncio.to_thread(messages, phone, sg)
+                assert status == 200 and "written on the laptop" in json.dumps(body["messages"])
+                late = await cli("attach", sg, "--no-follow", "--json", home=phone.home)
+                tones = [json.loads(line) for line in late.stdout.splitlines() if line.startswith("{")]
+                assert [t["chi"] for t in tones][:2] == ["hello", "prompt"] and tones[1]["text"] == "written on the laptop"
+                assert "peer-loss" in late.stderr and late.returncode != 0
 
-            # the phone adopts it: the waiting attach follows, and shows the phone's own answers
-            adopted = await cli("adopt", sg, home=phone.home)
-            assert adopted.returncode == 0, adopted.stderr
-            await said.until("now lives on this device")
-            prompt = await cli("prompt", "--sigil", sg, "written on the phone", home=phone.home)
-            assert prompt.returncode == 0, prompt.stderr
-            await shown.until("written on the phone")
-        finally:
-            if follower is not None and follower.returncode is None:
-                follower.terminate()
-                await follower.wait()
-            await phone.stop()
-            await laptop.stop()
+                # the phone adopts it: the waiting attach follows, and shows the phone's own answers
+                adopted = await cli("adopt", sg, home=phone.home)
+                assert adopted.returncode == 0, adopted.stderr
+                await said.until("now lives on this device")
+                prompt = await cli("prompt", "--sigil", sg, "written on the phone", home=phone.home)
+                assert prompt.returncode == 0, prompt.stderr
+                await shown.until("written on the phone")
+            finally:
+                if follower is not None and follower.returncode is None:
+                    follower.terminate()
+                    await follower.wait()
 
     asyncio.new_event_loop().run_until_complete(story())
