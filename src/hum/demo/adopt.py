@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from hum.demo.roam import Timeline
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
+from hum.demo.roam_real import (
+    HumdProcess,
+    Nestler,
+    free_port,
+    new_operator,
+    pair_devices,
+    run_cli,
+    story_log,
+)
 from hum.scenario import DEFAULT_RTT, PEER_LOSS_LIMIT, WALK_AWAY_AT, Criterion
 from hum.sim.clock import run_virtual
 from hum.sim.harness import Sim
@@ -118,14 +126,9 @@ async def _log(humd: HumdProcess, sg: str) -> list[Tone]:
 
 
 async def real_story(workdir: Path, lines: list[str]) -> dict[str, Criterion]:
-    t0 = time.monotonic()
+    note = story_log(lines)
 
-    def note(who: str, what: str) -> None:
-        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
-
-    code, _, err = await run_cli("operator", "init", "--home", str(workdir / "laptop"), "--name", "laptop")
-    if code != 0:
-        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+    await new_operator(workdir / "laptop")
     laptop = HumdProcess(workdir / "laptop", free_port())
     phone = HumdProcess(workdir / "phone", free_port())
     nestlers: list[Nestler] = []

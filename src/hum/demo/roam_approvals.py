@@ -17,7 +17,14 @@ from typing import Any
 from hum.daemon.home import OPERATOR_KEY_FILE
 from hum.demo.intruder import intrude as forge_link
 from hum.demo.relay import LatencyRelay
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
+from hum.demo.roam_real import (
+    HumdProcess,
+    Nestler,
+    free_port,
+    new_operator,
+    pair_devices,
+    story_log,
+)
 from hum.demo.roam_real import report as real_report
 from hum.ensemble.trust.identity import Identity
 from hum.ensemble.trust.keys import OperatorKey
@@ -61,16 +68,11 @@ async def forged_answer(laptop: HumdProcess, sigil: str, permit_id: str) -> list
 
 async def run_approvals(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) -> dict[str, Criterion]:
     """The story; the phone reaches the laptop through a link of `rtt`."""
-    t0 = time.monotonic()
-
-    def note(who: str, what: str) -> None:
-        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
+    note = story_log(lines)
 
     out: dict[str, Criterion] = {}
     lhome, phome = workdir / "laptop", workdir / "phone"
-    code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
-    if code != 0:
-        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+    await new_operator(lhome)
     asking = {"HUM_SCRIPTED_ASK": ASKED_COMMAND, "HUM_PERMIT_TIMEOUT": f"{STORY_PERMIT_TIMEOUT:g}"}
     laptop = HumdProcess(lhome, free_port(), env=asking)
     phone = HumdProcess(phome, free_port())

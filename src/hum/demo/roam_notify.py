@@ -24,7 +24,14 @@ from typing import Any
 from hum.demo.push_service import PushService
 from hum.demo.relay import LatencyRelay
 from hum.demo.roam_approvals import ASKED_COMMAND
-from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices, run_cli
+from hum.demo.roam_real import (
+    HumdProcess,
+    Nestler,
+    free_port,
+    new_operator,
+    pair_devices,
+    story_log,
+)
 from hum.demo.roam_real import report as real_report
 from hum.scenario import DEFAULT_RTT, Criterion
 from hum.wire.tones import Tone
@@ -73,16 +80,11 @@ async def _until(check: Any, what: str) -> Any:
 
 async def run_notify(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT) -> dict[str, Criterion]:
     """The story; the phone reaches the laptop through a link of `rtt`."""
-    t0 = time.monotonic()
-
-    def note(who: str, what: str) -> None:
-        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
+    note = story_log(lines)
 
     out: dict[str, Criterion] = {}
     lhome, phome = workdir / "laptop", workdir / "phone"
-    code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
-    if code != 0:
-        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+    await new_operator(lhome)
     laptop = HumdProcess(lhome, free_port(), env={"HUM_SCRIPTED_ASK": ASKED_COMMAND})
     phone = HumdProcess(phome, free_port())
     relay = LatencyRelay(("127.0.0.1", laptop.port), rtt / 2)

@@ -143,6 +143,23 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+async def new_operator(home: Path) -> None:
+    """`hum operator init` for the laptop of a story; a failure ends the story with its reason."""
+    code, _, err = await run_cli("operator", "init", "--home", str(home), "--name", "laptop", "--json")
+    if code != 0:
+        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+
+
+def story_log(lines: list[str]) -> Callable[[str, str], None]:
+    """A story's log: each line says who did what, stamped with the milliseconds since the story began."""
+    t0 = time.monotonic()
+
+    def note(who: str, what: str) -> None:
+        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
+
+    return note
+
+
 async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = None, name: str = "phone") -> str:
     """`hum pair` on the laptop, `hum join` on the phone (through port `via`, if given); returns the phone's HumdId.
 
@@ -168,19 +185,14 @@ async def run_real(workdir: Path, lines: list[str], rtt: float = DEFAULT_RTT, tr
     Over iroh or a transit relay (`transport`) neither humd listens on TCP and
     no latency is added (`rtt` counts only for TCP).
     """
-    t0 = time.monotonic()
+    note = story_log(lines)
     reach = Reach(transport)
     if not reach.over_tcp:
         rtt = 0.0
 
-    def note(who: str, what: str) -> None:
-        lines.append(f"{(time.monotonic() - t0) * 1000:9.1f} ms  {who:7}  {what}")
-
     out: dict[str, Criterion] = {}
     lhome, phome = workdir / "laptop", workdir / "phone"
-    code, _, err = await run_cli("operator", "init", "--home", str(lhome), "--name", "laptop", "--json")
-    if code != 0:
-        raise RuntimeError(f"hum operator init failed: {err.strip()}")
+    await new_operator(lhome)
     laptop = HumdProcess(lhome, free_port() if reach.over_tcp else None, extra=reach.laptop_args())
     phone = HumdProcess(phome, free_port() if reach.over_tcp else None, extra=reach.phone_args())
     nestlers: list[Nestler] = []
