@@ -14,6 +14,7 @@ from hum.ensemble.trust.identity import Identity
 from hum.errors import RouteError
 from hum.interfaces import Clock
 from hum.node.taps import TapBook
+from hum.store.aside import is_aside
 from hum.store.sqlite import TOMBSTONES_KEPT
 
 
@@ -92,6 +93,10 @@ class Facts:
         """The hum if this humd is its home, else None."""
         hum = self.hums.get(sg)
         return hum if hum is not None and hum.home == self.me else None
+
+    def set_aside(self, sg: str) -> bool:
+        """True when the store set hum `sg` aside: a page of its stored log does not read (store/aside.py)."""
+        return is_aside(self.archive, sg)
 
     def touch(self, sg: str) -> None:
         """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""

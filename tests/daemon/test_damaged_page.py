@@ -1,0 +1,109 @@
+"""A page of the store damaged while humd runs (real processes, a real SQLite file): the hum it holds
+is set aside and said, every other hum is served, and repair plus a sibling bring its log back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from page_damage import damage_a_page_of, lengthen, read_all
+
+from hum.daemon.home import Home
+from hum.demo.roam_real import HumdProcess, free_port, pair_devices
+
+pytestmark = pytest.mark.slow
+
+HUM = [sys.executable, "-m", "hum.cli"]
+# Every CLI answer here comes in about a second; a hang fails at this.
+WAIT = 30.0
+# The long hum's turn, repeated: ~3,000 petals, over a hundred 4 KiB pages.
+REPEATS = 150
+
+
+async def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    run = [*HUM, *args, "--home", str(home)]
+    return await asyncio.to_thread(subprocess.run, run, capture_output=True, text=True, timeout=WAIT)
+
+
+async def prompt(home: Path, sid: str, text: str) -> subprocess.CompletedProcess[str]:
+    return await hum("prompt", "--sid", sid, text, "--json", home=home)
+
+
+def sigil_of(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])["sigil"]
+
+
+async def whole_again(laptop: HumdProcess, sg: str) -> list:
+    """Attach from 0 until the whole log reads (the laptop fetches what it lacks from the phone)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        petals, error = await read_all(laptop, sg)
+        if error is None:
+            return petals
+        assert time.monotonic() < deadline, f"the damaged page's petals never came back: {error}"
+        await asyncio.sleep(0.1)
+
+
+def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_a_sibling_brings_it_all_back(tmp_path):
+    async def story() -> None:
+        assert (await hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop")).returncode == 0
+        laptop = HumdProcess(tmp_path / "laptop", free_port())
+        store = Home(laptop.home).store_path
+        await laptop.start()
+        await pair_devices(laptop, tmp_path / "phone")
+        phone = HumdProcess(tmp_path / "phone", free_port())
+        try:
+            long, other = sigil_of(await prompt(laptop.home, "long", "hello")), sigil_of(await prompt(laptop.home, "other", "hello"))
+            await laptop.stop()
+            tip = lengthen(store, long, REPEATS)
+            await laptop.start()
+            await phone.start()
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            whole, _ = await read_all(phone, long)  # the phone holds every petal of it
+            assert len(whole) == tip
+
+            damage_a_page_of(store, long)
+            shown = await hum("show", long, "--json", home=laptop.home)  # an answer, not a hang
+            assert shown.returncode == 1, shown.stderr
+            cut = json.loads(shown.stdout)["unreadable"]
+            assert cut["qualifier"] == "cannot-read" and 1 < cut["from"] < tip
+            status = await asyncio.to_thread(laptop.get, "/hum/status")
+            assert [d["sigil"] for d in status["store"]["damaged"]] == [long]
+            assert f"hum {long} is set aside" in (await hum("status", home=laptop.home)).stdout
+            refused = await prompt(laptop.home, "long", "go on")
+            assert refused.returncode != 0 and "set aside" in refused.stderr + refused.stdout
+
+            answered = await prompt(laptop.home, "other", "still here")  # every other hum: prompted, answered
+            assert answered.returncode == 0 and json.loads(answered.stdout.splitlines()[-1])["chi"] == "finish", answered.stderr
+            await phone.stop()
+            await laptop.stop()
+            assert laptop.proc is not None and laptop.proc.stderr is not None
+            said = (await laptop.proc.stderr.read()).decode()
+            assert said.count(f"hum {long} is set aside") == 1 and "Traceback" not in said, said[-2000:]
+
+            checked = json.loads((await hum("store", "check", "--json", home=laptop.home)).stdout)
+            assert (long, "unreadable-page") in {(p["sigil"], p["problem"]) for p in checked["problems"]}
+            repaired = json.loads((await hum("store", "repair", "--json", home=laptop.home)).stdout)
+            assert 0 < repaired["lost"]["petals"] < 100 and repaired["kept"]["hums"] == 2
+
+            await laptop.start()  # alone: the gap is said, the rest read
+            alone = await hum("show", long, "--json", home=laptop.home)
+            assert alone.returncode == 1 and json.loads(alone.stdout)["unreadable"]["from"] == cut["from"], alone.stderr
+            after, _ = await read_all(laptop, other)
+            assert any(p.chi == "prompt" and p.get("text") == "still here" for p in after)  # durable across the restart
+            assert (await asyncio.to_thread(laptop.get, "/hum/status"))["store"]["damaged"] == []
+
+            await phone.start()
+            await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
+            assert await whole_again(laptop, long) == whole
+        finally:
+            await phone.stop()
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())
