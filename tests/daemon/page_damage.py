@@ -23,9 +23,9 @@ def lengthen(store: Path, sigil: str, times: int) -> int:
     return turn * (times + 1)
 
 
-def damage_a_page_of(store: Path, sigil: str) -> None:
-    """Overwrite, in the file, a leaf page of the petals b-tree from the middle of hum `sigil`'s rows,
-    while a humd runs on it: the WAL is checkpointed first (the page is read from the file), and a
+def damage_a_page_of(store: Path, sigil: str, *, last: bool = False) -> None:
+    """Overwrite, in the file, a leaf page of the petals b-tree from the middle of hum `sigil`'s rows
+    (with `last`, the last page wholly its own, where its next petals go), while a humd runs on it: the WAL is checkpointed first (the page is read from the file), and a
     commit afterwards makes the humd's connection drop the pages it cached."""
     with closing(sqlite3.connect(store)) as db:
         busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
@@ -42,9 +42,16 @@ def damage_a_page_of(store: Path, sigil: str) -> None:
             first += cells
         assert len(owned) > 4, f"hum {sigil} spans only {len(owned)} pages"
         with open(store, "r+b") as file:
-            file.seek((owned[len(owned) // 2] - 1) * page_size)
+            file.seek((owned[-1 if last else len(owned) // 2] - 1) * page_size)
             file.write(b"\xde\xad" * (page_size // 2))
         db.execute("PRAGMA user_version = 1")
+
+
+def damage_first_page(store: Path) -> None:
+    """Overwrite the schema's page (page 1) past the file header: no table can be found (the humd is stopped)."""
+    with open(store, "r+b") as file:
+        file.seek(100)
+        file.write(b"\xde\xad" * 200)
 
 
 async def read_all(humd: HumdProcess, sg: str) -> tuple[list[Tone], Tone | None]:

@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from page_damage import damage_a_page_of, lengthen, read_all
+from page_damage import damage_a_page_of, damage_first_page, lengthen, read_all
 
+from hum.core.hum import Hum
+from hum.core.wane import WaneTracker
 from hum.daemon.home import Home
 from hum.demo.roam_real import HumdProcess, free_port, pair_devices
+from hum.store.sqlite import SqliteStore
+from hum.wire.tones import sigil
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +108,57 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
             assert await whole_again(laptop, long) == whole
         finally:
             await phone.stop()
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())
+
+
+def test_a_commit_that_meets_a_damaged_page_stores_every_other_hum_and_sets_that_one_aside(tmp_path):
+    path = tmp_path / "hums.db"
+    store, tracker = SqliteStore(path), WaneTracker()
+    # the damaged hum's rows come last in the b-tree: its last page is its own, and the other's pages are far from it
+    kept, damaged = (Hum(sg, sg, "local", "me", tracker) for sg in sorted(sigil("local", sid) for sid in ("one", "two")))
+    for hum in (damaged, kept):  # a few dozen pages each
+        store.save_hum(hum)
+        for _ in range(300):
+            store.append(hum, hum.append("prompt", {"text": "a turn of some length " * 3}))
+            store.append(hum, hum.append("finish", {"finishReason": "stop"}))
+    store.flush()
+    damage_a_page_of(path, damaged.sigil, last=True)  # where its next petal goes
+    for hum in (damaged, kept):
+        store.append(hum, hum.append("prompt", {"text": "after"}))
+    durable = store.flush().durable  # no exception: the committer goes on
+    assert [(h.sigil, wane) for h, wane in durable] == [(kept.sigil, 601)]
+    assert [d.sigil for d in store.damaged] == [damaged.sigil]
+    store.append(kept, kept.append("finish", {"finishReason": "stop"}))
+    store.append(damaged, damaged.append("finish", {"finishReason": "stop"}))
+    assert [(h.sigil, wane) for h, wane in store.flush().durable] == [(kept.sigil, 602)]  # one commit, nothing retried
+    assert len(store.damaged) == 1
+    store.close()
+    again = SqliteStore(path)
+    loaded = {h.sigil: h for h in again.load(WaneTracker())}
+    assert loaded[kept.sigil].tip == 602 and loaded[kept.sigil].petal(601).body["text"] == "after"
+    again.close()
+
+
+def test_a_store_whose_schema_page_does_not_read_is_kept_aside_and_humd_starts_on_a_new_one(tmp_path):
+    home = tmp_path / "laptop"
+    async def story() -> None:
+        assert (await hum("operator", "init", "--name", "laptop", home=home)).returncode == 0
+        laptop = HumdProcess(home, free_port())
+        await laptop.start()
+        try:
+            sigil_of(await prompt(home, "before", "hello"))
+            await laptop.stop()
+            damage_first_page(Home(home).store_path)
+            await laptop.start()  # starts: nothing of the old file reads, and it says so
+            damaged = (await asyncio.to_thread(laptop.get, "/hum/status"))["store"]["damaged"]
+            assert [d["kind"] for d in damaged] == ["file"] and "does not open" in damaged[0]["reason"]
+            said = (await hum("status", home=home)).stdout
+            assert "the store hums.db is set aside" in said and "kept as" in said
+            assert list(home.glob("hums.db.damaged-*"))  # the old file, kept for whoever investigates
+            assert (await prompt(home, "after", "hello")).returncode == 0  # new hums are served and stored
+        finally:
             await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())

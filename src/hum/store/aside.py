@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from hum.store.check import DamagedHum
@@ -59,6 +62,26 @@ class AsideBook:
             sigil, what, exc,
         )
 
+    def opens(self, path: Path) -> None:
+        """Before the store opens: a file whose schema does not read (its first page is damaged) is
+        moved aside, with its -wal and -shm, and humd starts on a new one; named in status and the log."""
+        if str(path) == ":memory:" or not path.exists():
+            return
+        try:
+            with closing(sqlite3.connect(path)) as db:
+                db.execute("SELECT name, sql FROM sqlite_master").fetchall()
+                return
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                return  # said by the open itself
+            reason = str(exc)
+        kept = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            if path.with_name(path.name + suffix).exists():
+                path.with_name(path.name + suffix).rename(kept.with_name(kept.name + suffix))
+        self.damaged.append(DamagedHum(f"the store {path.name}", f"it does not open ({reason}); kept as {kept}, a new one begun", kind="file"))
+        log.error("store: %s does not open (%s); it is kept as %s and humd starts on a new store", path, reason, kept)
+
     def holds(self, sigil: str) -> bool:
         return any(d.sigil == sigil for d in self.damaged)
 
@@ -70,7 +93,7 @@ class AsideBook:
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise
-            self.damaged.append(DamagedHum(what, f"the table does not read: {exc}"))
+            self.damaged.append(DamagedHum(f"the {what}", f"the table does not read: {exc}", kind="table"))
             log.error("store: the %s do not read (%s); humd starts without them", what, exc)
             return []
 

@@ -78,7 +78,7 @@ def _rows(db: sqlite3.Connection, query: str, problems: list[dict[str, Any]]) ->
     try:
         return db.execute(query).fetchall()
     except sqlite3.DatabaseError as exc:
-        problems.append({"sigil": None, "problem": "unreadable-page", "detail": f"{query.split(' FROM ')[1].split()[0]}: {exc}"})
+        problems.append({"sigil": None, "problem": "unreadable-page", "detail": f"{query.split(' FROM ')[1].split()[0] if ' FROM ' in query else query}: {exc}"})
         return []
 
 
@@ -98,6 +98,10 @@ def repair_store(path: Path, schema: str) -> dict[str, Any]:
         for table in TABLES:
             counts[table] = _copy_table(old, new, table)
         new.commit()
+    except sqlite3.DatabaseError:  # the old file's schema does not read: nothing to copy, nothing replaced
+        new.close()
+        fresh.unlink(missing_ok=True)
+        raise
     finally:
         old.close()
         new.close()

@@ -125,6 +125,9 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.damaged: list[DamagedHum] = []  # hums set aside (at load, or since: store/aside.py): their rows do not read
+        self.aside = AsideBook(self.damaged)
+        self.aside.opens(path)  # a file whose schema does not read is moved aside: humd starts on a new one
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if str(path) != ":memory:":
@@ -146,8 +149,6 @@ class SqliteStore:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
-        self.damaged: list[DamagedHum] = []  # hums set aside (at load, or since: store/aside.py): their rows do not read
-        self.aside = AsideBook(self.damaged)
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
