@@ -16,9 +16,9 @@ from page_damage import damage_a_page_of, damage_first_page, lengthen, read_all
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
 from hum.daemon.home import Home
-from hum.demo.roam_real import HumdProcess, free_port, pair_devices
+from hum.demo.roam_real import HumdProcess, Nestler, free_port, pair_devices
 from hum.store.sqlite import SqliteStore
-from hum.wire.tones import sigil
+from hum.wire.tones import Tone, sigil
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +41,13 @@ async def prompt(home: Path, sid: str, text: str) -> subprocess.CompletedProcess
 def sigil_of(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])["sigil"]
+
+
+async def attached(humd: HumdProcess, sg: str, since: int) -> Nestler:
+    nestler = await Nestler.open(humd, "follower")
+    nestler.client.send(Tone(chi="attach", sigil=sg, since=since))
+    await nestler.wait_for(lambda t: t.chi == "hello")
+    return nestler
 
 
 async def whole_again(laptop: HumdProcess, sg: str) -> list:
@@ -72,6 +79,7 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
             whole, _ = await read_all(phone, long)  # the phone holds every petal of it
             assert len(whole) == tip
 
+            follower = await attached(laptop, long, tip)  # follows it live, from its tip
             damage_a_page_of(store, long)
             shown = await hum("show", long, "--json", home=laptop.home)  # an answer, not a hang
             assert shown.returncode == 1, shown.stderr
@@ -80,6 +88,10 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
             status = await asyncio.to_thread(laptop.get, "/hum/status")
             assert [d["sigil"] for d in status["store"]["damaged"]] == [long]
             assert f"hum {long} is set aside" in (await hum("status", home=laptop.home)).stdout
+            for nestler in (follower, await attached(laptop, long, tip)):  # told, whenever it attached: no silent wait
+                _, told = await nestler.wait_for(lambda t: t.chi == "error")
+                assert told["qualifier"] == "cannot-read" and "set aside" in told["message"]
+                nestler.close()
             refused = await prompt(laptop.home, "long", "go on")
             assert refused.returncode != 0 and "set aside" in refused.stderr + refused.stdout
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
-from hum.errors import StoreError, WorkerError
+from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, QueuePrompt, SaveHum, StartBloom
 from hum.node.facts import Facts
@@ -122,7 +122,7 @@ class Blooms:
     def _at_home(self, hum: Hum, body: dict[str, Any], origin: str, device: str) -> None:
         """A prompt at its home; `device` is where it was typed, which stays true after the hum moves home."""
         if self.facts.set_aside(hum.sigil):  # its log does not read whole: no bloom would see the conversation
-            raise StoreError("cannot-read", f"hum {hum.sigil} is set aside: a page of its stored log does not read; stop humd and run `hum store repair`")
+            raise self.facts.aside_error(hum.sigil)
         body["from"], body["device"] = origin, device
         petal = hum.offer_prompt(body)
         if petal is not None:

@@ -46,6 +46,7 @@ class Repairs:
         self.asked: dict[str, tuple[int, set[str]]] = {}  # sigil -> (the wane asked for, siblings yet to answer)
         self.asked_at: dict[str, float] = {}  # sigil -> when it was asked
         self.reported: set[tuple[str, int]] = set()  # gaps no sibling could fill, said once
+        self.aside_told = 0  # how many of the hums the store set aside were told to their taps
 
     def tick(self) -> None:
         """Ask the siblings for every petal found not to read since the last tick; replicas whose home
@@ -58,6 +59,7 @@ class Repairs:
         for sg in again:
             if sg in self.facts.hums:
                 self.replicas.attach_again(self.facts.hums[sg])
+        self._tell_set_aside()
         while self.facts.damaged:
             hum = self.facts.hums.get(self.facts.damaged.pop())
             wane = hum.unreadable if hum is not None else None
@@ -69,6 +71,18 @@ class Repairs:
                 self.outbox.send(peer, Tone(chi="fetch", sigil=hum.sigil, wane=wane))
             if not peers:
                 self._no_sibling(hum.sigil)
+
+    def _tell_set_aside(self) -> None:
+        """Hums the store set aside since the last tick (a damaged page): each local tap still open on
+        one is told, once, and ends; no more petals of it will come (store/aside.py)."""
+        aside = self.facts.aside_hums()
+        for sg in aside[self.aside_told :]:
+            hum = self.facts.hums.get(sg)
+            for tap in self.facts.taps.of_hum(sg) if hum is not None else []:
+                if not tap.owner.is_peer and not tap.ended:
+                    tap.notify(self.facts.aside_error(sg).tone(sigil=sg, sid=hum.sid), hum.durable_tip, terminal=True)
+                    self.outbox.wake(tap.owner)
+        self.aside_told = len(aside)
 
     def peer_fetch(self, peer: str, request: HumRequest) -> None:
         """A sibling asks for a petal of ours, with its neighbours."""

@@ -38,6 +38,12 @@ def is_aside(archive: object, sigil: str) -> bool:
     return isinstance(book, AsideBook) and book.holds(sigil)
 
 
+def aside_hums(archive: object) -> list[str]:
+    """The hums `archive` (a store) set aside, in the order it did (at load first)."""
+    book = getattr(archive, "aside", None)
+    return [d.sigil for d in book.damaged if d.kind == "hum"] if isinstance(book, AsideBook) else []
+
+
 def is_damage(exc: sqlite3.Error) -> bool:
     """True when `exc` says a page of the file is damaged (rather than a full disk or a busy lock)."""
     code = getattr(exc, "sqlite_errorcode", None)
