@@ -41,10 +41,22 @@ def damage_a_page_of(store: Path, sigil: str, *, last: bool = False) -> None:
                 owned.append(pageno)
             first += cells
         assert len(owned) > 4, f"hum {sigil} spans only {len(owned)} pages"
-        with open(store, "r+b") as file:
-            file.seek((owned[-1 if last else len(owned) // 2] - 1) * page_size)
-            file.write(b"\xde\xad" * (page_size // 2))
+        overwrite(store, owned[-1 if last else len(owned) // 2], page_size)
         db.execute("PRAGMA user_version = 1")
+
+
+def damage_the_table(store: Path, table: str) -> None:
+    """Overwrite the first page of `table` in the file (the humd is stopped)."""
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (pageno,) = db.execute("SELECT pageno FROM dbstat WHERE name = ? ORDER BY path LIMIT 1", (table,)).fetchone()
+        overwrite(store, pageno, db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def overwrite(store: Path, pageno: int, page_size: int) -> None:
+    with open(store, "r+b") as file:
+        file.seek((pageno - 1) * page_size)
+        file.write(b"\xde\xad" * (page_size // 2))
 
 
 def damage_first_page(store: Path) -> None:

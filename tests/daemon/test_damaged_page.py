@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from page_damage import damage_a_page_of, damage_first_page, lengthen, read_all
+from page_damage import damage_a_page_of, damage_first_page, damage_the_table, lengthen, read_all
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
@@ -174,3 +175,27 @@ def test_a_store_whose_schema_page_does_not_read_is_kept_aside_and_humd_starts_o
             await laptop.stop()
 
     asyncio.new_event_loop().run_until_complete(story())
+
+
+def test_a_store_with_damaged_pages_at_start_loads_every_hum_that_reads_and_names_what_it_set_aside(tmp_path):
+    path = tmp_path / "hums.db"
+    store, tracker = SqliteStore(path), WaneTracker()
+    kept, damaged = (Hum(sg, sg, "local", "me", tracker) for sg in sorted(sigil("local", sid) for sid in ("one", "two")))
+    for hum in (kept, damaged):
+        store.save_hum(hum, touched=1_000)
+        store.append(hum, hum.append("prompt", {"text": "a turn of some length " * 3}))
+        store.append(hum, hum.append("finish", {"finishReason": "stop"}))
+    store.queue_prompt(kept, 1, {"text": "later"})
+    store.flush()
+    store.close()
+    assert lengthen(path, damaged.sigil, 600) == 1202  # its last turn's transcript key is reckoned from its whole log at load
+    damage_a_page_of(path, damaged.sigil)
+    damage_the_table(path, "queued")
+    again = SqliteStore(path)
+    loaded = again.load(WaneTracker())  # no exception: the device starts
+    assert [h.sigil for h in loaded] == [kept.sigil] and loaded[0].tip == 2
+    assert {(d.sigil, d.kind) for d in again.damaged} == {(damaged.sigil, "hum"), ("the queued prompts", "table")}
+    assert again.touched() == {kept.sigil: 1_000, damaged.sigil: 1_000} and again.tombstones() == []
+    with sqlite3.connect(path) as db:  # no key reckoned from half a log was stored
+        assert db.execute("SELECT transcript FROM petals WHERE sigil = ? AND wane = ?", (damaged.sigil, 1202)).fetchone() == (None,)
+    again.close()

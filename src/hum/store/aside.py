@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,17 @@ class AsideBook:
     def __init__(self, damaged: list[DamagedHum]) -> None:
         self.damaged = damaged  # the store's own list: `hum status` shows it
         self.unwritable: set[str] = set()  # hums a commit met the damage for: kept out of commits
+        self._strict = False  # reads raise instead of serving half a log (at load: the hum is set aside whole)
+
+    @contextmanager
+    def whole_or_nothing(self) -> Iterator[None]:
+        """While loading: a read that meets a damaged page raises, so the store sets the hum aside
+        whole rather than reckon its transcript key or open bloom from half its log."""
+        self._strict = True
+        try:
+            yield
+        finally:
+            self._strict = False
 
     def set_aside(self, sigil: str, exc: sqlite3.Error, what: str) -> None:
         """Hum `sigil` meets a damaged page (`what`: a read, a commit): named in status and the log, once."""
@@ -108,7 +119,7 @@ class AsideBook:
         try:
             yield from db.execute(query, params)
         except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
+            if self._strict or not is_damage(exc):
                 raise
             self.set_aside(sigil, exc, "a read")
 

@@ -153,7 +153,8 @@ class SqliteStore:
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
         try:
-            return self._load(tracker)
+            with self.aside.whole_or_nothing():  # a hum whose log meets a damaged page at load is set aside whole
+                return self._load(tracker)
         except sqlite3.Error as exc:
             raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
@@ -166,13 +167,13 @@ class SqliteStore:
             try:  # a damaged row is set aside (store/check.py), never the end of the whole device
                 sigil, sid, nest, home, epoch, fork, born = readable_hum_row(row)
                 stored = self._stored(sigil)
-            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+                # thousands of hums share a few homes and nests: one string each, not one a hum
+                home, nest = sys.intern(home), sys.intern(nest)
+                hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
+            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:  # (and its open bloom's replay)
                 self.damaged.append(DamagedHum(str(row[0]), str(exc)))
                 log.error("store: hum %s does not read (%s); it is set aside, every other hum is served", row[0], exc)
                 continue
-            # thousands of hums share a few homes and nests: one string each, not one a hum
-            home, nest = sys.intern(home), sys.intern(nest)
-            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
             hum.home_tip = hum.tip
             hum.epoch, hum.fork, hum.born = epoch, fork, born
             hums.append(hum)
