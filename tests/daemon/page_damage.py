@@ -7,8 +7,27 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from hum.core.hum import Hum
+from hum.core.wane import WaneTracker
 from hum.demo.roam_real import HumdProcess, Nestler
-from hum.wire.tones import Tone, is_petal
+from hum.store.sqlite import SqliteStore
+from hum.wire.tones import Tone, is_petal, sigil
+
+
+def stored_hum(store: Path, home: str, sid: str, turns: int) -> tuple[str, int]:
+    """A hum homed on `home` with `turns` turns of a prompt, 18 chunks and a finish, written
+    through the store before any humd starts (thousands of petals in well under a second)."""
+    db = SqliteStore(store)
+    hum = Hum(sigil("local", sid), sid, "local", home, WaneTracker())
+    db.save_hum(hum)
+    for n in range(turns):
+        db.append(hum, hum.append("prompt", {"text": f"turn {n}"}))
+        for word in range(18):
+            db.append(hum, hum.append("chunk", {"delta": f"word {word} "}))
+        db.append(hum, hum.append("finish", {"finishReason": "stop"}), hum.transcript_key)
+    db.flush()
+    db.close()
+    return hum.sigil, hum.tip
 
 
 def lengthen(store: Path, sigil: str, times: int) -> int:

@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from page_damage import damage_a_page_of, damage_first_page, damage_the_table, lengthen, read_all
+from page_damage import (
+    damage_a_page_of,
+    damage_first_page,
+    damage_the_table,
+    lengthen,
+    read_all,
+    stored_hum,
+)
 
 from hum.core.hum import Hum
 from hum.core.wane import WaneTracker
@@ -26,8 +33,8 @@ pytestmark = pytest.mark.slow
 HUM = [sys.executable, "-m", "hum.cli"]
 # Every CLI answer here comes in about a second; a hang fails at this.
 WAIT = 30.0
-# The long hum's turn, repeated: ~3,000 petals, over a hundred 4 KiB pages.
-REPEATS = 150
+# The long hum's turns of 20 petals: 3,000 petals, over a hundred 4 KiB pages.
+TURNS = 150
 
 
 async def hum(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -67,14 +74,12 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
         assert (await hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop")).returncode == 0
         laptop = HumdProcess(tmp_path / "laptop", free_port())
         store = Home(laptop.home).store_path
+        me = Home(laptop.home).identity().humd_id
+        (long, tip), (other, _) = stored_hum(store, me, "long", TURNS), stored_hum(store, me, "other", 1)
         await laptop.start()
         await pair_devices(laptop, tmp_path / "phone")
         phone = HumdProcess(tmp_path / "phone", free_port())
         try:
-            long, other = sigil_of(await prompt(laptop.home, "long", "hello")), sigil_of(await prompt(laptop.home, "other", "hello"))
-            await laptop.stop()
-            tip = lengthen(store, long, REPEATS)
-            await laptop.start()
             await phone.start()
             await phone.wait_peers(lambda p: p == [laptop.info["humdId"]])
             whole, _ = await read_all(phone, long)  # the phone holds every petal of it
