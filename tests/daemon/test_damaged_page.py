@@ -110,7 +110,8 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
             assert said.count(f"hum {long} is set aside") == 1 and "Traceback" not in said, said[-2000:]
 
             checked = json.loads((await hum("store", "check", "--json", home=laptop.home)).stdout)
-            assert (long, "unreadable-page") in {(p["sigil"], p["problem"]) for p in checked["problems"]}
+            named = [p["detail"] for p in checked["problems"] if (p["sigil"], p["problem"]) == (long, "unreadable-page")]
+            assert named and named[0].startswith(f"wanes {cut['from']} to "), checked
             repaired = json.loads((await hum("store", "repair", "--json", home=laptop.home)).stdout)
             assert 0 < repaired["lost"]["petals"] < 100 and repaired["kept"]["hums"] == 2
 

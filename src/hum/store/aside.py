@@ -25,7 +25,8 @@ from hum.store.check import DamagedHum
 
 log = logging.getLogger(__name__)
 
-# SQLite's result codes for a page that does not read: SQLITE_CORRUPT (11) and SQLITE_NOTADB (26).
+# SQLite's result codes for a page that does not read: SQLITE_CORRUPT (11) and SQLITE_NOTADB (26)
+# (their extended codes, SQLITE_CORRUPT_INDEX and the like, keep them in the low byte).
 _DAMAGE_CODES = {11, 26}
 
 # One change waiting for a commit, as SqliteStore keeps it: (kind, hum, what).
@@ -47,7 +48,7 @@ def aside_hums(archive: object) -> list[str]:
 def is_damage(exc: sqlite3.Error) -> bool:
     """True when `exc` says a page of the file is damaged (rather than a full disk or a busy lock)."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return code in _DAMAGE_CODES or "malformed" in str(exc).lower()
+    return (isinstance(code, int) and code & 0xFF in _DAMAGE_CODES) or "malformed" in str(exc).lower()
 
 
 class AsideBook:
@@ -70,7 +71,7 @@ class AsideBook:
 
     def set_aside(self, sigil: str, exc: sqlite3.Error, what: str) -> None:
         """Hum `sigil` meets a damaged page (`what`: a read, a commit): named in status and the log, once."""
-        if any(d.sigil == sigil for d in self.damaged):
+        if self.holds(sigil):
             return
         self.damaged.append(DamagedHum(sigil, f"a page of its petals does not read ({what}): {exc}"))
         log.error(

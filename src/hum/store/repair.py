@@ -67,11 +67,22 @@ def _petal_rows(db: sqlite3.Connection, problems: list[dict[str, Any]]) -> list[
         kept, gaps, tail = readable_petals(db, columns, sigil)
         rows += kept
         if gaps or tail:
-            lost = f"wanes {gaps[0]} to {gaps[-1]}" if gaps else ""
+            lost = f"wanes {_runs(gaps)}" if gaps else ""
             end = f"its log after wane {kept[-1][1] if kept else 0}" if tail else ""
             detail = " and ".join(x for x in (lost, end) if x) + " do not read (a damaged page)"
             problems.append({"sigil": sigil, "problem": "unreadable-page", "detail": detail})
     return rows
+
+
+def _runs(wanes: list[int]) -> str:
+    """Wanes in order as runs: "300 to 340, 880 to 911"."""
+    runs = [[wanes[0], wanes[0]]]
+    for w in wanes[1:]:
+        if w == runs[-1][1] + 1:
+            runs[-1][1] = w
+        else:
+            runs.append([w, w])
+    return ", ".join(f"{a} to {b}" if a != b else str(a) for a, b in runs)
 
 
 def _rows(db: sqlite3.Connection, query: str, problems: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
