@@ -132,6 +132,32 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
     asyncio.new_event_loop().run_until_complete(story())
 
 
+def test_a_commit_that_meets_a_damaged_page_under_a_running_humd_sets_that_hum_aside_and_every_other_is_answered(tmp_path):
+    async def story() -> None:
+        assert (await hum("operator", "init", "--name", "laptop", home=tmp_path / "laptop")).returncode == 0
+        laptop = HumdProcess(tmp_path / "laptop", free_port())
+        store, me = Home(laptop.home).store_path, Home(laptop.home).identity().humd_id
+        (busy, _), (quiet, _) = stored_hum(store, me, "busy", 60), stored_hum(store, me, "quiet", 1)
+        assert quiet < busy  # busy's rows are the b-tree's last: its last page, where its next petal goes, is its own
+        await laptop.start()
+        try:
+            damage_a_page_of(store, busy, last=True)
+            refused = await prompt(laptop.home, "busy", "go on")  # its petals cannot be stored: told, not left waiting
+            assert refused.returncode != 0 and "set aside" in refused.stderr + refused.stdout, refused
+            assert [d["sigil"] for d in (await asyncio.to_thread(laptop.get, "/hum/status"))["store"]["damaged"]] == [busy]
+            answered = await prompt(laptop.home, "quiet", "still here")  # the committer goes on for every other hum
+            assert answered.returncode == 0 and json.loads(answered.stdout.splitlines()[-1])["chi"] == "finish", answered.stderr
+            await laptop.stop()
+            await laptop.start()
+            after, error = await read_all(laptop, quiet)
+            assert error is None and any(p.chi == "prompt" and p.get("text") == "still here" for p in after)
+            assert [d["sigil"] for d in (await asyncio.to_thread(laptop.get, "/hum/status"))["store"]["damaged"]] == [busy]
+        finally:
+            await laptop.stop()
+
+    asyncio.new_event_loop().run_until_complete(story())
+
+
 def test_a_commit_that_meets_a_damaged_page_stores_every_other_hum_and_sets_that_one_aside(tmp_path):
     path = tmp_path / "hums.db"
     store, tracker = SqliteStore(path), WaneTracker()
