@@ -9,24 +9,13 @@ import time
 
 import pytest
 from humd_helpers import hum, laptop_and_phone
+from page_damage import read_all
 
 from hum.daemon.home import Home
-from hum.demo.roam_real import HumdProcess, Nestler
-from hum.wire.tones import Tone, is_petal
 
 pytestmark = pytest.mark.slow
 
 WAIT = 30.0
-
-
-async def read_all(humd: HumdProcess, sg: str) -> tuple[list[Tone], Tone | None]:
-    """What an attach from wane 0 gets: its petals, and the error that ended it early (None: it got them all)."""
-    reader = await Nestler.open(humd, "reader")
-    reader.client.send(Tone(chi="attach", sigil=sg, since=0))
-    _, hello = await reader.wait_for(lambda t: t.chi == "hello")
-    _, last = await reader.wait_for(lambda t: (is_petal(t) and t["wane"] == hello["wane"]) or (t.chi == "error" and not is_petal(t)))
-    reader.close()
-    return [t for _, t in reader.seen if is_petal(t)], None if is_petal(last) else last
 
 
 def test_a_petal_that_does_not_read_at_the_home_is_fetched_back_from_the_phone_and_the_log_reads_again(tmp_path):

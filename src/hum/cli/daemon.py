@@ -111,7 +111,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not store["ok"]:
         console.print(f"  [bold red]store     {store['fault']}: {store['message']} (retrying)[/]")
     for damaged in store.get("damaged", []):
-        console.print(f"  [bold red]damaged   hum {damaged['sigil']} is set aside: {damaged['reason']}[/]", highlight=False)
+        what = f"hum {damaged['sigil']}" if damaged.get("kind", "hum") == "hum" else damaged["sigil"]
+        console.print(f"  [bold red]damaged   {what} is set aside: {damaged['reason']}[/]", highlight=False)
     if status["token"]:
         console.print(f"  token     {status['token']}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 
 from hum.cli.common import CliError, console, home_of, print_json
 
@@ -42,6 +43,8 @@ def cmd_store_repair(args: argparse.Namespace) -> int:
         raise CliError(f"{exc}; stop it (Ctrl-C on hum up) before repairing its store") from exc
     try:
         result = repair_store(home.store_path, SCHEMA)
+    except sqlite3.DatabaseError as exc:  # its schema does not read: no table can be found in it
+        raise CliError(f"{home.store_path} does not read at all ({exc}); `hum up` keeps it aside and begins a new store") from exc
     finally:
         lock.release()
     if args.json:

@@ -121,6 +121,8 @@ class Blooms:
 
     def _at_home(self, hum: Hum, body: dict[str, Any], origin: str, device: str) -> None:
         """A prompt at its home; `device` is where it was typed, which stays true after the hum moves home."""
+        if self.facts.set_aside(hum.sigil):  # its log does not read whole: no bloom would see the conversation
+            raise self.facts.aside_error(hum.sigil)
         body["from"], body["device"] = origin, device
         petal = hum.offer_prompt(body)
         if petal is not None:

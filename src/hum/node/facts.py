@@ -11,9 +11,10 @@ from hum.core.wane import WaneTracker
 from hum.ensemble.ensemble import DirectoryEntry, Ensemble
 from hum.ensemble.trust.certificates import HumdId
 from hum.ensemble.trust.identity import Identity
-from hum.errors import RouteError
+from hum.errors import RouteError, StoreError
 from hum.interfaces import Clock
 from hum.node.taps import TapBook
+from hum.store.aside import aside_hums, is_aside
 from hum.store.sqlite import TOMBSTONES_KEPT
 
 
@@ -92,6 +93,18 @@ class Facts:
         """The hum if this humd is its home, else None."""
         hum = self.hums.get(sg)
         return hum if hum is not None and hum.home == self.me else None
+
+    def set_aside(self, sg: str) -> bool:
+        """True when the store set hum `sg` aside: a page of its stored log does not read (store/aside.py)."""
+        return is_aside(self.archive, sg)
+
+    def aside_hums(self) -> list[str]:
+        """Every hum the store set aside so far, oldest first."""
+        return aside_hums(self.archive)
+
+    def aside_error(self, sg: str) -> StoreError:
+        """What a prompt to, or a tap on, a hum set aside is told."""
+        return StoreError("cannot-read", f"hum {sg} is set aside: a page of its stored log does not read; stop humd and run `hum store repair`")
 
     def touch(self, sg: str) -> None:
         """Hum `sg` was just active (a petal, a mint, an announcement): it moves to the front."""

@@ -150,10 +150,15 @@ def read_fetch(f: Fields) -> HumRequest:
     return HumRequest(f.text("sigil"), f.rid, since=f.lenient_count("wane"))
 
 
+# Petals of a `fetched` looked at: the run a sibling sends (node/repairs.py: one before, the one asked
+# for and up to 64 after, a damaged page's worth), with room to spare; the rest are ignored.
+FETCHED_MAX = 80
+
+
 def read_fetched(f: Fields) -> PetalRun:
     """A sibling's `fetched`: the petals it holds around the one asked for (each checked as it is used)."""
     items = f.tone.get("petals")
-    return PetalRun(str(f.tone.get("sigil")), items[:8] if isinstance(items, list) else [])
+    return PetalRun(str(f.tone.get("sigil")), items[:FETCHED_MAX] if isinstance(items, list) else [])
 
 
 def read_peer_forget(f: Fields) -> HumRequest:

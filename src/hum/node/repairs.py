@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Petals sent around the one asked for, on each side: enough to show the sibling holds the same log there.
 NEIGHBOURS = 1
+# Petals sent after the one asked for: a damaged page loses a run of rows (a 4 KiB page holds a few
+# dozen petals), and the asker writes back every one of them it cannot read in one answer.
+RUN = 64
 # Seconds an unanswered fetch is waited for (a link may drop with it in flight); the next read asks again.
 FETCH_WAIT = 10.0
 
@@ -43,6 +46,7 @@ class Repairs:
         self.asked: dict[str, tuple[int, set[str]]] = {}  # sigil -> (the wane asked for, siblings yet to answer)
         self.asked_at: dict[str, float] = {}  # sigil -> when it was asked
         self.reported: set[tuple[str, int]] = set()  # gaps no sibling could fill, said once
+        self.aside_told = 0  # how many of the hums the store set aside were told to their taps
 
     def tick(self) -> None:
         """Ask the siblings for every petal found not to read since the last tick; replicas whose home
@@ -55,10 +59,11 @@ class Repairs:
         for sg in again:
             if sg in self.facts.hums:
                 self.replicas.attach_again(self.facts.hums[sg])
+        self._tell_set_aside()
         while self.facts.damaged:
             hum = self.facts.hums.get(self.facts.damaged.pop())
             wane = hum.unreadable if hum is not None else None
-            if hum is None or wane is None or hum.sigil in self.asked:
+            if hum is None or wane is None or hum.sigil in self.asked or self.facts.set_aside(hum.sigil):
                 continue  # (a gap no sibling filled is asked again at the next read that meets it: one may have linked since)
             peers = self.facts.ensemble.peers()
             self.asked[hum.sigil], self.asked_at[hum.sigil] = (wane, set(peers)), now
@@ -67,18 +72,30 @@ class Repairs:
             if not peers:
                 self._no_sibling(hum.sigil)
 
+    def _tell_set_aside(self) -> None:
+        """Hums the store set aside since the last tick (a damaged page): each local tap still open on
+        one is told, once, and ends; no more petals of it will come (store/aside.py)."""
+        aside = self.facts.aside_hums()
+        for sg in aside[self.aside_told :]:
+            hum = self.facts.hums.get(sg)
+            for tap in self.facts.taps.of_hum(sg) if hum is not None else []:
+                if not tap.owner.is_peer and not tap.ended:
+                    tap.notify(self.facts.aside_error(sg).tone(sigil=sg, sid=hum.sid), hum.durable_tip, terminal=True)
+                    self.outbox.wake(tap.owner)
+        self.aside_told = len(aside)
+
     def peer_fetch(self, peer: str, request: HumRequest) -> None:
         """A sibling asks for a petal of ours, with its neighbours."""
         hum, wane = self.facts.hums.get(request.sigil), request.since
         if hum is None or not 1 <= wane <= hum.tip:
             raise RouteError("unknown-hum", f"this device holds no petal {wane} of hum {request.sigil}")
-        petals = hum.since(max(wane - 1 - NEIGHBOURS, 0), min(wane + NEIGHBOURS, hum.tip))
+        petals = hum.since(max(wane - 1 - NEIGHBOURS, 0), min(wane + RUN, hum.tip))
         if all(p.wane != wane for p in petals):
             raise StoreError("cannot-read", f"petal {wane} of hum {hum.sigil} does not read here either")
         self.outbox.send(peer, Tone(chi="fetched", sigil=hum.sigil, wane=wane, petals=[p.tone(hum.sid) for p in petals]))
 
     def fetched(self, peer: str, run: PetalRun) -> None:
-        """A sibling's answer: the row is written again when its neighbours match ours."""
+        """A sibling's answer: the rows we cannot read are written again when every petal of it we can read matches ours."""
         hum, asked = self.facts.hums.get(run.sigil), self.asked.get(run.sigil)
         if hum is None or asked is None or peer not in asked[1]:
             return
@@ -89,7 +106,7 @@ class Repairs:
             petals = []
         found = next((p for p in petals if p.wane == wane), None)
         ours = {p.wane: p for p in hum.since(max(wane - 1 - NEIGHBOURS, 0), wane - 1)}
-        ours.update({p.wane: p for p in _readable_after(hum, wane)})
+        ours.update({p.wane: p for p in _readable_after(hum, wane, max((p.wane for p in petals), default=wane))})
         neighbours = [p for p in petals if p.wane != wane and p.wane in ours]
         if found is None or not neighbours or any(ours[p.wane] != p for p in neighbours):
             self._refused_by(peer, hum.sigil)
@@ -97,8 +114,13 @@ class Repairs:
         del self.asked[hum.sigil]
         self.asked_at.pop(hum.sigil, None)
         hum.unreadable = None
-        self.outbox.emit(RepairPetal(hum, found))
-        log.warning("store: petal %d of hum %s did not read; fetched back from %s and stored again", wane, hum.sigil, self.facts.device(peer))
+        healed = [p for p in petals if p.wane >= wane and p.wane not in ours and p.wane <= hum.tip]
+        for petal in healed:
+            self.outbox.emit(RepairPetal(hum, petal))
+        log.warning(
+            "store: petals %d to %d of hum %s did not read; fetched back from %s and stored again",
+            wane, healed[-1].wane, hum.sigil, self.facts.device(peer),
+        )
 
     def refused(self, peer: str, refusal: Refusal) -> bool:
         """A sibling does not have the petal we asked for, or our home cannot read its log for us; True if it was that."""
@@ -141,12 +163,9 @@ def _petal(item: Any, sg: str) -> dict[str, Any]:
     return item
 
 
-def _readable_after(hum: Any, wane: int) -> list[Petal]:
-    """Our petals just after `wane`, as far as they read (the store serves nothing past a damaged row)."""
+def _readable_after(hum: Any, wane: int, upto: int) -> list[Petal]:
+    """Our petals after `wane` up to `upto` that read, each read alone (a read stops at a damaged row)."""
     after = []
-    for w in range(wane + 1, min(wane + NEIGHBOURS, hum.tip) + 1):
-        got = hum.since(w - 1, w)
-        if not got:
-            break
-        after.extend(got)
+    for w in range(wane + 1, min(upto, hum.tip) + 1):
+        after.extend(hum.since(w - 1, w))
     return after

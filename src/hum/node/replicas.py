@@ -77,6 +77,8 @@ class Replicas:
         self.retention.mark(hum)
         if granted:
             tap.grant(hum.home_tip)
+            if not owner.is_peer and self.facts.set_aside(hum.sigil):  # served as far as it reads, then told why no more comes
+                tap.notify(self.facts.aside_error(hum.sigil).tone(sigil=hum.sigil, sid=hum.sid), hum.durable_tip, terminal=True)
         self.outbox.wake(owner)
         return tap
 

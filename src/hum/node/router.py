@@ -20,7 +20,7 @@ from hum.ensemble.link.envelope import BATCH_PETALS
 from hum.ensemble.trust.certificates import HumdId, looks_like_humd_id
 from hum.ensemble.trust.identity import Identity
 from hum.ensemble.trust.siblings import SiblingCheck
-from hum.errors import BadTone, HumError, LogError, RouteError, WorkerError
+from hum.errors import BadTone, HumError, LogError, RouteError, StoreError, WorkerError
 from hum.interfaces import Clock, Delta, Done, PermissionAsk
 from hum.node import inbound
 from hum.node.adoption import Adoption
@@ -136,7 +136,7 @@ class Router:
                     raise BadTone("wrong-direction", f"a nestler does not send {tone.chi!r}")
                 read, handle = entry
                 handle(owner, read(Fields(tone)))
-        except (RouteError, LogError, BadTone) as exc:
+        except (RouteError, LogError, BadTone, StoreError) as exc:  # StoreError: a hum set aside (store/aside.py)
             exc.rid = rid
             self.outbox.reply(owner, exc.tone(sigil=None if isinstance(exc, BadTone) else tone.get("sigil")))
         return self.outbox.done()

@@ -20,11 +20,12 @@ log = logging.getLogger(__name__)
 class DamagedHum:
     """A hum the store could not read at start, and why."""
 
-    sigil: str
+    sigil: str  # the hum, or what else was set aside (a table, the whole file) when `kind` says so
     reason: str
+    kind: str = "hum"  # "hum", "table" or "file"
 
     def as_status(self) -> dict[str, str]:
-        return {"sigil": self.sigil, "reason": self.reason}
+        return {"sigil": self.sigil, "reason": self.reason, "kind": self.kind}
 
 
 def readable_hum_row(row: tuple[Any, ...]) -> tuple[str, str, str, str, int, int, int]:

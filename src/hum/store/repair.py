@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hum.store.check import readable_hum_row
+from hum.store.salvage import readable_petals
 from hum.wire.tones import PETAL_CHIS
 
 # Problems listed per check: a badly damaged store could list millions; the count stays exact.
@@ -39,11 +40,10 @@ def check_store(path: Path) -> dict[str, Any]:
                 readable_hum_row(row)
             except ValueError as exc:
                 problems.append({"sigil": str(row[0]), "problem": "hum-row", "detail": str(exc)})
-        query = "SELECT sigil, wane, chi, json_valid(body) FROM petals ORDER BY sigil, wane"
         expected: dict[str, int] = {}
-        for sigil, wane, chi, valid in _rows(db, query, problems):
+        for sigil, wane, chi, valid in _petal_rows(db, problems):
             want = expected.get(sigil, 0) + 1
-            if wane != want:
+            if wane != want and not any(p["sigil"] == sigil and p["problem"] == "unreadable-page" for p in problems):
                 problems.append({"sigil": sigil, "problem": "gap", "detail": f"wanes {want} to {wane - 1} are missing"})
             if not valid or chi not in PETAL_CHIS:
                 problems.append({"sigil": sigil, "problem": "unreadable-petal", "detail": f"petal {wane} does not read"})
@@ -54,11 +54,42 @@ def check_store(path: Path) -> dict[str, Any]:
     return {"ok": ok, "integrity": integrity[:MAX_LISTED], "problems": problems[:MAX_LISTED], "count": len(problems)}
 
 
+def _petal_rows(db: sqlite3.Connection, problems: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(sigil, wane, chi, body is JSON) of every petal row that reads: the whole table at once, or,
+    when a page does not read, hum by hum, each hum with a damaged page named with the wanes lost."""
+    columns = ["sigil", "wane", "chi", "json_valid(body)"]
+    try:
+        return db.execute(f"SELECT {', '.join(columns)} FROM petals ORDER BY sigil, wane").fetchall()
+    except sqlite3.DatabaseError as exc:
+        problems.append({"sigil": None, "problem": "unreadable-page", "detail": f"petals: {exc}"})
+    rows: list[tuple[Any, ...]] = []
+    for sigil in _column(db, "SELECT sigil FROM hums ORDER BY sigil"):
+        kept, gaps, tail = readable_petals(db, columns, sigil)
+        rows += kept
+        if gaps or tail:
+            lost = f"wanes {_runs(gaps)}" if gaps else ""
+            end = f"its log after wane {kept[-1][1] if kept else 0}" if tail else ""
+            detail = " and ".join(x for x in (lost, end) if x) + " do not read (a damaged page)"
+            problems.append({"sigil": sigil, "problem": "unreadable-page", "detail": detail})
+    return rows
+
+
+def _runs(wanes: list[int]) -> str:
+    """Wanes in order as runs: "300 to 340, 880 to 911"."""
+    runs = [[wanes[0], wanes[0]]]
+    for w in wanes[1:]:
+        if w == runs[-1][1] + 1:
+            runs[-1][1] = w
+        else:
+            runs.append([w, w])
+    return ", ".join(f"{a} to {b}" if a != b else str(a) for a, b in runs)
+
+
 def _rows(db: sqlite3.Connection, query: str, problems: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     try:
         return db.execute(query).fetchall()
     except sqlite3.DatabaseError as exc:
-        problems.append({"sigil": None, "problem": "unreadable-page", "detail": f"{query.split(' FROM ')[1].split()[0]}: {exc}"})
+        problems.append({"sigil": None, "problem": "unreadable-page", "detail": f"{query.split(' FROM ')[1].split()[0] if ' FROM ' in query else query}: {exc}"})
         return []
 
 
@@ -78,6 +109,10 @@ def repair_store(path: Path, schema: str) -> dict[str, Any]:
         for table in TABLES:
             counts[table] = _copy_table(old, new, table)
         new.commit()
+    except sqlite3.DatabaseError:  # the old file's schema does not read: nothing to copy, nothing replaced
+        new.close()
+        fresh.unlink(missing_ok=True)
+        raise
     finally:
         old.close()
         new.close()
@@ -103,7 +138,8 @@ def _copy_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str) ->
 
 
 def _read_rows(db: sqlite3.Connection, table: str, columns: list[str]) -> tuple[list[tuple[Any, ...]], int]:
-    """Every row that reads: whole if it can, else `hums` row by row and the others hum by hum."""
+    """Every row that reads: whole if it can, else `hums` row by row and the others hum by hum
+    (a hum's petals round a damaged page, wane range by range: store/salvage.py)."""
     select = f"SELECT {', '.join(columns)} FROM {table}"
     try:
         return db.execute(select).fetchall(), 0
@@ -119,7 +155,12 @@ def _read_rows(db: sqlite3.Connection, table: str, columns: list[str]) -> tuple[
         try:
             rows.extend(db.execute(select + where, (key,)).fetchall())
         except sqlite3.DatabaseError:
-            lost += 1
+            if table != "petals":
+                lost += 1
+                continue
+            kept, gaps, tail = readable_petals(db, columns, key)
+            rows += kept
+            lost += len(gaps) + tail  # wanes lost (the end of a log that does not read counts one)
     return rows, lost
 
 

@@ -23,6 +23,7 @@ from hum.core.petal import Petal, stored_line
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
+from hum.store.aside import AsideBook, is_damage
 from hum.store.batch import committed
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.wire.framing import from_json, to_json
@@ -124,6 +125,9 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.damaged: list[DamagedHum] = []  # hums set aside (at load, or since: store/aside.py): their rows do not read
+        self.aside = AsideBook(self.damaged)
+        self.aside.opens(path)  # a file whose schema does not read is moved aside: humd starts on a new one
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if str(path) != ":memory:":
@@ -145,31 +149,31 @@ class SqliteStore:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
-        self.damaged: list[DamagedHum] = []  # hums set aside at load: their rows do not read
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
         """Every stored hum, its tracker set to its tip; petals stay on disk until read (`petals`)."""
         try:
-            return self._load(tracker)
+            with self.aside.whole_or_nothing():  # a hum whose log meets a damaged page at load is set aside whole
+                return self._load(tracker)
         except sqlite3.Error as exc:
             raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def _load(self, tracker: WaneTracker) -> list[Hum]:
         hums = []
         queued: dict[str, list[tuple[int, Any]]] = {}
-        for sigil, seq, body in self._db.execute("SELECT sigil, seq, body FROM queued"):
+        for sigil, seq, body in self.aside.table(self._db, "SELECT sigil, seq, body FROM queued", "queued prompts"):
             queued.setdefault(sigil, []).append((seq, from_json(body)))
         for row in hum_rows(self._db, self.damaged):
             try:  # a damaged row is set aside (store/check.py), never the end of the whole device
                 sigil, sid, nest, home, epoch, fork, born = readable_hum_row(row)
                 stored = self._stored(sigil)
-            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+                # thousands of hums share a few homes and nests: one string each, not one a hum
+                home, nest = sys.intern(home), sys.intern(nest)
+                hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
+            except (ValueError, TypeError, sqlite3.DatabaseError) as exc:  # (and its open bloom's replay)
                 self.damaged.append(DamagedHum(str(row[0]), str(exc)))
                 log.error("store: hum %s does not read (%s); it is set aside, every other hum is served", row[0], exc)
                 continue
-            # thousands of hums share a few homes and nests: one string each, not one a hum
-            home, nest = sys.intern(home), sys.intern(nest)
-            hum = Hum(sigil, sid, nest, home, tracker, queued=queued.get(sigil, ()), archive=self, stored=stored)
             hum.home_tip = hum.tip
             hum.epoch, hum.fork, hum.born = epoch, fork, born
             hums.append(hum)
@@ -203,7 +207,7 @@ class SqliteStore:
         whoever investigates.
         """
         out = []
-        for wane, chi, body, valid in self._db.execute(_READ_PETALS, (sigil, after, upto)):
+        for wane, chi, body, valid in self.aside.rows(self._db, _READ_PETALS, (sigil, after, upto), sigil):
             try:
                 if wane != after + len(out) + 1:
                     raise ValueError(f"a gap before wane {wane}")
@@ -220,7 +224,7 @@ class SqliteStore:
         stored body JSON: a replay from the store parses nothing in Python. SQLite checks each body
         is a JSON object (in C); a missing or damaged row ends the answer, as in `petals`."""
         out: list[bytes] = []
-        for wane, chi, body, valid in self._db.execute(_READ_PETALS, (sigil, after, upto)):
+        for wane, chi, body, valid in self.aside.rows(self._db, _READ_PETALS, (sigil, after, upto), sigil):
             if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
                 log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
                 break
@@ -239,14 +243,14 @@ class SqliteStore:
     def tombstones(self) -> list[tuple[str, int]]:
         """The hums forgotten at their home here, as (sigil, born), oldest first."""
         try:
-            return [(s, b) for s, b in self._db.execute("SELECT sigil, born FROM tombstones ORDER BY at, sigil")]
+            return [(s, b) for s, b in self.aside.table(self._db, "SELECT sigil, born FROM tombstones ORDER BY at, sigil", "tombstones")]
         except sqlite3.Error as exc:
             raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
     def touched(self) -> dict[str, int]:
         """When each stored hum was last prompted or attached (wall ms); hums never touched since the column came are left out."""
         try:
-            return dict(self._db.execute("SELECT sigil, touched FROM hums WHERE touched IS NOT NULL"))
+            return dict(self.aside.table(self._db, "SELECT sigil, touched FROM hums WHERE touched IS NOT NULL", "times hums were touched"))
         except sqlite3.Error as exc:
             raise StoreError("cannot-read", f"cannot read the hum store {self.path}: {exc}") from exc
 
@@ -298,7 +302,7 @@ class SqliteStore:
         """Commit everything pending and hand back what became durable; raises `StoreError` (the batch is kept)."""
         if not self._pending:
             return Commit([], [])
-        batch, self._pending = self._pending, []
+        batch, self._pending = self.aside.writable(self._pending), []  # a hum set aside by a commit: never again
         try:
             self._db.execute("BEGIN")
             self._write(batch)
@@ -306,6 +310,10 @@ class SqliteStore:
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+            if is_damage(exc):  # a damaged page: every hum but the one it belongs to goes in (store/aside.py)
+                batch, left = self.aside.commit_each(self._db, batch, self._write)
+                self._pending[:0] = left
+                return committed(batch)
             self._pending[:0] = batch  # nothing was promised; the whole batch goes again
             raise fault_of(exc) from exc
         return committed(batch)
