@@ -115,6 +115,10 @@ class LocalWorker(Worker):
         self._broken = False
         self._format: Callable[[list[dict[str, str]]], str] | None = None
         self._stop_tokens: frozenset[int] = frozenset()
+        # Old turns the last prompt left out: the next prompt leaves the same out while it fits, so
+        # it starts as the last one did and the cached prefix is reused (`window.fit`).
+        # None until the first bloom, which asks the prompt cache (a closing cell may still be saving).
+        self._kept_from: int | None = None
 
     async def warm(self) -> None:
         if self.llm is None:
@@ -139,7 +143,9 @@ class LocalWorker(Worker):
     def prompt(self, transcript: Sequence[Turn]) -> Prompt:
         """The transcript's tokens, trimmed so that a reply still fits the window (`window.fit`)."""
         assert self.llm is not None
-        return fit(TokenWindow(self._render, self.llm, self.n_ctx - self._reply_room()), transcript)
+        if self._kept_from is None:
+            self._kept_from = self.prompt_cache.kept_from(self.hum) if self.prompt_cache and self.hum else 0
+        return fit(TokenWindow(self._render, self.llm, self.n_ctx - self._reply_room()), transcript, self._kept_from)
 
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
@@ -191,7 +197,7 @@ class LocalWorker(Worker):
             llama_state_size=written,
             seed=self.seed,
         )
-        self.prompt_cache.put(self.hum, state)
+        self.prompt_cache.put(self.hum, state, self._kept_from or 0)
 
     # -- generation
 
@@ -205,6 +211,7 @@ class LocalWorker(Worker):
         assert self.llm is not None
         try:
             prompt = self.prompt(transcript)
+            self._kept_from = prompt.dropped_turns
             if prompt.trimmed:
                 emit(Delta(trim_note(prompt, self.n_ctx), chunk_type=NOTE))
             # the last token is always read again: its logits give the first word
