@@ -13,6 +13,7 @@ from llama_cpp import LlamaState
 from hum.brood.llama import PromptCache, load_llama
 from hum.brood.local import LocalWorker, cells
 from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
+from hum.brood.reading import READ_SLICE_TOKENS
 from hum.brood.scripted import ScriptedWorker
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Turn
@@ -273,3 +274,23 @@ async def test_a_saved_prompt_the_model_refuses_is_read_again_not_a_crash(llm):
     await brood.close()
     assert len(reading_notes(deltas)) == 1 and text_of(deltas).strip()
     assert done.finish_reason in ("stop", "length")
+
+
+async def test_a_cancel_during_a_long_read_stops_it_at_the_next_slice(llm):
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
+    brood = brood_on(llm, max_tokens=16, long_read_tokens=TEST_LONG_READ, progress_seconds=0.0)
+    # most of the window: several slices to read
+    story = [Turn("user", "Tell me about lighthouses. " + " ".join(["The keeper climbs the stairs every night."] * 45))]
+    stream = brood.bloom("s1", story)
+    started = await asyncio.wait_for(anext(stream), TEST_TIMEOUT_SECONDS)
+    unread = started.progress[1]
+    assert started.progress == (0, unread) and unread > 5 * READ_SLICE_TOKENS
+    moved = await asyncio.wait_for(anext(stream), TEST_TIMEOUT_SECONDS)  # a slice is read
+    assert moved.progress == (READ_SLICE_TOKENS, unread)
+    await brood.cancel("s1")
+    rest, done = await asyncio.wait_for(collect(stream), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert done.finish_reason == "cancelled" and done.usage.output_tokens == 0
+    assert not [d for d in rest if d.chunk_type != NOTE]  # no word of an answer
+    # the model stopped reading at a slice: the rest of the story was never read
+    assert llm.n_tokens < unread
