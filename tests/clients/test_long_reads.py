@@ -13,7 +13,7 @@ import httpx2
 import ollama
 import openai
 import pytest
-from client_helpers import TEST_OUTPUT, StepScript, need_npm, run_node
+from client_helpers import TEST_OUTPUT, StepScript, need_npm, over_http, run_node
 from surface_helpers import WAIT, assistant_texts
 
 from hum.brood.local import cells
@@ -126,7 +126,7 @@ def assert_a_moving_read(notes: list[Tone]) -> None:
     assert "reading the conversation: 64 of " in notes[1]["delta"]
 
 
-async def test_a_long_read_says_how_far_it_got_on_thrum_and_on_v1_before_the_first_word(reading_laptop, sim, served):
+async def test_a_long_read_says_how_far_it_got_on_thrum_and_on_v1_before_the_first_word_and_once_to_mcp(reading_laptop, sim, served):
     laptop = reading_laptop
     # thrum: the nestler that prompts sees the read move, then the answer
     nest = sim.nestler(laptop, "cli")
@@ -136,9 +136,13 @@ async def test_a_long_read_says_how_far_it_got_on_thrum_and_on_v1_before_the_fir
     notes = reading_notes(tones)
     assert_a_moving_read(notes)
     assert max(int(n["wane"]) for n in notes) < first_text_wane(tones)
+    srv = await served(laptop)
+    async with over_http(srv.url) as mcp:  # an agent reading the hum gets the read's last word only
+        read = await mcp.call_tool("read_hum", {"sigil": sigil(laptop.nest, "reading"), "since": 0})
+    shown = read.content[0].text
+    assert f"note: {notes[-1]['delta']}" in shown and "reading the conversation" not in shown
 
     # /v1: the same read as SSE comment lines, before the first word; the real SDK parses the rest
-    srv = await served(laptop)
     wire = recorder(httpx)
     messages = [{"role": "system", "content": RULES}, {"role": "user", "content": "What is the capital of France?"}]
     stream = await client(srv.url, wire).chat.completions.create(model="local", messages=messages, stream=True)
