@@ -24,7 +24,7 @@ SYSTEM_CUT_MARK = "\n\n[...]\n\n"
 # again (862 tokens, 12.5 s on a 2-core laptop). A quarter gives room for a
 # few turns between two cuts, and costs the model at most a quarter of the
 # window of context.
-TRIM_BLOCK_SHARE = 4
+TRIM_ROOM_SHARE = 4
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _stable_cut(window: TokenWindow, parts: Parts, system: Sequence[str], kept_f
     """The prompt with the oldest turns left out, and how many, or None if no turn can stay.
 
     The cut of the previous prompt (`kept_from`) stays while the rest fits;
-    else the cut moves far enough to leave `1/TRIM_BLOCK_SHARE` of the window
+    else the cut moves far enough to leave `1/TRIM_ROOM_SHARE` of the window
     free for the turns to come (or, when no cut does, as far as fits). What
     is kept starts with a user turn: an answer without its question misleads.
     """
@@ -117,7 +117,7 @@ def _stable_cut(window: TokenWindow, parts: Parts, system: Sequence[str], kept_f
         tokens = parts.render(window, system, history[kept_from:])
         if window.fits(tokens):
             return tokens, kept_from
-    roomy = window.budget - window.budget // TRIM_BLOCK_SHARE
+    roomy = window.budget - window.budget // TRIM_ROOM_SHARE
     cut = _least(cuts, lambda c: len(parts.render(window, system, history[c:])) <= roomy)
     if cut is None:
         cut = _least(cuts, lambda c: window.fits(parts.render(window, system, history[c:])))

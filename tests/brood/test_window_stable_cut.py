@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hum.brood.window import TRIM_BLOCK_SHARE, TokenWindow, fit
+from hum.brood.window import TRIM_ROOM_SHARE, TokenWindow, fit
 from hum.interfaces import Turn
 
 BUDGET = 400
@@ -36,7 +36,7 @@ def turn_pair(i: int) -> list[Turn]:
     return [Turn("user", f"question {i} " + "word " * 18), Turn("assistant", f"answer {i} " + "word " * 8)]
 
 
-def test_the_cut_stays_put_until_the_window_overflows_then_moves_a_block():
+def test_the_cut_stays_put_until_the_window_overflows_then_moves_to_leave_room():
     system = [Turn("system", "be brief")]
     history: list[Turn] = []
     cuts, prompts = [], []
@@ -50,10 +50,10 @@ def test_the_cut_stays_put_until_the_window_overflows_then_moves_a_block():
     trimmed = [i for i, cut in enumerate(cuts) if cut]
     assert trimmed, "the conversation outgrew the window"
     moves = [trimmed[0]] + [i for i in trimmed[1:] if cuts[i] != cuts[i - 1]]
-    # once trimming starts, most turns keep the cut: each move leaves a block of the window free
+    # once trimming starts, most turns keep the cut: each move leaves a quarter of the window free
     assert len(moves) <= len(trimmed) // 3
     for i in moves:
-        assert len(prompts[i]) <= BUDGET - BUDGET // TRIM_BLOCK_SHARE
+        assert len(prompts[i]) <= BUDGET - BUDGET // TRIM_ROOM_SHARE
     # a turn that keeps the cut starts its prompt with the whole prompt of the turn before
     for i in trimmed[1:]:
         if i not in moves:
@@ -61,15 +61,15 @@ def test_the_cut_stays_put_until_the_window_overflows_then_moves_a_block():
             assert prompts[i][: len(before)] == before
 
 
-def test_without_the_previous_cut_the_fewest_turns_that_leave_a_block_free_go():
+def test_without_a_previous_cut_the_fewest_turns_that_leave_room_go():
     history: list[Turn] = []
     for i in range(30):
         history += turn_pair(i)
     question = Turn("user", "last " + "word " * 18)
     prompt = fit(window(), history + [question])
-    assert len(prompt.tokens) <= BUDGET - BUDGET // TRIM_BLOCK_SHARE
+    assert len(prompt.tokens) <= BUDGET - BUDGET // TRIM_ROOM_SHARE
     # keeping one exchange more would not leave it free
-    assert len(window().render_turns(history[prompt.dropped_turns - 2 :] + [question])) > BUDGET - BUDGET // TRIM_BLOCK_SHARE
+    assert len(window().render_turns(history[prompt.dropped_turns - 2 :] + [question])) > BUDGET - BUDGET // TRIM_ROOM_SHARE
     # a previous cut that no longer fits is not kept
     assert fit(window(), history + [question], 2).dropped_turns == prompt.dropped_turns
 
