@@ -294,3 +294,28 @@ async def test_a_cancel_during_a_long_read_stops_it_at_the_next_slice(llm):
     assert not [d for d in rest if d.chunk_type != NOTE]  # no word of an answer
     # the model stopped reading at a slice: the rest of the story was never read
     assert llm.n_tokens < unread
+
+
+async def test_after_its_cell_was_evicted_a_trimmed_hum_keeps_its_cut_and_reads_only_the_new_turn(model_path):
+    now = [0.0]
+    brood = Brood(
+        {"local": cells(model_path=model_path, n_ctx=TEST_N_CTX, n_threads=TEST_THREADS, max_tokens=16, long_read_tokens=TEST_LONG_READ)},
+        "local",
+        clock=lambda: now[0],
+        reap=False,
+    )
+    history = []
+    for i in range(28):  # short exchanges, far more than the window holds
+        history += [Turn("user", f"Note {i}: the keeper saw the waves."), Turn("assistant", "Noted.")]
+    first_turn = history + [Turn("user", "What is the capital of France?")]
+    first, done = await asyncio.wait_for(collect(brood.bloom("s1", first_turn)), TEST_TIMEOUT_SECONDS)
+    trims = [d.text for d in first if d.chunk_type == NOTE and "left out" in d.text]
+
+    now[0] += IDLE_EVICT_SECONDS  # a long pause: the cell gives its model back
+    assert brood.evict_idle() == ["s1"]
+    second_turn = first_turn + [Turn("assistant", text_of(first)), Turn("user", "And the capital of Italy?")]
+    second, again = await asyncio.wait_for(collect(brood.bloom("s1", second_turn)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert trims and [d.text for d in second if d.chunk_type == NOTE and "left out" in d.text] == trims
+    assert reading_notes(second) == []
+    assert again.usage.cached_input_tokens >= done.usage.input_tokens  # the first turn's whole prompt
