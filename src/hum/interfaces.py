@@ -175,12 +175,22 @@ class Delta:
     the brood itself (e.g. "3 earlier turns were trimmed to fit the model's
     window"): show it to the reader, but do not feed it back to a model as part
     of the assistant's turn. `"tool_call"` is one whole native tool call, its
-    text the JSON `{id, name, arguments}` (see `ToolCall.delta`).
+    text the JSON `{id, name, arguments}` (see `ToolCall.delta`). A note about
+    a long read carries `progress`, (tokens read, tokens to read), so a
+    surface can show one line that moves instead of a line per note.
     """
 
     text: str
     chunk_type: str = "text_delta"
     block_idx: int = 0
+    progress: tuple[int, int] | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The `chunk` petal's body."""
+        body: dict[str, Any] = {"chunkType": self.chunk_type, "delta": self.text, "blockIdx": self.block_idx}
+        if self.progress is not None:
+            body["progress"] = {"read": self.progress[0], "of": self.progress[1]}
+        return body
 
 
 @dataclass(frozen=True)
@@ -189,9 +199,15 @@ class Usage:
 
     input_tokens: int
     output_tokens: int
+    # Of `input_tokens`, those the worker did not read again (a local model's cached prefix);
+    # None: the worker does not say.
+    cached_input_tokens: int | None = None
 
     def as_wire(self) -> dict[str, int]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        wire = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        if self.cached_input_tokens is not None:
+            wire["cached_input_tokens"] = self.cached_input_tokens
+        return wire
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from llama_cpp import LlamaState
 from hum.brood.llama import PromptCache, load_llama
 from hum.brood.local import LocalWorker, cells
 from hum.brood.pool import IDLE_EVICT_SECONDS, Brood
+from hum.brood.reading import READ_SLICE_TOKENS
 from hum.brood.scripted import ScriptedWorker
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Turn
@@ -210,7 +211,8 @@ async def test_a_decode_failure_is_worker_crash_and_the_cell_is_replaced(llm, mo
 
 
 def reading_notes(deltas: list[Delta]) -> list[str]:
-    return [d.text for d in deltas if d.chunk_type == NOTE and "earlier tokens" in d.text]
+    """The notes that began a long read (each read then says how far it got, and when it is done)."""
+    return [d.text for d in deltas if d.chunk_type == NOTE and d.progress is not None and d.progress[0] == 0]
 
 
 # A read this long gets a note in these tests (the 512-token window cannot hold the default's 512).
@@ -272,3 +274,48 @@ async def test_a_saved_prompt_the_model_refuses_is_read_again_not_a_crash(llm):
     await brood.close()
     assert len(reading_notes(deltas)) == 1 and text_of(deltas).strip()
     assert done.finish_reason in ("stop", "length")
+
+
+async def test_a_cancel_during_a_long_read_stops_it_at_the_next_slice(llm):
+    llm.reset()  # whatever an earlier test left in the shared model's context, it holds nothing now
+    brood = brood_on(llm, max_tokens=16, long_read_tokens=TEST_LONG_READ, progress_seconds=0.0)
+    # most of the window: several slices to read
+    story = [Turn("user", "Tell me about lighthouses. " + " ".join(["The keeper climbs the stairs every night."] * 45))]
+    stream = brood.bloom("s1", story)
+    started = await asyncio.wait_for(anext(stream), TEST_TIMEOUT_SECONDS)
+    unread = started.progress[1]
+    assert started.progress == (0, unread) and unread > 5 * READ_SLICE_TOKENS
+    moved = await asyncio.wait_for(anext(stream), TEST_TIMEOUT_SECONDS)  # a slice is read
+    assert moved.progress == (READ_SLICE_TOKENS, unread)
+    await brood.cancel("s1")
+    rest, done = await asyncio.wait_for(collect(stream), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert done.finish_reason == "cancelled" and done.usage.output_tokens == 0
+    assert not [d for d in rest if d.chunk_type != NOTE]  # no word of an answer
+    # the model stopped reading at a slice: the rest of the story was never read
+    assert llm.n_tokens < unread
+
+
+async def test_after_its_cell_was_evicted_a_trimmed_hum_keeps_its_cut_and_reads_only_the_new_turn(model_path):
+    now = [0.0]
+    brood = Brood(
+        {"local": cells(model_path=model_path, n_ctx=TEST_N_CTX, n_threads=TEST_THREADS, max_tokens=16, long_read_tokens=TEST_LONG_READ)},
+        "local",
+        clock=lambda: now[0],
+        reap=False,
+    )
+    history = []
+    for i in range(28):  # short exchanges, far more than the window holds
+        history += [Turn("user", f"Note {i}: the keeper saw the waves."), Turn("assistant", "Noted.")]
+    first_turn = history + [Turn("user", "What is the capital of France?")]
+    first, done = await asyncio.wait_for(collect(brood.bloom("s1", first_turn)), TEST_TIMEOUT_SECONDS)
+    trims = [d.text for d in first if d.chunk_type == NOTE and "left out" in d.text]
+
+    now[0] += IDLE_EVICT_SECONDS  # a long pause: the cell gives its model back
+    assert brood.evict_idle() == ["s1"]
+    second_turn = first_turn + [Turn("assistant", text_of(first)), Turn("user", "And the capital of Italy?")]
+    second, again = await asyncio.wait_for(collect(brood.bloom("s1", second_turn)), TEST_TIMEOUT_SECONDS)
+    await brood.close()
+    assert trims and [d.text for d in second if d.chunk_type == NOTE and "left out" in d.text] == trims
+    assert reading_notes(second) == []
+    assert again.usage.cached_input_tokens >= done.usage.input_tokens  # the first turn's whole prompt

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 JS_DIR = Path(__file__).parent / "js"
 TEST_OUTPUT = Path(__file__).parent.parent.parent / "test-output"
@@ -25,6 +29,14 @@ def need_npm(*packages: str) -> Path:
     if missing:
         pytest.fail(f"npm test clients missing in {base}: {', '.join(missing)}; run `make test` (it installs them once)")
     return base
+
+
+@asynccontextmanager
+async def over_http(url: str, on_message: Any = None) -> AsyncIterator[ClientSession]:
+    """The `mcp` SDK's client session on a humd's `/mcp` (streamable HTTP), initialized."""
+    async with streamable_http_client(f"{url}/mcp") as streams, ClientSession(streams[0], streams[1], message_handler=on_message) as session:
+        await session.initialize()
+        yield session
 
 
 CHROMIUM = Path("/usr/bin/chromium")

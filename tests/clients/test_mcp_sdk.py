@@ -5,27 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp.types as types
 import pytest
+from client_helpers import over_http
 from humd_helpers import HumUp, init_home
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from surface_helpers import FAST_TPS, WAIT, asked_on_laptop, assistant_texts
 
 TOOLS = {"list_hums", "read_hum", "prompt_hum", "start_hum", "answer_permit", "adopt_hum", "forget_hum"}
-
-
-@asynccontextmanager
-async def over_http(url: str, on_message: Any = None) -> AsyncIterator[ClientSession]:
-    async with streamable_http_client(f"{url}/mcp") as streams, ClientSession(streams[0], streams[1], message_handler=on_message) as session:
-        await session.initialize()
-        yield session
 
 
 async def laptop_hum(sim, laptop, sid: str = "trip") -> str:

@@ -44,3 +44,31 @@ def test_a_bloom_that_said_it_waits_is_not_called_stalled(tmp_path):
         assert not [t for t in second.json_lines() if t.get("chi") == "drone"], second.json_lines()
     finally:
         device.stop_all()
+
+
+# A prompt the embedded model takes a while to read (about 700 tokens; a read of 512 or more is said).
+LONG_PROMPT = " ".join(f"Rule {i}: the keeper climbs the stairs at night." for i in range(60)) + " Which rule is about the stairs?"
+# Loading the model and reading 700 tokens on a busy 2-core machine.
+LONG_READ_WAIT = 120.0
+
+
+@pytest.mark.slow
+def test_hum_prompt_says_how_far_a_long_read_got_then_answers(tmp_path):
+    device = Device(tmp_path / "laptop")
+    device.up("--init", "--listen", f"127.0.0.1:{free_port()}", "--http", "127.0.0.1:0", "--worker", "local")
+    try:
+        prompt = device.start("prompt", "--sid", "long", LONG_PROMPT)
+        started = prompt.wait_line(lambda line: line.startswith("hum: reading ") and "before answering" in line, stderr=True, timeout=LONG_READ_WAIT)
+        unread = int(started.split()[2].replace(",", ""))
+        assert unread >= 512
+        prompt.wait_line(lambda line: line.startswith(f"hum: read {unread:,} earlier tokens in "), stderr=True, timeout=LONG_READ_WAIT)
+        assert prompt.wait(LONG_READ_WAIT) == 0
+        # between the first and the last word of the read, lines saying how far it got (one a second)
+        counts = [int(line.split()[4].replace(",", "")) for line in prompt.err if "reading the conversation" in line]
+        assert counts == sorted(set(counts)) and all(0 < c < unread for c in counts)
+        assert all(f"of {unread:,} tokens" in line for line in prompt.err if "reading the conversation" in line)
+        answer = "\n".join(prompt.out)
+        assert "hum:" not in answer and ("-- stop" in answer or "-- length" in answer)
+        assert "stalled" not in answer  # the drone knows a read is under way
+    finally:
+        device.stop_all()

@@ -86,6 +86,8 @@ class PromptCache:
     def __init__(self, capacity_bytes: int = PROMPT_CACHE_BYTES) -> None:
         self.capacity_bytes = capacity_bytes
         self._states: OrderedDict[str, LlamaState] = OrderedDict()
+        # How many old turns each kept state's prompt left out (`window.fit`'s `kept_from`).
+        self._kept_from: dict[str, int] = {}
         # Hums whose closing cell is still saving: their next cell waits for the state.
         self._saving: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -95,14 +97,17 @@ class PromptCache:
         with self._lock:
             self._saving.setdefault(hum, threading.Event())
 
-    def put(self, hum: str, state: LlamaState | None) -> None:
-        """Keep `state` as the hum's (None: nothing to keep, but a `will_put` is over)."""
+    def put(self, hum: str, state: LlamaState | None, kept_from: int = 0) -> None:
+        """Keep `state` as the hum's (None: nothing to keep, but a `will_put` is over), and how
+        many old turns its prompt left out."""
         with self._lock:
             self._states.pop(hum, None)
+            self._kept_from.pop(hum, None)
             if state is not None and state.llama_state_size <= self.capacity_bytes:
                 self._states[hum] = state
+                self._kept_from[hum] = kept_from
                 while self._size() > self.capacity_bytes:
-                    self._states.popitem(last=False)
+                    self._kept_from.pop(self._states.popitem(last=False)[0], None)
             saving = self._saving.pop(hum, None)
         if saving is not None:
             saving.set()
@@ -115,6 +120,15 @@ class PromptCache:
             saving.wait(SAVE_WAIT_SECONDS)
         with self._lock:
             return self._states.pop(hum, None)
+
+    def kept_from(self, hum: str) -> int:
+        """How many old turns the prompt of the hum's kept state left out (0: none, or no state)."""
+        with self._lock:
+            saving = self._saving.get(hum)
+        if saving is not None:
+            saving.wait(SAVE_WAIT_SECONDS)
+        with self._lock:
+            return self._kept_from.get(hum, 0)
 
     def size(self) -> int:
         """Bytes of saved state, all hums together."""

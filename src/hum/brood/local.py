@@ -19,6 +19,7 @@ from hum.brood.llama import (
     default_model_path,
     load_llama,
 )
+from hum.brood.reading import PROGRESS_SECONDS, SlicedRead
 from hum.brood.window import Prompt, TokenWindow, fit, trim_note
 from hum.errors import WorkerError
 from hum.interfaces import NOTE, Delta, Done, Turn, Usage, Worker, WorkerEvent
@@ -51,9 +52,10 @@ DEFAULT_TOP_P = 0.9
 # to max_tokens, seen here); 1.1 ended them on every prompt tried, answers unchanged.
 DEFAULT_REPEAT_PENALTY = 1.1
 
-# A read of the transcript at least this long gets a note first: on a 2-core
-# laptop the model reads about 180 tokens a second (2,900 took 16.6 s), so
-# this is about 3 s of silence a person would otherwise wonder about.
+# A read of the transcript at least this long is read in slices, with a note
+# first and one about every second on how far it got (`reading.SlicedRead`):
+# on a 2-core laptop the model reads about 180 tokens a second (2,900 took
+# 16.6 s), so this is about 3 s of silence a person would otherwise wonder about.
 LONG_READ_TOKENS = 512
 
 # Fixed seed: the same transcript gives the same answer, which tests and the bench rely on.
@@ -89,6 +91,7 @@ class LocalWorker(Worker):
         hum: str | None = None,
         prompt_cache: PromptCache | None = None,
         long_read_tokens: int = LONG_READ_TOKENS,
+        progress_seconds: float = PROGRESS_SECONDS,
     ) -> None:
         self.model_path = Path(model_path) if model_path else None
         # A model handed in (shared by tests and the bench) brings its own window.
@@ -104,6 +107,7 @@ class LocalWorker(Worker):
         self.hum = hum
         self.prompt_cache = prompt_cache if hum is not None else None
         self.long_read_tokens = long_read_tokens
+        self.progress_seconds = progress_seconds
         # llama.cpp contexts are not thread-safe: every call runs on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hum-local")
         # One stop flag per bloom, so a late clean-up of an old bloom cannot stop a new one.
@@ -111,6 +115,10 @@ class LocalWorker(Worker):
         self._broken = False
         self._format: Callable[[list[dict[str, str]]], str] | None = None
         self._stop_tokens: frozenset[int] = frozenset()
+        # Old turns the last prompt left out: the next prompt leaves the same out while it fits, so
+        # it starts as the last one did and the cached prefix is reused (`window.fit`).
+        # None until the first bloom, which asks the prompt cache (a closing cell may still be saving).
+        self._kept_from: int | None = None
 
     async def warm(self) -> None:
         if self.llm is None:
@@ -135,7 +143,9 @@ class LocalWorker(Worker):
     def prompt(self, transcript: Sequence[Turn]) -> Prompt:
         """The transcript's tokens, trimmed so that a reply still fits the window (`window.fit`)."""
         assert self.llm is not None
-        return fit(TokenWindow(self._render, self.llm, self.n_ctx - self._reply_room()), transcript)
+        if self._kept_from is None:
+            self._kept_from = self.prompt_cache.kept_from(self.hum) if self.prompt_cache and self.hum else 0
+        return fit(TokenWindow(self._render, self.llm, self.n_ctx - self._reply_room()), transcript, self._kept_from)
 
     def _reply_room(self) -> int:
         return min(self.max_tokens, self.n_ctx // REPLY_SHARE)
@@ -187,7 +197,7 @@ class LocalWorker(Worker):
             llama_state_size=written,
             seed=self.seed,
         )
-        self.prompt_cache.put(self.hum, state)
+        self.prompt_cache.put(self.hum, state, self._kept_from or 0)
 
     # -- generation
 
@@ -201,45 +211,57 @@ class LocalWorker(Worker):
         assert self.llm is not None
         try:
             prompt = self.prompt(transcript)
+            self._kept_from = prompt.dropped_turns
             if prompt.trimmed:
                 emit(Delta(trim_note(prompt, self.n_ctx), chunk_type=NOTE))
-            unread = len(prompt.tokens) - self._warm_prefix(prompt.tokens)
-            if unread >= self.long_read_tokens:
-                emit(Delta(f"hum: reading {unread:,} earlier tokens before answering", chunk_type=NOTE))
-            limit = min(self.max_tokens, self.n_ctx - len(prompt.tokens))
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            produced = 0
-            finish = "length"
-            for token in self.llm.generate(
-                prompt.tokens,
-                temp=self.temperature,
-                top_p=self.top_p,
-                repeat_penalty=DEFAULT_REPEAT_PENALTY,
-                reset=True,  # reuses the KV cache for the prefix shared with the last bloom
-            ):
-                if stop.is_set():
-                    finish = "cancelled"
-                    break
-                if token in self._stop_tokens:
-                    finish = "stop"
-                    break
-                produced += 1
-                text = decoder.decode(self.llm.detokenize([token]))
-                if text:
-                    emit(Delta(text))
-                if produced >= limit:
-                    break
-            tail = decoder.decode(b"", final=True)
-            if tail and finish != "cancelled":
-                emit(Delta(tail))
+            # the last token is always read again: its logits give the first word
+            held = min(self._warm_prefix(prompt.tokens), len(prompt.tokens) - 1)
+            finish, produced = "cancelled", 0
+            if len(prompt.tokens) - 1 - held < self.long_read_tokens or SlicedRead(
+                self.llm, emit, progress_seconds=self.progress_seconds
+            ).run(prompt.tokens, held, stop):
+                finish, produced = self._decode(prompt.tokens, stop, emit)
             if not self._owns_llm:
                 self._keep_state()  # the next hum on this shared model overwrites the context
-            emit(Done(finish, Usage(len(prompt.tokens), produced)))
+            emit(Done(finish, Usage(len(prompt.tokens), produced, cached_input_tokens=held)))
         except WorkerError as exc:
             emit(exc)
         except Exception as exc:  # a failed decode leaves the context in an unknown state
             self._broken = True
             emit(WorkerError("worker-crash", f"local model failed mid-bloom: {exc!r}"))
+
+    def _decode(
+        self, tokens: list[int], stop: threading.Event, emit: Callable[[WorkerEvent | BaseException], None]
+    ) -> tuple[str, int]:
+        """The answer, a token at a time: why it ended and how many tokens it took."""
+        assert self.llm is not None
+        limit = min(self.max_tokens, self.n_ctx - len(tokens))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        produced = 0
+        finish = "length"
+        for token in self.llm.generate(
+            tokens,
+            temp=self.temperature,
+            top_p=self.top_p,
+            repeat_penalty=DEFAULT_REPEAT_PENALTY,
+            reset=True,  # reuses the KV cache for the prefix shared with the last bloom (or just read)
+        ):
+            if stop.is_set():
+                finish = "cancelled"
+                break
+            if token in self._stop_tokens:
+                finish = "stop"
+                break
+            produced += 1
+            text = decoder.decode(self.llm.detokenize([token]))
+            if text:
+                emit(Delta(text))
+            if produced >= limit:
+                break
+        tail = decoder.decode(b"", final=True)
+        if tail and finish != "cancelled":
+            emit(Delta(tail))
+        return finish, produced
 
     async def bloom(
         self, transcript: Sequence[Turn], *, model: str | None = None

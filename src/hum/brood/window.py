@@ -16,6 +16,16 @@ MIN_SYSTEM_TOKENS = 64
 # Where a system prompt's middle was left out; the model reads it as a gap.
 SYSTEM_CUT_MARK = "\n\n[...]\n\n"
 
+# When old turns must go, enough of them go to leave this share of the
+# window (a quarter) free, and the next turns keep that cut until it no longer
+# fits: consecutive turns share the start of their prompt, and llama.cpp reads
+# only what is new (its cached prefix). Leaving out the fewest turns that fit
+# moved the cut by one turn on every turn, and each turn read the whole window
+# again (862 tokens, 12.5 s on a 2-core laptop). A quarter gives room for a
+# few turns between two cuts, and costs the model at most a quarter of the
+# window of context.
+TRIM_ROOM_SHARE = 4
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -63,47 +73,68 @@ class Parts:
         return window.render_turns([Turn("system", s) for s in system if s] + list(kept) + [last or self.question])
 
 
-def fit(window: TokenWindow, transcript: Sequence[Turn]) -> Prompt:
+def fit(window: TokenWindow, transcript: Sequence[Turn], kept_from: int = 0) -> Prompt:
     """The transcript's tokens, trimmed so that a reply still fits the window.
 
     The newest message (the question) is kept whole. What gives way, in
     order: the oldest turns, then the tool list of the system prompt, then
     the system prompt's middle (its head and tail stay), then the system
     prompt. Only a newest message bigger than the window on its own loses
-    its start.
+    its start. `kept_from` is the number of old turns the conversation's
+    previous prompt left out (its `dropped_turns`): the same turns go again
+    while the rest fits, so this prompt starts as that one did (`_stable_cut`).
     """
     rest = [t for t in transcript if t.role != "system"]
     parts = Parts([t.text for t in transcript if t.role == "system"], rest[:-1], rest[-1] if rest else Turn("user", ""))
-    found = _fewest_dropped(window, parts, parts.systems)
+    found = _stable_cut(window, parts, parts.systems, kept_from)
     if found is not None:
         return Prompt(found[0], dropped_turns=found[1])
     bare = [without_tools(s) for s in parts.systems]
     tools_dropped = bare != parts.systems
     if tools_dropped:
-        found = _fewest_dropped(window, parts, bare)
+        found = _stable_cut(window, parts, bare, kept_from)
         if found is not None:
             return Prompt(found[0], dropped_turns=found[1], tools_dropped=True)
     return _without_history(window, parts, bare, tools_dropped)
 
 
-def _fewest_dropped(window: TokenWindow, parts: Parts, system: Sequence[str]) -> tuple[list[int], int] | None:
-    """The prompt with the fewest oldest turns left out, or None if no turn can stay."""
+def _stable_cut(window: TokenWindow, parts: Parts, system: Sequence[str], kept_from: int) -> tuple[list[int], int] | None:
+    """The prompt with the oldest turns left out, and how many, or None if no turn can stay.
+
+    The cut of the previous prompt (`kept_from`) stays while the rest fits;
+    else the cut moves far enough to leave `1/TRIM_ROOM_SHARE` of the window
+    free for the turns to come (or, when no cut does, as far as fits). What
+    is kept starts with a user turn: an answer without its question misleads.
+    """
     history = parts.history
     tokens = parts.render(window, system, history)
     if window.fits(tokens):
         return tokens, 0
     if not window.fits(parts.render(window, system, [])):
         return None
-    # what is kept starts with a user turn: an answer without its question misleads
     cuts = [k for k in range(1, len(history)) if history[k].role == "user"] + [len(history)]
-    lo, hi = 0, len(cuts) - 1  # dropping `cuts[hi]` turns fits; find the least cut that does
+    if kept_from in cuts:
+        tokens = parts.render(window, system, history[kept_from:])
+        if window.fits(tokens):
+            return tokens, kept_from
+    roomy = window.budget - window.budget // TRIM_ROOM_SHARE
+    cut = _least(cuts, lambda c: len(parts.render(window, system, history[c:])) <= roomy)
+    if cut is None:
+        cut = _least(cuts, lambda c: window.fits(parts.render(window, system, history[c:])))
+    assert cut is not None  # leaving every earlier turn out fits (checked above)
+    return parts.render(window, system, history[cut:]), cut
+
+
+def _least(cuts: list[int], ok: Callable[[int], bool]) -> int | None:
+    """The least of `cuts` for which `ok` holds (it holds for every cut past one that it holds for)."""
+    lo, hi = 0, len(cuts)
     while lo < hi:
         mid = (lo + hi) // 2
-        if window.fits(parts.render(window, system, history[cuts[mid] :])):
+        if ok(cuts[mid]):
             hi = mid
         else:
             lo = mid + 1
-    return parts.render(window, system, history[cuts[lo] :]), cuts[lo]
+    return cuts[lo] if lo < len(cuts) else None
 
 
 def _without_history(window: TokenWindow, parts: Parts, bare: list[str], tools_dropped: bool) -> Prompt:

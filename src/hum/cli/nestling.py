@@ -62,6 +62,20 @@ def answer_hint(sigil: str, permit_id: str) -> str:
     return f"hum approve {sigil} {permit_id}   or   hum deny {sigil} {permit_id} --message WHY"
 
 
+def show_note(tone: Tone) -> None:
+    """A note on stderr, dim. The notes of a long read (`progress`) share one line on a terminal,
+    which moves until the read is done; a log or a pipe keeps every line."""
+    text = str(tone.get("delta", ""))
+    progress = tone.get("progress")
+    if isinstance(progress, dict) and err_console.is_terminal:
+        done = progress.get("read") == progress.get("of")
+        err_console.file.write("\r\x1b[2K")  # back to the line's start, and clear it
+        err_console.print(text, style="dim", markup=False, highlight=False, end="\n" if done else "")
+        err_console.file.flush()
+        return
+    err_console.print(text, style="dim", markup=False, highlight=False)
+
+
 class HumView:
     """Prints one hum's tones: for people (each prompt with where it came from), or as JSON lines."""
 
@@ -90,7 +104,7 @@ class HumView:
         elif chi == "chunk" and tone.get("chunkType") == "note":
             # hum's word to the reader (a long read, a wait for a cell): apart from the answer, on stderr
             sys.stdout.flush()
-            err_console.print(str(tone.get("delta", "")), style="dim", markup=False, highlight=False)
+            show_note(tone)
         elif chi == "finish":
             usage = tone.get("usage", {})
             console.print(f"\n[dim]-- {tone.get('finishReason')}, {usage.get('input_tokens')} in / {usage.get('output_tokens')} out, wane {tone.get('wane')}[/]")

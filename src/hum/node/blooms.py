@@ -167,7 +167,7 @@ class Blooms:
         if not hum.bloom_open or hum.home != self.facts.me:  # closed already, or the hum moved away mid-bloom
             return
         if isinstance(event, Delta):
-            self.journal.append(hum, "chunk", {"chunkType": event.chunk_type, "delta": event.text, "blockIdx": event.block_idx})
+            self.journal.append(hum, "chunk", event.body())
         elif isinstance(event, PermissionAsk):
             self.permits.asked(hum, event)
         elif isinstance(event, Done):

@@ -16,6 +16,8 @@ from hum.wire.tones import Tone
 NOTE_PART = "data-hum-note"
 # The data part that ends a bloom an error closed, in a hum's history.
 ERROR_PART = "data-hum-error"
+# The id every note of one long read shares, so the client keeps one part and updates it.
+READING_PART_ID = "note-reading"
 
 # Worker finish reasons -> the `finish` part's enum (the client rejects any other value).
 _FINISH = {"stop": "stop", "end_turn": "stop", "length": "length", "max_tokens": "length", "cancelled": "interrupted", "tool_calls": "tool-calls", "tool_use": "tool-calls"}
@@ -40,7 +42,7 @@ def ui_messages(log: list[Tone]) -> list[dict[str, Any]]:
         elif tone.chi == "chunk":
             kind = str(tone.get("chunkType", "text_delta"))
             if kind == NOTE:
-                answer["parts"].append(note_part(tone))
+                _put_part(answer["parts"], note_part(tone))
             elif kind in ("text_delta", "reasoning_delta"):
                 part_type = "text" if kind == "text_delta" else "reasoning"
                 parts = answer["parts"]
@@ -75,14 +77,35 @@ def error_text(tone: Tone) -> str:
 
 
 def note_part(tone: Tone) -> dict[str, Any]:
-    """A `note` chunk as a UI data part (`data-hum-note`); its id keeps two notes of one bloom apart."""
+    """A `note` chunk as a UI data part (`data-hum-note`); its id keeps two notes of one bloom apart.
+
+    The notes of a long read (those with `progress`) share one id, `note-reading`:
+    the AI SDK replaces a data part with the type and id of one it holds, so a
+    chat shows one line that moves, then says how long the read took.
+    """
+    progress = tone.get("progress")
+    if isinstance(progress, dict):
+        data = {"text": str(tone.get("delta", "")), "read": progress.get("read"), "of": progress.get("of")}
+        return {"type": NOTE_PART, "id": READING_PART_ID, "data": data}
     return {"type": NOTE_PART, "id": f"note-{tone['wane']}", "data": {"text": str(tone.get("delta", ""))}}
+
+
+def _put_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
+    """Add `part` to a message's parts as the AI SDK does: in place of a data part with its type and id."""
+    for i, held in enumerate(parts):
+        if held.get("type") == part["type"] and held.get("id") == part["id"]:
+            parts[i] = part
+            return
+    parts.append(part)
 
 
 def _usage(finish: Tone) -> dict[str, int]:
     usage = finish.get("usage") or {}
     inp, out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    return {"inputTokens": inp, "outputTokens": out, "totalTokens": inp + out}
+    out_usage = {"inputTokens": inp, "outputTokens": out, "totalTokens": inp + out}
+    if "cached_input_tokens" in usage:
+        out_usage["cachedInputTokens"] = int(usage["cached_input_tokens"])
+    return out_usage
 
 
 class UiParts:

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hum.interfaces import NOTE
 from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HumTap,
@@ -108,6 +109,12 @@ def petal_line(tone: Tone) -> str:
     chi, wane = tone.chi, tone.get("wane")
     if chi == "prompt":
         return f"[{wane}] prompt from {tone.get('from')}: {tone.get('text', '')}"
+    if chi == "chunk" and tone.get("chunkType") == NOTE:
+        # hum's word, on a line of its own; of a long read's notes only the last, which says it is done
+        progress = tone.get("progress")
+        if isinstance(progress, dict) and progress.get("read") != progress.get("of"):
+            return ""
+        return f"\n[{wane}] note: {tone.get('delta', '')}\n"
     if chi == "chunk":
         return str(tone.get("delta", ""))
     if chi in ("permission-ask", "permit"):

@@ -159,10 +159,13 @@ async def choose_hum(humd: Humd, request: web.Request, messages: list[dict[str, 
 # -- turning petals into a completion ------------------------------------------------
 
 
-def _usage(finish: Tone | None) -> dict[str, int]:
+def _usage(finish: Tone | None) -> dict[str, Any]:
     usage = (finish or {}).get("usage") or {}
     prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    if "cached_input_tokens" in usage:  # the prompt tokens the worker did not read again, as OpenAI says it
+        out["prompt_tokens_details"] = {"cached_tokens": int(usage["cached_input_tokens"])}
+    return out
 
 
 def petal_error(tone: Tone) -> SurfaceError:

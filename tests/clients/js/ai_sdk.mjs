@@ -2,6 +2,7 @@
 //   basic    streamText and generateText through the OpenAI surface, then
 //            DefaultChatTransport through /api/chat with a dropped connection mid-bloom and a resume
 //   note     a chat whose second turn no longer fits the local model's window: hum's note is a data part
+//   reading  a chat whose first turn is a long read: its notes are one data part, updated in place
 //   history  a chat app opening a hum homed on another device: its history, the resume of a
 //            bloom the home's restart interrupted, a follow-up
 //   typo     a sigil one character off, on every /api/chat route
@@ -100,6 +101,20 @@ async function note() {
   };
 }
 
+async function reading() {
+  const seen = []; // every data part as it arrived (what a chat app's onData sees)
+  const chat = new MemoryChat({ id: "reading", transport: chatApi(), onData: (part) => seen.push(structuredClone(part)) });
+  await chat.sendMessage({ text: process.env.HUM_FIRST_TEXT });
+  const history = await (await fetch(`${url}/api/chat/reading/messages`)).json();
+  return {
+    status: chat.status,
+    error: chat.error?.message ?? null,
+    seen,
+    answer: brief(chat.messages.at(-1)),
+    history: (await validateUIMessages({ messages: history.messages })).map(brief),
+  };
+}
+
 async function history() {
   const sigil = process.env.HUM_SIGIL;
   const res = await fetch(`${url}/api/chat/${sigil}/messages`);
@@ -166,5 +181,5 @@ async function approval() {
   };
 }
 
-const cases = { basic, note, history, typo, approval };
+const cases = { basic, note, reading, history, typo, approval };
 console.log(JSON.stringify(await cases[process.env.HUM_CASE || "basic"]()));

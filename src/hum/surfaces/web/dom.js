@@ -8,6 +8,7 @@ export const $ = (id) => document.getElementById(id);
 
 export const state = {
   sigil: null, source: null, lastWane: 0, bubble: null, blooming: false, names: {},
+  reading: null, // the line saying how far the open bloom's long read got (its notes with `progress`)
   home: null, // the open hum's home (HumdId), from its hello
   me: null, // this humd's HumdId, from /api/events
   peers: null, peersSeen: 0, triedAt: -1, // linked devices, how many updates so far, the update we last retried on

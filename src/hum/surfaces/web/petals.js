@@ -64,6 +64,7 @@ function drawPrompt(tone) {
   where.dataset.device = String(tone.device || "");
   state.bubble = add("msg assistant", "");
   state.bubble.dataset.prompt = tone.wane;
+  state.reading = null;
   setBlooming(true);
 }
 
@@ -72,8 +73,11 @@ function drawChunk(tone) {
     state.bubble = add("msg assistant", "");
     state.bubble.classList.toggle("blooming", state.blooming);
   }
-  if (tone.chunkType === "note") {
-    add("meta", tone.delta || "");
+  if (tone.chunkType === "note" && tone.progress && state.reading) {
+    state.reading.textContent = tone.delta || ""; // a long read goes on: its one line moves
+  } else if (tone.chunkType === "note") {
+    const li = add(tone.progress ? "meta reading" : "meta", tone.delta || "");
+    if (tone.progress) state.reading = li;
   } else if (!tone.chunkType || tone.chunkType === "text_delta") {
     const text = tone.delta || "";
     state.bubble.textContent += state.bubble.textContent ? text : text.trimStart(); // a bubble after an ask starts mid-sentence

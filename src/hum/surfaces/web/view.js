@@ -25,6 +25,7 @@ export function openHum(sigil) {
   state.sigil = sigil;
   state.lastWane = 0;
   state.bubble = null;
+  state.reading = null;
   $("log").replaceChildren();
   $("banner").hidden = true;
   $("list-view").hidden = true;
