@@ -248,4 +248,6 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         console.print(f"{mark} {name}: {c['value']} (limit {c['limit']})")
     for failure in result.get("failures", []):
         console.print(f"[red]seed {failure['seed']}[/]: " + ", ".join(f"{k} {failure[k]}" for k in result["criteria"]))
+        if "faults" in failure:  # a real run: its seed deals these faults again (not with the same timing)
+            console.print(f"  faults: {', '.join(failure['faults'])}" + (f"; {failure['error']}" if "error" in failure else ""))
     return 0 if result["ok"] else 1

@@ -230,7 +230,7 @@ class Schedule:
                 wane = held_elsewhere(at.hums[sg], [h.hums[sg] for h in siblings], rng)
                 if wane is not None:  # one damaged row a schedule, of a petal a sibling holds the same
                     self.say(name, f"wane {wane}")
-                    self.damaged = damage(world.stores[name], sg, wane)
+                    self.damaged = damage(world.stores[name].path, sg, wane)
         elif kind == "answer" and (home := world.home_name(sg)) is not None:
             answer_asks(world.humds[home], live, sg, rng, world.answerers, sim.nestler)  # type: ignore[arg-type]
         elif kind == "follow":

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import random
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
-from hum.store.sqlite import SqliteStore
 
 
 def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | None:
@@ -24,9 +24,9 @@ def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | N
     return None
 
 
-def damage(store: SqliteStore, sg: str, wane: int) -> bool:
-    """One stored row of the hum stops reading (bad JSON), as a damaged page would leave it."""
-    with contextlib.closing(sqlite3.connect(store.path)) as db:
+def damage(path: str | Path, sg: str, wane: int) -> bool:
+    """One stored row of the hum (in the store at `path`) stops reading (bad JSON), as a damaged page would leave it."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
         changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
         db.commit()
     return bool(changed)
