@@ -11,7 +11,7 @@
 - `decisions`: a permission ask in the home's log with more than one decision,
   or with none while its bloom never ended;
 - `unrepaired`: a row damaged in one device's store that still does not read at
-  the end (real runs; the node fetches it back from a sibling that holds it).
+  the end (the node fetches it back from a sibling that holds it).
 """
 
 from __future__ import annotations

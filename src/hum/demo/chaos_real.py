@@ -36,14 +36,8 @@ from typing import Any
 
 from hum.daemon.home import Home
 from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report, wrong_decisions
-from hum.demo.chaos_deal import damage
-from hum.demo.chaos_real_faults import (
-    answer_from_two,
-    asking_env,
-    held_elsewhere,
-    open_asks,
-    unrepaired,
-)
+from hum.demo.chaos_deal import damage, unrepaired
+from hum.demo.chaos_real_faults import answer_from_two, asking_env, held_elsewhere, open_asks
 from hum.demo.chaos_real_links import Links
 from hum.demo.chaos_real_watch import Watcher, messages, pump
 from hum.demo.relay import LatencyRelay

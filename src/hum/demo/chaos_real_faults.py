@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from hum.demo.chaos_deal import stored_rows
 from hum.demo.roam_real import HumdProcess, Nestler
 from hum.wire.tones import Tone
 
@@ -31,36 +30,14 @@ def asking_env() -> dict[str, str]:
     return {"HUM_SCRIPTED_ASK": ASKED_COMMAND, "HUM_PERMIT_TIMEOUT": f"{PERMIT_TIMEOUT:g}"}
 
 
-def _rows(path: Path, sg: str) -> dict[int, tuple[str, object]]:
-    """The stored petals of a hum as (chi, body); a body that does not read is None."""
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-        rows = db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ?", (sg,)).fetchall()
-    out: dict[int, tuple[str, object]] = {}
-    for wane, chi, body in rows:
-        try:
-            out[int(wane)] = (str(chi), json.loads(body))
-        except (ValueError, TypeError):
-            out[int(wane)] = (str(chi), None)
-    return out
-
-
 def held_elsewhere(device: Path, sibling: Path, sg: str, rng: random.Random) -> int | None:
     """A wane of `sg` stored on `device` (stopped) that `sibling` holds the same, with its neighbours."""
-    ours, theirs = _rows(device, sg), _rows(sibling, sg)
+    ours, theirs = stored_rows(device, sg), stored_rows(sibling, sg)
     candidates = [
         w for w in sorted(ours)
         if w > NEIGHBOURS and all(w + d in ours and ours[w + d] == theirs.get(w + d) and ours[w + d][1] is not None for d in range(-NEIGHBOURS, NEIGHBOURS + 1))
     ]
     return rng.choice(candidates) if candidates else None
-
-
-def unrepaired(damaged: Sequence[tuple[Path, str, int]]) -> int:
-    """Damaged rows that still do not read at the end (a row since dropped with its hum is not counted)."""
-    left = 0
-    for path, sg, wane in damaged:
-        row = _rows(path, sg).get(wane)
-        left += row is not None and row[1] is None
-    return left
 
 
 def open_asks(log: Sequence[Tone]) -> list[tuple[str, int]]:
