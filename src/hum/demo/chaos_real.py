@@ -30,6 +30,7 @@ import random
 import signal
 import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,8 @@ class RealChaos:
         elif kind == "forget_again":
             self.again += 1
             await run_cli("forget", self.sigil, "--home", str(home.home), "--json")  # refused mid-bloom: the prompt goes on
-            await run_cli("prompt", "--sid", "chaos-real", f"again{self.again}", "--home", str(home.home), "--json")
+            # --no-wait: the bloom stops to ask leave, answered after the fault
+            await run_cli("prompt", "--sid", "chaos-real", f"again{self.again}", "--no-wait", "--home", str(home.home), "--json")
         elif kind in ("kill_phone", "kill_tablet"):
             await self.kill_and_restart(kind.removeprefix("kill_"))
         elif kind == "damage":  # a device that is not the home: its row is fetched back from a sibling
@@ -350,7 +352,8 @@ def run_real(rounds: int, *, seed: int = 0, devices: int = 2, faults: Sequence[s
         try:
             run = asyncio.run(run_rounds(rounds, seed, Path(tmp), devices, events, kinds))
         except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
-            run = {"tally": Tally(), "error": f"{type(exc).__name__}: {exc}"}
+            where = [f for f in traceback.extract_tb(exc.__traceback__) if "hum" in Path(f.filename).parts][-1]  # hum's line, not asyncio's
+            run = {"tally": Tally(), "error": f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno} {where.line})"}
     tally: Tally = run.pop("tally")
     ok = tally.clean() and "error" not in run
     report_ = {"criteria": report(tally), "rounds": rounds, "devices": devices, "seed": seed, "faults": events, "ok": ok, **run}
