@@ -61,7 +61,8 @@ class RealChaos:
 
     def __init__(self, workdir: Path, seed: int, devices: int = 2, events: list[str] | None = None) -> None:
         self.workdir = workdir
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # the faults: the same for a seed, whatever the timing
+        self.luck = random.Random(f"{seed}/timed")  # choices that depend on timing (open asks, rows stored so far)
         self.links = Links(devices)
         asking = asking_env()
         self.laptop = HumdProcess(workdir / "laptop", free_port(), extra=self.links.laptop_args(), env=asking)
@@ -177,7 +178,7 @@ class RealChaos:
     def damage_store(self, name: str, sibling: HumdProcess) -> bool:
         """One row of the hum in `name`'s store (stopped) stops reading: a wane `sibling` holds the same."""
         store = Home(self.humds[name].home).store_path
-        wane = held_elsewhere(store, Home(sibling.home).store_path, self.sigil, self.rng)
+        wane = held_elsewhere(store, Home(sibling.home).store_path, self.sigil, self.luck)
         if wane is None or not damage(store, self.sigil, wane):
             self.events[-1] = f"damage {name}: no row held elsewhere yet"
             return False
@@ -189,7 +190,7 @@ class RealChaos:
         """Every open ask at the home is answered from two devices at once, as two people would."""
         with contextlib.suppress(TimeoutError, ConnectionError, OSError):
             _, log, _ = await asyncio.wait_for(self.read_log(self.home()), FAULT_SECONDS * 5)
-            self.answers += await answer_from_two(self.humds, self.sigil, open_asks(log), self.rng)
+            self.answers += await answer_from_two(self.humds, self.sigil, open_asks(log), self.luck)
 
     async def adopt_cut_off(self, names: list[str]) -> None:
         """The home goes quiet for these devices (held relays); each adopts the hum at once."""
