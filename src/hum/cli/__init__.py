@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     roam.add_argument("--rtt", type=float, default=60.0, help="round trip between the devices in ms (a delaying relay with --real)")
     roam.set_defaults(func=cmd_demo_roam)
 
-    chaos = sub.add_parser("chaos", parents=[as_json], help="random fault schedules; counts lost, duplicated, out-of-order, unsurfaced and diverged petals")
+    chaos = sub.add_parser("chaos", parents=[as_json], help="random fault schedules; counts lost, duplicated, out-of-order, unsurfaced and diverged petals, wrong decisions, unrepaired rows")
     chaos.add_argument("--schedules", type=int, default=100, help="how many seeded sim schedules (default 100)")
     chaos.add_argument("--steps", type=int, default=12, help="faults and prompts per sim schedule (default 12)")
     chaos.add_argument("--seed", type=int, default=0, help="the first schedule's seed; a failure prints its own")

@@ -244,9 +244,13 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         return 0 if result["ok"] else 1
     runs = f"{args.rounds} rounds with {args.devices} real humd processes" if args.real else f"{args.schedules} sim schedules of {args.devices} devices from seed {args.seed}"
     console.print(f"[bold]chaos[/]: {runs}")
+    if "links" in result:  # a real run: which transport each pair of devices linked over
+        console.print("links: " + ", ".join(f"{pair} over {how}" for pair, how in result["links"].items()))
     for name, c in result["criteria"].items():
         mark = "[green]ok  [/]" if c["ok"] else "[red]FAIL[/]"
         console.print(f"{mark} {name}: {c['value']} (limit {c['limit']})")
     for failure in result.get("failures", []):
         console.print(f"[red]seed {failure['seed']}[/]: " + ", ".join(f"{k} {failure[k]}" for k in result["criteria"]))
+        if "faults" in failure:  # a real run: its seed deals these faults again (not with the same timing)
+            console.print(f"  faults: {', '.join(failure['faults'])}" + (f"; {failure['error']}" if "error" in failure else ""))
     return 0 if result["ok"] else 1

@@ -9,8 +9,7 @@ on two at once, and across epochs another device missed), and forgetting the
 hum at its home and minting it again under the same sid while a device may be
 away, while prompts keep coming from every device. Then everything heals,
 every nestler still there follows up from the last wane it saw, and the
-promises are counted (`chaos_check`): lost, duplicated, out of order,
-unsurfaced, diverged.
+promises are counted (`chaos_check`): lost, duplicated, out of order, unsurfaced, diverged, decisions, unrepaired.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from typing import Any
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.demo.chaos_check import Tally, count_streams, diverged_wanes, report, wrong_decisions
-from hum.demo.chaos_deal import answer_asks, damage, held_elsewhere
+from hum.demo.chaos_deal import answer_asks, damage, held_elsewhere, unserved
 from hum.ensemble.trust.identity import Identity
 from hum.errors import StoreError
 from hum.node.humd import Humd
@@ -97,6 +96,7 @@ class World:
     events: list[str] = field(default_factory=list)
     asks: bool = False  # every bloom stops half-way to ask leave to run a tool
     answerers: list[SimNestler] = field(default_factory=list)
+    damaged: list[tuple[str, Path, str, int]] = field(default_factory=list)  # (device, store, sigil, wane): one a schedule
 
     def live(self) -> list[Humd]:
         return [h for h in (self.humds.get(n) for n in self.names) if h is not None]
@@ -151,7 +151,6 @@ class Schedule:
         self.stalled: list[Follower] = []
         self.prompts = itertools.count(1)
         self.asked = 1
-        self.damaged = False
 
     def say(self, *what: str) -> None:
         """Name what the step was dealt to, in the schedule's event list."""
@@ -222,7 +221,7 @@ class Schedule:
             forgetter.send("forget", sigil=sg)  # refused while a bloom is open: then the prompt goes on
             forgetter.send("prompt", sid=self.sid, text=f"again{next(self.prompts)}")
             world.followers.append(Follower(forgetter, 0))
-        elif kind == "damage" and not self.damaged and (stored := [n for n in world.stores if n not in world.full]):
+        elif kind == "damage" and not world.damaged and (stored := [n for n in world.stores if n not in world.full]):
             name = rng.choice(stored)
             at = world.humds.get(name)
             siblings = [h for h in live if h is not at and sg in h.hums]
@@ -230,7 +229,7 @@ class Schedule:
                 wane = held_elsewhere(at.hums[sg], [h.hums[sg] for h in siblings], rng)
                 if wane is not None:  # one damaged row a schedule, of a petal a sibling holds the same
                     self.say(name, f"wane {wane}")
-                    self.damaged = damage(world.stores[name], sg, wane)
+                    world.damaged += [(name, world.stores[name].path, sg, wane)] if damage(world.stores[name].path, sg, wane) else []
         elif kind == "answer" and (home := world.home_name(sg)) is not None:
             answer_asks(world.humds[home], live, sg, rng, world.answerers, sim.nestler)  # type: ignore[arg-type]
         elif kind == "follow":
@@ -368,6 +367,7 @@ def count(world: World, sg: str, home_humd: Humd | None, live: list[Follower], t
     tally = count_streams([f.nestler.tones(sigil=sg) for f in world.followers], home_log, kept, forgotten)
     tally.unsurfaced += sum(1 for f in live if not caught_up(f, tip))
     tally.decisions += wrong_decisions(home_log)
+    tally.unrepaired += unserved(world.damaged, world.humds)  # a damaged row its device cannot serve at the end
     born = home_humd.hums[sg].born if home_humd is not None else None
     for humd in world.live():
         hum = humd.hums.get(sg)

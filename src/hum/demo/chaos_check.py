@@ -9,7 +9,9 @@
 - `diverged`: a wane at which a device's log differs from the home's up to its
   tip (or a device still holding an incarnation the home does not have);
 - `decisions`: a permission ask in the home's log with more than one decision,
-  or with none while its bloom never ended.
+  or with none while its bloom never ended;
+- `unrepaired`: a row damaged in one device's store that still does not read at
+  the end (the node fetches it back from a sibling that holds it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from hum.wire.tones import Tone, is_petal
 
-CRITERIA = ("lost", "duplicated", "out_of_order", "unsurfaced", "diverged", "decisions")
+CRITERIA = ("lost", "duplicated", "out_of_order", "unsurfaced", "diverged", "decisions", "unrepaired")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Tally:
     unsurfaced: int = 0
     diverged: int = 0
     decisions: int = 0
+    unrepaired: int = 0
 
     def add(self, other: Tally) -> None:
         for name in CRITERIA:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
-from hum.store.sqlite import SqliteStore
 
 
 def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | None:
@@ -24,12 +26,47 @@ def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | N
     return None
 
 
-def damage(store: SqliteStore, sg: str, wane: int) -> bool:
-    """One stored row of the hum stops reading (bad JSON), as a damaged page would leave it."""
-    with contextlib.closing(sqlite3.connect(store.path)) as db:
+def damage(path: str | Path, sg: str, wane: int) -> bool:
+    """One stored row of the hum (in the store at `path`) stops reading (bad JSON), as a damaged page would leave it."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
         changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
         db.commit()
     return bool(changed)
+
+
+def stored_rows(path: Path, sg: str) -> dict[int, tuple[str, object]]:
+    """The stored petals of a hum as (chi, body); a body that does not read is None."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+        rows = db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ?", (sg,)).fetchall()
+    out: dict[int, tuple[str, object]] = {}
+    for wane, chi, body in rows:
+        try:
+            out[int(wane)] = (str(chi), json.loads(body))
+        except (ValueError, TypeError):
+            out[int(wane)] = (str(chi), None)
+    return out
+
+
+def unrepaired(damaged: Sequence[tuple[Path, str, int]]) -> int:
+    """Damaged rows that still do not read at the end (a row since dropped with its hum is not counted)."""
+    left = 0
+    for path, sg, wane in damaged:
+        row = stored_rows(path, sg).get(wane)
+        left += row is not None and row[1] is None
+    return left
+
+
+def unserved(damaged: Sequence[tuple[str, Path, str, int]], humds: dict[str, Humd | None]) -> int:
+    """Damaged rows (device, store, sigil, wane) still unreadable that their device, up at the end, cannot
+    serve either. (A row inside the hum's tail in memory is served from there; it is met, and fetched
+    back, when a restart or a later read reads it from the store.)"""
+    left = 0
+    for name, path, sg, wane in damaged:
+        humd = humds.get(name)
+        hum = humd.hums.get(sg) if humd is not None else None
+        if hum is not None and unrepaired([(path, sg, wane)]) and not hum.since(wane - 1, wane):
+            left += 1
+    return left
 
 
 def open_asks(home: Humd, sg: str) -> list[str]:

@@ -160,8 +160,9 @@ def story_log(lines: list[str]) -> Callable[[str, str], None]:
     return note
 
 
-async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = None, name: str = "phone") -> str:
-    """`hum pair` on the laptop, `hum join` on the phone (through port `via`, if given); returns the phone's HumdId.
+async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = None, name: str = "phone", peer: str | None = None) -> str:
+    """`hum pair` on the laptop, `hum join` on the phone (through port `via`, if given, or at `peer`);
+    returns the phone's HumdId.
 
     A laptop without a TCP listener is joined at the `peer` its offer names (iroh or relay).
     """
@@ -170,7 +171,7 @@ async def pair_devices(laptop: HumdProcess, phone_home: Path, via: int | None = 
     )
     assert pair.stdout is not None
     offer = json.loads(await asyncio.wait_for(pair.stdout.readline(), STEP_TIMEOUT))
-    peer = f"127.0.0.1:{via or laptop.port}" if laptop.port else offer["peer"]
+    peer = peer or (f"127.0.0.1:{via or laptop.port}" if laptop.port else offer["peer"])
     code, out, err = await run_cli("join", "--home", str(phone_home), "--code", offer["code"], "--peer", peer, "--name", name, "--json")
     if code != 0:
         raise RuntimeError(f"hum join failed: {err.strip()}")
