@@ -45,6 +45,10 @@ def aside_hums(archive: object) -> list[str]:
     return [d.sigil for d in book.damaged if d.kind == "hum"] if isinstance(book, AsideBook) else []
 
 
+# The first bytes of every SQLite database file: a file without them was never a store.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def is_damage(exc: sqlite3.Error) -> bool:
     """True when `exc` says a page of the file is damaged (rather than a full disk or a busy lock)."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -85,6 +89,9 @@ class AsideBook:
         moved aside, with its -wal and -shm, and humd starts on a new one; named in status and the log."""
         if str(path) == ":memory:" or not path.exists():
             return
+        with open(path, "rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                return  # not a damaged store but some other file: the open says so and leaves it as it is
         try:
             with closing(sqlite3.connect(path)) as db:
                 db.execute("SELECT name, sql FROM sqlite_master").fetchall()
