@@ -161,10 +161,9 @@ class Hum:
         elif not self._bloom_open:
             return
         elif petal.chi == "chunk":
-            if petal.body.get("chunkType", TEXT_DELTA) == TEXT_DELTA and self._answer is not None:
-                self._answer.update(
-                    str(petal.body.get("delta", "")).encode("utf-8", "surrogatepass")
-                )
+            kind, delta = petal.chunk_text()  # a mirrored chunk's body stays bytes
+            if kind == TEXT_DELTA and self._answer is not None:
+                self._answer.update(str(delta).encode("utf-8", "surrogatepass"))
         elif petal.closes_bloom:
             self._bloom_open = False
             answer = self._answer.digest() if self._answer is not None else text_digest("")

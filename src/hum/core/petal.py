@@ -38,6 +38,16 @@ class Head(msgspec.Struct):
 _HEAD_ENCODER = msgspec.json.Encoder()
 
 
+class _ChunkText(msgspec.Struct):
+    """What a chunk's bloom state reads of its body: its kind and its text, nothing else built."""
+
+    chunkType: Any = "text_delta"  # noqa: N815 - the wire's key
+    delta: Any = ""
+
+
+_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
+
+
 class Petal:
     """One entry of a hum's log: a prompt, a chunk, a finish or an error, at its wane.
 
@@ -89,6 +99,14 @@ class Petal:
                 raise ValueError("a petal's body is a JSON object")
             self._body = body
         return self._body
+
+    def chunk_text(self) -> tuple[Any, Any]:
+        """A chunk's `chunkType` (default `text_delta`) and `delta` (default ""): read from its JSON
+        without building (or keeping) the whole body when it is still bytes, as a mirrored petal is."""
+        if self._body is None:
+            text = _CHUNK_TEXT.decode(self._body_json)  # type: ignore[arg-type]
+            return text.chunkType, text.delta
+        return self._body.get("chunkType", "text_delta"), self._body.get("delta", "")
 
     @property
     def closes_bloom(self) -> bool:
