@@ -74,11 +74,12 @@ class Petal:
     def stored(cls, sigil: str, wane: int, chi: str, body_json: str | bytes, line: bytes | None = None, sid: str = "") -> Petal:
         """A petal from its body's JSON (stored, or cut from a link frame), read only when its body
         is asked for; `line` is its tap line for `sid` when the caller has it already."""
-        petal = cls(sigil, wane, chi)
-        petal._body = None
+        if chi not in PETAL_CHIS or wane < 1:  # as `__init__` checks; the rest of it is skipped (one a petal read)
+            raise ValueError(f"no petal has chi {chi!r} at wane {wane}")
+        petal = cls.__new__(cls)
+        petal.sigil, petal.wane, petal.chi, petal._body, petal._tone = sigil, wane, chi, None, None
         petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json
-        if line is not None:
-            petal._sid, petal._forms = sid, WireForms(line)
+        petal._sid, petal._forms = (None, None) if line is None else (sid, WireForms(line))
         return petal
 
     def __eq__(self, other: object) -> bool:

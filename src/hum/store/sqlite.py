@@ -19,15 +19,15 @@ from typing import Any
 
 from hum.core.bloom import EMPTY_TRANSCRIPT
 from hum.core.hum import Hum, Stored
-from hum.core.petal import Petal, stored_line
+from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
 from hum.store.batch import committed
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
+from hum.store.replay import stored_lines
 from hum.store.rows import PetalRows
 from hum.wire.framing import from_json, to_json
-from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
 
@@ -206,16 +206,9 @@ class SqliteStore:
         return out
 
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
-        """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built around the
-        stored body JSON: a replay from the store parses nothing in Python. SQLite checks each body
-        is a JSON object (in C); a missing or damaged row ends the answer, as in `petals`."""
-        out: list[bytes] = []
-        for wane, chi, body, valid in self._db.execute(_READ_PETALS, (sigil, after, upto)):
-            if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
-                log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
-                break
-            out.append(stored_line(sigil, wane, chi, sid, body))
-        return out
+        """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built by SQLite
+        around the stored body JSON (store/replay.py); a missing or damaged row ends the answer, as in `petals`."""
+        return stored_lines(self._db, sigil, sid, after, upto)
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
