@@ -240,8 +240,12 @@ def _cut(sigil: str, data: bytes) -> Petal:
         raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
     ours = head_bytes(sigil, head.wane, head.chi, head.sid)
     end = len(ours) - 1  # where the head's closing brace would be
-    rest = data[end:]
-    if data[:end] == ours[:-1] and (rest == b"}" or (rest[:1] == b"," and _ENVELOPE_KEY.search(rest) is None)):
-        body = b"{" + rest[1:] if rest != b"}" else b"{}"
-        return Petal.stored(sigil, head.wane, head.chi, body, line=data + b"\n", sid=head.sid)
+    if data.startswith(ours[:end]):  # searched and cut in place: one copy, of the body
+        if len(data) == end + 1 and data[end] == _CLOSE:
+            return Petal.stored(sigil, head.wane, head.chi, b"{}", line=data + b"\n", sid=head.sid)
+        if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
+            return Petal.stored(sigil, head.wane, head.chi, b"{" + data[end + 1 :], line=data + b"\n", sid=head.sid)
     return Petal.from_tone(petal_content(from_json(data)))
+
+
+_CLOSE, _COMMA = ord("}"), ord(",")
