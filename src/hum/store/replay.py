@@ -5,7 +5,8 @@ the head is the exception, read in Python as `core.petal.stored_line` reads it).
 from __future__ import annotations
 
 import logging
-import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from hum.core.petal import head_bytes, stored_line
 from hum.wire.tones import PETAL_CHIS
@@ -35,19 +36,23 @@ FROM petals WHERE sigil = ?1 AND wane > ?2 AND wane <= ?3 ORDER BY wane
 _CHI = b'{"chi":"chunk'
 
 
-def stored_lines(db: sqlite3.Connection, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
+# How the store runs a read of a hum's petal rows: a query and its parameters in, rows out.
+Read = Callable[[str, tuple[Any, ...]], Iterable[tuple[Any, ...]]]
+
+
+def stored_lines(read: Read, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
     """The tap lines (for `sid`) of hum `sigil`'s stored petals `after < wane <= upto`, each as
-    `core.petal.tap_line` makes it; a missing or damaged row ends the answer there (the intact
-    part is served)."""
+    `core.petal.tap_line` makes it, read through `read` (the store's way of reading a hum's rows);
+    a missing or damaged row ends the answer there (the intact part is served)."""
     rest = head_bytes(sigil, 0, "chunk", sid)[len(_CHI) : -len(b"0}")]  # `","sigil":..,"sid":..,"wane":`
     heads: dict[str, bytes] = {}  # chi -> the head up to its wane
     out: list[bytes] = []
-    for wane, chi, tail in db.execute(_READ_TAILS, (sigil, after, upto)):
+    for wane, chi, tail in read(_READ_TAILS, (sigil, after, upto)):
         if wane != after + len(out) + 1 or (tail.__class__ is not bytes and not tail):
             log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
             break
         if tail.__class__ is not bytes:  # 1: its body is read first
-            (body,) = db.execute("SELECT body FROM petals WHERE sigil = ? AND wane = ?", (sigil, wane)).fetchone()
+            [(body,)] = read("SELECT body FROM petals WHERE sigil = ? AND wane = ?", (sigil, wane))
             out.append(stored_line(sigil, wane, chi, sid, body))
             continue
         head = heads.get(chi)

@@ -208,7 +208,7 @@ class SqliteStore:
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
         """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built by SQLite
         around the stored body JSON (store/replay.py); a missing or damaged row ends the answer, as in `petals`."""
-        return stored_lines(self._db, sigil, sid, after, upto)
+        return stored_lines(self._db.execute, sigil, sid, after, upto)
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
