@@ -65,6 +65,9 @@ class Store(Protocol):
 
     def append(self, hum: Hum, petal: Petal, transcript: bytes | None = None) -> None: ...
 
+    def append_run(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
+        """A replica's frame of petals as one change (each with its transcript key if it closes a bloom)."""
+
     def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None: ...
 
     def dequeue_prompt(self, hum: Hum, seq: int) -> None: ...

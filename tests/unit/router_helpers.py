@@ -11,7 +11,7 @@ from hum.ensemble.trust.identity import Identity
 from hum.ensemble.trust.keys import OperatorKey
 from hum.ensemble.trust.siblings import SiblingCheck
 from hum.interfaces import Delta, Done, Usage
-from hum.node.effects import Effect, Forget, Persist, QueuePrompt, SaveHum
+from hum.node.effects import Effect, Forget, Persist, PersistRun, QueuePrompt, SaveHum
 from hum.node.owners import Owner
 from hum.node.router import Router
 from hum.wire.tones import Tone
@@ -31,7 +31,7 @@ class FakeClock:
 
 
 class Node:
-    """One router, with the store's part played at once: every Persist becomes durable."""
+    """One router, with the store's part played at once: every Persist (and PersistRun) becomes durable."""
 
     def __init__(self, operator: OperatorKey, name: str) -> None:
         identity = Identity.mint(operator, name)
@@ -47,6 +47,8 @@ class Node:
         for effect in effects:
             if isinstance(effect, Persist):
                 out += self.settle(self.router.durable(effect.hum, effect.petal.wane))
+            elif isinstance(effect, PersistRun):
+                out += self.settle(self.router.durable(effect.hum, effect.run[-1][0].wane))
             elif isinstance(effect, QueuePrompt):
                 out += self.settle(self.router.queued(effect.hum, effect.seq))
             elif isinstance(effect, SaveHum | Forget) and self.stored:

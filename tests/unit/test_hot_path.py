@@ -20,7 +20,7 @@ from hum.ensemble.link.events import ToneIn
 from hum.ensemble.link.protocol import Link
 from hum.ensemble.trust.identity import Identity
 from hum.errors import BadTone
-from hum.node.effects import Persist
+from hum.node.effects import PersistRun
 from hum.node.owners import Owner, OwnerKind
 from hum.store.sqlite import SqliteStore
 from hum.wire.framing import Encodings, SealedTone, lines
@@ -192,9 +192,9 @@ def test_a_frame_lands_in_the_store_in_one_commit(operator, tmp_path: Path):
     effects = phone.router.link_tone(
         phone.links[laptop.id], petals_frame([dict(p) for p in petals])
     )
-    for effect in effects:
-        if isinstance(effect, Persist):
-            store.append(effect.hum, effect.petal)
+    runs = [effect for effect in effects if isinstance(effect, PersistRun)]
+    assert len(runs) == 1  # the frame is one change to the store
+    store.append_run(runs[0].hum, runs[0].run)
     durable = [wane for _, wane in store.flush().durable]
     assert durable == [len(petals)]  # one commit made the whole frame durable
     assert [

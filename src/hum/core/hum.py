@@ -161,10 +161,9 @@ class Hum:
         elif not self._bloom_open:
             return
         elif petal.chi == "chunk":
-            if petal.body.get("chunkType", TEXT_DELTA) == TEXT_DELTA and self._answer is not None:
-                self._answer.update(
-                    str(petal.body.get("delta", "")).encode("utf-8", "surrogatepass")
-                )
+            kind, delta = petal.chunk_text()  # a mirrored chunk's body stays bytes
+            if kind == TEXT_DELTA and self._answer is not None:
+                self._answer.update(str(delta).encode("utf-8", "surrogatepass"))
         elif petal.closes_bloom:
             self._bloom_open = False
             answer = self._answer.digest() if self._answer is not None else text_digest("")
@@ -200,15 +199,16 @@ class Hum:
     def receive(self, petal: Petal) -> bool:
         """Mirror a petal from the home. False for one already held; `gap` if one is missing;
         `diverged` if the home's petal at a wane held here is another (a branch the home never had)."""
-        if petal.wane <= self.tip:
+        tip = self._tail_start + len(self._tail)  # `tip`, once: a replica receives petal after petal
+        if petal.wane <= tip:
             held = self.since(petal.wane - 1, petal.wane)
             if not held:  # our stored copy does not read (a damaged row): noted, to be fetched back
                 self.unreadable = petal.wane
             elif held[0] != petal:
                 raise LogError("diverged", f"petal {petal.wane} differs from the home's")
             return False
-        if petal.wane != self.tip + 1:
-            raise LogError("gap", f"petal {petal.wane} arrived with the log at {self.tip}")
+        if petal.wane != tip + 1:
+            raise LogError("gap", f"petal {petal.wane} arrived with the log at {tip}")
         self.tracker.set(self.sigil, petal.wane)
         self._add(petal)
         self.home_tip = max(self.home_tip, petal.wane)

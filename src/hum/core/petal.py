@@ -38,6 +38,16 @@ class Head(msgspec.Struct):
 _HEAD_ENCODER = msgspec.json.Encoder()
 
 
+class _ChunkText(msgspec.Struct):
+    """What a chunk's bloom state reads of its body: its kind and its text, nothing else built."""
+
+    chunkType: Any = "text_delta"  # noqa: N815 - the wire's key
+    delta: Any = ""
+
+
+_CHUNK_TEXT = msgspec.json.Decoder(_ChunkText)
+
+
 class Petal:
     """One entry of a hum's log: a prompt, a chunk, a finish or an error, at its wane.
 
@@ -64,11 +74,12 @@ class Petal:
     def stored(cls, sigil: str, wane: int, chi: str, body_json: str | bytes, line: bytes | None = None, sid: str = "") -> Petal:
         """A petal from its body's JSON (stored, or cut from a link frame), read only when its body
         is asked for; `line` is its tap line for `sid` when the caller has it already."""
-        petal = cls(sigil, wane, chi)
-        petal._body = None
+        if chi not in PETAL_CHIS or wane < 1:  # as `__init__` checks; the rest of it is skipped (one a petal read)
+            raise ValueError(f"no petal has chi {chi!r} at wane {wane}")
+        petal = cls.__new__(cls)
+        petal.sigil, petal.wane, petal.chi, petal._body, petal._tone = sigil, wane, chi, None, None
         petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json
-        if line is not None:
-            petal._sid, petal._forms = sid, WireForms(line)
+        petal._sid, petal._forms = (None, None) if line is None else (sid, WireForms(line))
         return petal
 
     def __eq__(self, other: object) -> bool:
@@ -89,6 +100,14 @@ class Petal:
                 raise ValueError("a petal's body is a JSON object")
             self._body = body
         return self._body
+
+    def chunk_text(self) -> tuple[Any, Any]:
+        """A chunk's `chunkType` (default `text_delta`) and `delta` (default ""): read from its JSON
+        without building (or keeping) the whole body when it is still bytes, as a mirrored petal is."""
+        if self._body is None:
+            text = _CHUNK_TEXT.decode(self._body_json)  # type: ignore[arg-type]
+            return text.chunkType, text.delta
+        return self._body.get("chunkType", "text_delta"), self._body.get("delta", "")
 
     @property
     def closes_bloom(self) -> bool:
@@ -221,8 +240,12 @@ def _cut(sigil: str, data: bytes) -> Petal:
         raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
     ours = head_bytes(sigil, head.wane, head.chi, head.sid)
     end = len(ours) - 1  # where the head's closing brace would be
-    rest = data[end:]
-    if data[:end] == ours[:-1] and (rest == b"}" or (rest[:1] == b"," and _ENVELOPE_KEY.search(rest) is None)):
-        body = b"{" + rest[1:] if rest != b"}" else b"{}"
-        return Petal.stored(sigil, head.wane, head.chi, body, line=data + b"\n", sid=head.sid)
+    if data.startswith(ours[:end]):  # searched and cut in place: one copy, of the body
+        if len(data) == end + 1 and data[end] == _CLOSE:
+            return Petal.stored(sigil, head.wane, head.chi, b"{}", line=data + b"\n", sid=head.sid)
+        if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
+            return Petal.stored(sigil, head.wane, head.chi, b"{" + data[end + 1 :], line=data + b"\n", sid=head.sid)
     return Petal.from_tone(petal_content(from_json(data)))
+
+
+_CLOSE, _COMMA = ord("}"), ord(",")

@@ -32,6 +32,15 @@ class Persist:
 
 
 @dataclass(frozen=True)
+class PersistRun:
+    """Store a replica's frame of `hum`'s petals as one change (`Store.append_run`), each with the
+    hum's transcript key when it closes a bloom; durable together, reported like `Persist`."""
+
+    hum: Hum
+    run: list[tuple[Petal, bytes | None]]
+
+
+@dataclass(frozen=True)
 class QueuePrompt:
     """Keep a prompt that waits behind the open bloom; the store reports it (`Router.queued`)."""
 
@@ -117,4 +126,4 @@ class Revoked:
     signature: str | None
 
 
-Effect = Wake | Persist | QueuePrompt | Orphan | SaveHum | Forget | RepairPetal | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked
+Effect = Wake | Persist | PersistRun | QueuePrompt | Orphan | SaveHum | Forget | RepairPetal | StartBloom | CancelBloom | ReleasePermit | CutLink | PeersChanged | Revoked

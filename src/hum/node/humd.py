@@ -384,6 +384,7 @@ def _persist(humd: Humd, effect: fx.Persist) -> None:
 _CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
     fx.Wake: lambda humd, e: humd.delivery.wake(e.owner),
     fx.Persist: _persist,
+    fx.PersistRun: lambda humd, e: humd.store.append_run(e.hum, e.run),
     fx.QueuePrompt: lambda humd, e: humd.store.queue_prompt(e.hum, e.seq, e.body),
     fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
     fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),

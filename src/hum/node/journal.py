@@ -6,7 +6,7 @@ from hum.core.drone import Drone
 from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.errors import HumError, StoreError
-from hum.node.effects import Persist
+from hum.node.effects import Persist, PersistRun
 from hum.node.facts import Facts
 from hum.node.outbox import Outbox
 from hum.node.owners import Owner
@@ -31,7 +31,7 @@ class Journal:
         """A petal joined the log: the store makes it durable before any tap reads it."""
         # a bloom waiting on a person's answer, or one that said it is reading a long prompt, is not
         # stalled: its clock stops at the ask or the note
-        waiting = petal.chi == "permission-ask" or (petal.chi == "chunk" and petal.body.get("chunkType") == "note")
+        waiting = petal.chi == "permission-ask" or (petal.chi == "chunk" and petal.chunk_text()[0] == "note")
         self.drone.bloom_seen(hum.sigil, hum.home, self.facts.clock.monotonic(), open_=hum.bloom_open and not waiting)
         self.facts.touch(hum.sigil)
         transcript = None
@@ -41,6 +41,21 @@ class Journal:
         elif petal.chi == "prompt":
             self.retention.mark(hum)
         self.outbox.emit(Persist(hum, petal, dequeued, transcript))
+
+    def mirrored(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
+        """A replica's frame of petals joined the log (each with the transcript key it closed, if it
+        closed a bloom): as `appended` for each, once for the frame, and stored as one change."""
+        if not run:
+            return
+        last = run[-1][0]
+        waiting = last.chi == "permission-ask" or (last.chi == "chunk" and last.chunk_text()[0] == "note")
+        self.drone.bloom_seen(hum.sigil, hum.home, self.facts.clock.monotonic(), open_=hum.bloom_open and not waiting)
+        self.facts.touch(hum.sigil)
+        if any(transcript is not None for _, transcript in run):
+            self.facts.transcripts.index(hum)
+        if any(petal.chi == "prompt" for petal, _ in run):
+            self.retention.mark(hum)
+        self.outbox.emit(PersistRun(hum, run))
 
     def append(self, hum: Hum, chi: str, body: dict) -> Petal:
         """Author a petal at the home, on its way to the store."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hum.core.hum import Hum
-from hum.core.petal import mirrored_petal
+from hum.core.petal import Petal, mirrored_petal
 from hum.core.tap import Tap
 from hum.errors import BadTone, LogError, RouteError
 from hum.node.effects import SaveHum
@@ -261,12 +261,20 @@ class Replicas:
 
     def mirror(self, peer: str, hum: Hum, items: list[dict[str, Any]], *, after_cut: bool = False) -> Diverged | None:
         """Append the home's petals to its replica, in order. Stops at a gap (the home is asked again
-        from our tip) or where the logs part (`Diverged`: the router sets the branch aside, then goes on)."""
+        from our tip) or where the logs part (`Diverged`: the router sets the branch aside, then goes on).
+        What was appended is stored as one change, before anything that follows (a branch set aside)."""
+        run: list[tuple[Petal, bytes | None]] = []
+        try:
+            return self._mirror(peer, hum, items, run, after_cut)
+        finally:
+            self.journal.mirrored(hum, run)
+
+    def _mirror(self, peer: str, hum: Hum, items: list[Any], run: list[tuple[Petal, bytes | None]], after_cut: bool) -> Diverged | None:
         for i, item in enumerate(items):
             try:
                 petal = mirrored_petal(hum.sigil, item)  # a frame's petal as the bytes it came in, when it can be
                 if hum.receive(petal):
-                    self.journal.appended(hum, petal)
+                    run.append((petal, hum.transcript_key if petal.closes_bloom else None))
                     self.comparing.pop(hum.sigil, None)
                 elif hum.unreadable is not None:
                     self.facts.damaged.add(hum.sigil)  # our copy of it does not read: Repairs fetches it back

@@ -17,6 +17,8 @@ def committed(batch: list[tuple[str, Hum, Any]]) -> Commit:
             saved[id(hum)] = hum
         if kind == "petal":
             tips[hum.sigil] = (hum, max(what[0].wane, tips.get(hum.sigil, (hum, 0))[1]))
+        elif kind == "petals" and what:  # a replica's frame, in wane order: its last petal is its highest
+            tips[hum.sigil] = (hum, max(what[-1][0].wane, tips.get(hum.sigil, (hum, 0))[1]))
         elif kind == "queue":
             queued.append((hum, what[0]))
         elif kind == "forget":

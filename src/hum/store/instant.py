@@ -32,6 +32,11 @@ class InstantStore:
         self._tips[hum.sigil] = (hum, petal.wane)
         self._changed()
 
+    def append_run(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
+        if run:
+            self._tips[hum.sigil] = (hum, run[-1][0].wane)
+            self._changed()
+
     def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None:
         self._queued.append((hum, seq))
         self._changed()

@@ -19,15 +19,16 @@ from typing import Any
 
 from hum.core.bloom import EMPTY_TRANSCRIPT
 from hum.core.hum import Hum, Stored
-from hum.core.petal import Petal, stored_line
+from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
 from hum.store.aside import AsideBook, is_damage
 from hum.store.batch import committed
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
+from hum.store.replay import stored_lines
+from hum.store.rows import PetalRows
 from hum.wire.framing import from_json, to_json
-from hum.wire.tones import PETAL_CHIS
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,6 @@ CREATE TABLE IF NOT EXISTS queued (
 ) WITHOUT ROWID;
 """
 
-# Petals go in as multi-row INSERTs of up to this many rows: one statement per
-# batch of rows costs SQLite (and the sqlite3 module) far less per row than
-# `executemany` (measured 1.5-1.9x the rows/s on this schema). 64 rows x 5
-# parameters stays well under SQLite's limit of 32,766 variables, and the
-# statements of 1..64 rows fit the sqlite3 module's statement cache.
-INSERT_ROWS = 64
-_INSERT_PETALS = tuple(
-    "INSERT OR IGNORE INTO petals (sigil, wane, chi, body, transcript) VALUES " + ",".join(["(?,?,?,?,?)"] * n)
-    for n in range(INSERT_ROWS + 1)
-)
-
 # A hum's stored petals in wane order, each with whether its body is a JSON
 # object (checked by SQLite in C; `json_type` only once `json_valid` said yes).
 _READ_PETALS = (
@@ -147,7 +137,7 @@ class SqliteStore:
                 self._db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
-        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
+        self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"petals"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
         self._wake = asyncio.Event()
 
     def load(self, tracker: WaneTracker) -> list[Hum]:
@@ -220,16 +210,9 @@ class SqliteStore:
         return out
 
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
-        """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built around the
-        stored body JSON: a replay from the store parses nothing in Python. SQLite checks each body
-        is a JSON object (in C); a missing or damaged row ends the answer, as in `petals`."""
-        out: list[bytes] = []
-        for wane, chi, body, valid in self.aside.rows(self._db, _READ_PETALS, (sigil, after, upto), sigil):
-            if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
-                log.error("store: hum %s: petal %d does not read; serving the %d before it", sigil, wane, len(out))
-                break
-            out.append(stored_line(sigil, wane, chi, sid, body))
-        return out
+        """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built by SQLite
+        around the stored body JSON (store/replay.py); a missing or damaged row ends the answer, as in `petals`."""
+        return stored_lines(lambda query, params: self.aside.rows(self._db, query, params, sigil), sigil, sid, after, upto)
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
@@ -257,6 +240,11 @@ class SqliteStore:
     def append(self, hum: Hum, petal: Petal, transcript: bytes | None = None) -> None:
         """Store `petal`; `transcript` is the hum's transcript key when the petal closes a bloom."""
         self._add("petal", hum, (petal, transcript))
+
+    def append_run(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
+        """Store a replica's frame of petals (in wane order, each with its transcript key when it closes
+        a bloom) as one change: one entry to commit, its rows written as one run."""
+        self._add("petals", hum, run)
 
     def queue_prompt(self, hum: Hum, seq: int, body: dict[str, Any]) -> None:
         """A prompt waiting behind the open bloom: kept across a restart until it is appended."""
@@ -320,19 +308,16 @@ class SqliteStore:
 
     def _write(self, batch: list[tuple[str, Hum, Any]]) -> None:
         """Every change of `batch`, in order, inside the open transaction: runs of petals as multi-row INSERTs."""
-        rows: list[Any] = []  # the parameters of the petals in a row, five a petal (`_insert_petals`)
+        rows = PetalRows(self._db)
         for kind, hum, what in batch:
             if kind == "petal":
-                petal, transcript = what
-                # the JSON its taps' lines hold too
-                rows += (petal.sigil, petal.wane, petal.chi, petal.body_json, transcript)
-                continue
-            if rows:
-                self._insert_petals(rows)
-                rows = []
-            self._write_change(kind, hum, what)
-        if rows:
-            self._insert_petals(rows)
+                rows.add(*what)
+            elif kind == "petals":
+                rows.add_run(hum.sigil, what)
+            else:
+                rows.flush()
+                self._write_change(kind, hum, what)
+        rows.flush()
 
     def _write_change(self, kind: str, hum: Hum, what: Any) -> None:
         """One change that is not a petal: a hum's row, a forget, an orphaned branch, a queued prompt."""
@@ -376,13 +361,6 @@ class SqliteStore:
             "DELETE FROM tombstones WHERE (sigil, born) IN (SELECT sigil, born FROM tombstones ORDER BY at DESC LIMIT -1 OFFSET ?)",
             (TOMBSTONES_KEPT,),
         )
-
-    def _insert_petals(self, params: list[Any]) -> None:
-        """Insert petal rows given as one flat list of their parameters, `INSERT_ROWS` rows a statement."""
-        step = INSERT_ROWS * 5
-        for start in range(0, len(params), step):
-            chunk = params if len(params) <= step else params[start : start + step]
-            self._db.execute(_INSERT_PETALS[len(chunk) // 5], chunk)
 
     def hold_size(self, held: bool = True) -> None:
         """Hold the store at its present size: growing it then fails with SQLite's own "database or
