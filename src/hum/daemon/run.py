@@ -19,6 +19,7 @@ from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.browsers import add_browser_admin_routes
 from hum.daemon.collector import Collector
+from hum.daemon.event_loop import loop_name
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.limits import CappedSite, http_connection_cap, raise_open_files
 from hum.daemon.pairing import PairingDesk
@@ -196,6 +197,7 @@ class Daemon:
             "urls": door_urls(http_url, ollama_url),
             "worker": opts.worker,
             "models": brood.models(),
+            "eventLoop": loop_name(asyncio.get_running_loop()),
         }
         self.home.write_runtime(self.info)
         return self.info
