@@ -59,7 +59,7 @@ from hum.surfaces.openai_messages import (
     tools_system,
     user_turn,
 )
-from hum.surfaces.openai_shapes import check_messages, check_tools
+from hum.surfaces.openai_shapes import ChunkFrames, check_messages, check_tools
 from hum.surfaces.permits import said_as_text
 from hum.wire.tones import Tone, is_petal
 
@@ -262,12 +262,9 @@ async def _stream(
     request: web.Request, petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, include_usage: bool,
     names: Mapping[str, str],
 ) -> web.StreamResponse:
-    resp = await open_sse(request, {SIGIL_HEADER: sg})
-    extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
-        return sse_data({**meta, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}], **extra})
-
+    resp = await open_sse(request, {SIGIL_HEADER: sg}, with_first_write=True)
+    frames = ChunkFrames(meta, include_usage)
+    chunk = frames.chunk
     if not await write_or_gone(resp, chunk({"role": "assistant", "content": ""})):
         return resp
     finish: Tone | None = None
@@ -286,23 +283,19 @@ async def _stream(
             out = sieve.end()
         elif tone.chi == "error":
             err = petal_error(tone)
-            await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
-            await finish_sse(resp)
+            await finish_sse(resp, sse_data(error_body(err.status, err.message, err.code)))
             return resp
         else:
             out = said_as_text(tone, names) or ""  # an ask and its answer: this protocol has no message for them
         if out and not await write_or_gone(resp, chunk({"content": out})):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)
-    if calls:
-        delta = {"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}
-        await write_or_gone(resp, chunk(delta))
+    last = [chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})] if calls else []
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
-    await write_or_gone(resp, chunk({}, reason))
+    last.append(chunk({}, reason))
     if include_usage:
-        await write_or_gone(resp, sse_data({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(finish)}))
-    await write_or_gone(resp, b"data: [DONE]\n\n")
-    await finish_sse(resp)
+        last.append(frames.usage(_usage(finish)))
+    await finish_sse(resp, b"".join([*last, b"data: [DONE]\n\n"]))  # the end in one write
     return resp
 
 
