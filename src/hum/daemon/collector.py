@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from typing import Any
 
 # How often everything frozen is collected once (one long pause, walking every
@@ -28,6 +29,10 @@ class Collector:
         self.loop = loop
         self._freezing = False  # a freeze is scheduled
         self.frozen = 0  # freezes after a full collection, for tests and status
+        self._began = 0.0
+        self.collections = [0, 0, 0]  # per generation, since start
+        self.longest_ms = [0.0, 0.0, 0.0]  # the most CPU one collection took, per generation (not time descheduled)
+        self.cpu_ms = [0.0, 0.0, 0.0]  # CPU all collections took, per generation
 
     def start(self) -> None:
         """Freeze what exists now (start-up) and every full collection's survivors from now on."""
@@ -39,9 +44,21 @@ class Collector:
         if self._collected in gc.callbacks:
             gc.callbacks.remove(self._collected)
 
+    def status(self) -> dict[str, Any]:
+        """Collections per generation and the longest pause of each, for `hum status`."""
+        return {"collections": list(self.collections), "longestPauseMs": [round(ms, 3) for ms in self.longest_ms], "cpuMs": [round(ms, 1) for ms in self.cpu_ms], "frozenAfterFull": self.frozen}
+
     def _collected(self, phase: str, info: dict[str, Any]) -> None:
         # called inside the collector, maybe on another thread: the freeze runs on the loop, next
-        if phase == "stop" and info.get("generation") == 2 and not self._freezing and not self.loop.is_closed():
+        if phase == "start":
+            self._began = time.thread_time()
+            return
+        generation = info.get("generation", 0)
+        self.collections[generation] += 1
+        took = (time.thread_time() - self._began) * 1000
+        self.cpu_ms[generation] += took
+        self.longest_ms[generation] = max(self.longest_ms[generation], took)
+        if generation == 2 and not self._freezing and not self.loop.is_closed():
             self._freezing = True
             self.loop.call_soon_threadsafe(self._freeze)
 

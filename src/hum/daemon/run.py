@@ -296,6 +296,9 @@ class Daemon:
             return {"refusedConnections": 0, "unauthenticatedConnections": 0}
         return {"refusedConnections": transport.refused_connections, "unauthenticatedConnections": transport.unauthenticated}
 
+    def collector_status(self) -> dict[str, Any]:
+        return self.collector.status() if self.collector is not None else {}
+
     def revoke(self, humd_id: str) -> HumdId:
         """Revoke a device: recorded in the home, refused from now on, its link cut."""
         if self.humd is None:
