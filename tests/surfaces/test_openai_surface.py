@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from surface_helpers import WAIT, assistant_texts, sse_events
+from surface_helpers import FAST_TPS, WAIT, assistant_texts, sse_events
 
 from hum.surfaces.http import DEFAULT_MAX_BODY
 from hum.wire.tones import sigil
@@ -280,3 +281,18 @@ async def test_a_streamed_chunk_carries_every_field_of_openais_chunk(pair, serve
     assert first["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}]
     assert last["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]
     assert all(e["id"] == first["id"] and e["created"] == first["created"] for e in events[:-1])
+
+
+async def test_a_streamed_answer_arrives_as_it_is_made_not_at_its_end(pair, served, http):
+    """Events of petals already waiting share a write; none waits for petals yet to come."""
+    laptop, _ = pair
+    srv = await served(laptop)
+    arrived: list[tuple[float, object]] = []
+    async with http.post(f"{srv.url}/v1/chat/completions", json={"model": "m", "stream": True, "messages": chat("hi")}) as r:
+        async for e in sse_events(r):
+            arrived.append((time.monotonic(), e["data"]))
+    contents = [at for at, data in arrived if isinstance(data, dict) and data["choices"] and data["choices"][0]["delta"].get("content")]
+    done_at = arrived[-1][0]
+    # 40 words at FAST_TPS take 0.2 s: the first is read long before the last
+    assert len(contents) > 1
+    assert done_at - contents[0] >= 0.5 * 40 / FAST_TPS

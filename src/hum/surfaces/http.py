@@ -131,6 +131,10 @@ class HumTap:
             self._pending.extend(t for t in tones if t.chi not in ("breath", "hums", "peers"))
         return self._pending.popleft()
 
+    def petals_waiting(self) -> bool:
+        """A petal (or an error) is already here: `bloom` yields it without waiting."""
+        return any(is_petal(t) or t.chi == "error" for t in self._pending)
+
     def push_back(self, tone: Tone) -> None:
         self._pending.appendleft(tone)
 
@@ -350,6 +354,30 @@ async def write_or_gone(resp: web.StreamResponse, data: bytes) -> bool:
     except (ConnectionResetError, ConnectionError, RuntimeError):
         return False
     return True
+
+
+class HeldEvents:
+    """A stream's SSE events, written as they come, except that the events of petals already waiting
+    (a burst an upstream read brought) go out together: one write to the socket, not one per petal."""
+
+    def __init__(self, resp: web.StreamResponse, tap: HumTap) -> None:
+        self.resp = resp
+        self.tap = tap
+        self._held: list[bytes] = []
+
+    async def send(self, data: bytes) -> bool:
+        """Written now, or with the next when more petals are already here; False once the client has gone."""
+        self._held.append(data)
+        if self.tap.petals_waiting():
+            return True
+        data = b"".join(self._held)
+        self._held.clear()
+        return await write_or_gone(self.resp, data)
+
+    async def finish(self, last: bytes = b"") -> None:
+        """What is held, `last`, and the end of the stream, in one write."""
+        await finish_sse(self.resp, b"".join([*self._held, last]))
+        self._held.clear()
 
 
 async def finish_sse(resp: web.StreamResponse, last: bytes = b"") -> None:
