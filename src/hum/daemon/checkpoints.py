@@ -38,6 +38,7 @@ class Checkpointer:
         self._seen_version: int | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._failing: str | None = None  # the error the last checkpoint failed with
 
     def start(self) -> None:
         self._db = sqlite3.connect(self.store.path, isolation_level=None, check_same_thread=False)
@@ -63,7 +64,11 @@ class Checkpointer:
             try:
                 await asyncio.to_thread(self.checkpoint)
             except sqlite3.Error as exc:  # the commit path reports the disk's faults; this one only retries
-                log.warning("store: checkpoint failed, next in %.0f s: %s", self.every, exc)
+                if str(exc) != self._failing:  # said once, not every second while the disk is full
+                    log.warning("store: checkpoint failed, retried every %.0f s: %s", self.every, exc)
+                self._failing = str(exc)
+            else:
+                self._failing = None
 
     def checkpoint(self) -> None:
         """Copy what was committed since the last checkpoint into the database (nothing if nothing was)."""
