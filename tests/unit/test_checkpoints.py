@@ -65,7 +65,7 @@ async def test_commits_leave_the_wal_to_the_checkpointer_which_copies_it_off_the
 async def test_the_checkpointer_runs_by_itself_and_stops_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "hums.db"
     store = SqliteStore(path)
-    checkpointer = Checkpointer(store, every=0.05)
+    checkpointer = Checkpointer(store, every=0.05, pages=1)  # any WAL at all is worth copying here
     checkpointer.start()
     try:
         write_hums(store, 0, 50)

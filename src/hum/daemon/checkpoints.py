@@ -5,9 +5,9 @@ copies them into the database file and fsyncs it, in the committing thread.
 humd commits on its event loop, so every such commit (one in about fifty
 `/v1` requests) held every request behind it for 2 to 40 ms, more once many
 hums minted since start had spread the pages it writes: the first token's p99.
-Here a worker thread with its own connection checkpoints instead, PASSIVE (it
-never waits for the writer, nor the writer for it); the event loop only writes
-the WAL, as it always did between checkpoints.
+Here a worker thread with its own connection checkpoints instead, past the same
+1,000 pages, PASSIVE (it never waits for the writer, nor the writer for it); the
+event loop only writes the WAL, as it always did between checkpoints.
 """
 
 from __future__ import annotations
@@ -16,23 +16,30 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from pathlib import Path
 
 from hum.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
-# How often the WAL is copied into the database while something was committed: at most one
-# fsync a second off the event loop (SQLite's own rule did one per 1,000 pages, ~4 MB, which a
-# busy humd writes several times a second), and the WAL holds about a second of commits.
+# How often the WAL is looked at: a busy humd writes SQLite's 1,000 pages in well under a
+# second, so the WAL holds about a second of commits past them; at most one fsync a second,
+# off the event loop.
 CHECKPOINT_SECONDS = 1.0
+# SQLite's own threshold, kept: a WAL file smaller than this many pages is left to grow (as
+# auto-checkpoint would), so a quiet humd writes and fsyncs no more than it did.
+CHECKPOINT_PAGES = 1000
 
 
 class Checkpointer:
     """Checkpoints `store`'s WAL every `every` seconds in which something was committed."""
 
-    def __init__(self, store: SqliteStore, every: float = CHECKPOINT_SECONDS) -> None:
+    def __init__(self, store: SqliteStore, every: float = CHECKPOINT_SECONDS, pages: int = CHECKPOINT_PAGES) -> None:
         self.store = store
         self.every = every
+        self.pages = pages
+        self._wal = Path(f"{store.path}-wal")
+        self._wal_bytes = 0  # the WAL's size past which it is checkpointed (pages, in bytes)
         self.checkpoints = 0  # that copied something, for tests and status
         self._db: sqlite3.Connection | None = None
         self._seen_version: int | None = None
@@ -42,6 +49,7 @@ class Checkpointer:
 
     def start(self) -> None:
         self._db = sqlite3.connect(self.store.path, isolation_level=None, check_same_thread=False)
+        self._wal_bytes = self.pages * self._db.execute("PRAGMA page_size").fetchone()[0]
         self.store.checkpoint_elsewhere()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -71,8 +79,12 @@ class Checkpointer:
                 self._failing = None
 
     def checkpoint(self) -> None:
-        """Copy what was committed since the last checkpoint into the database (nothing if nothing was)."""
+        """Copy what was committed since the last checkpoint into the database, once the WAL has
+        grown past `pages` (nothing if nothing was committed since)."""
         assert self._db is not None
+        with contextlib.suppress(FileNotFoundError):
+            if self._wal.stat().st_size < self._wal_bytes:
+                return
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version == self._seen_version:
             return
