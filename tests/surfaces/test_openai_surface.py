@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from surface_helpers import WAIT, assistant_texts, sse_events
+from surface_helpers import FAST_TPS, WAIT, assistant_texts, sse_events
 
 from hum.surfaces.http import DEFAULT_MAX_BODY
 from hum.wire.tones import sigil
@@ -247,3 +248,51 @@ async def test_loopback_app_refuses_a_foreign_host_name(pair, served, http):
     srv = await served(laptop)
     async with http.get(f"{srv.url}/v1/models", headers={"Host": "evil.example:80"}) as r:
         assert r.status == 403
+
+
+async def test_a_body_that_stalls_gets_a_408_and_changes_no_hum(pair, served, monkeypatch):
+    from hum.surfaces import http as surface_http
+
+    monkeypatch.setattr(surface_http, "HTTP_BODY_TIMEOUT", 0.3)
+    laptop, _ = pair
+    srv = await served(laptop)
+    before = set(laptop.hums)
+    host, port = srv.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    writer.write(head.encode() + b'{"model": "m", ')  # and then nothing more
+    answer = await asyncio.wait_for(reader.read(4096), WAIT)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b'"body-timeout"' in answer
+    assert set(laptop.hums) == before
+
+
+async def test_a_streamed_chunk_carries_every_field_of_openais_chunk(pair, served, http):
+    laptop, _ = pair
+    srv = await served(laptop)
+    req = {"model": "m-\u00e9", "stream": True, "messages": chat("hi")}
+    async with http.post(f"{srv.url}/v1/chat/completions", json=req) as r:
+        events = [e["data"] async for e in sse_events(r)]
+    first, last = events[0], events[-2]
+    assert set(first) == {"id", "object", "created", "model", "choices"}
+    assert first["object"] == "chat.completion.chunk" and first["model"] == "m-\u00e9"
+    assert first["id"] == f"chatcmpl-{r.headers['X-Hum-Sigil']}-{first['id'].rsplit('-', 1)[1]}"
+    assert first["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}]
+    assert last["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]
+    assert all(e["id"] == first["id"] and e["created"] == first["created"] for e in events[:-1])
+
+
+async def test_a_streamed_answer_arrives_as_it_is_made_not_at_its_end(pair, served, http):
+    """Events of petals already waiting share a write; none waits for petals yet to come."""
+    laptop, _ = pair
+    srv = await served(laptop)
+    arrived: list[tuple[float, object]] = []
+    async with http.post(f"{srv.url}/v1/chat/completions", json={"model": "m", "stream": True, "messages": chat("hi")}) as r:
+        async for e in sse_events(r):
+            arrived.append((time.monotonic(), e["data"]))
+    contents = [at for at, data in arrived if isinstance(data, dict) and data["choices"] and data["choices"][0]["delta"].get("content")]
+    done_at = arrived[-1][0]
+    # 40 words at FAST_TPS take 0.2 s: the first is read long before the last
+    assert len(contents) > 1
+    assert done_at - contents[0] >= 0.5 * 40 / FAST_TPS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -21,6 +20,7 @@ from hum.daemon.home import HomeError
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from hum.daemon.event_loop import run_on_chosen_loop
     from hum.daemon.run import DaemonOptions, serve
     from hum.errors import IdentityError, StoreError, WorkerError
 
@@ -65,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print("Ctrl-C stops it.")
 
     try:
-        asyncio.run(serve(options, ready))
+        run_on_chosen_loop(serve(options, ready))
     except (HomeError, IdentityError, StoreError) as exc:
         raise CliError(str(exc)) from exc
     except WorkerError as exc:

@@ -53,6 +53,8 @@ class DaemonView(Protocol):
 
     def door_counts(self) -> dict[str, int]: ...
 
+    def collector_status(self) -> dict[str, Any]: ...
+
 
 def add_daemon_routes(app: web.Application, daemon: DaemonView) -> None:
     """Mount /hum/status, /hum/peers, /hum/hums (DELETE one to forget it), /hum/pair and /hum/devices/revoke."""
@@ -74,6 +76,7 @@ def add_reading_routes(app: web.Application, daemon: DaemonView) -> None:
             "revoked": sorted(humd.check.revoked),
             **humd.health(),
             **daemon.door_counts(),
+            "gc": daemon.collector_status(),
         }
 
     async def status(request: web.Request) -> web.Response:

@@ -18,7 +18,9 @@ from hum.brood.config import build_brood
 from hum.brood.config import check as check_worker
 from hum.daemon.api import add_daemon_routes
 from hum.daemon.browsers import add_browser_admin_routes
+from hum.daemon.checkpoints import Checkpointer
 from hum.daemon.collector import Collector
+from hum.daemon.event_loop import loop_name
 from hum.daemon.home import Home, HomeLock
 from hum.daemon.limits import CappedSite, http_connection_cap, raise_open_files
 from hum.daemon.pairing import PairingDesk
@@ -143,6 +145,7 @@ class Daemon:
         self._book: NotifyBook | None = None
         self.collector: Collector | None = None
         self._reclaim: asyncio.Task[None] | None = None
+        self.checkpointer: Checkpointer | None = None
         self.open_files = 0  # the soft open-file limit once raised at start
 
     async def start(self) -> dict[str, Any]:
@@ -162,6 +165,8 @@ class Daemon:
         retain = retain_days(os.environ, opts.retain_days)
         brood = build_brood(opts.worker, os.environ, **dict(opts.worker_options))
         self.store = SqliteStore(self.home.store_path)
+        self.checkpointer = Checkpointer(self.store)  # the WAL copied off the event loop, not inside a commit
+        self.checkpointer.start()
         relay_key = self.home.ensure_relay_key()
         self.desk = PairingDesk(self.home.operator_key(), relay_key)
         self.transport = tcp = TlsTransport(identity, check, opts.listen, on_pairing=self.desk.serve)
@@ -196,6 +201,7 @@ class Daemon:
             "urls": door_urls(http_url, ollama_url),
             "worker": opts.worker,
             "models": brood.models(),
+            "eventLoop": loop_name(asyncio.get_running_loop()),
         }
         self.home.write_runtime(self.info)
         return self.info
@@ -294,6 +300,9 @@ class Daemon:
             return {"refusedConnections": 0, "unauthenticatedConnections": 0}
         return {"refusedConnections": transport.refused_connections, "unauthenticatedConnections": transport.unauthenticated}
 
+    def collector_status(self) -> dict[str, Any]:
+        return self.collector.status() if self.collector is not None else {}
+
     def revoke(self, humd_id: str) -> HumdId:
         """Revoke a device: recorded in the home, refused from now on, its link cut."""
         if self.humd is None:
@@ -323,6 +332,8 @@ class Daemon:
             await self.humd.brood.close()
         if self._book is not None:
             self._book.close()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         if self.store is not None:
             self.store.close()
         if self._reclaim is not None:

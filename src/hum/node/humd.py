@@ -292,8 +292,8 @@ class Humd:
 
     # -- nestlers ---------------------------------------------------------------------
 
-    def open_nestler(self, name: str | None = None) -> NestlerSession:
-        owner = self.router.open_nestler(name)
+    def open_nestler(self, name: str | None = None, bee: str | None = None) -> NestlerSession:
+        owner = self.router.open_nestler(name, bee)  # `bee`: greeted already, as an in-process surface is
         self.delivery.open(owner)
         return NestlerSession(self, owner, self.max_line)
 

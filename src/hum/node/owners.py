@@ -22,11 +22,12 @@ class Owner:
     meant for the old link can leak onto the new one.
     """
 
-    def __init__(self, kind: OwnerKind, name: str) -> None:
+    def __init__(self, kind: OwnerKind, name: str, bee: str | None = None) -> None:
         self.kind = kind
         self.name = name  # a nestler's session name, or the peer's HumdId
-        self.bee = name  # who a nestler says it is (its hello's `bee`); a prompt's `from`
-        self.greeted = False  # a nestler said hello
+        self.bee = bee or name  # who a nestler says it is (its hello's `bee`); a prompt's `from`
+        # a nestler said hello; one in this process that names its `bee` at opening needs none (nor its breath)
+        self.greeted = bee is not None
         self.closed = False
         self.dialled = False  # a peer's link that this humd dialled (not accepted)
         self.outbox: deque[Tone] = deque()  # replies and notices, sent before tap tones

@@ -115,8 +115,8 @@ class Router:
 
     # -- nestlers -----------------------------------------------------------
 
-    def open_nestler(self, name: str | None = None) -> Owner:
-        return Owner(OwnerKind.NESTLER, name or self.facts.nestler_name())
+    def open_nestler(self, name: str | None = None, bee: str | None = None) -> Owner:
+        return Owner(OwnerKind.NESTLER, name or self.facts.nestler_name(), bee)
 
     def nestler_tone(self, owner: Owner, item: Tone | BadTone) -> list[Effect]:
         """One tone (or framing verdict) from a nestler."""

@@ -368,6 +368,11 @@ class SqliteStore:
         pages = self._db.execute("PRAGMA page_count").fetchone()[0] if held else UNLIMITED_PAGES
         self._db.execute(f"PRAGMA max_page_count = {int(pages)}")
 
+    def checkpoint_elsewhere(self) -> None:
+        """Commits stop copying the WAL into the database (SQLite's auto-checkpoint, an fsync in the
+        committing thread); the caller checkpoints from its own connection (`hum.daemon.checkpoints`)."""
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+
     def close(self) -> None:
         self._db.close()
 

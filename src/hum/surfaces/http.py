@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hum.wire.tones import PROTO_VERSION, SIGIL_LENGTH, Tone, is_petal, sigil
+from hum.wire.tones import SIGIL_LENGTH, Tone, is_petal, sigil
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -116,19 +116,24 @@ class HumTap:
 
     def __init__(self, humd: Humd, kind: str, bee: str | None = None) -> None:
         self.humd = humd
-        self.session = humd.open_nestler(f"http-{kind}-{next(_names)}-{secrets.token_hex(3)}")
+        # greeted at opening: a hello would only build a breath (the recent hums) to throw away
+        self.session = humd.open_nestler(f"http-{kind}-{next(_names)}-{secrets.token_hex(3)}", bee or f"hum-{kind}")
         self._pending: deque[Tone] = deque()
-        self.session.receive(Tone(chi="hello", bee=bee or f"hum-{kind}", protoVersion=PROTO_VERSION))
 
     async def next(self, timeout: float | None = None) -> Tone | None:
         """The next tone for this nestler (breath skipped); None when `timeout` passes first."""
         while not self._pending:
             try:
-                tones = await asyncio.wait_for(self.session.next_tones(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: no task per wait
+                    tones = await self.session.next_tones()
             except TimeoutError:
                 return None
             self._pending.extend(t for t in tones if t.chi not in ("breath", "hums", "peers"))
         return self._pending.popleft()
+
+    def petals_waiting(self) -> bool:
+        """A petal (or an error) is already here: `bloom` yields it without waiting."""
+        return any(is_petal(t) or t.chi == "error" for t in self._pending)
 
     def push_back(self, tone: Tone) -> None:
         self._pending.appendleft(tone)
@@ -248,17 +253,29 @@ def new_sid(prefix: str) -> str:
 # -- SSE ----------------------------------------------------------------------------
 
 
-async def open_sse(request: web.Request, headers: dict[str, str] | None = None) -> web.StreamResponse:
-    """Start a `text/event-stream` response (no buffering anywhere on the way)."""
-    resp = web.StreamResponse(
-        status=200,
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            **(headers or {}),
-        },
-    )
+# What every SSE response says besides its own headers: an event stream, never cached or buffered.
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+# Compact JSON, one encoder for every event (json.dumps with options builds a new one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+class _HeadersWithFirstBytes(web.StreamResponse):
+    """A response whose headers go out with its first bytes: one write to the socket, not two.
+
+    aiohttp's own `web.Response` holds its headers back this way (this class attribute).
+    """
+
+    _send_headers_immediately = False
+
+
+async def open_sse(request: web.Request, headers: dict[str, str] | None = None, *, with_first_write: bool = False) -> web.StreamResponse:
+    """Start a `text/event-stream` response (no buffering anywhere on the way).
+
+    `with_first_write`: the headers wait for the first event, which the caller writes at once.
+    """
+    kind = _HeadersWithFirstBytes if with_first_write else web.StreamResponse
+    resp = kind(status=200, headers={**SSE_HEADERS, **headers} if headers else SSE_HEADERS)
     await resp.prepare(request)
     return resp
 
@@ -269,7 +286,7 @@ def sse_data(obj: Any, *, event: str | None = None, id_: int | None = None) -> b
         lines.append(f"id: {id_}")
     if event is not None:
         lines.append(f"event: {event}")
-    payload = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+    payload = obj if isinstance(obj, str) else _COMPACT.encode(obj)
     lines.append(f"data: {payload}")
     return ("\n".join(lines) + "\n\n").encode()
 
@@ -277,7 +294,8 @@ def sse_data(obj: Any, *, event: str | None = None, id_: int | None = None) -> b
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413 `SurfaceError`."""
     try:
-        raw = await asyncio.wait_for(request.read(), HTTP_BODY_TIMEOUT)
+        async with asyncio.timeout(HTTP_BODY_TIMEOUT):
+            raw = await request.read()
     except TimeoutError as exc:
         raise SurfaceError(408, f"the request body did not arrive within {HTTP_BODY_TIMEOUT:.0f} s", code="body-timeout") from exc
     except web.HTTPRequestEntityTooLarge as exc:
@@ -338,6 +356,31 @@ async def write_or_gone(resp: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
-async def finish_sse(resp: web.StreamResponse) -> None:
+class HeldEvents:
+    """A stream's SSE events, written as they come, except that the events of petals already waiting
+    (a burst an upstream read brought) go out together: one write to the socket, not one per petal."""
+
+    def __init__(self, resp: web.StreamResponse, tap: HumTap) -> None:
+        self.resp = resp
+        self.tap = tap
+        self._held: list[bytes] = []
+
+    async def send(self, data: bytes) -> bool:
+        """Written now, or with the next when more petals are already here; False once the client has gone."""
+        self._held.append(data)
+        if self.tap.petals_waiting():
+            return True
+        data = b"".join(self._held)
+        self._held.clear()
+        return await write_or_gone(self.resp, data)
+
+    async def finish(self, last: bytes = b"") -> None:
+        """What is held, `last`, and the end of the stream, in one write."""
+        await finish_sse(self.resp, b"".join([*self._held, last]))
+        self._held.clear()
+
+
+async def finish_sse(resp: web.StreamResponse, last: bytes = b"") -> None:
+    """End the stream; `last` (the final events) goes out in the same write as the end."""
     with contextlib.suppress(ConnectionResetError, ConnectionError, RuntimeError):
-        await resp.write_eof()
+        await resp.write_eof(last)

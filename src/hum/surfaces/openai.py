@@ -34,6 +34,7 @@ from hum.surfaces.http import (
     FIRST_TONE_SECONDS,
     HUMD_KEY,
     KEEPALIVE_SECONDS,
+    HeldEvents,
     HumTap,
     HumTarget,
     SurfaceError,
@@ -59,7 +60,7 @@ from hum.surfaces.openai_messages import (
     tools_system,
     user_turn,
 )
-from hum.surfaces.openai_shapes import check_messages, check_tools
+from hum.surfaces.openai_shapes import ChunkFrames, check_messages, check_tools
 from hum.surfaces.permits import said_as_text
 from hum.wire.tones import Tone, is_petal
 
@@ -231,7 +232,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         names = {**humd.ensemble.names, humd.id: humd.name}  # a device that answers an ask, by its name
         if not stream:
             return await _complete(petals, meta, sieve, sg, wane, names)
-        return await _stream(request, petals, meta, sieve, sg, wane, include_usage, names)
+        return await _stream(request, tap, petals, ChunkFrames(meta, include_usage), sieve, sg, wane, names)
     finally:
         tap.close()
 
@@ -262,15 +263,11 @@ async def _complete(petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str
 
 
 async def _stream(
-    request: web.Request, petals: Any, meta: dict[str, Any], sieve: ToolSieve, sg: str, wane: int, include_usage: bool,
-    names: Mapping[str, str],
+    request: web.Request, tap: HumTap, petals: Any, frames: ChunkFrames, sieve: ToolSieve, sg: str, wane: int, names: Mapping[str, str],
 ) -> web.StreamResponse:
-    resp = await open_sse(request, {SIGIL_HEADER: sg})
-    extra = {"usage": None} if include_usage else {}
-
-    def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
-        return sse_data({**meta, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}], **extra})
-
+    resp = await open_sse(request, {SIGIL_HEADER: sg}, with_first_write=True)
+    events = HeldEvents(resp, tap)
+    chunk = frames.chunk
     if not await write_or_gone(resp, chunk({"role": "assistant", "content": ""})):
         return resp
     finish: Tone | None = None
@@ -280,7 +277,7 @@ async def _stream(
             if tone.get("chunkType") == "tool_call":
                 sieve.native(str(tone.get("delta", "")))
             elif tone.get("chunkType") == NOTE:  # hum's word, not the answer's: an SSE comment clients skip
-                if not await write_or_gone(resp, f": note: {' '.join(str(tone.get('delta', '')).split())}\n\n".encode()):
+                if not await events.send(f": note: {' '.join(str(tone.get('delta', '')).split())}\n\n".encode()):
                     return resp
             elif tone.get("chunkType", "text_delta") == "text_delta":
                 out = sieve.feed(str(tone.get("delta", "")))
@@ -289,23 +286,19 @@ async def _stream(
             out = sieve.end()
         elif tone.chi == "error":
             err = petal_error(tone)
-            await write_or_gone(resp, sse_data(error_body(err.status, err.message, err.code)))
-            await finish_sse(resp)
+            await events.finish(sse_data(error_body(err.status, err.message, err.code)))
             return resp
         else:
             out = said_as_text(tone, names) or ""  # an ask and its answer: this protocol has no message for them
-        if out and not await write_or_gone(resp, chunk({"content": out})):
+        if out and not await events.send(chunk({"content": out})):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)
-    if calls:
-        delta = {"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}
-        await write_or_gone(resp, chunk(delta))
+    last = [chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})] if calls else []
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
-    await write_or_gone(resp, chunk({}, reason))
-    if include_usage:
-        await write_or_gone(resp, sse_data({**meta, "object": "chat.completion.chunk", "choices": [], "usage": _usage(finish)}))
-    await write_or_gone(resp, b"data: [DONE]\n\n")
-    await finish_sse(resp)
+    last.append(chunk({}, reason))
+    if frames.include_usage:
+        last.append(frames.usage(_usage(finish)))
+    await events.finish(b"".join([*last, b"data: [DONE]\n\n"]))  # the end in one write
     return resp
 
 

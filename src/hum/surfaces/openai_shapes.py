@@ -3,11 +3,16 @@
 Every field the surface reads is checked here first, so a malformed message,
 `tool_calls` entry or tool spec is a 400 that names the field (OpenAI's
 `param`), never a 500 from deep inside the surface or a worker.
+
+And the shape of what a streamed completion sends back (`ChunkFrames`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import msgspec
 
 from hum.surfaces.http import SurfaceError
 
@@ -112,3 +117,36 @@ def check_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
         if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
             raise _bad(f"{param}.function.parameters", "must be a JSON Schema object", "bad-tools")
     return tools
+
+
+_encode = msgspec.json.Encoder().encode
+# For text msgspec refuses (a lone surrogate some worker let through): escaped, as json does.
+_ESCAPING = json.JSONEncoder(separators=(",", ":"))
+
+
+def _json(value: Any) -> bytes:
+    try:
+        return _encode(value)
+    except UnicodeEncodeError:
+        return _ESCAPING.encode(value).encode()
+
+
+class ChunkFrames:
+    """The SSE events of one streamed completion, `chat.completion.chunk` each.
+
+    What every chunk repeats (id, created, model, object; `usage` when asked)
+    is encoded once per request; a chunk encodes only its delta and reason.
+    """
+
+    def __init__(self, meta: dict[str, Any], include_usage: bool) -> None:
+        self.meta = meta
+        self.include_usage = include_usage
+        self._head = b"data: " + _json({**meta, "object": "chat.completion.chunk"})[:-1] + b',"choices":[{"index":0,"delta":'
+        self._tail = b',"logprobs":null}]' + (b',"usage":null' if include_usage else b"") + b"}\n\n"
+
+    def chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
+        return b"".join((self._head, _json(delta), b',"finish_reason":', _json(reason), self._tail))
+
+    def usage(self, usage: dict[str, int]) -> bytes:
+        """The last chunk when the client asked for usage: no choices, the token counts."""
+        return b"data: " + _json({**self.meta, "object": "chat.completion.chunk", "choices": [], "usage": usage}) + b"\n\n"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hum.daemon.event_loop import loop_name, run_on_chosen_loop
 from hum.demo.bench import anthropic_ttft, baselines, hotpath, local_model, throughput, ttft
 from hum.demo.bench.measure import Metric, percentile, rss_kb
 from hum.demo.bench.profile import recording, summary
@@ -57,7 +58,8 @@ def machine() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+    loop = loop_name(asyncio.get_running_loop())  # the bench's and its humds' (HUM_LOOP, inherited)
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(), "event_loop": loop}
 
 
 async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dict[str, Any], profile: Path | None) -> None:
@@ -256,7 +258,7 @@ async def bench(quick: bool, profile: Path | None = None) -> dict[str, Any]:
 
 
 def report(quick: bool, profile: Path | None = None) -> dict[str, Any]:
-    return asyncio.run(bench(quick, profile))
+    return run_on_chosen_loop(bench(quick, profile))
 
 
 def lines(result: dict[str, Any]) -> list[str]:

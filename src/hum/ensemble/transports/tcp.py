@@ -38,6 +38,12 @@ MAX_UNAUTHENTICATED = 64
 # Of those, from one address: a single host on the Wi-Fi cannot take every
 # slot, and a household behind one NAT address still has room to link.
 MAX_UNAUTHENTICATED_PER_ADDRESS = 16
+# Connections the kernel holds between accepts: asyncio's own default, ample
+# for a handful of devices and for a burst the doorman then refuses.
+ACCEPT_BACKLOG = 100
+# Out of file descriptors (EMFILE) at accept: wait this long before the next
+# accept, as asyncio's own servers do, instead of spinning on the error.
+ACCEPT_RETRY_DELAY = 1.0
 
 OnPairing = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -65,17 +71,6 @@ class TlsConnection(Connection):
         self.writer.close()
 
 
-class _Doorman(asyncio.Protocol):
-    """The first sight of an inbound TCP connection: admitted to TLS, or closed at once."""
-
-    def __init__(self, transport: TlsTransport) -> None:
-        self.owner = transport
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.owner._admit(transport)
-
-
 class TlsTransport(Transport):
     """Listens and dials TCP with TLS 1.3; only T1 siblings get a `Connection`.
 
@@ -97,7 +92,8 @@ class TlsTransport(Transport):
         self.check = check
         self.listen_address = listen
         self.on_pairing = on_pairing
-        self._server: asyncio.Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
         self._client_context = client_context(identity, check)
         self.linked: Callable[[str], bool] | None = None
         self.refused_connections = 0  # closed at accept: too many unauthenticated at once
@@ -116,24 +112,36 @@ class TlsTransport(Transport):
             return ""
         host, port = split_address(self.listen_address)
         self._on_connection = on_connection
-        # Plain TCP first: TLS state (buffers, a handshake) is made only for admitted connections.
-        self._server = await asyncio.get_running_loop().create_server(lambda: _Doorman(self), host, port)
-        bound = self._server.sockets[0].getsockname()
+        loop = asyncio.get_running_loop()
+        # Plain TCP first, accepted here: TLS state (buffers, a handshake) is made only for
+        # admitted connections, the same way on asyncio's loop and on uvloop.
+        self._listeners = await _bind(host, port)
+        for listener in self._listeners:
+            self._accepting.append(loop.create_task(self._accept_forever(listener)))
+        bound = self._listeners[0].getsockname()
         return f"{host}:{bound[1]}"
 
-    def _admit(self, raw: asyncio.Transport) -> None:
-        peer = raw.get_extra_info("peername")
-        address = str(peer[0]) if peer else "?"
+    async def _accept_forever(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors: the ones open now close first
+                log.warning("ensemble port: cannot accept: %s", exc)
+                await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            self._admit(conn, str(peer[0]) if peer else "?")
+
+    def _admit(self, conn: socket.socket, address: str) -> None:
         waiting = self._unauthenticated.get(address, 0)
         if self.unauthenticated >= MAX_UNAUTHENTICATED or waiting >= MAX_UNAUTHENTICATED_PER_ADDRESS:
             self.refused_connections += 1
             if self.refused_connections == 1 or self.refused_connections % 1000 == 0:
                 log.warning("ensemble port: %d connections refused at accept (too many unauthenticated)", self.refused_connections)
-            raw.abort()
+            conn.close()
             return
-        raw.pause_reading()  # the bytes the peer sent so far belong to TLS, which reads them
         self._unauthenticated[address] = waiting + 1
-        task = asyncio.get_running_loop().create_task(self._handshake(raw, address))
+        task = asyncio.get_running_loop().create_task(self._handshake(conn, address))
         self._admitted.add(task)
         task.add_done_callback(self._admitted.discard)
 
@@ -144,7 +152,7 @@ class TlsTransport(Transport):
         else:
             self._unauthenticated.pop(address, None)
 
-    async def _handshake(self, raw: asyncio.Transport, address: str) -> None:
+    async def _handshake(self, conn: socket.socket, address: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ENSEMBLE_HANDSHAKE_TIMEOUT
         counted = True
@@ -152,15 +160,16 @@ class TlsTransport(Transport):
             reader = asyncio.StreamReader()
             protocol = asyncio.StreamReaderProtocol(reader)
             try:
-                tls = await asyncio.wait_for(
-                    loop.start_tls(raw, protocol, self._server_context, server_side=True, ssl_handshake_timeout=ENSEMBLE_HANDSHAKE_TIMEOUT),
+                tls, _ = await asyncio.wait_for(
+                    loop.connect_accepted_socket(
+                        lambda: protocol, conn, ssl=self._server_context, ssl_handshake_timeout=ENSEMBLE_HANDSHAKE_TIMEOUT
+                    ),
                     ENSEMBLE_HANDSHAKE_TIMEOUT,
                 )
             except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
                 log.info("ensemble port: no TLS from %s: %s", address, exc or type(exc).__name__)
-                raw.abort()
+                conn.close()  # a no-op if the loop's transport closed it already
                 return
-            protocol.connection_made(tls)
             writer = asyncio.StreamWriter(tls, protocol, reader, loop)
             ssl_object = tls.get_extra_info("ssl_object")
             if ssl_object is None or not ssl_object.getpeercert(binary_form=True):
@@ -244,8 +253,29 @@ class TlsTransport(Transport):
         return TlsConnection(reader, writer, peer)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        for task in self._accepting:
+            task.cancel()
+        self._accepting = []
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
         for task in list(self._admitted):
             task.cancel()
+
+
+async def _bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for HOST:PORT, one per address it resolves to (as `loop.create_server` binds)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    listeners: list[socket.socket] = []
+    try:
+        for family, _, _, _, address in dict.fromkeys(infos):
+            listener = socket.create_server(address, family=family, backlog=ACCEPT_BACKLOG)
+            listener.setblocking(False)
+            listeners.append(listener)
+    except OSError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
