@@ -1,4 +1,4 @@
-"""`hum up` runs on the event loop HUM_LOOP names (uvloop where it installs, unless told), and says which."""
+"""`hum up` runs on the event loop HUM_LOOP names (asyncio's own unless told), and says which."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ def test_hum_up_runs_on_the_loop_hum_loop_names_and_status_says_it(tmp_path, mon
         assert set(status["gc"]) >= {"collections", "cpuMs", "longestPauseMs", "frozenAfterFull"}
 
 
-def test_without_hum_loop_hum_up_runs_on_uvloop_here(tmp_path, monkeypatch):
+def test_without_hum_loop_hum_up_runs_on_asyncios_loop(tmp_path, monkeypatch):
     monkeypatch.delenv("HUM_LOOP", raising=False)
     home = init_home(tmp_path / "laptop")
     with HumUp(home) as humd:
-        assert humd.info["eventLoop"] == "uvloop"  # installed with hum on this platform
+        assert humd.info["eventLoop"] == "asyncio"  # uvloop only when asked (src/hum/daemon/event_loop.py says why)
 
 
 def test_a_loop_hum_does_not_know_is_a_one_line_error(tmp_path, monkeypatch):

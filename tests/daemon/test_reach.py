@@ -26,10 +26,6 @@ from hum.wire.tones import Tone
 
 HUM = [sys.executable, "-m", "hum.cli"]
 CLI_TIMEOUT = 60
-# The bindings as shipped copy 5-10 MiB/s (a Python loop per byte); patched they
-# move hundreds. Far below the patched figure so a busy machine passes, far
-# above the unpatched one so the patch cannot silently stop applying.
-MIN_IROH_MIB_PER_S = 40
 IROH_PAYLOAD = 16 * 1024 * 1024
 STEP_TIMEOUT = 20.0
 # A lost link is redialled with backoff up to REDIAL_MAX (5 s); a redial over
@@ -90,7 +86,10 @@ def test_a_relay_that_goes_away_is_a_lost_link_and_the_link_comes_back_with_it(t
     asyncio.run(story())
 
 
-def test_iroh_streams_move_hundreds_of_mib_per_second_and_every_byte_intact():
+def test_iroh_streams_with_the_bindings_patched_carry_every_byte_intact():
+    """The bindings as shipped copy 5-10 MiB/s (a Python loop per byte); `speed_up_bindings` patches
+    them (it says whether the patch applied) and 16 MiB must still arrive whole. How fast is the
+    bench's question, not a test's."""
     async def run() -> tuple[float, str, str]:
         assert hum_iroh.speed_up_bindings(hum_iroh.iroh)
         server = await hum_iroh.bind(None, hum_iroh.NO_RELAYS, "127.0.0.1:0")
@@ -123,9 +122,8 @@ def test_iroh_streams_move_hundreds_of_mib_per_second_and_every_byte_intact():
         await server.close()
         return IROH_PAYLOAD / seconds / 2**20, received, hashlib.sha256(payload).hexdigest()
 
-    rate, received, sent = asyncio.run(run())
+    _, received, sent = asyncio.run(run())
     assert received == sent
-    assert rate >= MIN_IROH_MIB_PER_S, f"{rate:.1f} MiB/s"
 
 
 @pytest.mark.slow

@@ -1,9 +1,12 @@
-"""The event loop a hum process runs on: uvloop where it installs, asyncio's own elsewhere.
+"""The event loop a hum process runs on: asyncio's own unless `HUM_LOOP=uvloop` asks for uvloop.
 
-`HUM_LOOP=asyncio` (or `uvloop`) chooses one; unset, uvloop is used when it
-imports. Both stay tested: `make test` runs its humd children on the default
-and its in-process tests on asyncio's loop (pytest-asyncio's), and
-`HUM_LOOP=asyncio` runs the children on asyncio's loop too.
+asyncio's loop is the default because over a flat-out 100,000-petal bloom a
+humd on uvloop kept 16-17 MB more memory than on asyncio's loop (8.6 MB), past
+the bound `tests/daemon/test_long_hums.py` holds it to, while no figure of
+`hum bench` showed uvloop faster on this path. Both stay tested: the ensemble
+port runs on each (tests/unit/test_ensemble_port_loops.py) and `hum up` on each
+(tests/daemon/test_event_loop_choice.py); `HUM_LOOP=uvloop make test` runs every
+humd child on uvloop.
 """
 
 from __future__ import annotations
@@ -23,14 +26,12 @@ def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEven
     choice = choice if choice is not None else os.environ.get("HUM_LOOP", "")
     if choice not in ("", *LOOPS):
         raise ValueError(f"HUM_LOOP={choice!r}: expected one of {', '.join(LOOPS)}")
-    if choice == "asyncio":
+    if choice in ("", "asyncio"):
         return asyncio.new_event_loop
     try:
         import uvloop
     except ImportError as exc:
-        if choice == "uvloop":
-            raise ValueError(f"HUM_LOOP=uvloop but uvloop does not load here: {exc}") from exc
-        return asyncio.new_event_loop
+        raise ValueError(f"HUM_LOOP=uvloop but uvloop does not load here: {exc}") from exc
     return uvloop.new_event_loop
 
 
