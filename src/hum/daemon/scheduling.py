@@ -9,7 +9,8 @@ tap's reader, and a full scheduler tick (4 ms at HZ=250) when other work held
 the other core. A fair task may ask for a shorter slice (`sched_attr.sched_runtime`,
 no privilege needed): it then wakes ahead of tasks with longer ones and is not
 preempted by them mid-burst. It changes no one's share of the CPU, only who
-runs first. Where the kernel has no such knob the call fails and nothing changes.
+runs first. A kernel before 6.12 ignores the request; elsewhere than Linux
+nothing is asked.
 """
 
 from __future__ import annotations
