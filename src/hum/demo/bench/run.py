@@ -42,16 +42,17 @@ class Sizes:
     clients_seconds: float  # how long `/v1` answers/s with 20 clients is timed, per path
     minted_hums: int  # hums minted at runtime (by stateless `/v1` requests) before the first token is timed again
     fanout_taps: tuple[int, ...]  # taps of one hum the fan-out is timed to (100 and 1,000 have targets)
+    apart: bool  # also time the relay in a process of its own (hops and fan-out): a full run's detail
 
 
 FULL = Sizes(
     hop_chunks=1000, fanout_chunks=2000, ttft_requests=1000, model_tokens=128, model_rounds=3, throughput_rounds=3,
-    clients_seconds=10.0, minted_hums=10_000, fanout_taps=(1, 10, 100, 1_000),
+    clients_seconds=10.0, minted_hums=10_000, fanout_taps=(1, 10, 100, 1_000), apart=True,
 )
 # Within 60 s on 2 cores: a few hundred samples each, enough to see a p99 move.
 QUICK = Sizes(
     hop_chunks=300, fanout_chunks=300, ttft_requests=120, model_tokens=32, model_rounds=2, throughput_rounds=1,
-    clients_seconds=3.0, minted_hums=1_000, fanout_taps=(1, 100, 1_000),
+    clients_seconds=3.0, minted_hums=1_000, fanout_taps=(100, 1_000), apart=False,
 )
 
 PACES = (100.0, 200.0)  # chunks/s: a fast real model, and twice that
@@ -82,7 +83,7 @@ async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dic
         out["hops"] = await hotpath.hops(rig, upstream.base_url, sizes.hop_chunks, PACES)
         out["hop_relay_apart"] = {  # the same two process hops with nothing in between: what hum cannot go below
             pace: percentile(await relay_apart.fanout_relay_apart(upstream.base_url, 1, sizes.hop_chunks, pace, workdir / f"hop-{pace:g}.sock"), 0.99)
-            for pace in PACES
+            for pace in (PACES if sizes.apart else ())
         }
         rounds = [await hotpath.flat_out(rig, REPLAY_SIZES) for _ in range(sizes.throughput_rounds)]
         out["flat"] = medians(rounds)
@@ -110,8 +111,9 @@ async def fanouts(rig: hotpath.Rig, base_url: str, workdir: Path, sizes: Sizes, 
         out["fanout_preempted"][n] = (preemptions(pid) - switched) / chunks
         relay = await baselines.fanout_relay(base_url, n, chunks, FANOUT_PACE, workdir / f"relay-{n}.sock")
         out["fanout_relay"][n] = percentile(relay, 0.99)
-        apart = await relay_apart.fanout_relay_apart(base_url, n, chunks, FANOUT_PACE, workdir / f"apart-{n}.sock")
-        out["fanout_relay_apart"][n] = percentile(apart, 0.99)
+        if sizes.apart:
+            apart = await relay_apart.fanout_relay_apart(base_url, n, chunks, FANOUT_PACE, workdir / f"apart-{n}.sock")
+            out["fanout_relay_apart"][n] = percentile(apart, 0.99)
     out["fanout_relay_p99"] = out["fanout_relay"][100]
 
 
