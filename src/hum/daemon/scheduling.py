@@ -2,7 +2,7 @@
 
 Each tap's write wakes its reader. On Linux (EEVDF, 6.12 and later) a woken
 reader with the default slice often takes the CPU from the humd at once, so a
-fan-out to 100 taps was cut by about nine such switches a chunk (the humd's
+fan-out to 100 taps was cut by 7 to 13 such switches a chunk (the humd's
 involuntary context switches, `hum bench`'s `fanout_home_preempted_per_chunk`),
 and at one tap the second tap's write waited ~0.1 ms at p50 behind the first
 tap's reader, and a full scheduler tick (4 ms at HZ=250) when other work held
