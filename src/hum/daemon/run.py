@@ -25,6 +25,7 @@ from hum.daemon.home import Home, HomeLock
 from hum.daemon.limits import CappedSite, http_connection_cap, raise_open_files
 from hum.daemon.pairing import PairingDesk
 from hum.daemon.projects import add_project_routes, load_projects, project_aware
+from hum.daemon.scheduling import ask_short_slice, slice_us
 from hum.ensemble.transports.by_scheme import AnyTransport
 from hum.ensemble.transports.iroh import IrohTransport
 from hum.ensemble.transports.iroh import available as iroh_available
@@ -147,6 +148,7 @@ class Daemon:
         self._reclaim: asyncio.Task[None] | None = None
         self.checkpointer: Checkpointer | None = None
         self.open_files = 0  # the soft open-file limit once raised at start
+        self.short_slice = False  # the kernel took `HUM_SLICE_US` (scheduling.py)
 
     async def start(self) -> dict[str, Any]:
         """Bring every part up; raises with a one-line reason if one cannot start."""
@@ -158,6 +160,7 @@ class Daemon:
         self.home.ensure()
         self.home.make_private()
         self.open_files = raise_open_files()  # a thousand idle HTTP clients must not starve the local doors
+        self.short_slice = ask_short_slice(slice_us(os.environ))  # before any thread starts: they inherit it
         identity = self.home.identity()
         check = self.home.sibling_check(identity)
         check_worker(opts.worker, os.environ, **opts.worker_options)

@@ -2,7 +2,8 @@
 
 - `direct`: a client reading the upstream's SSE itself (what a chunk costs with nothing between).
 - `durable_relay`: JSON + SQLite WAL, one commit per read, then to a socket reader.
-- `fanout_relay`: a trivial asyncio relay writing each chunk to every client.
+- `fanout_relay`: a trivial asyncio relay writing each chunk to every client (`relay_apart`: the
+  same relay in a process of its own).
 - `sqlite_read`: plain Python reading a hum's petals out of the humd's own SQLite file.
 """
 
@@ -89,6 +90,23 @@ async def durable_relay(base_url: str, chunks: int, db_path: Path) -> float:
 
 async def fanout_relay(base_url: str, taps: int, chunks: int, pace: float, sock_path: Path) -> list[float]:
     """Delays (ms) at `taps` clients of a trivial asyncio relay: each chunk written to every client."""
+    server, writers, connected = await relay_server(sock_path, taps)
+    clients = []
+    for _ in range(taps):
+        reader, writer = await asyncio.open_unix_connection(str(sock_path), limit=TAP_READ_BYTES)
+        clients.append(Tap(reader, writer))
+    await connected.wait()
+    listening = [asyncio.create_task(c.until(lambda t: t.get("chi") == "finish")) for c in clients]
+    await relay(base_url, writers, chunks, pace)
+    await asyncio.gather(*listening)
+    for c in clients:
+        c.close()
+    server.close()
+    return [d for c in clients for d in c.delays_ms]
+
+
+async def relay_server(sock_path: Path, taps: int) -> tuple[asyncio.Server, list[asyncio.StreamWriter], asyncio.Event]:
+    """A relay's Unix socket: the server, its clients' writers, and an event set once `taps` are there."""
     writers: list[asyncio.StreamWriter] = []
     connected = asyncio.Event()
 
@@ -97,13 +115,12 @@ async def fanout_relay(base_url: str, taps: int, chunks: int, pace: float, sock_
         if len(writers) == taps:
             connected.set()
 
-    server = await asyncio.start_unix_server(accept, str(sock_path))
-    clients = []
-    for _ in range(taps):
-        reader, writer = await asyncio.open_unix_connection(str(sock_path), limit=TAP_READ_BYTES)
-        clients.append(Tap(reader, writer))
-    await connected.wait()
-    listening = [asyncio.create_task(c.until(lambda t: t.get("chi") == "finish")) for c in clients]
+    server = await asyncio.start_unix_server(accept, str(sock_path), backlog=max(100, taps))  # every client may connect at once
+    return server, writers, connected
+
+
+async def relay(base_url: str, writers: list[asyncio.StreamWriter], chunks: int, pace: float) -> None:
+    """Each chunk of one upstream stream written to every client as a line, then a `finish` line."""
     wane = 0
     async with aiohttp.ClientSession() as session:
         async for batch in sse_datas(session, base_url, ask(chunks, pace)):
@@ -117,11 +134,6 @@ async def fanout_relay(base_url: str, taps: int, chunks: int, pace: float, sock_
                             w.write(line)
     for w in writers:
         w.write(b'{"chi":"finish"}\n')
-    await asyncio.gather(*listening)
-    for c in clients:
-        c.close()
-    server.close()
-    return [d for c in clients for d in c.delays_ms]
 
 
 def sqlite_read(db_path: Path, sigil: str) -> float:

@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from hum.daemon.event_loop import loop_name, run_on_chosen_loop
-from hum.demo.bench import anthropic_ttft, baselines, hotpath, local_model, throughput, ttft
-from hum.demo.bench.measure import Metric, percentile, rss_kb
+from hum.demo.bench import (
+    anthropic_ttft,
+    baselines,
+    hotpath,
+    local_model,
+    relay_apart,
+    throughput,
+    ttft,
+)
+from hum.demo.bench.measure import Metric, cpu_seconds, percentile, preemptions, rss_kb
 from hum.demo.bench.profile import recording, summary
 from hum.demo.bench.upstream import FakeUpstream
 from hum.demo.roam_real import HumdProcess, free_port
@@ -33,21 +41,22 @@ class Sizes:
     throughput_rounds: int  # flat-out blooms, replays and their baselines: the median is reported
     clients_seconds: float  # how long `/v1` answers/s with 20 clients is timed, per path
     minted_hums: int  # hums minted at runtime (by stateless `/v1` requests) before the first token is timed again
+    fanout_taps: tuple[int, ...]  # taps of one hum the fan-out is timed to (100 and 1,000 have targets)
+    apart: bool  # also time the relay in a process of its own (hops and fan-out): a full run's detail
 
 
 FULL = Sizes(
     hop_chunks=1000, fanout_chunks=2000, ttft_requests=1000, model_tokens=128, model_rounds=3, throughput_rounds=3,
-    clients_seconds=10.0, minted_hums=10_000,
+    clients_seconds=10.0, minted_hums=10_000, fanout_taps=(1, 10, 100, 1_000), apart=True,
 )
 # Within 60 s on 2 cores: a few hundred samples each, enough to see a p99 move.
 QUICK = Sizes(
     hop_chunks=300, fanout_chunks=300, ttft_requests=120, model_tokens=32, model_rounds=2, throughput_rounds=1,
-    clients_seconds=3.0, minted_hums=1_000,
+    clients_seconds=3.0, minted_hums=1_000, fanout_taps=(100, 1_000), apart=False,
 )
 
 PACES = (100.0, 200.0)  # chunks/s: a fast real model, and twice that
 FANOUT_PACE = 200.0
-FANOUT_TAPS = (1, 10, 100)
 REPLAY_SIZES = (1_000, 10_000, 100_000)  # petals of one hum
 HUM_COUNTS = (0, 1_000, 10_000)  # hums a humd knows when its `/v1` is timed
 
@@ -69,9 +78,13 @@ async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dic
         if profile is not None:  # the home's time over its busiest work: a flat-out bloom, its replays, fan-out
             async with recording(rig.laptop.info["pid"], profile):
                 await hotpath.flat_out(rig, REPLAY_SIZES[-1:])
-                await hotpath.fanout(rig, FANOUT_TAPS[-1], sizes.fanout_chunks, FANOUT_PACE)
+                await hotpath.fanout(rig, 100, sizes.fanout_chunks, FANOUT_PACE)
             out["profile"] = summary(profile)
         out["hops"] = await hotpath.hops(rig, upstream.base_url, sizes.hop_chunks, PACES)
+        out["hop_relay_apart"] = {  # the same two process hops with nothing in between: what hum cannot go below
+            pace: percentile(await relay_apart.fanout_relay_apart(upstream.base_url, 1, sizes.hop_chunks, pace, workdir / f"hop-{pace:g}.sock"), 0.99)
+            for pace in (PACES if sizes.apart else ())
+        }
         rounds = [await hotpath.flat_out(rig, REPLAY_SIZES) for _ in range(sizes.throughput_rounds)]
         out["flat"] = medians(rounds)
         out["sqlite_read_petals_s"] = statistics.median(
@@ -80,11 +93,28 @@ async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dic
         out["durable_relay_petals_s"] = statistics.median(
             [await baselines.durable_relay(upstream.base_url, REPLAY_SIZES[-1], workdir / f"relay-{i}.db") for i in range(sizes.throughput_rounds)]
         )
-        out["fanout"] = {n: await hotpath.fanout(rig, n, sizes.fanout_chunks, FANOUT_PACE) for n in FANOUT_TAPS}
-        relay = await baselines.fanout_relay(upstream.base_url, FANOUT_TAPS[-1], sizes.fanout_chunks, FANOUT_PACE, workdir / "relay.sock")
-        out["fanout_relay_p99"] = percentile(relay, 0.99)
+        await fanouts(rig, upstream.base_url, workdir, sizes, out)
     finally:
         await rig.stop()
+
+
+async def fanouts(rig: hotpath.Rig, base_url: str, workdir: Path, sizes: Sizes, out: dict[str, Any]) -> None:
+    """Fan-out p99 per tap count, each beside the trivial relay in this process and in a process of its
+    own (two process hops, as hum has), taken turn about; the home's CPU and preemptions per chunk."""
+    pid, chunks = rig.laptop.info["pid"], sizes.fanout_chunks
+    for key in ("fanout", "fanout_relay", "fanout_relay_apart", "fanout_cpu_us", "fanout_preempted"):
+        out[key] = {}
+    for n in sizes.fanout_taps:
+        cpu, switched = cpu_seconds(pid), preemptions(pid)
+        out["fanout"][n] = await hotpath.fanout(rig, n, chunks, FANOUT_PACE)
+        out["fanout_cpu_us"][n] = (cpu_seconds(pid) - cpu) * 1e6 / chunks
+        out["fanout_preempted"][n] = (preemptions(pid) - switched) / chunks
+        relay = await baselines.fanout_relay(base_url, n, chunks, FANOUT_PACE, workdir / f"relay-{n}.sock")
+        out["fanout_relay"][n] = percentile(relay, 0.99)
+        if sizes.apart:
+            apart = await relay_apart.fanout_relay_apart(base_url, n, chunks, FANOUT_PACE, workdir / f"apart-{n}.sock")
+            out["fanout_relay_apart"][n] = percentile(apart, 0.99)
+    out["fanout_relay_p99"] = out["fanout_relay"][100]
 
 
 async def openai_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dict[str, Any]) -> None:
@@ -156,7 +186,8 @@ def metrics(raw: dict[str, Any]) -> dict[str, Metric]:
     added = {q: percentile(raw["ttft_hum_beside"], q) - percentile(raw["ttft_direct"], q) for q in (0.5, 0.99)}
     litellm_added = percentile(raw["ttft_litellm"], 0.99) - percentile(raw["ttft_direct_litellm"], 0.99)
     clients, minted = raw["clients_hum"], percentile(raw["ttft_hum_minted"], 0.99) / percentile(raw["ttft_hum"][HUM_COUNTS[0]], 0.99)
-    sqlite, relay, fanout = raw["sqlite_read_petals_s"], raw["durable_relay_petals_s"], raw["fanout"][FANOUT_TAPS[-1]]
+    sqlite, relay, fanout = raw["sqlite_read_petals_s"], raw["durable_relay_petals_s"], raw["fanout"][100]
+    fan_1000, relay_1000 = raw["fanout"][1_000], raw["fanout_relay"][1_000]
     return {
         "local_hop_p99_ms": Metric(local, direct, "p99 <= the upstream read directly + 0.5 ms, at 100 and 200 chunks/s", local_ok, "ms"),
         "ensemble_hop_p99_ms": Metric(ensemble, None, "p99 <= +1 ms over the local tap", ensemble <= 1.0, "ms"),
@@ -165,6 +196,7 @@ def metrics(raw: dict[str, Any]) -> dict[str, Metric]:
             flat["replay_fresh_device_petals_s"], sqlite, ">= 1.0x plain SQLite read", flat["replay_fresh_device_petals_s"] >= sqlite, "petals/s"
         ),
         "fanout_100_p99_ms": Metric(fanout, raw["fanout_relay_p99"], "<= 1.2x the relay", fanout <= 1.2 * raw["fanout_relay_p99"], "ms"),
+        "fanout_1000_p99_ms": Metric(fan_1000, relay_1000, "<= 2x the relay", fan_1000 <= 2 * relay_1000, "ms"),
         "durable_petals_s": Metric(flat["durable_petals_s"], relay, ">= 1.0x the JSON + SQLite relay", flat["durable_petals_s"] >= relay, "petals/s"),
         "cpu_us_per_durable_petal": Metric(flat["cpu_us_per_durable_petal"], None, "<= 10 (100k petals/s on one core)", flat["cpu_us_per_durable_petal"] <= 10.0, "µs"),
         "openai_ttft_added_vs_litellm": Metric(
@@ -190,6 +222,10 @@ def growth(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "replay_seconds": {str(n): round(s, 4) for n, s in raw["flat"]["replay_home_s"].items()},
         "fanout_p99_ms": {str(n): round(v, 3) for n, v in raw["fanout"].items()},
+        "fanout_relay_p99_ms": {str(n): round(v, 3) for n, v in raw["fanout_relay"].items()},
+        "fanout_relay_apart_p99_ms": {str(n): round(v, 3) for n, v in raw["fanout_relay_apart"].items()},
+        "fanout_home_cpu_us_per_chunk": {str(n): round(v, 1) for n, v in raw["fanout_cpu_us"].items()},
+        "fanout_home_preempted_per_chunk": {str(n): round(v, 2) for n, v in raw["fanout_preempted"].items()},
         "openai_ttft_p99_ms": {str(n): round(percentile(v, 0.99), 3) for n, v in raw["ttft_hum"].items()},
         "openai_ttft_p50_ms": {str(n): round(percentile(v, 0.5), 3) for n, v in raw["ttft_hum"].items()},
     }
@@ -232,6 +268,7 @@ async def bench(quick: bool, profile: Path | None = None) -> dict[str, Any]:
             "local_hop_p99_ms": {f"{p:g}/s": round(v, 3) for p, v in raw["hops"]["local"].items()},
             "ensemble_hop_p99_ms": {f"{p:g}/s": round(v, 3) for p, v in raw["hops"]["ensemble"].items()},
             "direct_p99_ms": {f"{p:g}/s": round(v, 3) for p, v in raw["hops"]["direct"].items()},
+            "relay_apart_p99_ms": {f"{p:g}/s": round(v, 3) for p, v in raw["hop_relay_apart"].items()},
             "openai_ttft_p99_ms": {
                 "hum": round(percentile(raw["ttft_hum_beside"], 0.99), 3),
                 "direct_beside_hum": round(percentile(raw["ttft_direct"], 0.99), 3),
