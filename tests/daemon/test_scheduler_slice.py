@@ -19,8 +19,9 @@ def slices(pid: int | str) -> set[int]:
 
 def test_every_thread_of_humd_runs_with_a_100_us_slice(tmp_path, monkeypatch):
     monkeypatch.delenv("HUM_SLICE_US", raising=False)
+    shown = bool(slices("self"))  # a kernel before 6.12 has no slice to ask for (or to show): humd just runs
     with HumUp(init_home(tmp_path / "laptop")) as humd:
-        assert slices(humd.pid) == {100_000}
+        assert slices(humd.pid) == ({100_000} if shown else set())
 
 
 def test_hum_slice_us_0_keeps_the_kernels_slice(tmp_path, monkeypatch):
