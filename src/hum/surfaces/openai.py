@@ -278,6 +278,7 @@ async def _stream(
     if not await events.send(chunk({"role": "assistant", "content": ""})):
         return resp
     finish: Tone | None = None
+    ending = ""
     async for tone in petals:
         out = ""
         if tone.chi == "chunk":
@@ -289,8 +290,8 @@ async def _stream(
             elif tone.get("chunkType", "text_delta") == "text_delta":
                 out = sieve.feed(str(tone.get("delta", "")))
         elif tone.chi == "finish":
-            finish = tone
-            out = sieve.end()
+            finish, ending = tone, sieve.end()
+            continue  # its text goes out with the end, in one write
         elif tone.chi == "error":
             err = petal_error(tone)
             await events.finish(sse_data(error_body(err.status, err.message, err.code)))
@@ -300,7 +301,9 @@ async def _stream(
         if not await events.send(chunk({"content": out}) if out else b""):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)
-    last = [chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})] if calls else []
+    last = [chunk({"content": ending})] if ending else []
+    if calls:
+        last.append(chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}))
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
     last.append(chunk({}, reason))
     if frames.include_usage:
