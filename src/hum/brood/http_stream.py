@@ -76,6 +76,8 @@ class SharedSession:
 class HttpUpstreamWorker(Worker):
     """A worker that blooms by streaming from an HTTP upstream: a shared session, hang-up to cancel."""
 
+    reusable = True  # nothing of a hum stays between blooms: the brood may hand it to another hum
+
     def __init__(
         self, base_url: str, model: str, *, api_key: str | None, max_tokens: int, sessions: SharedSession | None = None
     ) -> None:

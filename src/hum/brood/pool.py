@@ -87,6 +87,9 @@ class Brood:
         self._closing: set[asyncio.Task[None]] = set()
         # Worker name -> whether its kind takes tools natively, learnt once per name.
         self._native: dict[str, bool] = {}
+        # Worker name -> the warm worker of a cell let go for room, for the next new cell of its kind
+        # (`_let_go`): a day of stateless `/v1` requests mints a hum, and so a cell, per request.
+        self._spare: dict[str, Worker] = {}
         self.line = Line(self._room, self.limit, max_queue)
 
     def limit(self, name: str) -> int:
@@ -163,13 +166,23 @@ class Brood:
             idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
             if idle is None:
                 return False
-            self._close_soon(self._cells.pop(idle))
+            self._let_go(self._cells.pop(idle))
         return True
+
+    def _let_go(self, cell: Cell) -> None:
+        """An idle cell given up for room: a worker that keeps nothing of its hum between blooms
+        (`reusable`) waits warm for the next new cell of its kind, instead of closing and a new
+        one warming; any other (a model's cache, a session of its hum) closes."""
+        if getattr(cell.worker, "reusable", False) and cell.name not in self._spare:
+            cell.closed = True  # a bloom queued behind its last one takes another cell
+            self._spare[cell.name] = cell.worker
+        else:
+            self._close_soon(cell)
 
     async def _hatch(self, sigil: str, name: str) -> Cell:
         """A new warm cell for `sigil`, in the room the line reserved for it."""
         try:
-            worker = self._make(name, sigil)
+            worker = self._spare.pop(name, None) or self._make(name, sigil)
             await worker.warm()
         except Exception as exc:
             self.line.give_back(name)
@@ -317,6 +330,8 @@ class Brood:
         ]
         for sigil in stale:
             self._close_soon(self._cells.pop(sigil))
+        for name in list(self._spare):
+            self._close_soon(Cell(name, self._spare.pop(name), now))
         self.line.wake_all()
         return stale
 
@@ -360,5 +375,7 @@ class Brood:
                 await self._reaper
         for sigil in list(self._cells):
             await self._evict(sigil)
+        for name in list(self._spare):
+            await self._close_cell(Cell(name, self._spare.pop(name), self.clock()))
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
