@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from hum.brood.factory import WorkerFactory, make_worker
@@ -83,6 +83,7 @@ class Brood:
         self._reap = reap
         self._reaper: asyncio.Task[None] | None = None
         self._cells: OrderedDict[str, Cell] = OrderedDict()
+        self._kinds: Counter[str] = Counter()  # worker name -> its cells in `_cells`, not counted per new hum
         # Strong references, so cells closed in the background are not garbage-collected mid-close.
         self._closing: set[asyncio.Task[None]] = set()
         # Worker name -> whether its kind takes tools natively, learnt once per name.
@@ -162,12 +163,17 @@ class Brood:
 
     def _room(self, name: str) -> bool:
         """Whether one more cell of `name` fits, letting its least recently used idle cell go if need be."""
-        while self.line.starting[name] + sum(c.name == name for c in self._cells.values()) >= self.limit(name):
+        while self.line.starting[name] + self._kinds[name] >= self.limit(name):
             idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
             if idle is None:
                 return False
-            self._let_go(self._cells.pop(idle))
+            self._let_go(self._remove(idle))
         return True
+
+    def _remove(self, sigil: str) -> Cell:
+        cell = self._cells.pop(sigil)
+        self._kinds[cell.name] -= 1
+        return cell
 
     def _let_go(self, cell: Cell) -> None:
         """An idle cell given up for room: a worker that keeps nothing of its hum between blooms
@@ -197,6 +203,7 @@ class Brood:
         # Not a wake-up: the room became this cell, which must not look idle
         # (and be let go) before its bloom marks it busy.
         self._cells[sigil] = cell
+        self._kinds[name] += 1
         self.line.hatched(name)
         self._start_reaper()
         return cell
@@ -329,7 +336,7 @@ class Brood:
             if not cell.busy and now - cell.last_used >= self.idle_evict_seconds
         ]
         for sigil in stale:
-            self._close_soon(self._cells.pop(sigil))
+            self._close_soon(self._remove(sigil))
         for name in list(self._spare):
             self._close_soon(Cell(name, self._spare.pop(name), now))
         self.line.wake_all()
@@ -358,12 +365,12 @@ class Brood:
 
     async def _discard(self, sigil: str, cell: Cell) -> None:
         if self._cells.get(sigil) is cell:
-            del self._cells[sigil]
+            self._remove(sigil)
             self.line.wake(cell.name)
         await self._close_cell(cell)
 
     async def _evict(self, sigil: str) -> None:
-        cell = self._cells.pop(sigil)
+        cell = self._remove(sigil)
         self.line.wake(cell.name)
         await self._close_cell(cell)
 
