@@ -159,3 +159,20 @@ async def test_new_hums_reuse_one_kept_alive_connection_to_the_upstream(aiohttp_
         await brood.close()
     assert len(seen) == 4
     assert len({body["client"] for body in seen}) == 1  # one client port: one connection for all four hums
+
+
+async def test_hums_past_the_cells_of_a_kind_each_answer_on_the_cell_let_go_for_them(aiohttp_sse):
+    """With one cell, each new hum takes the room of the last one's idle cell (its worker, warm, handed on)."""
+    from hum.brood.config import build_brood
+
+    url, seen = await aiohttp_sse([{"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}])
+    brood = build_brood("openai", {"HUM_OPENAI_BASE_URL": url, "HUM_OPENAI_MODEL": "m", "HUM_BROOD_MAX_UPSTREAM_CELLS": "1"})
+    try:
+        for i in range(5):
+            deltas, done = await asyncio.wait_for(collect(brood.bloom(f"hum-{i}", [Turn("user", f"question {i}")])), TEST_TIMEOUT_SECONDS)
+            assert (text_of(deltas), done.finish_reason) == ("hi", "stop")
+            assert list(brood.live()) == [f"hum-{i}"]  # one cell at a time, the newest hum's
+    finally:
+        await brood.close()
+    assert [body["messages"][-1]["content"] for body in seen] == [f"question {i}" for i in range(5)]
+    assert len({body["client"] for body in seen}) == 1

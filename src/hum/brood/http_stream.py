@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from hum.brood.sse import MAX_SSE_LINE, SseParser
 from hum.errors import WorkerError
@@ -20,6 +21,8 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # Longest gap between two bytes of a streaming answer. Upstreams may think for a
 # while before the first token (long prompts, cold models), but not forever.
 READ_TIMEOUT_SECONDS = 120.0
+
+_encode = msgspec.json.Encoder().encode
 
 # An error body is shown to the user in one line; more than this is noise.
 ERROR_BODY_CHARS = 300
@@ -73,6 +76,8 @@ class SharedSession:
 class HttpUpstreamWorker(Worker):
     """A worker that blooms by streaming from an HTTP upstream: a shared session, hang-up to cancel."""
 
+    reusable = True  # nothing of a hum stays between blooms: the brood may hand it to another hum
+
     def __init__(
         self, base_url: str, model: str, *, api_key: str | None, max_tokens: int, sessions: SharedSession | None = None
     ) -> None:
@@ -116,17 +121,38 @@ def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=timeout)
 
 
-async def sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str, bytes]]]:
+class SseBatches:
     """The (event, data) pairs of a `text/event-stream` body, as many as each read completed: one
-    await per read, not per event, so a fast stream costs one wake-up per packet (`SseParser`)."""
-    parser = SseParser(MAX_SSE_LINE)
-    async for chunk in resp.content.iter_any():
-        events = parser.feed(chunk)
-        if events:
-            yield events
-    events = parser.close()
-    if events:
-        yield events
+    await per read, not per event, so a fast stream costs one wake-up per packet (`SseParser`).
+
+    An async iterator, not an async generator: a reader that stops early (at `[DONE]`) leaves
+    nothing to finalize, where a generator dropped unfinished is closed through the event
+    loop's thread-safe wake-up (a write and a read of its eventfd, and a task) once per bloom.
+    """
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._reads = aiter(resp.content.iter_any())  # aiohttp's: a plain iterator too
+        self._parser = SseParser(MAX_SSE_LINE)
+        self._ended = False
+
+    def __aiter__(self) -> SseBatches:
+        return self
+
+    async def __anext__(self) -> list[tuple[str, bytes]]:
+        while not self._ended:
+            try:
+                events = self._parser.feed(await anext(self._reads))
+            except StopAsyncIteration:  # the end of the body
+                self._ended = True
+                events = self._parser.close()
+            if events:
+                return events
+        raise StopAsyncIteration
+
+
+def sse_batches(resp: aiohttp.ClientResponse) -> SseBatches:
+    """The response's SSE events, a batch per read (`SseBatches`)."""
+    return SseBatches(resp)
 
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
@@ -158,7 +184,8 @@ async def post_stream(
 ) -> aiohttp.ClientResponse:
     """POST and return the open streaming response, or raise a WorkerError naming the cause."""
     try:
-        resp = await session.post(url, json=body, headers=headers)
+        # msgspec, the hot path's codec: the body in one call, not json.dumps then an encode
+        resp = await session.post(url, data=_encode(body), headers={**headers, "Content-Type": "application/json"})
     except (
         aiohttp.ClientConnectorError,
         aiohttp.ServerDisconnectedError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from hum.brood.factory import WorkerFactory, make_worker
@@ -83,10 +83,14 @@ class Brood:
         self._reap = reap
         self._reaper: asyncio.Task[None] | None = None
         self._cells: OrderedDict[str, Cell] = OrderedDict()
+        self._kinds: Counter[str] = Counter()  # worker name -> its cells in `_cells`, not counted per new hum
         # Strong references, so cells closed in the background are not garbage-collected mid-close.
         self._closing: set[asyncio.Task[None]] = set()
         # Worker name -> whether its kind takes tools natively, learnt once per name.
         self._native: dict[str, bool] = {}
+        # Worker name -> the warm worker of a cell let go for room, for the next new cell of its kind
+        # (`_let_go`): a day of stateless `/v1` requests mints a hum, and so a cell, per request.
+        self._spare: dict[str, Worker] = {}
         self.line = Line(self._room, self.limit, max_queue)
 
     def limit(self, name: str) -> int:
@@ -159,17 +163,32 @@ class Brood:
 
     def _room(self, name: str) -> bool:
         """Whether one more cell of `name` fits, letting its least recently used idle cell go if need be."""
-        while self.line.starting[name] + sum(c.name == name for c in self._cells.values()) >= self.limit(name):
+        while self.line.starting[name] + self._kinds[name] >= self.limit(name):
             idle = next((s for s, c in self._cells.items() if c.name == name and not c.busy), None)
             if idle is None:
                 return False
-            self._close_soon(self._cells.pop(idle))
+            self._let_go(self._remove(idle))
         return True
+
+    def _remove(self, sigil: str) -> Cell:
+        cell = self._cells.pop(sigil)
+        self._kinds[cell.name] -= 1
+        return cell
+
+    def _let_go(self, cell: Cell) -> None:
+        """An idle cell given up for room: a worker that keeps nothing of its hum between blooms
+        (`reusable`) waits warm for the next new cell of its kind, instead of closing and a new
+        one warming; any other (a model's cache, a session of its hum) closes."""
+        if getattr(cell.worker, "reusable", False) and cell.name not in self._spare:
+            cell.closed = True  # a bloom queued behind its last one takes another cell
+            self._spare[cell.name] = cell.worker
+        else:
+            self._close_soon(cell)
 
     async def _hatch(self, sigil: str, name: str) -> Cell:
         """A new warm cell for `sigil`, in the room the line reserved for it."""
         try:
-            worker = self._make(name, sigil)
+            worker = self._spare.pop(name, None) or self._make(name, sigil)
             await worker.warm()
         except Exception as exc:
             self.line.give_back(name)
@@ -184,6 +203,7 @@ class Brood:
         # Not a wake-up: the room became this cell, which must not look idle
         # (and be let go) before its bloom marks it busy.
         self._cells[sigil] = cell
+        self._kinds[name] += 1
         self.line.hatched(name)
         self._start_reaper()
         return cell
@@ -316,7 +336,9 @@ class Brood:
             if not cell.busy and now - cell.last_used >= self.idle_evict_seconds
         ]
         for sigil in stale:
-            self._close_soon(self._cells.pop(sigil))
+            self._close_soon(self._remove(sigil))
+        for name in list(self._spare):
+            self._close_soon(Cell(name, self._spare.pop(name), now))
         self.line.wake_all()
         return stale
 
@@ -343,12 +365,12 @@ class Brood:
 
     async def _discard(self, sigil: str, cell: Cell) -> None:
         if self._cells.get(sigil) is cell:
-            del self._cells[sigil]
+            self._remove(sigil)
             self.line.wake(cell.name)
         await self._close_cell(cell)
 
     async def _evict(self, sigil: str) -> None:
-        cell = self._cells.pop(sigil)
+        cell = self._remove(sigil)
         self.line.wake(cell.name)
         await self._close_cell(cell)
 
@@ -360,5 +382,7 @@ class Brood:
                 await self._reaper
         for sigil in list(self._cells):
             await self._evict(sigil)
+        for name in list(self._spare):
+            await self._close_cell(Cell(name, self._spare.pop(name), self.clock()))
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

@@ -15,12 +15,14 @@ async def run_blooms(humd: BloomShell, sg: str) -> None:
     """Run blooms of hum `sg` until it has no open bloom and no queued prompt."""
     while (request := humd.bloom_request(sg)) is not None:
         try:
+            finished = False
+            # Read to the stream's own end, which comes right after `Done`: a generator left
+            # unfinished is closed later through the loop's thread-safe wake-up, once per bloom.
             async for batch in humd.brood.bloom_batches(sg, request.turns, model=request.model, tools=request.tools):
                 for event in batch:  # what one read of the worker brought
                     humd.worker_event(sg, event)
-                if isinstance(batch[-1], Done):
-                    break
-            else:
+                finished = isinstance(batch[-1], Done)
+            if not finished:
                 raise WorkerError("worker-crash", "the worker ended the bloom without finishing it")
         except WorkerError as exc:
             humd.worker_event(sg, exc)

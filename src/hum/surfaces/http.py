@@ -123,13 +123,20 @@ class HumTap:
     async def next(self, timeout: float | None = None) -> Tone | None:
         """The next tone for this nestler (breath skipped); None when `timeout` passes first."""
         while not self._pending:
+            if not await self.settle(timeout):
+                return None
+        return self._pending.popleft()
+
+    async def settle(self, timeout: float | None) -> bool:
+        """Wait (at most `timeout`) until tones are here, taking none; False when none came in time."""
+        while not self._pending:
             try:
                 async with asyncio.timeout(timeout):  # not wait_for: no task per wait
                     tones = await self.session.next_tones()
             except TimeoutError:
-                return None
+                return False
             self._pending.extend(t for t in tones if t.chi not in ("breath", "hums", "peers"))
-        return self._pending.popleft()
+        return True
 
     def petals_waiting(self) -> bool:
         """A petal (or an error) is already here: `bloom` yields it without waiting."""
@@ -365,10 +372,12 @@ class HeldEvents:
         self.tap = tap
         self._held: list[bytes] = []
 
-    async def send(self, data: bytes) -> bool:
-        """Written now, or with the next when more petals are already here; False once the client has gone."""
-        self._held.append(data)
-        if self.tap.petals_waiting():
+    async def send(self, data: bytes = b"") -> bool:
+        """Written now (with what is held), or with the next when more petals are already here; False
+        once the client has gone. Nothing to add (a petal with no event) writes what is held."""
+        if data:
+            self._held.append(data)
+        if not self._held or self.tap.petals_waiting():
             return True
         data = b"".join(self._held)
         self._held.clear()

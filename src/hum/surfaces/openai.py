@@ -77,6 +77,11 @@ _CALL_ID = re.compile(r"^call_([0-9a-f]{12})_\d+_\d+$")
 
 # Headers naming the hum or the client's session.
 SIGIL_HEADER = "X-Hum-Sigil"
+
+# How long a stream's head waits for the first token to share its write (one socket write, and
+# one wake-up of the client, fewer per request): a fast upstream's first token comes well within
+# it, nobody notices a quarter second, and no client gives up on headers so soon.
+HEAD_HOLD_SECONDS = 0.25
 # (Claude Code names its session in its own header: one hum per Claude Code session.)
 SESSION_HEADERS = ("x-session-id", "x-session-affinity", "x-claude-code-session-id")
 
@@ -268,9 +273,12 @@ async def _stream(
     resp = await open_sse(request, {SIGIL_HEADER: sg}, with_first_write=True)
     events = HeldEvents(resp, tap)
     chunk = frames.chunk
-    if not await write_or_gone(resp, chunk({"role": "assistant", "content": ""})):
+    # The head and the role chunk wait a moment for the first token, to go out in its write.
+    await tap.settle(HEAD_HOLD_SECONDS)
+    if not await events.send(chunk({"role": "assistant", "content": ""})):
         return resp
     finish: Tone | None = None
+    ending = ""
     async for tone in petals:
         out = ""
         if tone.chi == "chunk":
@@ -282,18 +290,20 @@ async def _stream(
             elif tone.get("chunkType", "text_delta") == "text_delta":
                 out = sieve.feed(str(tone.get("delta", "")))
         elif tone.chi == "finish":
-            finish = tone
-            out = sieve.end()
+            finish, ending = tone, sieve.end()
+            continue  # its text goes out with the end, in one write
         elif tone.chi == "error":
             err = petal_error(tone)
             await events.finish(sse_data(error_body(err.status, err.message, err.code)))
             return resp
         else:
             out = said_as_text(tone, names) or ""  # an ask and its answer: this protocol has no message for them
-        if out and not await events.send(chunk({"content": out})):
+        if not await events.send(chunk({"content": out}) if out else b""):
             return resp  # the client left; the bloom goes on in the hum
     calls = sieve.tool_calls(sg, wane)
-    last = [chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})] if calls else []
+    last = [chunk({"content": ending})] if ending else []
+    if calls:
+        last.append(chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]}))
     reason = "tool_calls" if calls else _FINISH.get(str((finish or {}).get("finishReason")), "stop")
     last.append(chunk({}, reason))
     if frames.include_usage:
