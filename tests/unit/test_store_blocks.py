@@ -11,10 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import msgspec
+
 from hum.core.hum import Hum
-from hum.core.petal import Petal
+from hum.core.petal import Petal, mirrored_petal
 from hum.core.wane import WaneTracker
 from hum.store.blocks import SCHEMA, block_lines, write_block
+from hum.store.repair import check_store
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import sigil
 
@@ -52,7 +55,7 @@ def blocks_of(path: Path, petals: list[Petal], frame: int) -> sqlite3.Connection
     db.executescript(SCHEMA)
     db.execute("BEGIN")
     for start in range(0, len(petals), frame):
-        write_block(db, SG, SID, start + 1, [p.line(SID).rstrip(b"\n") for p in petals[start : start + frame]])
+        write_block(db, SG, SID, start + 1, [p.line(SID) for p in petals[start : start + frame]])
     db.execute("COMMIT")
     return db
 
@@ -68,12 +71,78 @@ def test_a_replay_from_blocks_equals_the_rows_replay_byte_for_byte(tmp_path: Pat
     store.close()
 
 
-def test_a_block_whose_bytes_changed_ends_the_replay_before_it(tmp_path: Path) -> None:
+def test_a_damaged_line_in_a_block_ends_the_replay_before_it(tmp_path: Path) -> None:
     store, petals = stored_rows(tmp_path)
     db = blocks_of(tmp_path / "blocks.db", petals, frame=10)
-    db.execute("UPDATE blocks SET lines = CAST(replace(CAST(lines AS TEXT), 'tok12', 'tokXX') AS BLOB) WHERE first = 11")
-    assert block_lines(db, SG, SID, 0, len(petals)) == store.lines(SG, SID, 0, 10)
+    db.execute("""UPDATE blocks SET lines = CAST(replace(CAST(lines AS TEXT), '"tok12', 'tok12') AS BLOB) WHERE first = 11""")
+    assert block_lines(db, SG, SID, 0, len(petals)) == store.lines(SG, SID, 0, 13)  # wane 14 holds tok12
     store.close()
+
+
+def mirrored_store(path: Path, petals: list[Petal], frame: int) -> tuple[SqliteStore, Hum]:
+    """A replica's store fed the home's petals in `petals` frames of `frame`, as `Replicas.mirror` does."""
+    store = SqliteStore(path)
+    replica = Hum(SG, SID, "local", HOME, WaneTracker(), archive=store)
+    store.save_hum(replica)
+    for start in range(0, len(petals), frame):
+        run: list[tuple[Petal, bytes | None]] = []
+        for home_petal in petals[start : start + frame]:
+            petal = mirrored_petal(SG, msgspec.Raw(home_petal.line(SID)[:-1]))
+            assert replica.receive(petal)
+            run.append((petal, replica.transcript_key if petal.closes_bloom else None))
+        store.append_run(replica, run)
+    store.flush()
+    return store, replica
+
+
+def test_a_replica_keeps_its_frames_chunks_as_blocks_and_serves_what_the_rows_serve(tmp_path: Path) -> None:
+    rows, petals = stored_rows(tmp_path)
+    replica, _ = mirrored_store(tmp_path / "replica.db", petals, frame=9)
+    n = len(petals)
+    with sqlite3.connect(tmp_path / "replica.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM blocks").fetchone()[0] >= 5
+        assert db.execute("SELECT COUNT(*) FROM petals WHERE chi = 'chunk'").fetchone()[0] == 0
+    for after, upto in [(0, n), (3, 9), (8, 10), (13, n), (n - 1, n)]:
+        assert replica.lines(SG, SID, after, upto) == rows.lines(SG, SID, after, upto), (after, upto)
+        # the petals the replica received (a body's own `sid` never crosses a link: the line's head is the petal's)
+        assert replica.petals(SG, after, upto) == [mirrored_petal(SG, msgspec.Raw(line[:-1])) for line in rows.lines(SG, SID, after, upto)]
+    replica.close()
+    rows.close()
+    again, mine = SqliteStore(tmp_path / "replica.db"), SqliteStore(tmp_path / "rows.db")
+    [loaded] = again.load(WaneTracker())
+    [home] = mine.load(WaneTracker())
+    assert (loaded.tip, loaded.bloom_open, loaded.transcript_key) == (home.tip, home.bloom_open, home.transcript_key) == (n, False, home.transcript_key)
+    assert check_store(tmp_path / "replica.db")["ok"]
+
+
+def test_a_damaged_chunk_in_a_block_is_served_up_to_it_and_repaired_alone(tmp_path: Path) -> None:
+    rows, petals = stored_rows(tmp_path)
+    replica, hum = mirrored_store(tmp_path / "replica.db", petals, frame=20)
+    with sqlite3.connect(tmp_path / "replica.db") as db:
+        db.execute("""UPDATE blocks SET lines = CAST(replace(CAST(lines AS TEXT), '"tok12', 'tok12') AS BLOB)""")
+    assert replica.lines(SG, SID, 0, len(petals)) == rows.lines(SG, SID, 0, 13)  # wane 14 holds tok12
+    report = check_store(tmp_path / "replica.db")
+    assert [(p["problem"], p["detail"]) for p in report["problems"]] == [("unreadable-petal", "petal 14 does not read")]
+    replica.repair(hum, petals[13])  # a sibling's copy, as the node's Repairs fetches it
+    replica.flush()
+    assert replica.lines(SG, SID, 0, len(petals)) == rows.lines(SG, SID, 0, len(petals))
+    replica.close()
+    rows.close()
+
+
+def test_an_orphaned_branch_cuts_a_block_and_a_forget_drops_them_all(tmp_path: Path) -> None:
+    rows, petals = stored_rows(tmp_path)
+    replica, hum = mirrored_store(tmp_path / "replica.db", petals, frame=20)
+    replica.orphan(hum, 30, epoch=1)
+    replica.flush()
+    assert replica.lines(SG, SID, 0, len(petals)) == rows.lines(SG, SID, 0, 30)
+    assert [(o["wane"], o.get("delta")) for o in replica.orphans(SG)][:2] == [(31, "tok29 é\u2028\t\\"), (32, "tok30 é\u2028\t\\")]
+    replica.forget(hum)
+    replica.flush()
+    with sqlite3.connect(tmp_path / "replica.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM blocks").fetchone()[0] == 0
+    replica.close()
+    rows.close()
 
 
 # A writer that commits blocks of 64 lines, two blocks a transaction, and says each commit.
@@ -89,8 +158,9 @@ _WRITER = textwrap.dedent(
     while True:
         db.execute("BEGIN")
         for _ in range(2):
-            line = b'{"chi":"chunk","sigil":"%s","sid":"%s","wane":%%d,"delta":"%s"}'
-            first = write_block(db, sys.argv[2], sys.argv[3], first, [line %% w for w in range(first, first + 64)]) + 1
+            line = b'{"chi":"chunk","sigil":"%s","sid":"%s","wane":%%d,"delta":"%s"}\\n'
+            write_block(db, sys.argv[2], sys.argv[3], first, [line %% w for w in range(first, first + 64)])
+            first += 64
         db.execute("COMMIT")
         print(first - 1, flush=True)
     """

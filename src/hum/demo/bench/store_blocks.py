@@ -42,7 +42,7 @@ from hum.store.blocks import SCHEMA, block_lines, write_block
 
 
 def frames_blocks(path: Path, petals: list[Petal]) -> tuple[float, sqlite3.Connection]:
-    items = [petal_link_form(p.line(SID))[1].rstrip(b"\n") for p in petals]
+    items = [petal_link_form(p.line(SID))[1] for p in petals]
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
