@@ -2,12 +2,12 @@
 
     python -m hum.demo.bench.store_blocks [rounds]
 
-- `frames_rows`: a replica's `petals` frames cut, received and stored as rows (`store_cpu`'s measure).
-- `frames_blocks`: the same frames stored as one block each (`store/blocks.py`): the frame's
-  lines joined, their CRC, one INSERT; committed every `FRAMES_PER_COMMIT` frames as above. The
-  replica's bloom state is not reckoned here (a block design reckons it from the few petals that
-  change it: prompts and what closes a bloom).
-- `replay_rows`: the rows read back as tap lines (`SqliteStore.lines`).
+- `frames_replica`: a replica's `petals` frames as `Replicas.mirror` applies them (`store_cpu`'s
+  measure): each petal cut from its bytes and received by the hum, the frame stored as a block.
+- `frames_blocks`: the floor under it: the same frames' bytes stored as one block each and
+  nothing else (the lines joined, their CRC, one INSERT; committed every `FRAMES_PER_COMMIT`
+  frames as above). The gap between the two is the Python `Petal` cut and received a petal.
+- `replay_rows`: the home's rows read back as tap lines (`SqliteStore.lines`).
 - `replay_blocks`: the blocks read back as tap lines (`store.blocks.block_lines`).
 - `plain_read`: the bench's `sqlite_read` baseline (one SELECT of the rows, `json.loads` each) in
   CPU time, so `replay_*_x` is the plain read's µs a petal over the replay's, the ratio the
@@ -72,12 +72,12 @@ def plain_read(path: Path) -> float:
 
 
 def measure(rounds: int) -> dict[str, object]:
-    names = ("frames_rows", "frames_blocks", "replay_rows", "replay_blocks", "plain_read")
+    names = ("frames_replica", "frames_blocks", "replay_rows", "replay_blocks", "plain_read")
     figures: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="hum-store-blocks-") as workdir:
             _, store, petals = home_commit(Path(workdir))
-            figures["frames_rows"].append(replica_frames(Path(workdir), petals))
+            figures["frames_replica"].append(replica_frames(Path(workdir), petals)[0])
             us, db = frames_blocks(Path(workdir) / "blocks.db", petals)
             figures["frames_blocks"].append(us)
             figures["replay_rows"].append(replay(store.lines, len(petals)))
@@ -90,7 +90,7 @@ def measure(rounds: int) -> dict[str, object]:
         "cpu_us_per_petal": {k: {"min": round(min(v), 3), "median": round(statistics.median(v), 3)} for k, v in figures.items()},
         "replay_rows_x": round(best["plain_read"] / best["replay_rows"], 2),
         "replay_blocks_x": round(best["plain_read"] / best["replay_blocks"], 2),
-        "frames_blocks_over_rows": round(best["frames_rows"] / best["frames_blocks"], 2),
+        "frames_replica_over_blocks": round(best["frames_replica"] / best["frames_blocks"], 2),
     }
 
 
