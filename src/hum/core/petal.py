@@ -141,6 +141,11 @@ class Petal:
         _recent.append(tone)
         return tone
 
+    @property
+    def line_sid(self) -> str | None:
+        """The sid its tap line is made for already (a mirrored petal: its home's), None if none is."""
+        return self._sid if self._forms is not None else None
+
     def line(self, sid: str) -> bytes:
         """`tone(sid)` as its NDJSON line, for a reader that only writes bytes: no dict is built for it."""
         forms = self._forms if self._sid == sid else None  # read by every tap of a fan-out: no call when cached

@@ -63,24 +63,27 @@ def write_block(db: sqlite3.Connection, sigil: str, sid: str, first: int, lines:
 
 def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]]) -> None:
     """A replica's frame of hum `sigil` (`Store.append_run`): each stretch of chunks one block of
-    their lines for `sid`, every other petal (a turn, an ask) a row as before."""
+    their lines (for the sid they came with from the home, else `sid`), every other petal (a turn,
+    an ask) a row as before."""
     lines: list[bytes] = []
     first = 0
+    block_sid = sid
     for petal, transcript in run:
-        if petal.chi == "chunk" and transcript is None and (not lines or petal.wane == first + len(lines)):
-            first = first if lines else petal.wane
-            lines.append(petal.line(sid))
-            continue
-        if lines:
-            write_block(db, sigil, sid, first, lines)
-            lines = []
-        if petal.chi == "chunk" and transcript is None:  # after a hole in the frame's wanes: a new block
-            first, lines = petal.wane, [petal.line(sid)]
-        else:
+        if petal.chi != "chunk" or transcript is not None:
+            if lines:
+                write_block(db, sigil, block_sid, first, lines)
+                lines = []
             rows.add_run(sigil, ((petal, transcript),))
             rows.flush()
+            continue
+        if lines and petal.wane != first + len(lines):  # a hole in the frame's wanes: a new block
+            write_block(db, sigil, block_sid, first, lines)
+            lines = []
+        if not lines:
+            first, block_sid = petal.wane, petal.line_sid or sid
+        lines.append(petal.line(block_sid))  # made already for a petal that came as its line: no copy
     if lines:
-        write_block(db, sigil, sid, first, lines)
+        write_block(db, sigil, block_sid, first, lines)
 
 
 def merged(read: Read, sigil: str, after: int, upto: int, from_rows: Callable[[int, int], list[T]], from_block: Callable[[list[bytes], str], list[T]]) -> list[T]:
@@ -139,7 +142,14 @@ def checked_lines(sigil: str, first: int, last: int, crc: int, data: bytes) -> l
 
 def lines_for(sigil: str, sid: str) -> Callable[[list[bytes], str], list[bytes]]:
     """`merged`'s `from_block` for tap lines of `sid` (a line written for another sid gets its head's sid)."""
-    return lambda lines, written_for: lines if written_for == sid else [_for_sid(line, sigil, written_for, sid) for line in lines]
+
+    def of_block(lines: list[bytes], written_for: str) -> list[bytes]:
+        if written_for == sid:
+            return lines
+        was, now = _head_middle(sigil, written_for), _head_middle(sigil, sid)
+        return [line.replace(was, now, 1) for line in lines]  # the head comes first: its match is the first
+
+    return of_block
 
 
 def petals_of(sigil: str) -> Callable[[list[bytes], str], list[Petal]]:
@@ -170,12 +180,6 @@ def explode(db: sqlite3.Connection, sigil: str | None, lo: int = 0, hi: int = 2*
         petals = [p for w, p in enumerate(map(partial(line_petal, sg), lines), start=first) if p is not None and p.wane == w <= last]
         db.executemany("INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)", [(sg, p.wane, p.chi, p.body_json) for p in petals])
         db.execute("DELETE FROM blocks WHERE rowid = ?", (rowid,))
-
-
-def _for_sid(line: bytes, sigil: str, old: str, new: str) -> bytes:
-    """A block's line written for sid `old` as a tap of sid `new` reads it (its head's sid replaced;
-    the head comes first in a line, so the first match is the head's)."""
-    return line.replace(_head_middle(sigil, old), _head_middle(sigil, new), 1)
 
 
 def _head_middle(sigil: str, sid: str) -> bytes:
