@@ -171,11 +171,12 @@ def block_tip(db: sqlite3.Connection, sigil: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def explode(db: sqlite3.Connection, sigil: str | None, lo: int = 0, hi: int = 2**62) -> None:
-    """Turn the blocks of hum `sigil` (every hum's: None) holding any wane `lo..hi` back into rows,
-    so what rewrites or cuts one petal works on rows; the lines that do not read become no row."""
-    where, params = ("sigil = ? AND last >= ? AND first <= ?", (sigil, lo, hi)) if sigil is not None else ("1", ())
-    for rowid, sg, first, last, data in db.execute(f"SELECT rowid, sigil, first, last, lines FROM blocks WHERE {where}", params).fetchall():
+def explode(db: sqlite3.Connection, sigil: str, lo: int = 0, hi: int = 2**62) -> None:
+    """Turn the blocks of hum `sigil` holding any wane `lo..hi` (by default, every one from `lo`)
+    back into rows, so what rewrites or cuts one petal works on rows; a line that does not read
+    becomes no row (a gap, fetched back like a damaged row)."""
+    query = "SELECT rowid, sigil, first, last, lines FROM blocks WHERE sigil = ? AND last >= ? AND first <= ?"
+    for rowid, sg, first, last, data in db.execute(query, (sigil, lo, hi)).fetchall():
         lines = data.splitlines(keepends=True)  # every line that reads, a damaged one's neighbours too
         petals = [p for w, p in enumerate(map(partial(line_petal, sg), lines), start=first) if p is not None and p.wane == w <= last]
         db.executemany("INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)", [(sg, p.wane, p.chi, p.body_json) for p in petals])
