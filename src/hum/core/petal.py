@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections import deque
@@ -141,6 +142,11 @@ class Petal:
         _recent.append(tone)
         return tone
 
+    @property
+    def line_sid(self) -> str | None:
+        """The sid its tap line is made for already (a mirrored petal: its home's), None if none is."""
+        return self._sid if self._forms is not None else None
+
     def line(self, sid: str) -> bytes:
         """`tone(sid)` as its NDJSON line, for a reader that only writes bytes: no dict is built for it."""
         forms = self._forms if self._sid == sid else None  # read by every tap of a fan-out: no call when cached
@@ -238,9 +244,9 @@ def _cut(sigil: str, data: bytes) -> Petal:
     head = _LINK_HEADS.decode(data)
     if head.sigil != sigil or head.chi not in PETAL_CHIS:
         raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
-    ours = head_bytes(sigil, head.wane, head.chi, head.sid)
-    end = len(ours) - 1  # where the head's closing brace would be
-    if data.startswith(ours[:end]):  # searched and cut in place: one copy, of the body
+    start = _head_start(sigil, head.chi, head.sid)  # the head up to its wane, made once a chi and sid
+    end = len(start) + len(b"%d" % head.wane)  # where the head's closing brace would be
+    if data.startswith(start) and data[len(start) : end] == b"%d" % head.wane:  # cut in place: one copy, of the body
         if len(data) == end + 1 and data[end] == _CLOSE:
             return Petal.stored(sigil, head.wane, head.chi, b"{}", line=data + b"\n", sid=head.sid)
         if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
@@ -249,3 +255,9 @@ def _cut(sigil: str, data: bytes) -> Petal:
 
 
 _CLOSE, _COMMA = ord("}"), ord(",")
+
+
+@functools.lru_cache(maxsize=256)  # a hum's few chis, for the sids its homes send: a handful a hum
+def _head_start(sigil: str, chi: str, sid: str) -> bytes:
+    """`{"chi":..,"sigil":..,"sid":..,"wane":`: a petal's head without its wane."""
+    return head_bytes(sigil, 0, chi, sid)[: -len(b"0}")]

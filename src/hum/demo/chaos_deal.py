@@ -12,6 +12,7 @@ from typing import Any
 
 from hum.node.humd import Humd
 from hum.sim.harness import SimNestler
+from hum.store.blocks import line_petal
 
 
 def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | None:
@@ -30,6 +31,11 @@ def damage(path: str | Path, sg: str, wane: int) -> bool:
     """One stored row of the hum (in the store at `path`) stops reading (bad JSON), as a damaged page would leave it."""
     with contextlib.closing(sqlite3.connect(path)) as db:
         changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
+        block = db.execute("SELECT rowid, first, lines FROM blocks WHERE sigil = ? AND first <= ? AND last >= ?", (sg, wane, wane)).fetchone()
+        if not changed and block is not None:  # a replica's chunk: its line in its block (store/blocks.py)
+            lines = block[2].splitlines(keepends=True)
+            lines[wane - block[1]] = b"{damaged\n"
+            changed = db.execute("UPDATE blocks SET lines = ? WHERE rowid = ?", (b"".join(lines), block[0])).rowcount
         db.commit()
     return bool(changed)
 
@@ -38,7 +44,12 @@ def stored_rows(path: Path, sg: str) -> dict[int, tuple[str, object]]:
     """The stored petals of a hum as (chi, body); a body that does not read is None."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
         rows = db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ?", (sg,)).fetchall()
+        blocks = db.execute("SELECT first, lines FROM blocks WHERE sigil = ?", (sg,)).fetchall()
     out: dict[int, tuple[str, object]] = {}
+    for first, data in blocks:  # a replica's chunks (store/blocks.py)
+        for wane, line in enumerate(data.splitlines(), start=first):
+            petal = line_petal(sg, line)
+            out[wane] = ("chunk", petal.body if petal is not None and petal.wane == wane else None)
     for wane, chi, body in rows:
         try:
             out[int(wane)] = (str(chi), json.loads(body))

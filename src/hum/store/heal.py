@@ -14,18 +14,28 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from hum.store.blocks import block_tip, explode, merged
 from hum.wire.tones import PETAL_CHIS
 
 
 def unreadable_from(db: sqlite3.Connection, sigil: str) -> int | None:
-    """The first wane of `sigil` that is missing or does not read (None: the stored log is whole)."""
-    rows = db.execute("SELECT wane, chi, json_valid(body) FROM petals WHERE sigil = ? ORDER BY wane", (sigil,))
-    expected = 1
+    """The first wane of `sigil` that is missing or does not read (None: the stored log is whole),
+    its blocks read beside its rows (store/blocks.py)."""
+    (top,) = db.execute("SELECT COALESCE(MAX(wane), 0) FROM petals WHERE sigil = ?", (sigil,)).fetchone()
+    top = max(top, block_tip(db, sigil))
+    whole = len(merged(db.execute, sigil, 0, top, lambda after, upto: _readable_rows(db, sigil, after, upto), lambda lines, _sid: lines))
+    return None if whole == top else whole + 1
+
+
+def _readable_rows(db: sqlite3.Connection, sigil: str, after: int, upto: int) -> list[int]:
+    """The wanes `after < wane <= upto` of `sigil` that read, up to the first that does not."""
+    rows = db.execute("SELECT wane, chi, json_valid(body) FROM petals WHERE sigil = ? AND wane > ? AND wane <= ? ORDER BY wane", (sigil, after, upto))
+    out: list[int] = []
     for wane, chi, valid in rows:
-        if wane != expected or not valid or chi not in PETAL_CHIS:
-            return expected
-        expected += 1
-    return None
+        if wane != after + len(out) + 1 or not valid or chi not in PETAL_CHIS:
+            break
+        out.append(wane)
+    return out
 
 
 def _reads(db: sqlite3.Connection, sigil: str, wane: int) -> bool:
@@ -41,6 +51,8 @@ def heal_petal(db: sqlite3.Connection, sigil: str, wane: int, chi: str, body: st
     it does not fit: the petal before it must read, and the one after it too
     if stored, so a heal never papers over a wider hole.
     """
+    with db:  # a block round the petal, as rows: a heal writes one row
+        explode(db, sigil, wane - 1, wane + 1)
     if wane < 1 or chi not in PETAL_CHIS or _reads(db, sigil, wane):
         return False
     try:

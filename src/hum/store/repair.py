@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hum.store.blocks import checked_lines
 from hum.store.check import readable_hum_row
 from hum.store.salvage import readable_petals
 from hum.wire.tones import PETAL_CHIS
 
 # Problems listed per check: a badly damaged store could list millions; the count stays exact.
 MAX_LISTED = 200
-TABLES = ("hums", "petals", "orphans", "queued", "tombstones")
+TABLES = ("hums", "petals", "blocks", "orphans", "queued", "tombstones")
 
 
 def check_store(path: Path) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def check_store(path: Path) -> dict[str, Any]:
             except ValueError as exc:
                 problems.append({"sigil": str(row[0]), "problem": "hum-row", "detail": str(exc)})
         expected: dict[str, int] = {}
-        for sigil, wane, chi, valid in _petal_rows(db, problems):
+        for sigil, wane, chi, valid in sorted(_petal_rows(db, problems) + block_rows(db, problems)):
             want = expected.get(sigil, 0) + 1
             if wane != want and not any(p["sigil"] == sigil and p["problem"] == "unreadable-page" for p in problems):
                 problems.append({"sigil": sigil, "problem": "gap", "detail": f"wanes {want} to {wane - 1} are missing"})
@@ -72,6 +73,13 @@ def _petal_rows(db: sqlite3.Connection, problems: list[dict[str, Any]]) -> list[
             detail = " and ".join(x for x in (lost, end) if x) + " do not read (a damaged page)"
             problems.append({"sigil": sigil, "problem": "unreadable-page", "detail": detail})
     return rows
+
+
+def block_rows(db: sqlite3.Connection, problems: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(sigil, wane, chi, reads) of every petal held in a block (store/blocks.py); none in a store from before blocks."""
+    if not _column(db, "SELECT 1 FROM sqlite_master WHERE name = 'blocks'"):
+        return []
+    return [row for block in _rows(db, "SELECT sigil, first, last, crc, lines FROM blocks", problems) for row in checked_lines(*block)]
 
 
 def _runs(wanes: list[int]) -> str:

@@ -25,6 +25,8 @@ from hum.errors import StoreError
 from hum.interfaces import Commit
 from hum.store.aside import AsideBook, is_damage
 from hum.store.batch import committed
+from hum.store.blocks import SCHEMA as BLOCKS
+from hum.store.blocks import block_tip, explode, lines_for, merged, petals_of, write_run
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.store.replay import stored_lines
 from hum.store.rows import PetalRows
@@ -82,7 +84,7 @@ CREATE TABLE IF NOT EXISTS queued (
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, seq)
 ) WITHOUT ROWID;
-"""
+""" + BLOCKS  # a replica's runs of chunks, one row a frame (store/blocks.py)
 
 # A hum's stored petals in wane order, each with whether its body is a JSON
 # object (checked by SQLite in C; `json_type` only once `json_valid` said yes).
@@ -177,6 +179,7 @@ class SqliteStore:
         not read) is found when someone reads that far (`petals`), not here.
         """
         (last,) = self._db.execute("SELECT COALESCE(MAX(wane), 0) FROM petals WHERE sigil = ?", (sigil,)).fetchone()
+        last = max(last, block_tip(self._db, sigil))
         turns = "sigil = ? AND wane <= ? AND chi IN ('prompt', 'finish', 'error')"  # the partial index's rows
         (last_prompt,) = self._db.execute(f"SELECT COALESCE(MAX(wane), 0) FROM petals WHERE {turns} AND chi = 'prompt'", (sigil, last)).fetchone()
         close = self._db.execute(
@@ -190,12 +193,16 @@ class SqliteStore:
         return Stored(tip=last, last_prompt=last_prompt, bloom_open=last_prompt > closed_at, transcript_key=bytes(key))
 
     def petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
-        """Stored petals of `sigil` with `after < wane <= upto`, in wane order (`PetalArchive`).
+        """Stored petals of `sigil` with `after < wane <= upto`, in wane order (`PetalArchive`), from
+        its blocks and rows (store/blocks.py). A missing petal or one that no longer reads (a damaged
+        store) ends the answer there: the intact part is served, and the rows stay on disk for
+        whoever investigates."""
+        return merged(self._reads(sigil), sigil, after, upto, lambda a, u: self._row_petals(sigil, a, u), petals_of(sigil))
 
-        A missing row or one that no longer reads (a damaged store) ends the
-        answer there: the intact part is served, and the rows stay on disk for
-        whoever investigates.
-        """
+    def _reads(self, sigil: str) -> Any:
+        return lambda query, params: self.aside.rows(self._db, query, params, sigil)
+
+    def _row_petals(self, sigil: str, after: int, upto: int) -> list[Petal]:
         out = []
         for wane, chi, body, valid in self.aside.rows(self._db, _READ_PETALS, (sigil, after, upto), sigil):
             try:
@@ -212,7 +219,8 @@ class SqliteStore:
     def lines(self, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
         """The tap lines of stored petals `after < wane <= upto` (`PetalArchive`), built by SQLite
         around the stored body JSON (store/replay.py); a missing or damaged row ends the answer, as in `petals`."""
-        return stored_lines(lambda query, params: self.aside.rows(self._db, query, params, sigil), sigil, sid, after, upto)
+        read = self._reads(sigil)
+        return merged(read, sigil, after, upto, lambda a, u: stored_lines(read, sigil, sid, a, u), lines_for(sigil, sid))
 
     def save_hum(self, hum: Hum, touched: int | None = None) -> None:
         """Record the hum's row; `touched` (wall ms) is when somebody last prompted or attached it."""
@@ -313,7 +321,7 @@ class SqliteStore:
             if kind == "petal":
                 rows.add(*what)
             elif kind == "petals":
-                rows.add_run(hum.sigil, what)
+                write_run(self._db, rows, hum.sigil, hum.sid, what)
             else:
                 rows.flush()
                 self._write_change(kind, hum, what)
@@ -330,12 +338,13 @@ class SqliteStore:
                 (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what, hum.born),
             )
         elif kind == "forget":
-            for table in ("petals", "queued", "orphans", "hums"):
+            for table in ("petals", "blocks", "queued", "orphans", "hums"):
                 self._db.execute(f"DELETE FROM {table} WHERE sigil = ?", (hum.sigil,))
             if what is not None:
                 self._tombstone(hum, what)
         elif kind == "orphan":
             keep, epoch = what
+            explode(self._db, hum.sigil, keep + 1)  # the branch's chunks as rows, moved below
             self._db.execute(
                 "INSERT OR IGNORE INTO orphans (sigil, epoch, wane, chi, body) "
                 "SELECT sigil, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
@@ -344,6 +353,7 @@ class SqliteStore:
             self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
         elif kind == "repair":
             # transcript NULL: a closing petal's key is computed again from the log at the next load
+            explode(self._db, what.sigil, what.wane, what.wane)  # the petal's block, if it is in one, as rows
             self._db.execute(
                 "INSERT OR REPLACE INTO petals (sigil, wane, chi, body, transcript) VALUES (?, ?, ?, ?, NULL)",
                 (what.sigil, what.wane, what.chi, what.body_json),

@@ -14,6 +14,7 @@ import json
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -136,14 +137,15 @@ async def relay(base_url: str, writers: list[asyncio.StreamWriter], chunks: int,
         w.write(b'{"chi":"finish"}\n')
 
 
-def sqlite_read(db_path: Path, sigil: str) -> float:
-    """Petals/s of plain Python reading one hum's petals from the humd's SQLite file and decoding them."""
+def sqlite_read(db_path: Path, sigil: str, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Petals/s of plain Python reading one hum's petals from the humd's SQLite file and decoding them
+    (per second of `clock`: wall time for the bench, thread CPU time for `store_blocks`)."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    started = time.perf_counter()
+    started = clock()
     count = 0
     for _wane, _chi, body in db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,)):
         json.loads(body)
         count += 1
-    elapsed = time.perf_counter() - started
+    elapsed = clock() - started
     db.close()
     return count / elapsed

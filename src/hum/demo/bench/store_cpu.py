@@ -6,7 +6,9 @@ processes on a shared machine count less than in wall-clock rates).
 - `home_commit`: a home's chunks appended and committed in batches as big as a flat-out bloom's.
 - `replica_frames`: a replica's `petals` frames (the home's lines in the link's form) cut, received
   and stored, as `Replicas.mirror` does, one change a frame.
-- `replay_lines`: the stored log read back as tap lines (`SqliteStore.lines`).
+- `replay_lines`: the home's stored log (rows) read back as tap lines (`SqliteStore.lines`).
+- `replica_replay_lines`: the replica's (blocks of chunks, rows of turns: store/blocks.py) read back
+  the same way: what a fresh device's tap reads.
 
 Prints one JSON object: each figure's min and median over the rounds.
 """
@@ -61,7 +63,7 @@ def home_commit(workdir: Path) -> tuple[float, SqliteStore, list[Petal]]:
     return (time.thread_time() - started) * 1e6 / len(petals), store, petals
 
 
-def replica_frames(workdir: Path, petals: list[Petal]) -> float:
+def replica_frames(workdir: Path, petals: list[Petal]) -> tuple[float, SqliteStore]:
     items = [msgspec.Raw(petal_link_form(p.line(SID))[1].rstrip(b"\n")) for p in petals]
     store = SqliteStore(workdir / "replica.db")
     hum = _hum(store)
@@ -76,7 +78,7 @@ def replica_frames(workdir: Path, petals: list[Petal]) -> float:
         if k % FRAMES_PER_COMMIT == FRAMES_PER_COMMIT - 1:
             _settle(store)
     _settle(store)
-    return (time.thread_time() - started) * 1e6 / len(items)
+    return (time.thread_time() - started) * 1e6 / len(items), store
 
 
 def replay_lines(store: SqliteStore, count: int) -> float:
@@ -88,14 +90,17 @@ def replay_lines(store: SqliteStore, count: int) -> float:
 
 
 def measure(rounds: int) -> dict[str, dict[str, float]]:
-    figures: dict[str, list[float]] = {"home_commit": [], "replica_frames": [], "replay_lines": []}
+    figures: dict[str, list[float]] = {"home_commit": [], "replica_frames": [], "replay_lines": [], "replica_replay_lines": []}
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="hum-store-cpu-") as workdir:
             us, store, petals = home_commit(Path(workdir))
             figures["home_commit"].append(us)
-            figures["replica_frames"].append(replica_frames(Path(workdir), petals))
+            us, replica = replica_frames(Path(workdir), petals)
+            figures["replica_frames"].append(us)
             figures["replay_lines"].append(replay_lines(store, len(petals)))
+            figures["replica_replay_lines"].append(replay_lines(replica, len(petals)))
             store.close()
+            replica.close()
     return {k: {"min": round(min(v), 2), "median": round(statistics.median(v), 2)} for k, v in figures.items()}
 
 

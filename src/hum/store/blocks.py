@@ -1,0 +1,188 @@
+"""Petal blocks: a contiguous run of one hum's chunks stored as one row holding their tap lines.
+
+A replica writes a block for each stretch of chunks in a home's `petals` frame (`write_run`);
+every other petal (prompts, what closes a bloom, asks) stays a row, so the load's tip, last prompt
+and last close read the rows' turn index as before, plus the last block. Readers merge blocks and
+rows (`merged`); whatever rewrites or cuts inside a block (a repair, an orphaned branch, `hum store
+heal`) first turns it back into rows (`explode`). docs/ARCHITECTURE.md, "Petal blocks", says why.
+
+A block is `(sigil, first, last, sid, crc, lines)`: the tap lines (for `sid`, the hum's sid when
+written) of wanes `first..last`, each ending in `\n`, exactly as `Petal.line(sid)` makes them and
+as a home's `petals` frame carries them (a link's form of a petal is its tap line). One INSERT a
+frame, one row read back a frame: SQLite's per-row cost is paid once per block, not per petal.
+`crc` is the lines' CRC-32 (zlib): a block whose bytes changed is read line by line, and serves
+the lines before the first that does not read, as rows do.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
+
+import msgspec
+
+from hum.core.petal import Petal, head_bytes, mirrored_petal
+from hum.errors import BadTone
+from hum.store.rows import PetalRows
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# A rowid table with its key as an index, not WITHOUT ROWID: a block is 10-100 KB, and SQLite
+# advises WITHOUT ROWID only for rows far smaller than a page.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    sigil TEXT NOT NULL,
+    first INTEGER NOT NULL,
+    last  INTEGER NOT NULL,
+    sid   TEXT NOT NULL,
+    crc   INTEGER NOT NULL,
+    lines BLOB NOT NULL,
+    UNIQUE (sigil, first)
+);
+"""
+
+_INSERT = "INSERT OR IGNORE INTO blocks (sigil, first, last, sid, crc, lines) VALUES (?, ?, ?, ?, ?, ?)"
+_READ = "SELECT first, last, sid, crc, lines FROM blocks WHERE sigil = ? AND last > ? AND first <= ? ORDER BY first"
+
+# How the store runs a read of a hum's rows: a query and its parameters in, rows out.
+Read = Callable[[str, tuple[Any, ...]], Iterable[tuple[Any, ...]]]
+
+
+def write_block(db: sqlite3.Connection, sigil: str, sid: str, first: int, lines: list[bytes]) -> None:
+    """Store tap lines (for `sid`, each ending in `\\n`) of wanes `first, first + 1, ...` as one
+    block, inside the caller's transaction."""
+    data = b"".join(lines)
+    db.execute(_INSERT, (sigil, first, first + len(lines) - 1, sid, zlib.crc32(data), data))
+
+
+def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]]) -> None:
+    """A replica's frame of hum `sigil` (`Store.append_run`): each stretch of chunks one block of
+    their lines (for the sid they came with from the home, else `sid`), every other petal (a turn,
+    an ask) a row as before."""
+    lines: list[bytes] = []
+    first = 0
+    block_sid = sid
+    for petal, transcript in run:
+        if petal.chi != "chunk" or transcript is not None:
+            if lines:
+                write_block(db, sigil, block_sid, first, lines)
+                lines = []
+            rows.add_run(sigil, ((petal, transcript),))
+            rows.flush()
+            continue
+        if lines and petal.wane != first + len(lines):  # a hole in the frame's wanes: a new block
+            write_block(db, sigil, block_sid, first, lines)
+            lines = []
+        if not lines:
+            first, block_sid = petal.wane, petal.line_sid or sid
+        lines.append(petal.line(block_sid))  # made already for a petal that came as its line: no copy
+    if lines:
+        write_block(db, sigil, block_sid, first, lines)
+
+
+def merged(read: Read, sigil: str, after: int, upto: int, from_rows: Callable[[int, int], list[T]], from_block: Callable[[list[bytes], str], list[T]]) -> list[T]:
+    """Hum `sigil`'s petals `after < wane <= upto` in wane order, from its blocks (`from_block` of a
+    block's lines and the sid they were written for) and its rows (`from_rows(after, upto)`) between
+    them; a petal that is missing or does not read ends the answer there."""
+    out: list[T] = []
+    cursor = after
+    for first, last, written_for, crc, data in read(_READ, (sigil, after, upto)):
+        if first > cursor + 1:
+            got = from_rows(cursor, first - 1)
+            out += got
+            cursor += len(got)
+            if cursor < first - 1:
+                return out
+        end = min(last, upto)
+        part = readable_lines(sigil, first, last, crc, data)[cursor + 1 - first : end + 1 - first]
+        out += from_block(part, written_for)
+        cursor += len(part)
+        if cursor < end:
+            log.error("store: hum %s: petal %d (block %d..%d) does not read; serving the %d before it", sigil, cursor + 1, first, last, len(out))
+            return out
+    return out + from_rows(cursor, upto) if cursor < upto else out
+
+
+def block_lines(db: sqlite3.Connection, sigil: str, sid: str, after: int, upto: int) -> list[bytes]:
+    """The tap lines (for `sid`) of hum `sigil`'s petals `after < wane <= upto` held in blocks alone."""
+    return merged(db.execute, sigil, after, upto, lambda _after, _upto: [], lines_for(sigil, sid))
+
+
+def readable_lines(sigil: str, first: int, last: int, crc: int, data: bytes) -> list[bytes]:
+    """A block's lines, in wane order from `first`; a block whose bytes changed keeps the lines
+    before the first one that is not hum `sigil`'s petal at its wane."""
+    lines = data.splitlines(keepends=True)
+    if zlib.crc32(data) == crc and len(lines) == last - first + 1:
+        return lines
+    for i, line in enumerate(lines):
+        petal = line_petal(sigil, line)
+        if petal is None or petal.wane != first + i or first + i > last:
+            return lines[:i]
+    return lines
+
+
+def checked_lines(sigil: str, first: int, last: int, crc: int, data: bytes) -> list[tuple[str, int, str, bool]]:
+    """(sigil, wane, chi, reads) of each line of a block, for `hum store check`: an intact block
+    at a glance, a changed one line by line."""
+    lines = data.splitlines(keepends=True)
+    if zlib.crc32(data) == crc and len(lines) == last - first + 1:
+        return [(sigil, wane, "chunk", True) for wane in range(first, last + 1)]
+    out = []
+    for i, line in enumerate(lines):
+        petal = line_petal(sigil, line)
+        out.append((sigil, first + i, "chunk", petal is not None and petal.wane == first + i))
+    return out
+
+
+def lines_for(sigil: str, sid: str) -> Callable[[list[bytes], str], list[bytes]]:
+    """`merged`'s `from_block` for tap lines of `sid` (a line written for another sid gets its head's sid)."""
+
+    def of_block(lines: list[bytes], written_for: str) -> list[bytes]:
+        if written_for == sid:
+            return lines
+        was, now = _head_middle(sigil, written_for), _head_middle(sigil, sid)
+        return [line.replace(was, now, 1) for line in lines]  # the head comes first: its match is the first
+
+    return of_block
+
+
+def petals_of(sigil: str) -> Callable[[list[bytes], str], list[Petal]]:
+    """`merged`'s `from_block` for `Petal`s (cut from their lines: a body is read only when asked for)."""
+    return lambda lines, _sid: [p for p in map(partial(line_petal, sigil), lines) if p is not None]
+
+
+def line_petal(sigil: str, line: bytes) -> Petal | None:
+    """A block's line as hum `sigil`'s petal (None: it does not read as one)."""
+    try:
+        return mirrored_petal(sigil, msgspec.Raw(line.rstrip(b"\n")))
+    except BadTone:
+        return None
+
+
+def block_tip(db: sqlite3.Connection, sigil: str) -> int:
+    """The last wane of hum `sigil` held in a block (0: none)."""
+    row = db.execute("SELECT last FROM blocks WHERE sigil = ? ORDER BY first DESC LIMIT 1", (sigil,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def explode(db: sqlite3.Connection, sigil: str, lo: int = 0, hi: int = 2**62) -> None:
+    """Turn the blocks of hum `sigil` holding any wane `lo..hi` (by default, every one from `lo`)
+    back into rows, so what rewrites or cuts one petal works on rows; a line that does not read
+    becomes no row (a gap, fetched back like a damaged row)."""
+    query = "SELECT rowid, sigil, first, last, lines FROM blocks WHERE sigil = ? AND last >= ? AND first <= ?"
+    for rowid, sg, first, last, data in db.execute(query, (sigil, lo, hi)).fetchall():
+        lines = data.splitlines(keepends=True)  # every line that reads, a damaged one's neighbours too
+        petals = [p for w, p in enumerate(map(partial(line_petal, sg), lines), start=first) if p is not None and p.wane == w <= last]
+        db.executemany("INSERT OR IGNORE INTO petals (sigil, wane, chi, body) VALUES (?, ?, ?, ?)", [(sg, p.wane, p.chi, p.body_json) for p in petals])
+        db.execute("DELETE FROM blocks WHERE rowid = ?", (rowid,))
+
+
+def _head_middle(sigil: str, sid: str) -> bytes:
+    """`,"sigil":..,"sid":..,"wane":`: what every petal's head of hum `sigil` for `sid` holds."""
+    return head_bytes(sigil, 0, "", sid)[len(b'{"chi":""') : -len(b"0}")]
