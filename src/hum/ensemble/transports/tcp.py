@@ -130,6 +130,10 @@ class TlsTransport(Transport):
                 log.warning("ensemble port: cannot accept: %s", exc)
                 await asyncio.sleep(ACCEPT_RETRY_DELAY)
                 continue
+            # Petals go out as small writes: without TCP_NODELAY Nagle holds each behind the
+            # last one's delayed ACK (the phone's hop was 32-35 ms at p99). asyncio's own
+            # transports set it only on sockets made with proto IPPROTO_TCP, which these are not.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._admit(conn, str(peer[0]) if peer else "?")
 
     def _admit(self, conn: socket.socket, address: str) -> None:
