@@ -18,7 +18,6 @@ from aiohttp import web
 from hum.surfaces.aisdk_parts import stream_ui, ui_messages
 from hum.surfaces.http import (
     BLOOM_SILENCE_SECONDS,
-    FIRST_TONE_SECONDS,
     HUMD_KEY,
     HumTap,
     HumTarget,
@@ -28,8 +27,8 @@ from hum.surfaces.http import (
     looks_like_sigil,
     open_sse,
     read_json,
-    tone_error,
 )
+from hum.surfaces.hum_log import read_log
 from hum.surfaces.permits import check_answer, settle_ask
 from hum.wire.tones import Tone, is_petal
 
@@ -152,7 +151,7 @@ async def resume_chat(request: web.Request) -> web.StreamResponse:
     tap = HumTap(humd, "aisdk-resume")
     try:
         tap.attach(target.sigil, 0)
-        last = _last_bloom(await read_log(tap))
+        last = _last_bloom((await read_log(tap))[0])
         if last is None or last[-1].chi == "finish":
             return web.Response(status=204)
         prompt, *replay = last
@@ -174,27 +173,10 @@ async def chat_messages(request: web.Request) -> web.Response:
     tap = HumTap(humd, "aisdk-history")
     try:
         tap.attach(target.sigil, 0)
-        log = await read_log(tap)
+        log, _ = await read_log(tap)
     finally:
         tap.close()
     return web.json_response({"messages": ui_messages(log)}, headers={"X-Hum-Sigil": target.sigil})
-
-
-async def read_log(tap: HumTap) -> list[Tone]:
-    """The petals of the attached hum (attached from 0), up to the tip its `hello` names."""
-    tip: int | None = None
-    petals: list[Tone] = []
-    while tip is None or len(petals) < tip:
-        tone = await tap.next(FIRST_TONE_SECONDS)
-        if tone is None:
-            raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
-        if tone.chi == "hello":
-            tip = int(tone.get("wane") or 0)
-        elif tone.chi == "error" and not is_petal(tone):
-            raise tone_error(tone)
-        elif is_petal(tone):
-            petals.append(tone)
-    return petals
 
 
 def _last_bloom(log: list[Tone]) -> list[Tone] | None:

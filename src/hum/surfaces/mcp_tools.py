@@ -24,9 +24,10 @@ from hum.surfaces.http import (
     new_sid,
     tone_error,
 )
+from hum.surfaces.hum_log import read_log
 from hum.surfaces.openai import petal_error
 from hum.surfaces.permits import DECISIONS, MAX_MESSAGE_CHARS, answer_ask, said_as_text
-from hum.wire.tones import Tone, is_petal
+from hum.wire.tones import Tone
 
 if TYPE_CHECKING:
     from hum.node.humd import Humd
@@ -130,18 +131,7 @@ async def read_petals(humd: Humd, sg: str, since: int, limit: int) -> tuple[list
     tap = HumTap(humd, "mcp-read")
     try:
         tap.attach(sg, since)
-        tip, petals = None, []
-        while tip is None or (since + len(petals) < tip and len(petals) < limit):
-            tone = await tap.next(FIRST_TONE_SECONDS)
-            if tone is None:
-                raise SurfaceError(504, "the hum's home did not answer in time", code="timeout")
-            if tone.chi == "hello":
-                tip = int(tone.get("wane") or 0)
-            elif tone.chi == "error" and not is_petal(tone):
-                raise tone_error(tone)
-            elif is_petal(tone):
-                petals.append(tone)
-        return petals, tip
+        return await read_log(tap, since, limit)
     finally:
         tap.close()
 
