@@ -16,7 +16,10 @@ from hum.wire.tones import Tone, is_petal, sigil
 
 def stored_hum(store: Path, home: str, sid: str, turns: int) -> tuple[str, int]:
     """A hum homed on `home` with `turns` turns of a prompt, 18 chunks and a finish, written
-    through the store before any humd starts (thousands of petals in well under a second)."""
+    through the store before any humd starts (thousands of petals in well under a second). Each
+    petal is its own commit, as a bloom paced by its upstream commits them: its chunks are rows
+    (a home's commit of many chunks at once writes blocks, store/blocks.py), the petals b-tree
+    whose pages these tests damage."""
     db = SqliteStore(store)
     hum = Hum(sigil("local", sid), sid, "local", home, WaneTracker())
     db.save_hum(hum)
@@ -24,6 +27,7 @@ def stored_hum(store: Path, home: str, sid: str, turns: int) -> tuple[str, int]:
         db.append(hum, hum.append("prompt", {"text": f"turn {n}"}))
         for word in range(18):
             db.append(hum, hum.append("chunk", {"delta": f"word {word} "}))
+            db.flush()
         db.append(hum, hum.append("finish", {"finishReason": "stop"}), hum.transcript_key)
     db.flush()
     db.close()

@@ -39,15 +39,42 @@ BODIES: list[tuple[str, dict[str, object]]] = [
 ]
 
 
-def stored_rows(tmp_path: Path) -> tuple[SqliteStore, list[Petal]]:
-    store = SqliteStore(tmp_path / "rows.db")
+def stored_rows(tmp_path: Path, bodies: list[tuple[str, dict[str, object]]] = BODIES, name: str = "rows.db") -> tuple[SqliteStore, list[Petal]]:
+    """A home's store that committed each petal alone, as a bloom paced by its upstream does: rows."""
+    store = SqliteStore(tmp_path / name)
     hum = Hum(SG, SID, "local", HOME, WaneTracker(), archive=store)
     store.save_hum(hum)
-    petals = [hum.append(chi, body) for chi, body in BODIES]
+    petals = [hum.append(chi, body) for chi, body in bodies]
     for petal in petals:
-        store.append(hum, petal)
-    store.flush()
+        store.append(hum, petal, hum.transcript_key if petal.closes_bloom else None)
+        store.flush()
     return store, petals
+
+
+def test_a_home_commits_a_flat_out_blooms_chunks_as_blocks_and_serves_what_rows_serve(tmp_path: Path) -> None:
+    bodies = BODIES + [("prompt", {"text": "long"}), *[("chunk", {"delta": f"w{i} "}) for i in range(700)], ("finish", {})]
+    rows, petals = stored_rows(tmp_path, bodies)
+    store = SqliteStore(tmp_path / "home.db")
+    hum = Hum(SG, SID, "local", HOME, WaneTracker(), archive=store)
+    store.save_hum(hum)
+    for chi, body in bodies:  # everything in one commit, as a home behind a fast upstream commits
+        petal = hum.append(chi, body)
+        store.append(hum, petal, hum.transcript_key if petal.closes_bloom else None)
+    store.flush()
+    with sqlite3.connect(tmp_path / "home.db") as db:
+        sizes = [last - first + 1 for first, last in db.execute("SELECT first, last FROM blocks ORDER BY first")]
+        chunk_rows = db.execute("SELECT COUNT(*) FROM petals WHERE chi = 'chunk'").fetchone()[0]
+    assert sizes == [41, 256, 256, 188] and chunk_rows == 2  # a body with its own "sid" and a stretch of one stay rows
+    n = len(petals)
+    for after, upto in [(0, n), (40, 300), (299, 301), (600, n), (n - 1, n), (500, n + 10)]:
+        assert store.lines(SG, SID, after, upto) == rows.lines(SG, SID, after, upto), (after, upto)
+        assert store.petals(SG, after, upto) == rows.petals(SG, after, upto), (after, upto)
+    store.close()
+    rows.close()
+    [home] = SqliteStore(tmp_path / "home.db").load(WaneTracker())
+    [row_home] = SqliteStore(tmp_path / "rows.db").load(WaneTracker())
+    assert (home.tip, home.bloom_open, home.transcript_key) == (row_home.tip, False, row_home.transcript_key) == (n, False, hum.transcript_key)
+    assert check_store(tmp_path / "home.db")["ok"]
 
 
 def blocks_of(path: Path, petals: list[Petal], frame: int) -> sqlite3.Connection:

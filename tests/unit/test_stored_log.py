@@ -14,6 +14,7 @@ from hum.core.hum import TAIL_PETALS, Hum
 from hum.core.petal import Petal
 from hum.core.tap import Tap
 from hum.core.wane import WaneTracker
+from hum.demo.chaos_deal import damage
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import sigil
 
@@ -123,8 +124,7 @@ def test_a_store_with_a_gap_serves_what_comes_before_it_and_says_why_it_stops(tm
     hum, store, _ = stored_hum(tmp_path)
     bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
     store.close()
-    with sqlite3.connect(tmp_path / "hums.db") as db:
-        db.execute("DELETE FROM petals WHERE wane = 3")
+    assert damage(tmp_path / "hums.db", SG, 3, gone=True)  # chunk 3's line cut out of its block
     (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
     assert [p.wane for p in back.since(0, 10)] == [1, 2]
     tap = Tap(SG, 0, owner="late")
@@ -171,8 +171,7 @@ def test_a_hums_transcript_key_is_the_key_of_its_transcript(blooms: list[tuple[s
 def test_a_petal_that_no_longer_reads_ends_the_tap_with_a_store_error(tmp_path: Path) -> None:
     hum, store, _ = stored_hum(tmp_path)
     bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
-    with sqlite3.connect(tmp_path / "hums.db") as db:
-        db.execute("UPDATE petals SET body = '{not json' WHERE wane = 10")
+    assert damage(tmp_path / "hums.db", SG, 10)  # a chunk's line in its block (store/blocks.py)
     tap = Tap(SG, 0, owner="late")
     tap.grant(hum.tip)
     tones = []
@@ -212,8 +211,7 @@ def test_a_byte_reader_far_behind_gets_from_the_store_exactly_the_lines_a_tone_r
 def test_a_byte_reader_stops_at_a_damaged_row_with_a_store_error(tmp_path: Path) -> None:
     hum, store, _ = stored_hum(tmp_path)
     bloom(hum, store, "hi", [f"{i}" for i in range(3 * TAIL_PETALS)])
-    with sqlite3.connect(tmp_path / "hums.db") as db:
-        db.execute("UPDATE petals SET body = '{not json' WHERE wane = 10")
+    assert damage(tmp_path / "hums.db", SG, 10)  # a chunk's line in its block (store/blocks.py)
     got = read_all(hum, lines=True)
     wanes = [json.loads(line)["wane"] for line in got if isinstance(line, bytes)]
     assert wanes == list(range(1, 10))

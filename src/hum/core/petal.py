@@ -154,6 +154,12 @@ class Petal:
             forms = self._wire(sid)
         return forms.line if forms is not None else self.tone(sid).line
 
+    def whole_line(self, sid: str) -> bytes | None:
+        """`line(sid)` when it carries the whole body (made once, as `line` makes it); None when a
+        body key shadows the head (the line's envelope wins, so the line alone would lose that key)."""
+        forms = self._wire(sid)
+        return None if forms is None else forms.line
+
     def _wire(self, sid: str) -> WireForms | None:
         """The encodings for `sid`, made now if need be; None when a body key shadows the head
         (then `tone` encodes the whole object)."""

@@ -27,14 +27,16 @@ def held_elsewhere(hum: Any, siblings: list[Any], rng: random.Random) -> int | N
     return None
 
 
-def damage(path: str | Path, sg: str, wane: int) -> bool:
-    """One stored row of the hum (in the store at `path`) stops reading (bad JSON), as a damaged page would leave it."""
+def damage(path: str | Path, sg: str, wane: int, *, gone: bool = False) -> bool:
+    """One stored petal of the hum (in the store at `path`) stops reading (bad JSON), as a damaged
+    page would leave it; with `gone`, it is missing (a row deleted, a line cut out of its block)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        changed = db.execute("UPDATE petals SET body = '{damaged' WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
+        query = "DELETE FROM petals" if gone else "UPDATE petals SET body = '{damaged'"
+        changed = db.execute(f"{query} WHERE sigil = ? AND wane = ?", (sg, wane)).rowcount
         block = db.execute("SELECT rowid, first, lines FROM blocks WHERE sigil = ? AND first <= ? AND last >= ?", (sg, wane, wane)).fetchone()
-        if not changed and block is not None:  # a replica's chunk: its line in its block (store/blocks.py)
+        if not changed and block is not None:  # a chunk: its line in its block (store/blocks.py)
             lines = block[2].splitlines(keepends=True)
-            lines[wane - block[1]] = b"{damaged\n"
+            lines[wane - block[1]] = b"" if gone else b"{damaged\n"
             changed = db.execute("UPDATE blocks SET lines = ? WHERE rowid = ?", (b"".join(lines), block[0])).rowcount
         db.commit()
     return bool(changed)
@@ -46,7 +48,7 @@ def stored_rows(path: Path, sg: str) -> dict[int, tuple[str, object]]:
         rows = db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ?", (sg,)).fetchall()
         blocks = db.execute("SELECT first, lines FROM blocks WHERE sigil = ?", (sg,)).fetchall()
     out: dict[int, tuple[str, object]] = {}
-    for first, data in blocks:  # a replica's chunks (store/blocks.py)
+    for first, data in blocks:  # chunks (store/blocks.py)
         for wane, line in enumerate(data.splitlines(), start=first):
             petal = line_petal(sg, line)
             out[wane] = ("chunk", petal.body if petal is not None and petal.wane == wane else None)

@@ -47,43 +47,64 @@ CREATE TABLE IF NOT EXISTS blocks (
 );
 """
 
+# A block holds at most this many petals: a link's frame (`BATCH_PETALS`) fills one, a home's
+# commit of a flat-out bloom (about 2,600 chunks at once) fills several. A read of wanes from
+# `after` then looks only at blocks starting after `after - BLOCK_PETALS`: one range of the index,
+# not every block of the hum before it.
+BLOCK_PETALS = 256
+# A home's commit writes a run of chunks this long or longer as blocks; a shorter run (a bloom
+# paced by its upstream commits one or a few chunks at a time) stays rows: a block of one or two
+# petals saves no row and reads no faster.
+HOME_BLOCK_MIN = 16
+
 _INSERT = "INSERT OR IGNORE INTO blocks (sigil, first, last, sid, crc, lines) VALUES (?, ?, ?, ?, ?, ?)"
-_READ = "SELECT first, last, sid, crc, lines FROM blocks WHERE sigil = ? AND last > ? AND first <= ? ORDER BY first"
+_READ = "SELECT first, last, sid, crc, lines FROM blocks WHERE sigil = ?1 AND first > ?2 - ?4 AND first <= ?3 AND last > ?2 ORDER BY first"
 
 # How the store runs a read of a hum's rows: a query and its parameters in, rows out.
 Read = Callable[[str, tuple[Any, ...]], Iterable[tuple[Any, ...]]]
 
 
 def write_block(db: sqlite3.Connection, sigil: str, sid: str, first: int, lines: list[bytes]) -> None:
-    """Store tap lines (for `sid`, each ending in `\\n`) of wanes `first, first + 1, ...` as one
-    block, inside the caller's transaction."""
-    data = b"".join(lines)
-    db.execute(_INSERT, (sigil, first, first + len(lines) - 1, sid, zlib.crc32(data), data))
+    """Store tap lines (for `sid`, each ending in `\\n`) of wanes `first, first + 1, ...` as blocks
+    of up to `BLOCK_PETALS`, inside the caller's transaction."""
+    for start in range(0, len(lines), BLOCK_PETALS):
+        data = b"".join(lines[start : start + BLOCK_PETALS])
+        end = min(len(lines), start + BLOCK_PETALS)
+        db.execute(_INSERT, (sigil, first + start, first + end - 1, sid, zlib.crc32(data), data))
 
 
-def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]]) -> None:
-    """A replica's frame of hum `sigil` (`Store.append_run`): each stretch of chunks one block of
-    their lines (for the sid they came with from the home, else `sid`), every other petal (a turn,
-    an ask) a row as before."""
+def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]], least: int = 1) -> None:
+    """Petals of hum `sigil` in wane order (a replica's frame, `Store.append_run`, or a home's
+    commit): each stretch of at least `least` chunks as blocks of their lines (for the sid a line
+    was made for already, a mirrored petal's home's, else `sid`), every other petal (a turn, an
+    ask, a shorter stretch, a chunk whose line would not hold its whole body) a row as before."""
+    stretch: list[Petal] = []
     lines: list[bytes] = []
-    first = 0
     block_sid = sid
     for petal, transcript in run:
-        if petal.chi != "chunk" or transcript is not None:
-            if lines:
-                write_block(db, sigil, block_sid, first, lines)
-                lines = []
-            rows.add_run(sigil, ((petal, transcript),))
-            rows.flush()
+        line = None
+        if petal.chi == "chunk" and transcript is None:
+            if stretch and petal.wane != stretch[-1].wane + 1:  # a hole in the wanes: a new stretch
+                _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
+                stretch, lines = [], []
+            if not stretch:
+                block_sid = petal.line_sid or sid
+            line = petal.whole_line(block_sid)  # a mirrored petal's is the line it came as: no copy
+        if line is not None:
+            stretch.append(petal)
+            lines.append(line)
             continue
-        if lines and petal.wane != first + len(lines):  # a hole in the frame's wanes: a new block
-            write_block(db, sigil, block_sid, first, lines)
-            lines = []
-        if not lines:
-            first, block_sid = petal.wane, petal.line_sid or sid
-        lines.append(petal.line(block_sid))  # made already for a petal that came as its line: no copy
-    if lines:
-        write_block(db, sigil, block_sid, first, lines)
+        _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
+        stretch, lines = [], []
+        rows.add_run(sigil, ((petal, transcript),))
+    _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
+
+
+def _write_stretch(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, stretch: list[Petal], lines: list[bytes], least: int) -> None:
+    if len(stretch) < least:
+        rows.add_run(sigil, ((p, None) for p in stretch))
+    elif stretch:
+        write_block(db, sigil, sid, stretch[0].wane, lines)
 
 
 def merged(read: Read, sigil: str, after: int, upto: int, from_rows: Callable[[int, int], list[T]], from_block: Callable[[list[bytes], str], list[T]]) -> list[T]:
@@ -92,7 +113,7 @@ def merged(read: Read, sigil: str, after: int, upto: int, from_rows: Callable[[i
     them; a petal that is missing or does not read ends the answer there."""
     out: list[T] = []
     cursor = after
-    for first, last, written_for, crc, data in read(_READ, (sigil, after, upto)):
+    for first, last, written_for, crc, data in read(_READ, (sigil, after, upto, BLOCK_PETALS)):
         if first > cursor + 1:
             got = from_rows(cursor, first - 1)
             out += got

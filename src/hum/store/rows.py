@@ -36,13 +36,6 @@ class PetalRows:
         self._sigil = ""
         self._params: list[object] = []  # (wane, chi, body) a row, all of hum `_sigil`
 
-    def add(self, petal: Petal, transcript: bytes | None) -> None:
-        """One petal; `transcript` is the hum's key when it closes a bloom."""
-        if transcript is None and petal.sigil == self._sigil:  # a home's bloom: petal after petal of one hum
-            self._params += (petal.wane, petal.chi, petal.body_json)
-        else:
-            self.add_run(petal.sigil, ((petal, transcript),))
-
     def add_run(self, sigil: str, run: Iterable[tuple[Petal, bytes | None]]) -> None:
         """Petals of hum `sigil` in wane order, each with its transcript key when it closes a bloom."""
         if sigil != self._sigil:

@@ -4,7 +4,8 @@
 - `durable_relay`: JSON + SQLite WAL, one commit per read, then to a socket reader.
 - `fanout_relay`: a trivial asyncio relay writing each chunk to every client (`relay_apart`: the
   same relay in a process of its own).
-- `sqlite_read`: plain Python reading a hum's petals out of the humd's own SQLite file.
+- `sqlite_read`: plain Python reading a hum's petals out of the humd's own SQLite file (its rows
+  and its blocks of chunks) and decoding each.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def sqlite_read(db_path: Path, sigil: str, clock: Callable[[], float] = time.per
     for _wane, _chi, body in db.execute("SELECT wane, chi, body FROM petals WHERE sigil = ? ORDER BY wane", (sigil,)):
         json.loads(body)
         count += 1
+    for (lines,) in db.execute("SELECT lines FROM blocks WHERE sigil = ? ORDER BY first", (sigil,)):  # its chunks (store/blocks.py)
+        for line in lines.splitlines():
+            json.loads(line)
+            count += 1
     elapsed = clock() - started
     db.close()
     return count / elapsed
