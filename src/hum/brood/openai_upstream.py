@@ -196,7 +196,7 @@ class _Stream:
         """The events of one read's SSE events."""
         events: list[WorkerEvent] = []
         for _event, data in batch:
-            if data.strip() == b"[DONE]":
+            if data[:1] != b"{" and data.strip() == b"[DONE]":  # a chunk is an object: one byte looked at
                 self.ended = True
                 break
             try:
@@ -215,7 +215,8 @@ class _Stream:
                 if delta.content and not self.call.cancelled:
                     self.sent += 1
                     events.append(Delta(delta.content))
-                self.calls.add(delta.tool_calls or [])
+                if delta.tool_calls:
+                    self.calls.add(delta.tool_calls)
                 if choice.finish_reason:
                     self.finish = choice.finish_reason
                     # The calls are whole once the choice finishes; the usage chunk may follow.

@@ -25,15 +25,31 @@ class SseParser:
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
-        lines = (self._rest + chunk if self._rest else chunk).split(b"\n")
-        self._rest = lines.pop()
-        if len(self._rest) > self.max_line:
+        data = self._rest + chunk if self._rest else chunk
+        if self._data or self._event or b"\r" in data:  # in the middle of an event, or CR line ends
+            lines = data.split(b"\n")
+            self._rest = lines.pop()
+            self._check(self._rest)
+            return self._lines(lines)
+        # Whole events, each up to its empty line; an event of one `data: ` line (what the
+        # upstreams send) is its payload as it is, any other is read line by line.
+        *events, self._rest = data.split(b"\n\n")
+        self._check(self._rest)
+        out: list[tuple[str, bytes]] = []
+        for event in events:
+            if event[:6] == b"data: " and b"\n" not in event:
+                out.append(("message", event[6:]))
+            else:
+                out += self._lines([*event.split(b"\n"), b""])
+        return out
+
+    def _check(self, rest: bytes) -> None:
+        if len(rest) > self.max_line:  # the unfinished event: a line, or an event of several
             raise WorkerError("upstream-error", f"the upstream sent a line longer than {self.max_line} bytes")
-        return self._lines(lines)
 
     def close(self) -> list[tuple[str, bytes]]:
         """The end of the stream: a last line without its newline, and an event it did not end."""
-        out = self._lines([self._rest] if self._rest else [])
+        out = self._lines(self._rest.split(b"\n") if self._rest else [])
         self._rest = b""
         if self._data:
             out.append(self._dispatch())

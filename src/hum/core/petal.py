@@ -202,8 +202,8 @@ def head_bytes(sigil: str, wane: int, chi: str, sid: str) -> bytes:
 
 def tap_line(sigil: str, wane: int, chi: str, sid: str, body_json: bytes) -> bytes:
     """A petal's NDJSON tap line around its body's compact JSON (whose keys must not shadow the head)."""
-    head = head_bytes(sigil, wane, chi, sid)
-    return head + b"\n" if body_json == b"{}" else head[:-1] + b"," + body_json[1:] + b"\n"
+    head = _head_start(sigil, chi, sid)
+    return b"%s%d}\n" % (head, wane) if body_json == b"{}" else b"%s%d,%s\n" % (head, wane, body_json[1:])
 
 
 def stored_line(sigil: str, wane: int, chi: str, sid: str, body_json: str) -> bytes:
@@ -263,7 +263,8 @@ def _cut(sigil: str, data: bytes) -> Petal:
 _CLOSE, _COMMA = ord("}"), ord(",")
 
 
-@functools.lru_cache(maxsize=256)  # a hum's few chis, for the sids its homes send: a handful a hum
+@functools.lru_cache(maxsize=1024)  # a hum's few chis, for its sid (and the sids its homes send): the hums at work now
 def _head_start(sigil: str, chi: str, sid: str) -> bytes:
-    """`{"chi":..,"sigil":..,"sid":..,"wane":`: a petal's head without its wane."""
+    """`{"chi":..,"sigil":..,"sid":..,"wane":`: a petal's head without its wane, made once for
+    each hum and chi of those recently written (its tap lines, a frame's petals cut)."""
     return head_bytes(sigil, 0, chi, sid)[: -len(b"0}")]

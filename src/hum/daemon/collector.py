@@ -28,6 +28,12 @@ RECLAIM_SECONDS = 900.0
 # The longest wait between those passes once they keep finding nothing: one long
 # pause a day at most, and a leak of cycles is still freed within a day.
 RECLAIM_MAX_SECONDS = 86_400.0
+# Objects made (less those freed) between two collections of the youngest generation, where
+# Python's default is 700: a flat-out bloom makes a handful a petal (its petal, its body, the
+# worker's delta), so at 700 a young collection ran every hundred-odd petals and took 5-10 % of
+# the home's CPU over a 100,000-petal bloom (measured with `hum bench`'s flat-out bloom); at this
+# many, a few MB of young objects at most wait to be looked at, and cycles still die young.
+YOUNG_OBJECTS = 10_000
 # Objects a pass must free to count as worth it (less is a few stray cycles,
 # not a leak worth a pause of a fifth of a second every 15 minutes).
 RECLAIM_WORTH = 1_000
@@ -50,6 +56,7 @@ class Collector:
         """Freeze what exists now (start-up) and every full collection's survivors from now on."""
         gc.collect()
         gc.freeze()
+        gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
         gc.callbacks.append(self._collected)
 
     def stop(self) -> None:

@@ -19,8 +19,7 @@ async def run_blooms(humd: BloomShell, sg: str) -> None:
             # Read to the stream's own end, which comes right after `Done`: a generator left
             # unfinished is closed later through the loop's thread-safe wake-up, once per bloom.
             async for batch in humd.brood.bloom_batches(sg, request.turns, model=request.model, tools=request.tools):
-                for event in batch:  # what one read of the worker brought
-                    humd.worker_event(sg, event)
+                humd.worker_event(sg, *batch)  # what one read of the worker brought, decided at once
                 finished = isinstance(batch[-1], Done)
             if not finished:
                 raise WorkerError("worker-crash", "the worker ended the bloom without finishing it")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from hum.brood.transcript import turns as transcript_turns
 from hum.core.hum import Hum
+from hum.core.petal import Petal
 from hum.errors import WorkerError
 from hum.interfaces import Delta, Done, PermissionAsk, Turn
 from hum.node.effects import CancelBloom, QueuePrompt, SaveHum, StartBloom
@@ -160,6 +162,22 @@ class Blooms:
         return BloomRequest(
             transcript_turns(blooms), model if isinstance(model, str) else None, tools if isinstance(tools, list) else None
         )
+
+    def worker_events(self, sg: str, events: Sequence[Delta | Done | PermissionAsk | WorkerError]) -> None:
+        """What one read of the worker brought, in order: its deltas appended as one run of chunks
+        (one change to store, one look at the drone), anything else as `worker_event`."""
+        hum = self.facts.hums[sg]
+        chunks: list[tuple[Petal, bytes | None]] = []
+        for event in events:
+            if isinstance(event, Delta) and hum.bloom_open and hum.home == self.facts.me:
+                chunks.append((hum.append("chunk", event.body()), None))
+                continue
+            if chunks:
+                self.journal.appended_run(hum, chunks)
+                chunks = []
+            self.worker_event(sg, event)
+        if chunks:
+            self.journal.appended_run(hum, chunks)
 
     def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None:
         """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""

@@ -217,8 +217,8 @@ class Humd:
     def bloom_request(self, sg: str) -> BloomRequest | None:
         return self.router.bloom_request(sg)
 
-    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None:
-        self.apply(self.router.worker_event(sg, event))
+    def worker_event(self, sg: str, *events: Delta | Done | PermissionAsk | WorkerError) -> None:
+        self.apply(self.router.worker_event(sg, *events))
 
     def link_heard(self, peer: str) -> None:
         self.router.link_heard(peer)

@@ -42,9 +42,10 @@ class Journal:
             self.retention.mark(hum)
         self.outbox.emit(Persist(hum, petal, dequeued, transcript))
 
-    def mirrored(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
-        """A replica's frame of petals joined the log (each with the transcript key it closed, if it
-        closed a bloom): as `appended` for each, once for the frame, and stored as one change."""
+    def appended_run(self, hum: Hum, run: list[tuple[Petal, bytes | None]]) -> None:
+        """A run of petals joined the log (a replica's frame, each with the transcript key it closed
+        if it closed a bloom; a home's chunks of one upstream read): as `appended` for each, once for
+        the run, and stored as one change."""
         if not run:
             return
         last = run[-1][0]

@@ -267,7 +267,7 @@ class Replicas:
         try:
             return self._mirror(peer, hum, items, run, after_cut)
         finally:
-            self.journal.mirrored(hum, run)
+            self.journal.appended_run(hum, run)
 
     def _mirror(self, peer: str, hum: Hum, items: list[Any], run: list[tuple[Petal, bytes | None]], after_cut: bool) -> Diverged | None:
         for i, item in enumerate(items):

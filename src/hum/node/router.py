@@ -221,8 +221,9 @@ class Router:
     def bloom_request(self, sg: str) -> BloomRequest | None:
         return self.blooms.request(sg)
 
-    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
-        self.blooms.worker_event(sg, event)
+    def worker_event(self, sg: str, *events: Delta | Done | PermissionAsk | WorkerError) -> list[Effect]:
+        """What one read of the worker brought (one event or several): decided together."""
+        self.blooms.worker_events(sg, events)
         return self.outbox.done()
 
     def tick(self) -> list[Effect]:

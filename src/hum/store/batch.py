@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from hum.core.hum import Hum
+from hum.core.petal import Petal
 from hum.interfaces import Commit
 
 
@@ -24,3 +26,23 @@ def committed(batch: list[tuple[str, Hum, Any]]) -> Commit:
         elif kind == "forget":
             tips.pop(hum.sigil, None)  # its petals are gone: nobody is owed them
     return Commit(list(tips.values()), queued, list(saved.values()))
+
+
+def in_runs(batch: list[tuple[str, Hum, Any]]) -> Iterator[tuple[str, Hum, Any]]:
+    """The batch's changes in order, each hum's petals change after change (a home's appends, a
+    replica's frames) joined as one `("petals", hum, run)`: the store writes a run's chunks as blocks."""
+    run: list[tuple[Petal, bytes | None]] = []
+    run_hum: Hum | None = None
+    for kind, hum, what in batch:
+        if run and (hum is not run_hum or kind not in ("petal", "petals")):
+            yield "petals", run_hum, run  # type: ignore[misc]
+            run = []
+        if kind == "petal":
+            run.append(what)
+        elif kind == "petals":
+            run += what
+        else:
+            yield kind, hum, what
+        run_hum = hum
+    if run:
+        yield "petals", run_hum, run  # type: ignore[misc]

@@ -52,10 +52,10 @@ CREATE TABLE IF NOT EXISTS blocks (
 # `after` then looks only at blocks starting after `after - BLOCK_PETALS`: one range of the index,
 # not every block of the hum before it.
 BLOCK_PETALS = 256
-# A home's commit writes a run of chunks this long or longer as blocks; a shorter run (a bloom
-# paced by its upstream commits one or a few chunks at a time) stays rows: a block of one or two
-# petals saves no row and reads no faster.
-HOME_BLOCK_MIN = 16
+# A commit writes a run of chunks this long or longer as blocks; a shorter run (a bloom paced by
+# its upstream commits one or a few chunks at a time) stays rows: a block of one or two petals
+# saves no row and reads no faster.
+BLOCK_MIN = 16
 
 _INSERT = "INSERT OR IGNORE INTO blocks (sigil, first, last, sid, crc, lines) VALUES (?, ?, ?, ?, ?, ?)"
 _READ = "SELECT first, last, sid, crc, lines FROM blocks WHERE sigil = ?1 AND first > ?2 - ?4 AND first <= ?3 AND last > ?2 ORDER BY first"
@@ -73,38 +73,44 @@ def write_block(db: sqlite3.Connection, sigil: str, sid: str, first: int, lines:
         db.execute(_INSERT, (sigil, first + start, first + end - 1, sid, zlib.crc32(data), data))
 
 
-def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]], least: int = 1) -> None:
-    """Petals of hum `sigil` in wane order (a replica's frame, `Store.append_run`, or a home's
-    commit): each stretch of at least `least` chunks as blocks of their lines (for the sid a line
-    was made for already, a mirrored petal's home's, else `sid`), every other petal (a turn, an
-    ask, a shorter stretch, a chunk whose line would not hold its whole body) a row as before."""
+def write_run(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, run: list[tuple[Petal, bytes | None]]) -> None:
+    """Petals of hum `sigil` in wane order (a home's commit, a replica's frames): each stretch of at
+    least `BLOCK_MIN` chunks as blocks of their lines (for the sid a line was made for already, a
+    mirrored petal's home's, else `sid`), every other petal (a turn, an ask, a shorter stretch) a
+    row as before."""
     stretch: list[Petal] = []
-    lines: list[bytes] = []
-    block_sid = sid
     for petal, transcript in run:
-        line = None
-        if petal.chi == "chunk" and transcript is None:
-            if stretch and petal.wane != stretch[-1].wane + 1:  # a hole in the wanes: a new stretch
-                _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
-                stretch, lines = [], []
-            if not stretch:
-                block_sid = petal.line_sid or sid
-            line = petal.whole_line(block_sid)  # a mirrored petal's is the line it came as: no copy
-        if line is not None:
+        if petal.chi == "chunk" and transcript is None and (not stretch or petal.wane == stretch[-1].wane + 1):
             stretch.append(petal)
+            continue
+        _write_stretch(db, rows, sigil, sid, stretch)
+        stretch = []
+        if petal.chi == "chunk" and transcript is None:  # after a hole in the wanes: a new stretch
+            stretch.append(petal)
+        else:
+            rows.add_run(sigil, ((petal, transcript),))
+    _write_stretch(db, rows, sigil, sid, stretch)
+
+
+def _write_stretch(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, stretch: list[Petal]) -> None:
+    """Consecutive chunks: rows when they are few, else blocks of their lines; a chunk whose line
+    would not hold its whole body (a body key shadows the head) is a row between two blocks."""
+    if len(stretch) < BLOCK_MIN:
+        rows.add_run(sigil, ((p, None) for p in stretch))
+        return
+    block_sid = stretch[0].line_sid or sid
+    lines: list[bytes] = []
+    for petal in stretch:
+        line = petal.whole_line(block_sid)  # a mirrored petal's is the line it came as: no copy
+        if line is not None:
             lines.append(line)
             continue
-        _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
-        stretch, lines = [], []
-        rows.add_run(sigil, ((petal, transcript),))
-    _write_stretch(db, rows, sigil, block_sid, stretch, lines, least)
-
-
-def _write_stretch(db: sqlite3.Connection, rows: PetalRows, sigil: str, sid: str, stretch: list[Petal], lines: list[bytes], least: int) -> None:
-    if len(stretch) < least:
-        rows.add_run(sigil, ((p, None) for p in stretch))
-    elif stretch:
-        write_block(db, sigil, sid, stretch[0].wane, lines)
+        if lines:
+            write_block(db, sigil, block_sid, petal.wane - len(lines), lines)
+            lines = []
+        rows.add_run(sigil, ((petal, None),))
+    if lines:
+        write_block(db, sigil, block_sid, stretch[-1].wane + 1 - len(lines), lines)
 
 
 def merged(read: Read, sigil: str, after: int, upto: int, from_rows: Callable[[int, int], list[T]], from_block: Callable[[list[bytes], str], list[T]]) -> list[T]:

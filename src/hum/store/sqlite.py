@@ -24,9 +24,9 @@ from hum.core.wane import WaneTracker
 from hum.errors import StoreError
 from hum.interfaces import Commit
 from hum.store.aside import AsideBook, is_damage
-from hum.store.batch import committed
+from hum.store.batch import committed, in_runs
+from hum.store.blocks import SCHEMA as BLOCKS
 from hum.store.blocks import (
-    HOME_BLOCK_MIN,
     block_tip,
     explode,
     lines_for,
@@ -34,7 +34,6 @@ from hum.store.blocks import (
     petals_of,
     write_run,
 )
-from hum.store.blocks import SCHEMA as BLOCKS
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.store.replay import stored_lines
 from hum.store.rows import PetalRows
@@ -323,28 +322,15 @@ class SqliteStore:
         return committed(batch)
 
     def _write(self, batch: list[tuple[str, Hum, Any]]) -> None:
-        """Every change of `batch`, in order, inside the open transaction: runs of petals as multi-row INSERTs."""
+        """Every change of `batch`, in order, inside the open transaction: each hum's run of petals
+        (a home's chunks, a replica's frames) as blocks and multi-row INSERTs (store/blocks.py)."""
         rows = PetalRows(self._db)
-        run: list[tuple[Petal, bytes | None]] = []  # a home's petals of one hum, one after another
-        run_hum: Hum | None = None
-        for kind, hum, what in batch:
-            if kind == "petal" and (hum is run_hum or not run):
-                run.append(what)
-                run_hum = hum
-                continue
-            if run:
-                write_run(self._db, rows, run_hum.sigil, run_hum.sid, run, HOME_BLOCK_MIN)  # type: ignore[union-attr]
-                run = []
-            if kind == "petal":
-                run.append(what)
-                run_hum = hum
-            elif kind == "petals":
+        for kind, hum, what in in_runs(batch):
+            if kind == "petals":
                 write_run(self._db, rows, hum.sigil, hum.sid, what)
             else:
                 rows.flush()
                 self._write_change(kind, hum, what)
-        if run:
-            write_run(self._db, rows, run_hum.sigil, run_hum.sid, run, HOME_BLOCK_MIN)  # type: ignore[union-attr]
         rows.flush()
 
     def _write_change(self, kind: str, hum: Hum, what: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 # Samples per second: enough for a few thousand samples over the hot path,
 # few enough that py-spy's own reading of the process does not slow it much.
-SAMPLE_RATE = 200
+SAMPLE_RATE = int(__import__("os").environ.get("HUM_PYSPY_RATE", 200))
 
 # Functions listed in the summary, by share of samples.
 TOP = 12
