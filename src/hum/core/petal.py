@@ -72,14 +72,15 @@ class Petal:
         self._tone: weakref.ref[SealedTone] | None = None
 
     @classmethod
-    def stored(cls, sigil: str, wane: int, chi: str, body_json: str | bytes, line: bytes | None = None, sid: str = "") -> Petal:
+    def stored(cls, sigil: str, wane: int, chi: str, body_json: str | bytes | None, line: bytes | None = None, sid: str = "") -> Petal:
         """A petal from its body's JSON (stored, or cut from a link frame), read only when its body
-        is asked for; `line` is its tap line for `sid` when the caller has it already."""
+        is asked for; `line` is its tap line for `sid` when the caller has it already (then the body
+        may be None: it is cut from the line when somebody asks for it)."""
         if chi not in PETAL_CHIS or wane < 1:  # as `__init__` checks; the rest of it is skipped (one a petal read)
             raise ValueError(f"no petal has chi {chi!r} at wane {wane}")
         petal = cls.__new__(cls)
         petal.sigil, petal.wane, petal.chi, petal._body, petal._tone = sigil, wane, chi, None, None
-        petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json
+        petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json  # None: in `line`
         petal._sid, petal._forms = (None, None) if line is None else (sid, WireForms(line))
         return petal
 
@@ -96,7 +97,7 @@ class Petal:
     @property
     def body(self) -> dict[str, Any]:
         if self._body is None:
-            body = from_json(self._body_json)  # type: ignore[arg-type]
+            body = from_json(self.body_bytes)
             if not isinstance(body, dict):
                 raise ValueError("a petal's body is a JSON object")
             self._body = body
@@ -106,7 +107,8 @@ class Petal:
         """A chunk's `chunkType` (default `text_delta`) and `delta` (default ""): read from its JSON
         without building (or keeping) the whole body when it is still bytes, as a mirrored petal is."""
         if self._body is None:
-            text = _CHUNK_TEXT.decode(self._body_json)  # type: ignore[arg-type]
+            # its body's JSON, or its whole line (the head's keys are not the struct's: skipped)
+            text = _CHUNK_TEXT.decode(self._body_json if self._body_json is not None else self._forms.line)  # type: ignore[union-attr]
             return text.chunkType, text.delta
         return self._body.get("chunkType", "text_delta"), self._body.get("delta", "")
 
@@ -123,7 +125,7 @@ class Petal:
     def body_bytes(self) -> bytes:
         """`body_json` as UTF-8 bytes."""
         if self._body_json is None:
-            self._body_json = json_bytes(self._body)
+            self._body_json = json_bytes(self._body) if self._body is not None else _body_of_line(self._forms.line)  # type: ignore[union-attr]
         return self._body_json
 
     def tone(self, sid: str) -> SealedTone:
@@ -247,10 +249,21 @@ def mirrored_petal(sigil: str, item: Any) -> Petal:
 
 
 def _cut(sigil: str, data: bytes) -> Petal:
+    global _last_head
+    last_sigil, start, chi, sid = _last_head
+    if last_sigil == sigil and data.startswith(start):  # the head of the petal before it (a frame's chunks)
+        wane = _WANE.match(data, len(start))
+        if wane is not None:
+            end = wane.end()
+            if len(data) == end + 1 and data[end] == _CLOSE:
+                return Petal.stored(sigil, int(wane[0]), chi, b"{}", line=data + b"\n", sid=sid)
+            if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
+                return Petal.stored(sigil, int(wane[0]), chi, None, line=data + b"\n", sid=sid)  # its body stays in its line
     head = _LINK_HEADS.decode(data)
     if head.sigil != sigil or head.chi not in PETAL_CHIS:
         raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
     start = _head_start(sigil, head.chi, head.sid)  # the head up to its wane, made once a chi and sid
+    _last_head = (sigil, start, head.chi, head.sid)
     end = len(start) + len(b"%d" % head.wane)  # where the head's closing brace would be
     if data.startswith(start) and data[len(start) : end] == b"%d" % head.wane:  # cut in place: one copy, of the body
         if len(data) == end + 1 and data[end] == _CLOSE:
@@ -261,6 +274,19 @@ def _cut(sigil: str, data: bytes) -> Petal:
 
 
 _CLOSE, _COMMA = ord("}"), ord(",")
+# A wane as the encoder writes it: digits, no sign, no leading zero, no fraction or exponent.
+_WANE = re.compile(rb"[1-9][0-9]*")
+# The head `_cut` met last: (sigil, the head up to its wane, chi, sid). The petals of a frame share
+# it, so each is checked against it (one comparison of bytes) instead of being parsed.
+_last_head: tuple[str, bytes, str, str] = ("", b"", "", "")
+_HEAD_WANE = b'"wane":'
+
+
+def _body_of_line(line: bytes) -> bytes:
+    """The body's JSON inside a tap line whose head is plain (`tap_line`'s form): after its wane.
+    The head's keys come first and a string's quotes are escaped, so the first `"wane":` is the head's."""
+    end = _WANE.match(line, line.index(_HEAD_WANE) + len(_HEAD_WANE)).end()  # type: ignore[union-attr]
+    return b"{}" if line[end] == _CLOSE else b"{" + line[end + 1 : -1]
 
 
 @functools.lru_cache(maxsize=1024)  # a hum's few chis, for its sid (and the sids its homes send): the hums at work now

@@ -185,11 +185,21 @@ def petals_of(sigil: str) -> Callable[[list[bytes], str], list[Petal]]:
 
 
 def line_petal(sigil: str, line: bytes) -> Petal | None:
-    """A block's line as hum `sigil`'s petal (None: it does not read as one)."""
+    """A block's line as hum `sigil`'s petal (None: it does not read as one). The whole line is read
+    first: a frame's petals come inside JSON already read, a block's bytes may have changed."""
+    data = line.rstrip(b"\n")
     try:
-        return mirrored_petal(sigil, msgspec.Raw(line.rstrip(b"\n")))
-    except BadTone:
+        _AN_OBJECT.decode(data)
+        return mirrored_petal(sigil, msgspec.Raw(data))
+    except (BadTone, msgspec.DecodeError):
         return None
+
+
+class _AnObject(msgspec.Struct):
+    """Any JSON object, read through and thrown away: whether a line reads, nothing built."""
+
+
+_AN_OBJECT = msgspec.json.Decoder(_AnObject)
 
 
 def block_tip(db: sqlite3.Connection, sigil: str) -> int:
