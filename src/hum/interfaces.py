@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+import msgspec
+
 from hum.core.hum import Hum
 from hum.core.petal import Petal
 from hum.core.wane import WaneTracker
@@ -170,8 +172,7 @@ class Turn:
     tool_call_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Delta:
+class Delta(msgspec.Struct, frozen=True):
     """A piece of a bloom's output; becomes one `chunk` petal.
 
     `chunk_type` is `"text_delta"` for model text. `"note"` marks a notice from
@@ -181,6 +182,9 @@ class Delta:
     text the JSON `{id, name, arguments}` (see `ToolCall.delta`). A note about
     a long read carries `progress`, (tokens read, tokens to read), so a
     surface can show one line that moves instead of a line per note.
+
+    A frozen `msgspec.Struct`, not a dataclass: a worker makes one per token,
+    and a struct is made in C (0.09 against 0.76 us here).
     """
 
     text: str
