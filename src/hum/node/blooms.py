@@ -164,36 +164,34 @@ class Blooms:
         )
 
     def worker_events(self, sg: str, events: Sequence[Delta | Done | PermissionAsk | WorkerError]) -> None:
-        """What one read of the worker brought, in order: its deltas appended as one run of chunks
-        (one change to store, one look at the drone), anything else as `worker_event`."""
+        """What one read of the worker brought, in order, appended to the hum's log: its deltas as
+        one run of chunks (one change to store, one look at the drone), its question, its finish or
+        its failure each alone. Nothing is appended once the bloom closed or the hum moved away."""
         hum = self.facts.hums[sg]
         chunks: list[tuple[Petal, bytes | None]] = []
         for event in events:
-            if isinstance(event, Delta) and hum.bloom_open and hum.home == self.facts.me:
+            if not hum.bloom_open or hum.home != self.facts.me:  # closed already, or the hum moved away mid-bloom
+                break
+            if isinstance(event, Delta):
                 chunks.append((hum.append("chunk", event.body()), None))
                 continue
             if chunks:
                 self.journal.appended_run(hum, chunks)
                 chunks = []
-            self.worker_event(sg, event)
+            self._worker_event(hum, event)
         if chunks:
             self.journal.appended_run(hum, chunks)
 
-    def worker_event(self, sg: str, event: Delta | Done | PermissionAsk | WorkerError) -> None:
-        """A worker's delta, its question, its finish, or its failure, appended to the hum's log."""
-        hum = self.facts.hums[sg]
-        if not hum.bloom_open or hum.home != self.facts.me:  # closed already, or the hum moved away mid-bloom
-            return
-        if isinstance(event, Delta):
-            self.journal.append(hum, "chunk", event.body())
-        elif isinstance(event, PermissionAsk):
+    def _worker_event(self, hum: Hum, event: Done | PermissionAsk | WorkerError) -> None:
+        """A worker's question, its finish, or its failure."""
+        if isinstance(event, PermissionAsk):
             self.permits.asked(hum, event)
         elif isinstance(event, Done):
             self.journal.append(hum, "finish", {"finishReason": event.finish_reason, "usage": event.usage.as_wire()})
         else:
             self.journal.append(hum, "error", event.body())
         if not hum.bloom_open:
-            self.permits.closed(sg)
+            self.permits.closed(hum.sigil)
             # siblings list the hum with its petal count as of now, not as of its mint
             self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
         self._next_prompt(hum)
