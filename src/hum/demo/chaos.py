@@ -248,7 +248,7 @@ async def run_schedule(seed: int, steps: int, workdir: Path, devices: int = 2) -
     rng = random.Random(seed)
     sim = Sim(rtt=rng.choice([0.01, 0.06, 0.2]), tokens_per_second=rng.choice([25.0, 100.0]))
     names = NAMES[:devices]
-    world = World(sim, names, {n: sim.identity(n) for n in names}, workdir, seed, asks=rng.random() < 0.5)
+    world = World(sim, names, {n: sim.identity(n, seed=f"chaos-{seed}-{n}") for n in names}, workdir, seed, asks=rng.random() < 0.5)
     for name in names:
         await world.spawn(name)
     laptop = world.humds["laptop"]
@@ -289,8 +289,7 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
     for f in stalled:
         if not f.dead:
             f.nestler.start()
-    humds = world.live()
-    loop = asyncio.get_running_loop()
+    humds, loop = world.live(), asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_LIMIT
     for humd in humds:
         others = {h.id for h in humds if h is not humd}
@@ -319,6 +318,7 @@ async def settle(world: World, sg: str, stalled: list[Follower]) -> Tally:
         answer_asks(home_humd, humds, sg, random.Random(world.seed), world.answerers, sim.nestler)
         await asyncio.sleep(0.25)
     tally = count(world, sg, home_humd, live, tip)
+    world.events.append(f"settled: home {home_humd.name if home_humd else None}, epoch {home_humd.hums[sg].epoch if home_humd else None}, {tip} petals")
     for f in world.followers:
         if not f.closed and not f.dead:
             f.nestler.close()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from hum.brood.pool import Brood
 from hum.brood.scripted import ScriptedWorker
 from hum.ensemble.transports.memory import MemoryNetwork
 from hum.ensemble.trust.identity import Identity
-from hum.ensemble.trust.keys import OperatorKey
+from hum.ensemble.trust.keys import DeviceKey, OperatorKey
 from hum.ensemble.trust.siblings import SiblingCheck
 from hum.node.humd import Humd, LoopClock
 from hum.node.session import NestlerSession
@@ -24,15 +27,20 @@ from hum.wire.tones import Tone, rid
 DEFAULT_WAIT = 30.0
 
 
+# The sim's wall clocks start here (2026-01-01 UTC), so a run reads the same wall times every time.
+SIM_EPOCH_MS = 1_767_225_600_000.0
+
+
 class SkippingClock(LoopClock):
-    """The loop's (virtual) time, and a wall clock that can jump ahead as a laptop's does after a week
-    asleep: how the sim tests what counts in days (retention) without living through them."""
+    """The loop's (virtual) time, and a wall clock on it that can jump ahead as a laptop's does after a
+    week asleep: how the sim tests what counts in days (retention) without living through them. Both are
+    virtual, so a seeded run decides the same way every time (a mint's `born` is a wall time)."""
 
     def __init__(self) -> None:
         self.skipped_ms = 0.0
 
     def wall_ms(self) -> float:
-        return super().wall_ms() + self.skipped_ms
+        return SIM_EPOCH_MS + self.monotonic() * 1000.0 + self.skipped_ms
 
     def skip(self, seconds: float) -> None:
         self.skipped_ms += seconds * 1000.0
@@ -130,8 +138,13 @@ class Sim:
         self.humds: dict[str, Humd] = {}
         self.nestlers: list[SimNestler] = []
 
-    def identity(self, name: str) -> Identity:
-        return Identity.mint(self.operator, name)
+    def identity(self, name: str, seed: str | None = None) -> Identity:
+        """A device of the sim's operator; with `seed`, its key (and so its HumdId, which breaks ties
+        between adoptions) is the same in every run: a seeded chaos schedule replays exactly."""
+        if seed is None:
+            return Identity.mint(self.operator, name)
+        key = Ed25519PrivateKey.from_private_bytes(random.Random(seed).randbytes(32))  # a sim's key, never a device's
+        return Identity.mint(self.operator, name, DeviceKey(key))
 
     async def spawn(
         self,
@@ -155,7 +168,7 @@ class Sim:
             name=name,
             # the daemon's store, in memory: the sim takes the same durable-before-delivery path
             store=store or SqliteStore(Path(":memory:")),
-            clock=clock,
+            clock=clock or SkippingClock(),
         )
         await humd.start()
         self.humds[name] = humd

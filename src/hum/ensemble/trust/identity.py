@@ -86,8 +86,8 @@ class Identity:
         return self.device_key.humd_id
 
     @classmethod
-    def mint(cls, operator_key: OperatorKey, name: str = "humd") -> Identity:
-        device_key = DeviceKey.generate()
+    def mint(cls, operator_key: OperatorKey, name: str = "humd", device_key: DeviceKey | None = None) -> Identity:
+        device_key = device_key or DeviceKey.generate()
         certificate = operator_key.certify(device_key.public_key)
         return cls(device_key, certificate, operator_key.certificate, check_name(name))
 
