@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hum.node.humd import Humd
 from hum.sim.clock import run_virtual
-from hum.sim.harness import Sim, SimNestler
+from hum.sim.harness import Sim, SimNestler, until
 from hum.store.sqlite import SqliteStore
 from hum.wire.tones import Tone
 
@@ -165,6 +165,126 @@ def test_auto_adopt_takes_a_followed_hum_once_its_home_has_been_gone_long_enough
         adopted_after = asyncio.get_running_loop().time() - lost.at
         assert 5.0 <= adopted_after <= 5.0 + 1.0 + 0.5  # the drone's tick, plus a poll
         assert phone.hums[sg].epoch == 1
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_a_conversation_minted_again_elsewhere_that_wins_sets_ours_aside_at_once_so_adopting_cannot_pass_it_off(tmp_path):
+    """The tablet, cut off, adopted the hum, forgot it and started it again ("X"); the laptop, the
+    old home, forgot it too and started it again later ("Y", a later incarnation, which wins). The
+    tablet learns Y won and the laptop dies before the tablet compared anything: its own X is kept
+    aside whole, not shown under Y's name, so adopting there is refused and the phone's Y goes on."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=200)
+        laptop, phone, oc, ai, sg = await blooming(sim, tmp_path)
+        tablet = await sim.spawn("tablet", store=SqliteStore(tmp_path / "tablet.db"))
+        await sim.link(tablet, laptop)
+        await sim.link(tablet, phone)
+        web = sim.nestler(tablet, "web")
+        web.send("attach", sigil=sg, since=0)
+        await oc.wait_for(lambda t: t.chi == "finish")
+        await web.wait_for(lambda t: t.chi == "finish")
+        for other in (laptop, phone):
+            sim.network.partition(tablet.address, other.address)
+        await web.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(web, sg))["epoch"] == 1
+        again = sim.nestler(tablet, "again")
+        again.send("forget", sigil=sg)
+        await again.wait_for(lambda t: t.chi == "forgotten")
+        again.send("prompt", sid="roam", text="tablet's own start")
+        await again.wait_for(lambda t: t.chi == "finish")
+        tablet_says = [p.tone(sg) for p in tablet.hums[sg].petals]
+        mark = len(oc.seen)
+        oc.send("forget", sigil=sg)
+        await oc.wait_for(lambda t: t.chi == "forgotten", after=mark)
+        oc.send("prompt", sid="roam", text="the laptop's own start")
+        await oc.wait_for(lambda t: t.chi == "finish", after=mark)
+        ai.send("attach", sigil=sg, since=0)
+        await until(lambda: phone.hums[sg].petals == laptop.hums[sg].petals, "the phone follows the laptop's new start")
+        laptop_born, laptop_says = laptop.hums[sg].born, [p.tone(sg) for p in laptop.hums[sg].petals]
+        assert tablet.hums[sg].born < laptop_born
+        sim.network.heal(tablet.address, laptop.address)
+        while tablet.hums[sg].home != laptop.id:  # the laptop's listing reached the tablet: Y won
+            await asyncio.sleep(0.005)
+        mark = len(ai.seen)
+        await sim.kill(laptop)  # before the tablet's attach reached it: nothing was compared
+        hum = tablet.hums[sg]
+        assert hum.born == laptop_born and [p.tone(sg) for p in hum.petals] == laptop_says[: hum.tip]  # none of X as Y
+        refused = await adopt(web, sg)
+        assert (refused.chi, refused.get("qualifier")) == ("error", "unknown-hum"), refused
+        kept = [(o["wane"], o["chi"], o.get("text")) for o in tablet.store.orphans(sg)]
+        assert kept == [(t["wane"], t.chi, t.get("text")) for t in tablet_says]
+        sim.network.heal(tablet.address, phone.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss", after=mark)
+        adopted = await adopt(ai, sg)
+        assert adopted.get("epoch") == 1, adopted
+        await converged(tablet, phone, sg)
+        assert [p.tone(sg) for p in phone.hums[sg].petals][: len(laptop_says)] == laptop_says
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_adopting_before_comparing_with_a_winner_that_died_makes_every_sibling_compare_from_where_ours_may_part(
+    tmp_path,
+):
+    """The tablet adopted early (a short fork) while cut off; the phone adopted later, after the whole
+    bloom, and won. The tablet hears it lost, but the phone dies before the tablet compared: when the
+    tablet adopts again, the laptop, which followed the phone, compares from the tablet's early fork,
+    so the laptop's copy ends equal to the tablet's log (the phone's tail kept aside), never silently different."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=100)
+        phone_id = sim.identity("phone")
+        tablet_id = next(i for i in iter(lambda: sim.identity("tablet"), None) if i.humd_id < phone_id.humd_id)  # the phone wins a tie
+        laptop = await sim.spawn("laptop", store=SqliteStore(tmp_path / "laptop.db"))
+        phone = await sim.spawn("phone", identity=phone_id, store=SqliteStore(tmp_path / "phone.db"))
+        tablet = await sim.spawn("tablet", identity=tablet_id, store=SqliteStore(tmp_path / "tablet.db"))
+        for a, b in ((phone, laptop), (tablet, laptop), (tablet, phone)):
+            await sim.link(a, b)
+        oc = sim.nestler(laptop, "opencode")
+        oc.send("prompt", sid="roam", text="walk me through it")
+        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+        while not (phone.ensemble.lookup(sg) and tablet.ensemble.lookup(sg)):
+            await asyncio.sleep(0.01)
+        ai, web = sim.nestler(phone, "vercel-ai"), sim.nestler(tablet, "web")
+        for n in (ai, web):
+            n.send("attach", sigil=sg, since=0)
+        await web.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
+        for other in (laptop, phone):
+            sim.network.partition(tablet.address, other.address)
+        await web.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        early = tablet.hums[sg].tip
+        assert (await adopt(web, sg))["epoch"] == 1
+        web.send("prompt", sigil=sg, text="tablet side")
+        await web.wait_for(lambda t: t.chi == "finish")
+        await ai.wait_for(lambda t: t.chi == "finish")
+        laptop_identity = laptop.identity
+        await sim.kill(laptop)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(ai, sg))["epoch"] == 1
+        assert early < phone.hums[sg].fork < tablet.hums[sg].tip  # the tablet's own petals part from the phone's early
+        back = await sim.spawn("laptop", identity=laptop_identity, store=SqliteStore(tmp_path / "laptop.db"))
+        await sim.link(phone, back)
+        mark = len(ai.seen)
+        ai.send("prompt", sigil=sg, text="phone side")
+        await ai.wait_for(lambda t: t.chi == "finish", after=mark)
+        await converged(back, phone, sg)  # the laptop followed the phone past its own tip
+        mark = len(web.seen)
+        sim.network.heal(tablet.address, phone.address)
+        while tablet.hums[sg].home != phone.id:  # the phone's epoch 1 beats the tablet's
+            await asyncio.sleep(0.005)
+        await sim.kill(phone)  # before the tablet compared anything with it
+        sim.network.heal(tablet.address, back.address)
+        await sim.link(tablet, back)
+        await web.wait_for(lambda t: t.get("qualifier") in ("moved", "peer-loss"), after=mark)
+        adopted = await adopt(web, sg)
+        assert adopted.get("epoch") == 2, adopted
+        await converged(tablet, back, sg)
+        assert back.hums[sg].home == tablet.id
+        assert [o["wane"] for o in back.store.orphans(sg)][:1] == [early + 1]  # what only the phone had is kept aside
         await sim.close()
 
     in_sim(story)

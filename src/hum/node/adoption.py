@@ -59,9 +59,12 @@ class Adoption:
 
     def adopt(self, hum: Hum) -> None:
         """This humd becomes the hum's home in the next epoch, from its replica's last stored wane."""
-        old, known = hum.home, self.facts.entry(hum.sigil)
+        old, known, held = hum.home, self.facts.entry(hum.sigil), hum.tip
         hum.epoch = max(hum.epoch, known.epoch if known is not None else 0) + 1
-        hum.home, hum.fork, hum.home_tip = self.facts.me, hum.tip, hum.tip
+        # The fork siblings compare from: our tip, or where our log was still to be compared with the
+        # last home's (it died first), since past there ours may be a branch theirs does not share.
+        unverified = self.replicas.unverified_from(hum.sigil)
+        hum.home, hum.fork, hum.home_tip = self.facts.me, min(held, unverified if unverified is not None else held), held
         self.replicas.stop(hum.sigil)
         self.facts.announce(hum)
         self.outbox.emit(SaveHum(hum))
@@ -72,14 +75,14 @@ class Adoption:
         for tap in self.facts.taps.of_hum(hum.sigil):  # taps still open carry on, now on the home's own log
             if tap.ended:
                 continue
-            if tap.cursor > hum.fork:
+            if tap.cursor > held:
                 # it waits for wanes the old home had and this device never got: they will not come
-                moved = RouteError("moved", f"hum {hum.sigil} was adopted at wane {hum.fork}; attach again")
+                moved = RouteError("moved", f"hum {hum.sigil} was adopted at wane {held}; attach again")
                 tap.notify(moved.tone(sigil=hum.sigil, sid=hum.sid, home=self.facts.me, epoch=hum.epoch), hum.tip, terminal=True)
             elif not tap.granted:
                 tap.grant(hum.tip)
             self.outbox.wake(tap.owner)
-        self.replicas.follow_here(hum)  # nestlers left waiting at the old home's loss follow it here
+        self.replicas.follow_here(hum, held)  # nestlers left waiting at the old home's loss follow it here
         self.facts.touch(hum.sigil)
         self.journal.announce_when_saved(hum, Tone(chi="hums", hums=[hum.summary()]))  # the new epoch, once stored
 
@@ -113,12 +116,16 @@ class Adoption:
         # the new epoch's fork if earlier. The new home's log before its fork may be another branch
         # than ours (it adopted from an older epoch's log), and epochs missed here have unknown forks.
         compare = min(hum.fork, entry.fork)
-        if entry.born and hum.born and entry.born != hum.born:
-            compare = 0  # another incarnation won (minted again elsewhere): nothing here is known to match
-        hum.home, hum.epoch, hum.fork, hum.born = entry.home, entry.epoch, entry.fork, entry.born or hum.born
+        other_incarnation = bool(entry.born and hum.born and entry.born != hum.born)  # minted again elsewhere, and won
+        hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
+        if not other_incarnation:
+            hum.born = entry.born or hum.born  # (another incarnation's born is taken below, once ours is set aside)
         self.outbox.emit(SaveHum(hum))
         if was_home:
             self._hand_over(hum)
+        if other_incarnation:
+            self.incarnation_lost(hum, entry.born)
+            compare = 0
         moved = RouteError("moved", f"hum {hum.sigil} moved to {self.facts.device(entry.home)} (epoch {entry.epoch}); attach again")
         for tap in self.facts.taps.of_hum(hum.sigil):
             if tap.owner.is_peer:
@@ -163,6 +170,16 @@ class Adoption:
         while diverged is not None:
             self.orphan_after(diverged.hum, diverged.keep)
             diverged = self.replicas.mirror(peer, diverged.hum, diverged.rest, after_cut=True)
+
+    def incarnation_lost(self, hum: Hum, born: int) -> None:
+        """The hum's home holds another incarnation of it (`born`) than ours: none of our log is of that
+        one, so all of it is set aside as an orphaned branch at once, before our copy takes its `born`.
+        Compared later instead, a device that adopts before the comparison would serve our petals
+        under the other incarnation's name (and its siblings would keep theirs)."""
+        self.branch_epochs.setdefault(hum.sigil, hum.epoch)
+        self.orphan_after(hum, 0)
+        hum.born = born
+        self.outbox.emit(SaveHum(hum))
 
     def orphan_after(self, hum: Hum, keep: int) -> None:
         """Petals after wane `keep` are a branch the home does not have: set aside, reported to the home."""

@@ -21,7 +21,7 @@ import logging
 from hum.core.hum import Hum
 from hum.errors import LogError, RouteError
 from hum.node.adoption import Adoption
-from hum.node.effects import Forget, SaveHum
+from hum.node.effects import Forget
 from hum.node.facts import Facts
 from hum.node.inbound import Announcement, HumRequest
 from hum.node.journal import Journal
@@ -138,9 +138,8 @@ class Forgetting:
                 self._forgotten_at_home(hum.sigil, peer, unlist=False)
             elif hum.born and born and born < hum.born:
                 # the home does not have the incarnation we hold (its mint never became durable there,
-                # a restart took it back): ours follows the home's, its whole log compared
-                hum.born = born
-                self.outbox.emit(SaveHum(hum))
+                # a restart took it back): ours is set aside, and the home's is read from its start
+                self.adoption.incarnation_lost(hum, born)
                 self.replicas.stop(sg)
                 self.replicas.verify_from(sg, 0)
                 self.replicas.reconcile(hum)

@@ -145,12 +145,12 @@ class Replicas:
         for owner in owners:
             waiting[owner] = hum.tip
 
-    def follow_here(self, hum: Hum) -> None:
-        """`hum` was adopted here: every nestler left waiting at its old home's loss follows it, from
-        what it had read (a new hello, then what this home appends)."""
+    def follow_here(self, hum: Hum, held: int) -> None:
+        """`hum` was adopted here, holding `held` petals: every nestler left waiting at its old home's
+        loss follows it, from what it had read (a new hello, then what this home appends)."""
         for owner, cursor in self.stranded.pop(hum.sigil, {}).items():
             if not owner.closed and self.facts.taps.get(owner, hum.sigil) is None:
-                self.open_tap(hum, owner, min(cursor, hum.fork), granted=True)
+                self.open_tap(hum, owner, min(cursor, held), granted=True)
 
     def detach(self, owner: Owner, request: HumRequest) -> None:
         seek = self.seeks.get(request.sigil)
@@ -307,6 +307,11 @@ class Replicas:
     def stop(self, sg: str) -> None:
         """We no longer mirror hum `sg` from a home (we are its home now, or it moved)."""
         self.replicas.pop(sg, None)
+
+    def unverified_from(self, sg: str) -> int | None:
+        """Where our log of `sg` is yet to be compared with its home's (None: compared to our tip)."""
+        waiting = [w for w in (self.unverified.get(sg), self.comparing.get(sg)) if w is not None]
+        return min(waiting, default=None)
 
     def verify_from(self, sg: str, wane: int) -> None:
         """The hum moved: compare our log with its new home's from `wane` on the next attach (or from an
