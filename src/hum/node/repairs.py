@@ -4,9 +4,10 @@ When a tap's read of the store ends at a petal that does not read (the tap
 hears `store-error` `cannot-read`), this device asks every linked sibling for
 that petal with its neighbours (`fetch`). A sibling holding the hum answers
 `fetched` with the petals it holds around it; the answer is believed only when
-every neighbour this device can read is the same petal (the sibling holds the
-same log there), and then the row is written again (`RepairPetal`) and the hum
-reads on. When no sibling has it, the gap stays, and is said once in the log
+the petals this device can read on either side of the stretch that does not
+read are the sibling's too (the sibling holds the same log there; past them
+its log may part from ours, a branch), and then the stretch is written again
+(`RepairPetal`) and the hum reads on. When no sibling has it, the gap stays, and is said once in the log
 (a later read that meets it asks again: a sibling may have linked since).
 """
 
@@ -104,17 +105,22 @@ class Repairs:
             petals = [Petal.from_tone(_petal(item, hum.sigil)) for item in run.items]
         except (BadTone, ValueError, KeyError, TypeError):
             petals = []
-        found = next((p for p in petals if p.wane == wane), None)
+        theirs = {p.wane: p for p in petals}
         ours = {p.wane: p for p in hum.since(max(wane - 1 - NEIGHBOURS, 0), wane - 1)}
-        ours.update({p.wane: p for p in _readable_after(hum, wane, max((p.wane for p in petals), default=wane))})
-        neighbours = [p for p in petals if p.wane != wane and p.wane in ours]
-        if found is None or not neighbours or any(ours[p.wane] != p for p in neighbours):
+        ours.update({p.wane: p for p in _readable_after(hum, wane, max(theirs, default=wane))})
+        # the stretch of ours that does not read, from `wane`; the petals on either side of it that we
+        # read must be the sibling's (past them its log may part from ours: a branch, not our rows)
+        end = wane
+        while end + 1 in theirs and end + 1 not in ours and end + 1 <= hum.tip:
+            end += 1
+        around = [w for w in (wane - 1, end + 1) if w in ours and w in theirs]
+        if wane not in theirs or not around or any(ours[w] != theirs[w] for w in around):
             self._refused_by(peer, hum.sigil)
             return
         del self.asked[hum.sigil]
         self.asked_at.pop(hum.sigil, None)
         hum.unreadable = None
-        healed = [p for p in petals if p.wane >= wane and p.wane not in ours and p.wane <= hum.tip]
+        healed = [theirs[w] for w in range(wane, end + 1)]
         for petal in healed:
             self.outbox.emit(RepairPetal(hum, petal))
         log.warning(
