@@ -251,25 +251,19 @@ def mirrored_petal(sigil: str, item: Any) -> Petal:
 def _cut(sigil: str, data: bytes) -> Petal:
     global _last_head
     last_sigil, start, chi, sid = _last_head
-    if last_sigil == sigil and data.startswith(start):  # the head of the petal before it (a frame's chunks)
-        wane = _WANE.match(data, len(start))
-        if wane is not None:
-            end = wane.end()
-            if len(data) == end + 1 and data[end] == _CLOSE:
-                return Petal.stored(sigil, int(wane[0]), chi, b"{}", line=data + b"\n", sid=sid)
-            if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
-                return Petal.stored(sigil, int(wane[0]), chi, None, line=data + b"\n", sid=sid)  # its body stays in its line
-    head = _LINK_HEADS.decode(data)
-    if head.sigil != sigil or head.chi not in PETAL_CHIS:
-        raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
-    start = _head_start(sigil, head.chi, head.sid)  # the head up to its wane, made once a chi and sid
-    _last_head = (sigil, start, head.chi, head.sid)
-    end = len(start) + len(b"%d" % head.wane)  # where the head's closing brace would be
-    if data.startswith(start) and data[len(start) : end] == b"%d" % head.wane:  # cut in place: one copy, of the body
+    if last_sigil != sigil or not data.startswith(start):  # not the head of the petal before it (a frame's chunks)
+        head = _LINK_HEADS.decode(data)
+        if head.sigil != sigil or head.chi not in PETAL_CHIS:
+            raise BadTone("bad-petal", "each of `petals` is a petal of the frame's hum")
+        start, chi, sid = _head_start(sigil, head.chi, head.sid), head.chi, head.sid  # made once a chi and sid
+        _last_head = (sigil, start, chi, sid)
+    wane = _WANE.match(data, len(start)) if data.startswith(start) else None
+    if wane is not None:  # the head as its home's taps write it: cut in place, its body left in its line
+        end = wane.end()
         if len(data) == end + 1 and data[end] == _CLOSE:
-            return Petal.stored(sigil, head.wane, head.chi, b"{}", line=data + b"\n", sid=head.sid)
+            return Petal.stored(sigil, int(wane[0]), chi, b"{}", line=data + b"\n", sid=sid)
         if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
-            return Petal.stored(sigil, head.wane, head.chi, b"{" + data[end + 1 :], line=data + b"\n", sid=head.sid)
+            return Petal.stored(sigil, int(wane[0]), chi, None, line=data + b"\n", sid=sid)
     return Petal.from_tone(petal_content(from_json(data)))
 
 
