@@ -105,8 +105,7 @@ def test_a_page_damaged_under_a_running_humd_sets_its_hum_aside_and_repair_with_
             assert answered.returncode == 0 and json.loads(answered.stdout.splitlines()[-1])["chi"] == "finish", answered.stderr
             await phone.stop()
             await laptop.stop()
-            assert laptop.proc is not None and laptop.proc.stderr is not None
-            said = (await laptop.proc.stderr.read()).decode()
+            said = laptop.said()
             assert said.count(f"hum {long} is set aside") == 1 and "Traceback" not in said, said[-2000:]
 
             checked = json.loads((await hum("store", "check", "--json", home=laptop.home)).stdout)

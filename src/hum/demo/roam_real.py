@@ -57,18 +57,34 @@ class HumdProcess:
     env: dict[str, str] = field(default_factory=dict)  # on top of this process's environment
     proc: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    said_from: int = 0  # where this run's stderr starts in `stderr_path`
+
+    @property
+    def stderr_path(self) -> Path:
+        """Every run's stderr, appended: a file, never a pipe nobody reads (a full pipe would stop the
+        humd at its next log line), and what is left to read when a run goes wrong."""
+        return self.home.parent / f"{self.home.name}.stderr"
+
+    def said(self) -> str:
+        """What this run of the humd wrote to stderr so far."""
+        with open(self.stderr_path, "rb") as f:
+            f.seek(self.said_from)
+            return f.read().decode(errors="replace")
 
     async def start(self) -> dict[str, Any]:
-        self.proc = await asyncio.create_subprocess_exec(
-            *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}" if self.port else "none",
-            "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json", *self.extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, **self.env},
-        )
+        self.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.stderr_path, "ab") as stderr:
+            self.said_from = stderr.tell()
+            self.proc = await asyncio.create_subprocess_exec(
+                *hum_command(), "up", "--home", str(self.home), "--listen", f"127.0.0.1:{self.port}" if self.port else "none",
+                "--http", "127.0.0.1:0", "--thrum", str(self.home / "thrum.sock"), "--worker", self.worker, "--json", *self.extra,
+                stdout=asyncio.subprocess.PIPE, stderr=stderr, env={**os.environ, **self.env},
+            )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), START_TIMEOUT)
         if not line:
-            err = await self.proc.stderr.read() if self.proc.stderr else b""
-            raise RuntimeError(f"hum up failed: {err.decode().strip()}")
+            await self.proc.wait()
+            raise RuntimeError(f"hum up failed: {self.said().strip()}")
         self.info = json.loads(line)
         return self.info
 

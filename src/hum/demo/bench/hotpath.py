@@ -43,6 +43,15 @@ class Rig:
             await self.laptop.stop()
             raise
 
+    def said(self) -> str:
+        """Whether each humd still runs and the last it said on stderr: for a run that went wrong."""
+        parts = []
+        for humd in (self.laptop, self.phone):
+            code = humd.proc.returncode if humd.proc is not None else None
+            tail = "\n    ".join(humd.said().strip().splitlines()[-12:]) or "(nothing)"
+            parts.append(f"the {humd.home.name}'s humd ({'running' if code is None else f'exited {code}'}) said:\n    {tail}")
+        return "\n".join(parts)
+
     async def stop(self) -> None:
         self.prompter.close()
         await self.phone.stop()

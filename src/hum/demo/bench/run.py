@@ -94,6 +94,8 @@ async def hot_path(workdir: Path, upstream: FakeUpstream, sizes: Sizes, out: dic
             [await baselines.durable_relay(upstream.base_url, REPLAY_SIZES[-1], workdir / f"relay-{i}.db") for i in range(sizes.throughput_rounds)]
         )
         await fanouts(rig, upstream.base_url, workdir, sizes, out)
+    except (RuntimeError, TimeoutError, ConnectionError, OSError) as exc:
+        raise RuntimeError(f"{exc}\n{rig.said()}") from exc
     finally:
         await rig.stop()
 
