@@ -150,6 +150,46 @@ def test_cutting_a_stored_log_back_keeps_the_bloom_state_and_key_of_what_is_kept
     assert [p.wane for p in hum.petals] == list(range(1, kept + 6))
 
 
+def test_branches_of_two_incarnations_at_the_same_epoch_and_wanes_are_both_kept(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    hum.born = 1_000
+    bloom(hum, store, "ours", ["a", "b"])
+    store.orphan(hum, 0, 0, born=1_000)  # our incarnation lost to another minted elsewhere: all of it aside
+    hum.truncate(0)
+    hum.born = 2_000
+    bloom(hum, store, "theirs", ["c", "d"])
+    store.orphan(hum, 0, 0)  # later, a branch of the winner at the same epoch and wanes
+    hum.truncate(0)
+    settle(store)
+    kept = [(o["born"], o["wane"], o.get("text") or o.get("delta") or o["chi"]) for o in store.orphans(SG)]
+    assert kept == [(1_000, 1, "ours"), (1_000, 2, "a"), (1_000, 3, "b"), (1_000, 4, "finish")] + [
+        (2_000, 1, "theirs"), (2_000, 2, "c"), (2_000, 3, "d"), (2_000, 4, "finish")
+    ]
+
+
+def test_a_store_from_before_orphans_had_an_incarnation_keeps_its_branches_as_of_its_hum(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    hum.born = 1_000
+    store.save_hum(hum)
+    bloom(hum, store, "ours", ["a"])
+    store.orphan(hum, 1, 2)
+    settle(store)
+    store.close()
+    with sqlite3.connect(tmp_path / "hums.db") as db:  # as an older humd wrote it: no `born` in its key
+        db.executescript(
+            "ALTER TABLE orphans RENAME TO o; CREATE TABLE orphans (sigil TEXT NOT NULL, epoch INTEGER NOT NULL, wane INTEGER NOT NULL, "
+            "chi TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (sigil, epoch, wane)) WITHOUT ROWID; "
+            "INSERT INTO orphans SELECT sigil, epoch, wane, chi, body FROM o; DROP TABLE o;"
+        )
+    again = SqliteStore(tmp_path / "hums.db")
+    assert [(o["born"], o["epoch"], o["wane"], o["chi"]) for o in again.orphans(SG)] == [(1_000, 2, 2, "chunk"), (1_000, 2, 3, "finish")]
+    (back,) = again.load(WaneTracker())
+    back.born = 3_000
+    again.orphan(back, 0, 2)  # a later incarnation's branch at the same epoch and wane: kept beside it
+    settle(again)
+    assert [(o["born"], o["wane"]) for o in again.orphans(SG)] == [(1_000, 2), (1_000, 3), (3_000, 1)]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(st.text(max_size=8), st.lists(st.text(max_size=4), max_size=5), st.booleans()), min_size=1, max_size=6)

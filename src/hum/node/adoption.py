@@ -189,7 +189,7 @@ class Adoption:
         for tap in self.facts.taps.of_hum(hum.sigil):  # what was said after the branch is said after the cut
             tap.cut_back(keep)
         epoch = self.branch_epochs.get(hum.sigil, max(hum.epoch - 1, 0))
-        self.outbox.emit(Orphan(hum, keep, epoch))
+        self.outbox.emit(Orphan(hum, keep, epoch, hum.born))
         if self.facts.ensemble.is_linked(hum.home):
             report = Tone(chi="orphaned", sigil=hum.sigil, first=keep + 1, last=keep + len(cut), count=len(cut), epoch=epoch)
             self.outbox.send(hum.home, report)

@@ -51,11 +51,13 @@ class QueuePrompt:
 
 @dataclass(frozen=True)
 class Orphan:
-    """Move `hum`'s stored petals after wane `keep` aside as an orphaned branch of `epoch`."""
+    """Move `hum`'s stored petals after wane `keep` aside as an orphaned branch of `epoch` in incarnation `born`
+    (taken when decided: a lost incarnation's branch is set aside before the hum takes the winner's)."""
 
     hum: Hum
     keep: int
     epoch: int
+    born: int
 
 
 @dataclass(frozen=True)

@@ -386,7 +386,7 @@ _CARRY_OUT: dict[type, Callable[[Humd, Any], None]] = {
     fx.Persist: _persist,
     fx.PersistRun: lambda humd, e: humd.store.append_run(e.hum, e.run),
     fx.QueuePrompt: lambda humd, e: humd.store.queue_prompt(e.hum, e.seq, e.body),
-    fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch),
+    fx.Orphan: lambda humd, e: humd.store.orphan(e.hum, e.keep, e.epoch, e.born),
     fx.SaveHum: lambda humd, e: humd.store.save_hum(e.hum, e.touched),
     fx.Forget: lambda humd, e: humd.store.forget(e.hum, e.tombstone),
     fx.RepairPetal: lambda humd, e: humd.store.repair(e.hum, e.petal),

@@ -37,6 +37,7 @@ from hum.store.blocks import (
 from hum.store.check import DamagedHum, hum_rows, readable_hum_row
 from hum.store.replay import stored_lines
 from hum.store.rows import PetalRows
+from hum.store.upgrade import ORPHANS, upgrade
 from hum.wire.framing import from_json, to_json
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,6 @@ CREATE TABLE IF NOT EXISTS petals (
 -- the turns of a hum (prompts and what closes blooms), so a restart finds its
 -- last bloom without reading its chunks; partial, so a chunk costs no index write
 CREATE INDEX IF NOT EXISTS petal_turns ON petals (sigil, wane) WHERE chi IN ('prompt', 'finish', 'error');
-CREATE TABLE IF NOT EXISTS orphans (
-    sigil TEXT NOT NULL REFERENCES hums(sigil),
-    epoch INTEGER NOT NULL,
-    wane  INTEGER NOT NULL,
-    chi   TEXT NOT NULL,
-    body  TEXT NOT NULL,
-    PRIMARY KEY (sigil, epoch, wane)
-) WITHOUT ROWID;
 -- hums forgotten at their home here (sigil, incarnation): told to every peer at link-up, so a
 -- device that was away drops its copy; the newest TOMBSTONES_KEPT are kept
 CREATE TABLE IF NOT EXISTS tombstones (
@@ -91,7 +84,7 @@ CREATE TABLE IF NOT EXISTS queued (
     body  TEXT NOT NULL,
     PRIMARY KEY (sigil, seq)
 ) WITHOUT ROWID;
-""" + BLOCKS  # a replica's runs of chunks, one row a frame (store/blocks.py)
+""" + ORPHANS + BLOCKS  # orphaned branches (store/upgrade.py); runs of chunks, one row a block (store/blocks.py)
 
 # A hum's stored petals in wane order, each with whether its body is a JSON
 # object (checked by SQLite in C; `json_type` only once `json_valid` said yes).
@@ -135,15 +128,7 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(hums)")}
-            for column in ("epoch", "fork", "born"):  # stores from before adoption (epoch 0), incarnations (born 0)
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE hums ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-            if "transcript" not in {row[1] for row in self._db.execute("PRAGMA table_info(petals)")}:
-                # stores from before transcript keys: each hum's is computed once, at its first load
-                self._db.execute("ALTER TABLE petals ADD COLUMN transcript BLOB")
-            if "touched" not in columns:  # stores from before retention: NULL until retention first looks
-                self._db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
+            upgrade(self._db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError("cannot-open", f"cannot open the hum store {path}: {exc}") from exc
         self._pending: list[tuple[str, Hum, Any]] = []  # ("hum"|"petal"|"petals"|"queue"|"dequeue"|"orphan"|"forget", hum, what)
@@ -265,21 +250,22 @@ class SqliteStore:
         """A prompt waiting behind the open bloom: kept across a restart until it is appended."""
         self._add("queue", hum, (seq, body))
 
-    def orphan(self, hum: Hum, keep: int, epoch: int) -> None:
-        """Petals after wane `keep` are a branch the hum's home never had: kept aside, never served."""
-        self._add("orphan", hum, (keep, epoch))
+    def orphan(self, hum: Hum, keep: int, epoch: int, born: int | None = None) -> None:
+        """Petals after wane `keep` are a branch the hum's home never had: kept aside, never served,
+        under the epoch and the incarnation (`born`, the hum's now if not given) it was appended in."""
+        self._add("orphan", hum, (keep, epoch, hum.born if born is None else born))
 
     def repair(self, hum: Hum, petal: Petal) -> None:
         """Write `petal`'s row again (the stored one did not read: a sibling's copy came back)."""
         self._add("repair", hum, petal)
 
     def orphans(self, sigil: str) -> list[dict[str, Any]]:
-        """The orphaned branches of hum `sigil`: each petal with the epoch its branch was appended in."""
-        rows = self._db.execute("SELECT epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY epoch, wane", (sigil,))
+        """The orphaned branches of hum `sigil`: each petal with the incarnation and epoch its branch was appended in."""
+        rows = self._db.execute("SELECT born, epoch, wane, chi, body FROM orphans WHERE sigil = ? ORDER BY born, epoch, wane", (sigil,))
         out = []
-        for e, w, c, b in rows:
+        for born, e, w, c, b in rows:
             try:
-                out.append({**from_json(b), "epoch": e, "wane": w, "chi": c})
+                out.append({**from_json(b), "born": born, "epoch": e, "wane": w, "chi": c})
             except (ValueError, TypeError):  # a damaged row set aside with its branch: the rest still read
                 log.error("store: hum %s: orphaned petal %d (epoch %d) does not read", sigil, w, e)
         return out
@@ -349,12 +335,12 @@ class SqliteStore:
             if what is not None:
                 self._tombstone(hum, what)
         elif kind == "orphan":
-            keep, epoch = what
+            keep, epoch, born = what
             explode(self._db, hum.sigil, keep + 1)  # the branch's chunks as rows, moved below
             self._db.execute(
-                "INSERT OR IGNORE INTO orphans (sigil, epoch, wane, chi, body) "
-                "SELECT sigil, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
-                (epoch, hum.sigil, keep),
+                "INSERT OR IGNORE INTO orphans (sigil, born, epoch, wane, chi, body) "
+                "SELECT sigil, ?, ?, wane, chi, body FROM petals WHERE sigil = ? AND wane > ?",
+                (born, epoch, hum.sigil, keep),
             )
             self._db.execute("DELETE FROM petals WHERE sigil = ? AND wane > ?", (hum.sigil, keep))
         elif kind == "repair":
