@@ -84,6 +84,21 @@ class Petal:
         petal._sid, petal._forms = (None, None) if line is None else (sid, WireForms(line))
         return petal
 
+    @classmethod
+    def _in_line(cls, sigil: str, wane: int, chi: str, sid: str, line: bytes, body_json: bytes | None) -> Petal:
+        """`stored` for a petal `_cut` checked already (a petal chi, a wane from 1): the fewest steps, as
+        a replica makes one for every petal of every frame."""
+        petal = cls.__new__(cls)
+        petal.sigil = sigil
+        petal.wane = wane
+        petal.chi = chi
+        petal._body = None
+        petal._tone = None
+        petal._body_json = body_json
+        petal._sid = sid
+        petal._forms = WireForms(line)
+        return petal
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Petal):
             return NotImplemented
@@ -261,9 +276,9 @@ def _cut(sigil: str, data: bytes) -> Petal:
     if wane is not None:  # the head as its home's taps write it: cut in place, its body left in its line
         end = wane.end()
         if len(data) == end + 1 and data[end] == _CLOSE:
-            return Petal.stored(sigil, int(wane[0]), chi, b"{}", line=data + b"\n", sid=sid)
+            return Petal._in_line(sigil, int(wane[0]), chi, sid, data + b"\n", b"{}")
         if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
-            return Petal.stored(sigil, int(wane[0]), chi, None, line=data + b"\n", sid=sid)
+            return Petal._in_line(sigil, int(wane[0]), chi, sid, data + b"\n", None)
     return Petal.from_tone(petal_content(from_json(data)))
 
 
