@@ -288,3 +288,42 @@ def test_adopting_before_comparing_with_a_winner_that_died_makes_every_sibling_c
         await sim.close()
 
     in_sim(story)
+
+
+def test_an_adoption_the_store_could_not_keep_is_told_to_no_sibling_so_a_restart_leaves_no_ghost_home(tmp_path):
+    """The phone's disk is full when it adopts: it says the adoption is not stored, and its bloom there
+    runs in memory. No sibling hears of its epoch (not at link-up, not when that bloom ends): when the
+    phone restarts and its adoption is gone, the laptop is still home, not waiting for a home that is not."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=200)
+        laptop, phone, oc, ai, sg = await blooming(sim, tmp_path)
+        await oc.wait_for(lambda t: t.chi == "finish")
+        await ai.wait_for(lambda t: t.chi == "finish")
+        phone_identity = phone.identity
+        phone.store.hold_size()  # the phone's disk fills while it follows a long answer
+        oc.send("prompt", sigil=sg, text="a long answer")
+        await until(lambda: phone.hums[sg].tip > phone.hums[sg].durable_tip + 20, "the phone holds petals it cannot store")
+        sim.network.partition(laptop.address, phone.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        refused = await adopt(ai, sg)
+        assert (refused.chi, refused.get("qualifier")) == ("error", "disk-full"), refused
+        held = phone.hums[sg].tip
+        ai.send("prompt", sigil=sg, text="phone side")
+        await until(lambda: phone.hums[sg].tip > held and not phone.hums[sg].bloom_open, "the phone's bloom ends, in memory")
+        sim.network.heal(laptop.address, phone.address)
+        await sim.link(phone, laptop)
+        await oc.wait_for(lambda t: t.chi == "finish" and t["wane"] > held)
+        mark = len(oc.seen)
+        oc.send("prompt", sigil=sg, text="laptop side")  # what the phone said at link-up has arrived by its end
+        await oc.wait_for(lambda t: t.chi == "finish", after=mark)
+        assert laptop.hums[sg].home == laptop.id and laptop.ensemble.lookup(sg).home == laptop.id
+        await sim.kill(phone)
+        back = await sim.spawn("phone", identity=phone_identity, store=SqliteStore(tmp_path / "phone.db"))
+        await sim.link(back, laptop)
+        sim.nestler(back, "vercel-ai").send("attach", sigil=sg, since=0)  # somebody reads it there: it follows the laptop
+        await converged(back, laptop, sg)
+        assert back.hums[sg].home == laptop.id and any(p.body.get("text") == "laptop side" for p in back.hums[sg].petals)
+        await sim.close()
+
+    in_sim(story)

@@ -192,8 +192,10 @@ class Blooms:
             self.journal.append(hum, "error", event.body())
         if not hum.bloom_open:
             self.permits.closed(hum.sigil)
-            # siblings list the hum with its petal count as of now, not as of its mint
-            self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+            # siblings list the hum with its petal count as of now, not as of its mint (an adoption
+            # here not stored yet is told once it is: Journal.saved)
+            if hum.sigil not in self.facts.unstored_homes:
+                self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
         self._next_prompt(hum)
 
     def cancel(self, request: HumRequest) -> None:

@@ -63,6 +63,9 @@ class Facts:
         self.transcripts = TranscriptIndex()
         # (sigil, born) of hums forgotten at their home here, oldest first: told at every link-up
         self.tombstones: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # hums adopted here whose new epoch is not stored yet: no peer hears of it until it is (a
+        # restart would take it back, and a sibling that learnt it would wait for a home that is not)
+        self.unstored_homes: set[str] = set()
         self.damaged: set[str] = set()  # hums a read found a stored petal of that does not read (Repairs asks)
         self._nestlers = itertools.count(1)  # names for nestlers that give none
 
