@@ -34,6 +34,24 @@ async def blooming(sim: Sim, tmp: Path) -> tuple[Humd, Humd, SimNestler, SimNest
     return laptop, phone, oc, ai, sg
 
 
+async def three_blooming(sim: Sim, tmp: Path, **identities) -> tuple[Humd, Humd, Humd, SimNestler, SimNestler, SimNestler, str]:
+    """The laptop's hum blooming, the phone and the tablet each attached to it, every pair linked."""
+    laptop = await sim.spawn("laptop", store=SqliteStore(tmp / "laptop.db"))
+    phone = await sim.spawn("phone", identity=identities.get("phone"), store=SqliteStore(tmp / "phone.db"))
+    tablet = await sim.spawn("tablet", identity=identities.get("tablet"), store=SqliteStore(tmp / "tablet.db"))
+    for a, b in ((phone, laptop), (tablet, laptop), (tablet, phone)):
+        await sim.link(a, b)
+    oc = sim.nestler(laptop, "opencode")
+    oc.send("prompt", sid="roam", text="walk me through it")
+    sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
+    while not (phone.ensemble.lookup(sg) and tablet.ensemble.lookup(sg)):
+        await asyncio.sleep(0.01)
+    ai, web = sim.nestler(phone, "vercel-ai"), sim.nestler(tablet, "web")
+    for n in (ai, web):
+        n.send("attach", sigil=sg, since=0)
+    return laptop, phone, tablet, oc, ai, web, sg
+
+
 async def adopt(nestler: SimNestler, sg: str, **fields) -> Tone:
     mark = len(nestler.seen)
     nestler.send("adopt", sigil=sg, **fields)
@@ -239,19 +257,7 @@ def test_adopting_before_comparing_with_a_winner_that_died_makes_every_sibling_c
         sim = Sim(rtt=0.06, tokens_per_second=100)
         phone_id = sim.identity("phone")
         tablet_id = next(i for i in iter(lambda: sim.identity("tablet"), None) if i.humd_id < phone_id.humd_id)  # the phone wins a tie
-        laptop = await sim.spawn("laptop", store=SqliteStore(tmp_path / "laptop.db"))
-        phone = await sim.spawn("phone", identity=phone_id, store=SqliteStore(tmp_path / "phone.db"))
-        tablet = await sim.spawn("tablet", identity=tablet_id, store=SqliteStore(tmp_path / "tablet.db"))
-        for a, b in ((phone, laptop), (tablet, laptop), (tablet, phone)):
-            await sim.link(a, b)
-        oc = sim.nestler(laptop, "opencode")
-        oc.send("prompt", sid="roam", text="walk me through it")
-        sg = (await oc.wait_for(lambda t: t.chi == "hello")).tone["sigil"]
-        while not (phone.ensemble.lookup(sg) and tablet.ensemble.lookup(sg)):
-            await asyncio.sleep(0.01)
-        ai, web = sim.nestler(phone, "vercel-ai"), sim.nestler(tablet, "web")
-        for n in (ai, web):
-            n.send("attach", sigil=sg, since=0)
+        laptop, phone, tablet, oc, ai, web, sg = await three_blooming(sim, tmp_path, phone=phone_id, tablet=tablet_id)
         await web.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
         for other in (laptop, phone):
             sim.network.partition(tablet.address, other.address)
@@ -324,6 +330,44 @@ def test_an_adoption_the_store_could_not_keep_is_told_to_no_sibling_so_a_restart
         sim.nestler(back, "vercel-ai").send("attach", sigil=sg, since=0)  # somebody reads it there: it follows the laptop
         await converged(back, laptop, sg)
         assert back.hums[sg].home == laptop.id and any(p.body.get("text") == "laptop side" for p in back.hums[sg].petals)
+        await sim.close()
+
+    in_sim(story)
+
+
+def test_a_device_that_missed_an_epoch_compares_its_whole_log_with_a_home_adopted_from_it(tmp_path):
+    """The phone adopts mid-bloom while cut off (epoch 1); the laptop, the old home, follows it and
+    sets aside what it said after the phone's fork, but the tablet, cut off from the phone, never hears
+    of epoch 1: it holds the laptop's epoch-0 petals past that fork, and adopts them (its own epoch 1).
+    The laptop adopts next (epoch 2, from the phone's epoch 1). When the tablet meets it, its log parted
+    from the laptop's where the phone's epoch began, far before either fork it knows: it compares all of
+    it, and ends equal to the laptop's, its epoch-0 tail kept aside."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=100)
+        laptop, phone, tablet, oc, ai, web, sg = await three_blooming(sim, tmp_path)
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
+        sim.network.partition(phone.address, laptop.address)
+        sim.network.partition(phone.address, tablet.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(ai, sg))["epoch"] == 1
+        phone_fork = phone.hums[sg].fork
+        await web.wait_for(lambda t: t.chi == "finish")  # the tablet follows the laptop's epoch 0 to its end
+        assert tablet.hums[sg].tip > phone_fork + 2
+        sim.network.heal(phone.address, laptop.address)
+        await until(lambda: laptop.hums[sg].home == phone.id, "the laptop follows the phone's epoch 1")
+        sim.network.partition(tablet.address, laptop.address)
+        await web.wait_for(lambda t: t.get("qualifier") in ("peer-loss", "moved"))
+        assert (await adopt(web, sg))["epoch"] == 1  # the tablet knew only epoch 0: its own epoch 1
+        await converged(laptop, phone, sg)
+        sim.network.partition(phone.address, laptop.address)
+        await until(lambda: not laptop.ensemble.is_linked(phone.id), "the laptop loses the phone")
+        assert (await adopt(oc, sg))["epoch"] == 2
+        sim.network.heal(tablet.address, laptop.address)
+        await sim.link(tablet, laptop)
+        await converged(tablet, laptop, sg)
+        assert tablet.hums[sg].home == laptop.id and tablet.hums[sg].epoch == 2
+        assert [o["wane"] for o in tablet.store.orphans(sg)][:1] == [phone_fork + 1]  # its epoch-0 tail, kept aside
         await sim.close()
 
     in_sim(story)

@@ -167,6 +167,18 @@ def test_branches_of_two_incarnations_at_the_same_epoch_and_wanes_are_both_kept(
     ]
 
 
+def test_an_adopted_hum_remembers_the_epoch_it_was_adopted_from_across_a_restart(tmp_path: Path) -> None:
+    hum, store, _ = stored_hum(tmp_path)
+    bloom(hum, store, "hi", ["hello"])
+    hum.epoch, hum.fork, hum.prior = 2, 3, (1, "b" * 64)
+    store.save_hum(hum)
+    settle(store)
+    store.close()
+    (back,) = SqliteStore(tmp_path / "hums.db").load(WaneTracker())
+    assert (back.epoch, back.fork, back.prior) == (2, 3, (1, "b" * 64))
+    assert back.summary()["prior"] == {"epoch": 1, "home": "b" * 64}
+
+
 def test_a_store_from_before_orphans_had_an_incarnation_keeps_its_branches_as_of_its_hum(tmp_path: Path) -> None:
     hum, store, _ = stored_hum(tmp_path)
     hum.born = 1_000

@@ -89,6 +89,7 @@ class Hum:
         # and `fork` is the wane its log had when that epoch began.
         self.epoch = 0
         self.fork = 0
+        self.prior: tuple[int, str] | None = None  # the (epoch, home) this epoch was adopted from
         # which incarnation of the sigil this is: its home's wall ms at the mint (0: unknown, from
         # before incarnations); a hum forgotten and minted again under the same sigil is another hum
         self.born = 0
@@ -300,7 +301,10 @@ class Hum:
 
     def summary(self) -> dict[str, Any]:
         """The hum as listed in `breath` and `hums`: sigil, sid, home, wane."""
-        return {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork, "born": self.born}
+        summary = {"sigil": self.sigil, "sid": self.sid, "home": self.home, "wane": self.home_tip, "nest": self.nest, "epoch": self.epoch, "fork": self.fork, "born": self.born}
+        if self.prior is not None:
+            summary["prior"] = {"epoch": self.prior[0], "home": self.prior[1]}
+        return summary
 
     def hello(self, wane: int) -> Tone:
         """The first tone of a granted tap."""

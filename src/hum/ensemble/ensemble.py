@@ -27,6 +27,8 @@ class DirectoryEntry:
     epoch: int = 0  # 0 until somebody adopts the hum; each adoption takes the next
     fork: int = 0  # the wane the current epoch's home continued from
     born: int = 0  # the incarnation: the wall ms its first home minted it (0: unknown)
+    # the (epoch, home) the current epoch was adopted from (None: epoch 0, or a humd from before it was said)
+    prior: tuple[int, str] | None = None
 
     @classmethod
     def from_wire(cls, entry: dict[str, Any]) -> DirectoryEntry:
@@ -41,11 +43,22 @@ class DirectoryEntry:
             epoch=_count(entry.get("epoch")),
             fork=_count(entry.get("fork")),
             born=_count(entry.get("born")),
+            prior=_prior(entry.get("prior")),
         )
 
     def as_wire(self) -> dict[str, Any]:
         """The entry as `breath` and `hums` list it."""
-        return asdict(self)
+        wire = asdict(self)
+        prior = wire.pop("prior")
+        return wire if prior is None else {**wire, "prior": {"epoch": prior[0], "home": prior[1]}}
+
+
+def _prior(value: Any) -> tuple[int, str] | None:
+    """An announced `prior`, {epoch, home}; anything else is unknown (None)."""
+    if not isinstance(value, dict) or not isinstance(value.get("home"), str):
+        return None
+    epoch = value.get("epoch")
+    return (epoch, value["home"]) if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
 
 
 def outranks(home: tuple[int, str], known: DirectoryEntry, born: int = 0) -> bool:

@@ -60,6 +60,7 @@ class Adoption:
     def adopt(self, hum: Hum) -> None:
         """This humd becomes the hum's home in the next epoch, from its replica's last stored wane."""
         old, known, held = hum.home, self.facts.entry(hum.sigil), hum.tip
+        hum.prior = (hum.epoch, old)  # the epoch our log is of: a sibling that followed it compares from our fork
         hum.epoch = max(hum.epoch, known.epoch if known is not None else 0) + 1
         # The fork siblings compare from: our tip, or where our log was still to be compared with the
         # last home's (it died first), since past there ours may be a branch theirs does not share.
@@ -116,8 +117,12 @@ class Adoption:
         # the new epoch's fork if earlier. The new home's log before its fork may be another branch
         # than ours (it adopted from an older epoch's log), and epochs missed here have unknown forks.
         compare = min(hum.fork, entry.fork)
+        if entry.prior is not None and entry.prior not in ((hum.epoch, hum.home), hum.prior):
+            # adopted from an epoch we did not follow (missed here, or another home of ours at that
+            # epoch): where its log parted from ours is unknown, so all of ours is compared
+            compare = 0
         other_incarnation = bool(entry.born and hum.born and entry.born != hum.born)  # minted again elsewhere, and won
-        hum.home, hum.epoch, hum.fork = entry.home, entry.epoch, entry.fork
+        hum.home, hum.epoch, hum.fork, hum.prior = entry.home, entry.epoch, entry.fork, entry.prior
         if not other_incarnation:
             hum.born = entry.born or hum.born  # (another incarnation's born is taken below, once ours is set aside)
         self.outbox.emit(SaveHum(hum))

@@ -161,6 +161,10 @@ class SqliteStore:
             hum.home_tip = hum.tip
             hum.epoch, hum.fork, hum.born = epoch, fork, born
             hums.append(hum)
+        priors = "SELECT sigil, prior_epoch, prior_home FROM hums WHERE prior_home IS NOT NULL"
+        adopted = {sg: (e, h) for sg, e, h in self.aside.table(self._db, priors, "adoptions") if isinstance(e, int) and isinstance(h, str)}
+        for hum in hums:
+            hum.prior = adopted.get(hum.sigil)
         return hums
 
     def _stored(self, sigil: str) -> Stored:
@@ -322,12 +326,13 @@ class SqliteStore:
     def _write_change(self, kind: str, hum: Hum, what: Any) -> None:
         """One change that is not a petal: a hum's row, a forget, an orphaned branch, a queued prompt."""
         if kind == "hum":
+            prior_epoch, prior_home = hum.prior if hum.prior is not None else (None, None)
             self._db.execute(
-                "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched, born) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO hums (sigil, sid, nest, home, epoch, fork, touched, born, prior_epoch, prior_home) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(sigil) DO UPDATE SET sid = CASE WHEN hums.sid = '' THEN excluded.sid ELSE hums.sid END, "
                 "home = excluded.home, epoch = excluded.epoch, fork = excluded.fork, born = excluded.born, "
-                "touched = COALESCE(excluded.touched, hums.touched)",
-                (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what, hum.born),
+                "prior_epoch = excluded.prior_epoch, prior_home = excluded.prior_home, touched = COALESCE(excluded.touched, hums.touched)",
+                (hum.sigil, hum.sid, hum.nest, hum.home, hum.epoch, hum.fork, what, hum.born, prior_epoch, prior_home),
             )
         elif kind == "forget":
             for table in ("petals", "blocks", "queued", "orphans", "hums"):

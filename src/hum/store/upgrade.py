@@ -29,6 +29,9 @@ def upgrade(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE petals ADD COLUMN transcript BLOB")
     if "touched" not in columns:  # stores from before retention: NULL until retention first looks
         db.execute("ALTER TABLE hums ADD COLUMN touched INTEGER")
+    if "prior_home" not in columns:  # stores from before an epoch said what it was adopted from: unknown
+        db.execute("ALTER TABLE hums ADD COLUMN prior_epoch INTEGER")
+        db.execute("ALTER TABLE hums ADD COLUMN prior_home TEXT")
     if "born" not in {row[1] for row in db.execute("PRAGMA table_info(orphans)")}:
         # stores from before orphans were kept per incarnation: an old branch is of the hum's incarnation
         # then; its key gains `born`, so a lost incarnation's branch never hides a later one's at its wanes
