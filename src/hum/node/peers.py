@@ -118,7 +118,7 @@ class Peers:
             return
         if verdict.kind == "peer-loss":
             tone = RouteError("peer-loss", verdict.detail).tone(sigil=hum.sigil, sid=hum.sid)
-            self.replicas.strand(hum, [t.owner for t in self.facts.taps.of_hum(hum.sigil) if not t.owner.is_peer and not t.ended])
+            self.replicas.strand(hum, [t for t in self.facts.taps.of_hum(hum.sigil) if not t.owner.is_peer and not t.ended])
         else:
             tone = Tone(chi="drone", sigil=hum.sigil, sid=hum.sid, verdict=verdict.kind, message=verdict.detail)
         watched = self.outbox.notify_watchers(hum.sigil, tone, terminal=verdict.kind == "peer-loss")

@@ -67,7 +67,7 @@ class Replicas:
         self.comparing: dict[str, int] = {}  # granted, streaming, not yet past our tip: where the comparison began
         # nestlers whose tap on a hum ended at its home's loss, with the wane they had read to: an
         # adoption here opens their tap again, so a follower follows the hum to its new home
-        self.stranded: dict[str, dict[Owner, int]] = {}
+        self.stranded: dict[str, dict[Owner, Tap]] = {}
 
     # -- taps -----------------------------------------------------------------
 
@@ -137,20 +137,21 @@ class Replicas:
         tap.grant(hum.tip)
         held = f"hum {sg} lives on {self.facts.device(home)}, which is not linked: this device's copy was read up to wane {hum.tip}"
         tap.notify(RouteError("peer-loss", held).tone(sigil=sg, sid=hum.sid, held=hum.tip), hum.tip, terminal=True)
-        self.strand(hum, [owner])
+        self.strand(hum, [tap])
 
-    def strand(self, hum: Hum, owners: list[Owner]) -> None:
-        """These nestlers' taps on `hum` end at its home's loss, having read all this device holds."""
+    def strand(self, hum: Hum, taps: list[Tap]) -> None:
+        """These nestlers' taps on `hum` end at its home's loss, once they have read what this device
+        holds (or as far as it reads: a damaged row ends one first; a stalled reader may not get there)."""
         waiting = self.stranded.setdefault(hum.sigil, {})
-        for owner in owners:
-            waiting[owner] = hum.tip
+        for tap in taps:
+            waiting[tap.owner] = tap
 
     def follow_here(self, hum: Hum, held: int) -> None:
         """`hum` was adopted here, holding `held` petals: every nestler left waiting at its old home's
-        loss follows it, from what it had read (a new hello, then what this home appends)."""
-        for owner, cursor in self.stranded.pop(hum.sigil, {}).items():
+        loss follows it, from what it was given (a new hello, then the rest and what this home appends)."""
+        for owner, tap in self.stranded.pop(hum.sigil, {}).items():
             if not owner.closed and self.facts.taps.get(owner, hum.sigil) is None:
-                self.open_tap(hum, owner, min(cursor, held), granted=True)
+                self.open_tap(hum, owner, min(tap.cursor, held), granted=True)
 
     def detach(self, owner: Owner, request: HumRequest) -> None:
         seek = self.seeks.get(request.sigil)
