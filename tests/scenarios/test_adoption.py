@@ -315,3 +315,46 @@ def test_a_device_that_missed_an_epoch_compares_its_whole_log_with_a_home_adopte
         await sim.close()
 
     in_sim(story)
+
+
+def test_a_device_follows_its_home_into_a_later_epoch_it_adopted_again_after_losing_the_hum(tmp_path):
+    """The phone adopts (epoch 1), says more, and the tablet follows it. Cut off, the tablet misses the
+    laptop taking the hum back before it had the phone's last petals (epoch 2: the phone sets those
+    aside) and the phone adopting it again (epoch 3). The home the tablet knows is the same device, in
+    a later epoch: it follows that epoch, sets aside what the phone no longer has, and catches up."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=200)
+        laptop, phone, tablet, oc, ai, web, sg = await three_blooming(sim, tmp_path)
+        for n in (oc, ai, web):
+            await n.wait_for(lambda t: t.chi == "finish")
+        for other in (phone, tablet):
+            sim.network.partition(laptop.address, other.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(ai, sg))["epoch"] == 1
+        mark = len(ai.seen)
+        ai.send("prompt", sigil=sg, text="phone side")
+        await ai.wait_for(lambda t: t.chi == "finish", after=mark)
+        await until(lambda: tablet.hums[sg].petals == phone.hums[sg].petals, "the tablet follows the phone's epoch 1")
+        for other in (laptop, phone):
+            sim.network.partition(tablet.address, other.address)
+        sim.network.heal(laptop.address, phone.address)
+        await sim.link(phone, laptop)
+        await until(lambda: laptop.hums[sg].home == phone.id, "the laptop hears of the phone's epoch 1")
+        assert (await adopt(oc, sg, force=True))["epoch"] == 2  # before it had the phone's side
+        await converged(phone, laptop, sg)
+        assert phone.store.orphans(sg)  # the phone's side, set aside
+        sim.network.partition(laptop.address, phone.address)
+        await until(lambda: not phone.ensemble.is_linked(laptop.id), "the phone loses the laptop")
+        assert (await adopt(ai, sg))["epoch"] == 3
+        mark = len(ai.seen)
+        ai.send("prompt", sigil=sg, text="and again, from the phone")
+        await ai.wait_for(lambda t: t.chi == "finish", after=mark)
+        sim.network.heal(tablet.address, phone.address)
+        await sim.link(tablet, phone)
+        sim.nestler(tablet, "reader").send("attach", sigil=sg, since=0)
+        await converged(tablet, phone, sg)
+        assert tablet.hums[sg].epoch == 3 and tablet.store.orphans(sg)
+        await sim.close()
+
+    in_sim(story)

@@ -13,6 +13,7 @@ served, never merged) and reported to the new home, which says so in a
 from __future__ import annotations
 
 from hum.core.hum import Hum
+from hum.ensemble.ensemble import DirectoryEntry
 from hum.errors import RouteError, WorkerError
 from hum.node.config import RouterConfig
 from hum.node.effects import CancelBloom, Orphan, SaveHum
@@ -99,18 +100,19 @@ class Adoption:
                 self.adopt(hum)
 
     def follow_announced(self, peer: str, announced: list[dict]) -> None:
-        """Every hum held here that the directory now says is homed at `peer`, and we held elsewhere, moves there
-        (whether the entry changed now or earlier, while our copy still named another home)."""
+        """Every hum held here that the directory now says is homed at `peer`, and we held elsewhere or in an
+        earlier epoch, moves there (whether the entry changed now or earlier, while our copy named another home)."""
         for item in announced:
             hum = self.facts.hums.get(item.get("sigil")) if isinstance(item.get("sigil"), str) else None
             entry = self.facts.entry(hum.sigil) if hum is not None else None
-            if hum is not None and entry is not None and entry.home == peer != hum.home:
+            if hum is not None and entry is not None and entry.home == peer and _moved(hum, entry):
                 self.home_moved(hum)
 
     def home_moved(self, hum: Hum) -> None:
-        """The directory says another humd is now home to `hum` (an adoption, or a winner over ours)."""
+        """The directory says another home has `hum` now (an adoption, or a winner over ours), or ours has it
+        in a later epoch (it lost the hum and adopted it again: its log may have been cut meanwhile)."""
         entry = self.facts.entry(hum.sigil)
-        if entry is None or entry.home == hum.home:
+        if entry is None or not _moved(hum, entry):
             return
         self.branch_epochs[hum.sigil], was_home = hum.epoch, hum.home == self.facts.me
         # Compare from the earliest fork not reconciled here: where this device's own epoch began, or
@@ -214,3 +216,8 @@ class Adoption:
 
     def drop(self, sg: str) -> None:
         self.branch_epochs.pop(sg, None)
+
+
+def _moved(hum: Hum, entry: DirectoryEntry) -> bool:
+    """Does the directory name another home for `hum` than our copy follows, or a later epoch of it?"""
+    return entry.home != hum.home or entry.epoch > hum.epoch
