@@ -358,3 +358,38 @@ def test_a_device_follows_its_home_into_a_later_epoch_it_adopted_again_after_los
         await sim.close()
 
     in_sim(story)
+
+
+def test_a_device_that_restarts_before_comparing_with_a_winner_still_compares_from_its_own_fork(tmp_path):
+    """The phone and the tablet each adopt while cut off from each other, the phone first (an earlier
+    fork); the tablet wins. The phone learns it, and dies before it compared anything. Back up, it
+    compares from where its own epoch began, not from the tablet's fork: its own petal is kept aside."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=100)
+        phone_id = sim.identity("phone")
+        tablet_id = next(i for i in iter(lambda: sim.identity("tablet"), None) if i.humd_id > phone_id.humd_id)  # the tablet wins a tie
+        laptop, phone, tablet, oc, ai, web, sg = await three_blooming(sim, tmp_path, phone=phone_id, tablet=tablet_id)
+        await ai.wait_for(lambda t: t.chi == "chunk" and t["wane"] >= 3)
+        for other in (laptop, tablet):
+            sim.network.partition(phone.address, other.address)
+        await ai.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(ai, sg))["epoch"] == 1  # mid-bloom: its log ends with its own `home-lost`
+        own = phone.hums[sg].petals[-1]
+        await web.wait_for(lambda t: t.chi == "finish")
+        sim.network.partition(tablet.address, laptop.address)
+        await web.wait_for(lambda t: t.get("qualifier") == "peer-loss")
+        assert (await adopt(web, sg))["epoch"] == 1
+        assert tablet.hums[sg].fork > own.wane
+        sim.network.heal(phone.address, tablet.address)
+        await until(lambda: phone.hums[sg].home == tablet.id, "the phone hears the tablet won")
+        await sim.kill(phone)  # before its attach reached the tablet
+        phone = await sim.spawn("phone", identity=phone_id, store=SqliteStore(tmp_path / "phone.db"))
+        await sim.link(phone, tablet)
+        sim.nestler(phone, "reader").send("attach", sigil=sg, since=0)
+        await converged(phone, tablet, sg)
+        kept = phone.store.orphans(sg)
+        assert [(o["wane"], o["chi"], o.get("qualifier")) for o in kept] == [(own.wane, "error", "home-lost")]
+        await sim.close()
+
+    in_sim(story)

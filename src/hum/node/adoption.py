@@ -124,7 +124,13 @@ class Adoption:
             # epoch): where its log parted from ours is unknown, so all of ours is compared
             compare = 0
         other_incarnation = bool(entry.born and hum.born and entry.born != hum.born)  # minted again elsewhere, and won
-        hum.home, hum.epoch, hum.fork, hum.prior = entry.home, entry.epoch, entry.fork, entry.prior
+        if other_incarnation:
+            compare = 0
+        waiting = self.replicas.unverified_from(hum.sigil)  # a comparison still owed from an earlier move
+        hum.home, hum.epoch, hum.prior = entry.home, entry.epoch, entry.prior
+        # our fork: where our log may part from this home's, stored, so a restart before the comparison
+        # still compares from there (router.load); the home's own fork when nothing earlier is owed
+        hum.fork = min(entry.fork, compare, entry.fork if waiting is None else waiting)
         if not other_incarnation:
             hum.born = entry.born or hum.born  # (another incarnation's born is taken below, once ours is set aside)
         self.outbox.emit(SaveHum(hum))
@@ -132,7 +138,6 @@ class Adoption:
             self._hand_over(hum)
         if other_incarnation:
             self.incarnation_lost(hum, entry.born)
-            compare = 0
         moved = RouteError("moved", f"hum {hum.sigil} moved to {self.facts.device(entry.home)} (epoch {entry.epoch}); attach again")
         for tap in self.facts.taps.of_hum(hum.sigil):
             if tap.owner.is_peer:
