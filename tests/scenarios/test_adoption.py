@@ -393,3 +393,37 @@ def test_a_device_that_restarts_before_comparing_with_a_winner_still_compares_fr
         await sim.close()
 
     in_sim(story)
+
+
+def test_a_forget_the_home_could_not_store_is_told_to_no_sibling_so_a_restart_takes_nothing_from_them(tmp_path):
+    """The laptop's disk is full: its last answer is held in memory, and forgetting the hum there (then
+    starting it again) cannot be stored. The phone hears nothing of it, so it keeps its copy; when the
+    laptop restarts, the forget is gone, the hum is back, and the phone still follows it."""
+
+    async def story() -> None:
+        sim = Sim(rtt=0.06, tokens_per_second=200)
+        laptop, phone, oc, ai, sg = await blooming(sim, tmp_path)
+        await oc.wait_for(lambda t: t.chi == "finish")
+        await ai.wait_for(lambda t: t.chi == "finish")
+        laptop_identity = laptop.identity
+        laptop.store.hold_size()
+        oc.send("prompt", sigil=sg, text="a long answer")
+        await until(lambda: not laptop.hums[sg].bloom_open and laptop.hums[sg].durable_tip < laptop.hums[sg].tip, "an answer held in memory")
+        await until(lambda: phone.hums[sg].tip == laptop.hums[sg].durable_tip, "the phone holds what the laptop stored")
+        held = [p.tone(sg) for p in phone.hums[sg].petals]
+        forgetter = sim.nestler(laptop, "forgetter")
+        forgetter.send("forget", sigil=sg)
+        said = (await forgetter.wait_for(lambda t: t.chi in ("forgotten", "error"))).tone
+        assert (said.chi, said.get("qualifier")) == ("error", "disk-full")
+        forgetter.send("prompt", sid="roam", text="a new start")
+        await asyncio.sleep(1.0)  # (virtual) many round trips: what the laptop would tell the phone has arrived
+        assert sg in phone.hums and [p.tone(sg) for p in phone.hums[sg].petals] == held
+        await sim.kill(laptop)
+        back = await sim.spawn("laptop", identity=laptop_identity, store=SqliteStore(tmp_path / "laptop.db"))
+        await sim.link(phone, back)
+        sim.nestler(phone, "reader").send("attach", sigil=sg, since=0)
+        await converged(phone, back, sg)
+        assert back.hums[sg].home == back.id and [p.tone(sg) for p in back.hums[sg].petals][: len(held)] == held
+        await sim.close()
+
+    in_sim(story)

@@ -56,7 +56,11 @@ class Blooms:
         self.facts.announce(hum)
         self.facts.touch(sg)
         self.outbox.emit(SaveHum(hum))
-        self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
+        minted = Tone(chi="hums", hums=[hum.summary()])
+        if sg in self.journal.unsaved:  # forgotten here, not stored yet: told after the forget (siblings keep their copies till then)
+            self.journal.announce_when_saved(hum, minted)
+        else:
+            self.outbox.send_to_all(minted)
         return hum
 
     def restarted(self, hum: Hum) -> None:

@@ -89,7 +89,8 @@ class Forgetting:
         self.facts.bury(hum.sigil, hum.born)
         self.drop(hum, gone, tombstone=int(self.facts.clock.wall_ms()))
         self.facts.unlist(hum.sigil)
-        self.outbox.send_to_all(Tone(chi="forget", sigil=hum.sigil, born=hum.born))
+        # told once stored: siblings drop their copies (and branches), which a restart must not take back
+        self.journal.announce_when_saved(hum, Tone(chi="forget", sigil=hum.sigil, born=hum.born))
 
     def drop(self, hum: Hum, gone: RouteError, tombstone: int | None = None) -> None:
         """Remove what this device holds of `hum` (memory and store); every local tap on it hears `gone`, last."""
