@@ -78,16 +78,13 @@ class Petal:
         may be None: it is cut from the line when somebody asks for it)."""
         if chi not in PETAL_CHIS or wane < 1:  # as `__init__` checks; the rest of it is skipped (one a petal read)
             raise ValueError(f"no petal has chi {chi!r} at wane {wane}")
-        petal = cls.__new__(cls)
-        petal.sigil, petal.wane, petal.chi, petal._body, petal._tone = sigil, wane, chi, None, None
-        petal._body_json = body_json.encode() if isinstance(body_json, str) else body_json  # None: in `line`
-        petal._sid, petal._forms = (None, None) if line is None else (sid, WireForms(line))
-        return petal
+        body = body_json.encode() if isinstance(body_json, str) else body_json  # None: in `line`
+        return cls._assembled(sigil, wane, chi, body, None if line is None else sid, line)
 
     @classmethod
-    def _in_line(cls, sigil: str, wane: int, chi: str, sid: str, line: bytes, body_json: bytes | None) -> Petal:
-        """`stored` for a petal `_cut` checked already (a petal chi, a wane from 1): the fewest steps, as
-        a replica makes one for every petal of every frame."""
+    def _assembled(cls, sigil: str, wane: int, chi: str, body_json: bytes | None, sid: str | None, line: bytes | None) -> Petal:
+        """A petal checked already (a petal chi, a wane from 1), its line for `sid` if given: by the fewest
+        steps, as a replica makes one for every petal of every frame (`_cut`) and a read for every row."""
         petal = cls.__new__(cls)
         petal.sigil = sigil
         petal.wane = wane
@@ -96,7 +93,7 @@ class Petal:
         petal._tone = None
         petal._body_json = body_json
         petal._sid = sid
-        petal._forms = WireForms(line)
+        petal._forms = None if line is None else WireForms(line)
         return petal
 
     def __eq__(self, other: object) -> bool:
@@ -276,9 +273,9 @@ def _cut(sigil: str, data: bytes) -> Petal:
     if wane is not None:  # the head as its home's taps write it: cut in place, its body left in its line
         end = wane.end()
         if len(data) == end + 1 and data[end] == _CLOSE:
-            return Petal._in_line(sigil, int(wane[0]), chi, sid, data + b"\n", b"{}")
+            return Petal._assembled(sigil, int(wane[0]), chi, b"{}", sid, data + b"\n")
         if data[end] == _COMMA and _ENVELOPE_KEY.search(data, end) is None:
-            return Petal._in_line(sigil, int(wane[0]), chi, sid, data + b"\n", None)
+            return Petal._assembled(sigil, int(wane[0]), chi, None, sid, data + b"\n")
     return Petal.from_tone(petal_content(from_json(data)))
 
 

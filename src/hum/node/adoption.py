@@ -65,8 +65,7 @@ class Adoption:
         hum.epoch = max(hum.epoch, known.epoch if known is not None else 0) + 1
         # The fork siblings compare from: our tip, or where our log was still to be compared with the
         # last home's (it died first), since past there ours may be a branch theirs does not share.
-        unverified = self.replicas.unverified_from(hum.sigil)
-        hum.home, hum.fork, hum.home_tip = self.facts.me, min(held, unverified if unverified is not None else held), held
+        hum.home, hum.fork, hum.home_tip = self.facts.me, min(held, self.replicas.unverified_from(hum.sigil, held)), held
         self.replicas.stop(hum.sigil)
         self.facts.announce(hum)
         self.outbox.emit(SaveHum(hum))
@@ -126,11 +125,10 @@ class Adoption:
         other_incarnation = bool(entry.born and hum.born and entry.born != hum.born)  # minted again elsewhere, and won
         if other_incarnation:
             compare = 0
-        waiting = self.replicas.unverified_from(hum.sigil)  # a comparison still owed from an earlier move
+        # our fork: where our log may part from this home's (or an earlier comparison still owed), stored,
+        # so a restart before the comparison still compares from there (router.load)
+        hum.fork = min(compare, self.replicas.unverified_from(hum.sigil, entry.fork))
         hum.home, hum.epoch, hum.prior = entry.home, entry.epoch, entry.prior
-        # our fork: where our log may part from this home's, stored, so a restart before the comparison
-        # still compares from there (router.load); the home's own fork when nothing earlier is owed
-        hum.fork = min(entry.fork, compare, entry.fork if waiting is None else waiting)
         if not other_incarnation:
             hum.born = entry.born or hum.born  # (another incarnation's born is taken below, once ours is set aside)
         self.outbox.emit(SaveHum(hum))

@@ -57,7 +57,7 @@ class Blooms:
         self.facts.touch(sg)
         self.outbox.emit(SaveHum(hum))
         minted = Tone(chi="hums", hums=[hum.summary()])
-        if sg in self.journal.unsaved:  # forgotten here, not stored yet: told after the forget (siblings keep their copies till then)
+        if sg in self.facts.awaiting_store:  # forgotten here, not stored yet: told after the forget (siblings keep their copies till then)
             self.journal.announce_when_saved(hum, minted)
         else:
             self.outbox.send_to_all(minted)
@@ -198,7 +198,7 @@ class Blooms:
             self.permits.closed(hum.sigil)
             # siblings list the hum with its petal count as of now, not as of its mint (an adoption
             # here not stored yet is told once it is: Journal.saved)
-            if hum.sigil not in self.facts.unstored_homes:
+            if hum.sigil not in self.facts.awaiting_store:
                 self.outbox.send_to_all(Tone(chi="hums", hums=[hum.summary()]))
         self._next_prompt(hum)
 

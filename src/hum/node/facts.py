@@ -63,9 +63,10 @@ class Facts:
         self.transcripts = TranscriptIndex()
         # (sigil, born) of hums forgotten at their home here, oldest first: told at every link-up
         self.tombstones: OrderedDict[tuple[str, int], None] = OrderedDict()
-        # hums adopted here whose new epoch is not stored yet: no peer hears of it until it is (a
-        # restart would take it back, and a sibling that learnt it would wait for a home that is not)
-        self.unstored_homes: set[str] = set()
+        # sigils whose news for the peers waits for a commit here (an adoption's new epoch, a forget):
+        # nothing more of them is told first (a restart would take the news back, and a sibling that
+        # learnt it would wait for a home that is not, or drop a copy that was still wanted)
+        self.awaiting_store: set[str] = set()
         self.damaged: set[str] = set()  # hums a read found a stored petal of that does not read (Repairs asks)
         self._nestlers = itertools.count(1)  # names for nestlers that give none
 

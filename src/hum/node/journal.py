@@ -67,7 +67,7 @@ class Journal:
     def announce_when_saved(self, hum: Hum, announcement: Tone) -> None:
         """Tell every peer once the hum's row is stored (a new epoch: a restart must not take it back)."""
         self.unsaved.setdefault(hum.sigil, []).append((None, announcement))
-        self.facts.unstored_homes.add(hum.sigil)
+        self.facts.awaiting_store.add(hum.sigil)
 
     def answer_when_saved(self, hum: Hum, owner: Owner, answer: Tone) -> None:
         """`answer` says something is done (an adoption): it goes out once the store committed the hum's
@@ -78,7 +78,7 @@ class Journal:
         self.unsaved.setdefault(hum.sigil, []).append((owner, answer))
 
     def saved(self, hum: Hum) -> None:
-        self.facts.unstored_homes.discard(hum.sigil)
+        self.facts.awaiting_store.discard(hum.sigil)
         for owner, answer in self.unsaved.pop(hum.sigil, []):
             if owner is None:
                 self.outbox.send_to_all(answer)
@@ -131,5 +131,5 @@ class Journal:
     def drop(self, sg: str) -> None:
         self._fault_said.discard(sg)
         self.unsaved.pop(sg, None)
-        self.facts.unstored_homes.discard(sg)
+        self.facts.awaiting_store.discard(sg)
         self.drone.forget(sg)

@@ -75,8 +75,8 @@ class Peers:
     def _introduce(self, owner: Owner) -> None:
         """What a peer hears first: every hum homed here and every one forgotten here (numbered parts),
         and every operator-signed revocation."""
-        unstored = self.facts.unstored_homes  # an adoption not stored yet is listed once it is (Journal.saved)
-        mine = [h.summary() for h in self.facts.hums.values() if h.home == self.facts.me and h.sigil not in unstored]
+        waiting = self.facts.awaiting_store  # an adoption (or a mint after a forget) not stored yet is listed once it is
+        mine = [h.summary() for h in self.facts.hums.values() if h.home == self.facts.me and h.sigil not in waiting]
         gone = [{"sigil": sg, "born": born} for sg, born in self.facts.tombstones]
         starts = range(0, max(len(mine), len(gone), 1), ANNOUNCE_BATCH)
         for part, start in enumerate(starts, 1):

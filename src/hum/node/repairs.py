@@ -7,8 +7,9 @@ that petal with its neighbours (`fetch`). A sibling holding the hum answers
 the petals this device can read on either side of the stretch that does not
 read are the sibling's too (the sibling holds the same log there; past them
 its log may part from ours, a branch), and then the stretch is written again
-(`RepairPetal`) and the hum reads on. When no sibling has it, the gap stays, and is said once in the log
-(a later read that meets it asks again: a sibling may have linked since).
+(`RepairPetal`) and the hum reads on. When no sibling has it, the gap stays,
+and is said once in the log (a later read that meets it asks again: a sibling
+may have linked since).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Replicas:
         # link losses and, derived from the stored epoch, restarts).
         self.unverified: dict[str, int] = {}
         self.comparing: dict[str, int] = {}  # granted, streaming, not yet past our tip: where the comparison began
-        # nestlers whose tap on a hum ended at its home's loss, with the wane they had read to: an
+        # nestlers whose tap on a hum ended at its home's loss, with that tap (where it read to): an
         # adoption here opens their tap again, so a follower follows the hum to its new home
         self.stranded: dict[str, dict[Owner, Tap]] = {}
 
@@ -309,16 +309,15 @@ class Replicas:
         """We no longer mirror hum `sg` from a home (we are its home now, or it moved)."""
         self.replicas.pop(sg, None)
 
-    def unverified_from(self, sg: str) -> int | None:
-        """Where our log of `sg` is yet to be compared with its home's (None: compared to our tip)."""
-        waiting = [w for w in (self.unverified.get(sg), self.comparing.get(sg)) if w is not None]
-        return min(waiting, default=None)
+    def unverified_from(self, sg: str, otherwise: int) -> int:
+        """Where our log of `sg` is yet to be compared with its home's (`otherwise` when nothing is owed)."""
+        return min((w for w in (self.unverified.get(sg), self.comparing.get(sg)) if w is not None), default=otherwise)
 
     def verify_from(self, sg: str, wane: int) -> None:
         """The hum moved: compare our log with its new home's from `wane` on the next attach (or from an
         earlier wane still waiting to be compared: it moved more than once before we compared)."""
-        earlier = [w for w in (self.unverified.get(sg), self.comparing.pop(sg, None)) if w is not None]
-        self.unverified[sg] = min([wane, *earlier])
+        self.unverified[sg] = min(wane, self.unverified_from(sg, wane))
+        self.comparing.pop(sg, None)
 
     def reconcile(self, hum: Hum) -> None:
         """Attach to the new home from where our logs may part, comparing what we hold; the branch it
